@@ -1,0 +1,15 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    // Type checking is `tsc --noEmit` in `npm test`; with isolatedModules (tsconfig) ts-jest only transpiles.
+    '^.+\\.ts$': ['ts-jest', {}],
+  },
+  setupFiles: ['<rootDir>/test/support/env.ts'],
+  setupFilesAfterEnv: ['aws-cdk-lib/testhelpers/jest-autoclean'],
+  // Integration suites start their own PostgreSQL cluster and S3 emulator; two cores, two workers.
+  maxWorkers: 2,
+  testTimeout: 120_000,
+};

@@ -1,0 +1,193 @@
+/**
+ * The one module shared by the infrastructure (lib/) and the runtime (src/, lambda/, container/):
+ * environment variable names, the backup object naming scheme, the manifest stored beside each backup,
+ * the metric names the stacks alarm on, and the ops Lambda's event shapes.
+ *
+ * Keep it free of I/O and of aws-cdk-lib: both sides import it.
+ */
+import { z } from 'zod';
+
+/** Environment variables the runtime reads; the stacks set them on the task definitions and the Lambda. */
+export const ENV = {
+  /** Bucket holding backups/ (and chat transcripts). */
+  bucket: 'BACKUP_BUCKET',
+  /** Key prefix for backups; defaults to {@link DEFAULT_PREFIX}. */
+  prefix: 'BACKUP_PREFIX',
+  /** Replica bucket (second region), for replication checks and promotion. */
+  replicaBucket: 'REPLICA_BUCKET',
+  /** Region of the replica bucket. */
+  replicaRegion: 'REPLICA_REGION',
+  /** Full connection URL; when unset, libpq's own PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE/PGSSLMODE apply. */
+  databaseUrl: 'DATABASE_URL',
+  /** Explicit pg_dump binary, overriding the per-server-major lookup. */
+  pgDumpPath: 'PG_DUMP_PATH',
+  /** Directory holding /usr/lib/postgresql/<major>/bin, for the per-major lookup. */
+  pgLibDir: 'PG_LIB_DIR',
+  /** Web service stopped during a restore, as CLUSTER/SERVICE. */
+  webService: 'WEB_SERVICE',
+  /** ECS wiring the ops Lambda needs to run tasks. */
+  ecsCluster: 'ECS_CLUSTER_ARN',
+  backupTaskDefinition: 'BACKUP_TASK_DEFINITION_ARN',
+  restoreTaskDefinition: 'RESTORE_TASK_DEFINITION_ARN',
+  taskContainerName: 'TASK_CONTAINER_NAME',
+  taskSubnets: 'TASK_SUBNET_IDS',
+  taskSecurityGroups: 'TASK_SECURITY_GROUP_IDS',
+  taskAssignPublicIp: 'TASK_ASSIGN_PUBLIC_IP',
+  taskLogGroup: 'TASK_LOG_GROUP',
+  /** Role S3 Batch Operations assumes for a promotion copy job. */
+  batchOperationsRole: 'BATCH_OPERATIONS_ROLE_ARN',
+  /** Account id, needed by S3 Control calls. */
+  accountId: 'AWS_ACCOUNT_ID',
+} as const;
+
+export const DEFAULT_PREFIX = 'backups/';
+
+/** Name of the container in every task definition; the Lambda overrides its command. */
+export const TASK_CONTAINER_NAME = 'meatbackup';
+
+/** CloudWatch Embedded Metric Format namespace and names the runners emit and the stacks alarm on. */
+export const METRICS = {
+  namespace: 'MeatLizard/Backup',
+  dimensionDatabase: 'Database',
+  backupSuccess: 'BackupSuccess',
+  backupBytes: 'BackupBytes',
+  backupSeconds: 'BackupSeconds',
+  restoreSuccess: 'RestoreSuccess',
+  restoreSeconds: 'RestoreSeconds',
+  restoreTestSuccess: 'RestoreTestSuccess',
+} as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backup object names: backups/<database>-YYYY-MM-DDTHH:MM:SS.sql.gz, UTC, the runbook's exact shape.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** PostgreSQL identifiers as they may appear in a key: no slash, no control characters. */
+const DATABASE_IN_KEY = '[^/\\x00-\\x1f]+';
+const STAMP = '(\\d{4})-(\\d{2})-(\\d{2})T(\\d{2}):(\\d{2}):(\\d{2})';
+const BACKUP_FILE = new RegExp(`^(${DATABASE_IN_KEY})-${STAMP}\\.sql\\.gz$`);
+
+/** Files stored next to a backup share its key plus one of these suffixes. */
+export const SIDECAR_SUFFIX = {
+  manifest: '.manifest.json',
+  globals: '.globals.sql.gz',
+  restoreTest: '.restore-test.json',
+} as const;
+
+export interface BackupName {
+  /** Full object key, prefix included. */
+  key: string;
+  prefix: string;
+  /** File name: `<database>-<stamp>.sql.gz`. */
+  fileName: string;
+  database: string;
+  /** When the backup started, UTC, to the second. */
+  takenAt: Date;
+}
+
+/** Formats a Date as the runbook's UTC stamp, `2025-09-17T10:30:00`. */
+export function formatStamp(date: Date): string {
+  return date.toISOString().slice(0, 19);
+}
+
+/** Normalises a prefix so it is empty or ends in exactly one slash. */
+export function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+/, '');
+  if (trimmed === '') return '';
+  return trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
+}
+
+export function backupKey(database: string, takenAt: Date, prefix: string = DEFAULT_PREFIX): string {
+  if (!new RegExp(`^${DATABASE_IN_KEY}$`).test(database)) {
+    throw new Error(`database name ${JSON.stringify(database)} cannot be used in a backup key`);
+  }
+  return `${normalizePrefix(prefix)}${database}-${formatStamp(takenAt)}.sql.gz`;
+}
+
+/** Parses a key of the backup shape (`<prefix><database>-<stamp>.sql.gz`); undefined for anything else. */
+export function parseBackupKey(key: string): BackupName | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = key.slice(0, slash + 1);
+  const fileName = key.slice(slash + 1);
+  const m = BACKUP_FILE.exec(fileName);
+  if (!m) return undefined;
+  const [, database, y, mo, d, h, mi, s] = m;
+  const takenAt = new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +s));
+  // Reject stamps that Date silently rolls over (2025-02-30 and the like).
+  if (formatStamp(takenAt) !== `${y}-${mo}-${d}T${h}:${mi}:${s}`) return undefined;
+  return { key, prefix, fileName, database, takenAt };
+}
+
+export function sidecarKey(backup: string, kind: keyof typeof SIDECAR_SUFFIX): string {
+  return `${backup}${SIDECAR_SUFFIX[kind]}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The manifest written next to each backup once every byte is stored: what `verify` and `restore` check against.
+// ---------------------------------------------------------------------------------------------------------------
+
+export const manifestSchema = z.object({
+  format: z.literal('meatbackup/manifest@1'),
+  key: z.string(),
+  database: z.string(),
+  /** Start of the dump, ISO 8601 UTC; the key's stamp. */
+  takenAt: z.string(),
+  /** End of the upload, ISO 8601 UTC. */
+  completedAt: z.string(),
+  /** Size and sha256 (hex) of the stored (compressed) bytes. */
+  sizeBytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Uncompressed SQL size. */
+  sqlBytes: z.number().int().nonnegative(),
+  /** S3 version id of the backup object, when the bucket is versioned. */
+  versionId: z.string().optional(),
+  serverVersion: z.string(),
+  pgDumpVersion: z.string(),
+  compression: z.object({ format: z.literal('gzip'), level: z.number().int(), memberBytes: z.number().int() }),
+  durationSeconds: z.number().nonnegative(),
+  /** Catalog summary recorded at backup time so a restore test can check against it (optional; see restore-test). */
+  catalog: z.unknown().optional(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** User metadata (x-amz-meta-*) set on the backup object itself when the upload starts. */
+export const OBJECT_METADATA = {
+  database: 'meatbackup-database',
+  serverVersion: 'meatbackup-server-version',
+  pgDumpVersion: 'meatbackup-pg-dump-version',
+  takenAt: 'meatbackup-taken-at',
+} as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The ops Lambda's events: what an operator types as a console test event, or the chat bot sends.
+// Destructive actions return a plan unless `confirm: true` is present.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A key as an operator may name it: `latest`, a file name, or a full key. Resolved against the bucket later. */
+export const backupRefSchema = z
+  .string()
+  .min(1, 'key must not be empty')
+  .max(1024, 'key is longer than S3 allows')
+  .refine((ref) => ref === 'latest' || parseBackupKey(ref) !== undefined, {
+    message: 'key must be "latest" or a backup name like backups/meatdb-2025-09-17T10:30:00.sql.gz',
+  });
+
+const confirm = z.literal(true, { message: 'confirm must be exactly true to carry out the plan' }).optional();
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name');
+
+export const opsEventSchema = z.discriminatedUnion('action', [
+  z.strictObject({ action: z.literal('backup') }),
+  z.strictObject({ action: z.literal('list'), limit: z.number().int().min(1).max(1000).optional() }),
+  z.strictObject({ action: z.literal('restore'), key: backupRefSchema, confirm }),
+  z.strictObject({ action: z.literal('status'), taskArn: z.string().startsWith('arn:').optional() }),
+  z.strictObject({
+    action: z.literal('promote'),
+    from: bucketName.optional(),
+    to: bucketName.optional(),
+    engine: z.enum(['copy', 'batch']).optional(),
+    confirm,
+  }),
+  z.strictObject({ action: z.literal('replication-check') }),
+]);
+export type OpsEvent = z.infer<typeof opsEventSchema>;
+export type OpsAction = OpsEvent['action'];
+export const OPS_ACTIONS: readonly OpsAction[] = ['backup', 'list', 'restore', 'status', 'promote', 'replication-check'];

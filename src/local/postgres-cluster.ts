@@ -1,0 +1,97 @@
+/**
+ * A throwaway PostgreSQL cluster in a temporary directory, listening on a free loopback port, for the demo
+ * and the integration tests. Trust authentication on loopback only; removed completely by stop().
+ */
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { freePort, isRoot, runAsPostgres, waitFor } from './processes';
+import type { Connection } from '../postgres/connection';
+
+export interface LocalCluster {
+  port: number;
+  dataDir: string;
+  /** Superuser connection to `postgres`; pass a database name to get one for another database. */
+  connection(database?: string): Connection;
+  url(database?: string): string;
+  /** libpq environment for tools and child processes. */
+  env(database?: string): NodeJS.ProcessEnv;
+  query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, database?: string): Promise<R[]>;
+  stop(): Promise<void>;
+}
+
+const PG_LIB = '/usr/lib/postgresql';
+
+/** The newest installed PostgreSQL server's bin directory (it has initdb). */
+export function serverBinDir(libDir: string = PG_LIB): string {
+  const majors = existsSync(libDir)
+    ? readdirSync(libDir).filter((d) => existsSync(join(libDir, d, 'bin', 'initdb'))).map(Number).filter(Number.isFinite).sort((a, b) => b - a)
+    : [];
+  if (majors.length === 0) {
+    throw new Error('PostgreSQL server programs (initdb, pg_ctl) not found under /usr/lib/postgresql: install them with `apt-get install -y postgresql`');
+  }
+  return join(libDir, String(majors[0]), 'bin');
+}
+
+export async function startLocalCluster(options: { superuser?: string } = {}): Promise<LocalCluster> {
+  const bin = serverBinDir();
+  const superuser = options.superuser ?? 'postgres';
+  const root = mkdtempSync(join(tmpdir(), 'meatbackup-pg-'));
+  const dataDir = join(root, 'data');
+  if (isRoot()) {
+    // The postgres user must own the directory it creates the cluster in.
+    const id = runAsPostgres('id', ['-u']);
+    const gid = runAsPostgres('id', ['-g']);
+    chownSync(root, Number(id.stdout.trim()), Number(gid.stdout.trim()));
+  }
+  const init = runAsPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', superuser, '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+  if (init.status !== 0) {
+    rmSync(root, { recursive: true, force: true });
+    throw new Error(`initdb failed: ${init.stderr.trim()}`);
+  }
+  const port = await freePort();
+  const start = runAsPostgres(join(bin, 'pg_ctl'), [
+    '-D', dataDir, '-l', join(root, 'server.log'), '-w', '-t', '60',
+    '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`,
+    'start',
+  ]);
+  if (start.status !== 0) {
+    rmSync(root, { recursive: true, force: true });
+    throw new Error(`pg_ctl start failed: ${start.stderr.trim() || start.stdout.trim()}`);
+  }
+
+  const connection = (database = 'postgres'): Connection => ({ host: '127.0.0.1', port, user: superuser, database });
+  const cluster: LocalCluster = {
+    port,
+    dataDir,
+    connection,
+    url: (database = 'postgres') => `postgresql://${superuser}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    env: (database = 'postgres') => ({ PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: superuser, PGDATABASE: database }),
+    async query(sql, database = 'postgres') {
+      const client = new Client({ ...connection(database) });
+      await client.connect();
+      try {
+        const result = await client.query(sql);
+        // Several statements give an array of results; the last one is what callers want.
+        const last = Array.isArray(result) ? result[result.length - 1] : result;
+        return last.rows;
+      } finally {
+        await client.end();
+      }
+    },
+    async stop() {
+      runAsPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  await waitFor(async () => {
+    try {
+      await cluster.query('select 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 30_000, 'PostgreSQL');
+  return cluster;
+}

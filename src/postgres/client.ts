@@ -1,0 +1,61 @@
+/** Short-lived node-postgres sessions with failures translated into one actionable line. */
+import { Client } from 'pg';
+import { UserError } from '../cli/errors';
+import { type Connection, describeConnection, pgClientConfig } from './connection';
+
+export function describePgError(err: unknown, conn: Connection): UserError {
+  if (err instanceof UserError) return err;
+  const e = err as { code?: string; message?: string };
+  const where = describeConnection(conn);
+  switch (e.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENOENT':
+      return new UserError(`cannot reach ${where} (${e.code}): is the server running? check PGHOST/PGPORT or --database-url`, 1, { cause: err });
+    case '28P01':
+    case '28000':
+      return new UserError(`${where} refused the login: ${e.message}; check PGUSER/PGPASSWORD or the secret`, 1, { cause: err });
+    case '3D000':
+      return new UserError(`${where}: ${e.message}; check PGDATABASE or the URL's database name`, 1, { cause: err });
+    default:
+      if (/timeout/i.test(e.message ?? '')) {
+        return new UserError(`cannot reach ${where}: connection timed out; check the network and PGHOST/PGPORT`, 1, { cause: err });
+      }
+      return new UserError(`${where}: ${e.message ?? String(err)}`, 1, { cause: err });
+  }
+}
+
+/** Opens a session, runs `fn`, always closes it. Connection failures become UserErrors. */
+export async function withClient<T>(conn: Connection, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client(pgClientConfig(conn));
+  // An idle client whose backend dies emits 'error'; without a listener that would crash the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw describePgError(err, conn);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Server version as `server_version_num` (e.g. 150018) and the human string (e.g. "15.18"). */
+export async function serverVersion(client: Client): Promise<{ num: number; major: number; text: string }> {
+  const { rows } = await client.query<{ num: string; text: string }>(
+    "select current_setting('server_version_num') as num, current_setting('server_version') as text",
+  );
+  const num = Number(rows[0].num);
+  return { num, major: Math.floor(num / 10000), text: rows[0].text.split(' ')[0] };
+}
+
+/** Quotes an identifier the way PostgreSQL's quote_ident would, always quoting. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
