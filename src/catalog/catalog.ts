@@ -1,0 +1,91 @@
+/**
+ * The catalog of backups: the objects under the prefix whose names have the runbook's shape, joined with the
+ * manifest each successful backup writes beside it. A backup object without a manifest is listed as
+ * unverified: its upload finished but the run that made it never recorded its checksum.
+ */
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { DEFAULT_PREFIX, type Manifest, manifestSchema, normalizePrefix, parseBackupKey, sidecarKey } from '../contract';
+import { describeS3Error } from '../storage/s3';
+
+export interface BackupEntry {
+  key: string;
+  database: string;
+  takenAt: Date;
+  sizeBytes: number;
+  lastModified?: Date;
+  storageClass?: string;
+  /** Present when the backup run completed and recorded its checksum. */
+  manifest?: Manifest;
+}
+
+/** Reads and validates a backup's manifest; undefined when there is none. */
+export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest | undefined> {
+  const manifestKey = sidecarKey(key, 'manifest');
+  let body: string;
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }));
+    body = (await res.Body?.transformToString('utf8')) ?? '';
+  } catch (err) {
+    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw describeS3Error(err, `read ${manifestKey} from bucket ${bucket}`, bucket);
+  }
+  const parsed = manifestSchema.safeParse(JSON.parse(body));
+  if (!parsed.success) {
+    throw new Error(`manifest ${manifestKey} is not a meatbackup manifest: ${parsed.error.issues[0]?.message}`);
+  }
+  return parsed.data;
+}
+
+/** Lists the backup objects under `prefix`, newest first, without reading manifests. */
+export async function listBackupObjects(s3: S3Client, bucket: string, prefix: string = DEFAULT_PREFIX): Promise<BackupEntry[]> {
+  const entries: BackupEntry[] = [];
+  let token: string | undefined;
+  do {
+    let page;
+    try {
+      page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: normalizePrefix(prefix), ContinuationToken: token }));
+    } catch (err) {
+      throw describeS3Error(err, `list backups in bucket ${bucket}`, bucket);
+    }
+    for (const obj of page.Contents ?? []) {
+      const name = obj.Key ? parseBackupKey(obj.Key) : undefined;
+      // Only the prefix itself, not nested "folders": backups/old/x.sql.gz is somebody else's.
+      if (!name || name.prefix !== normalizePrefix(prefix)) continue;
+      entries.push({
+        key: name.key,
+        database: name.database,
+        takenAt: name.takenAt,
+        sizeBytes: obj.Size ?? 0,
+        ...(obj.LastModified ? { lastModified: obj.LastModified } : {}),
+        ...(obj.StorageClass ? { storageClass: obj.StorageClass } : {}),
+      });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  // Newest first; the same second in two databases sorts by name so the order is stable.
+  return entries.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.key.localeCompare(b.key));
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight, keeping the order of results. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+/** The backups under `prefix`, newest first, each with its manifest when it has one. */
+export async function listBackups(s3: S3Client, bucket: string, prefix: string = DEFAULT_PREFIX, options: { limit?: number } = {}): Promise<BackupEntry[]> {
+  const objects = await listBackupObjects(s3, bucket, prefix);
+  const wanted = options.limit ? objects.slice(0, options.limit) : objects;
+  return mapBounded(wanted, 8, async (entry) => {
+    const manifest = await readManifest(s3, bucket, entry.key);
+    return manifest ? { ...entry, manifest } : entry;
+  });
+}
