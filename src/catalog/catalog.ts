@@ -6,6 +6,7 @@
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_PREFIX, type Manifest, manifestSchema, normalizePrefix, parseBackupKey, sidecarKey } from '../contract';
 import { describeS3Error } from '../storage/s3';
+import { mapBounded } from '../util/pool';
 
 export interface BackupEntry {
   key: string;
@@ -64,20 +65,6 @@ export async function listBackupObjects(s3: S3Client, bucket: string, prefix: st
   } while (token);
   // Newest first; the same second in two databases sorts by name so the order is stable.
   return entries.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.key.localeCompare(b.key));
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight, keeping the order of results. */
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 /** The backups under `prefix`, newest first, each with its manifest when it has one. */
