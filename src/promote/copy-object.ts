@@ -1,0 +1,205 @@
+/**
+ * Copying one object from the replica to the target, server-side (no byte passes through this process):
+ *  - up to the multipart threshold, one CopyObject. MetadataDirective COPY carries Content-Type, Cache-Control,
+ *    Content-Disposition/-Encoding/-Language, Expires and the user metadata; TaggingDirective COPY carries the tags.
+ *    When the source was uploaded in parts its ETag cannot carry over, so the headers are restated from a HeadObject
+ *    with MetadataDirective REPLACE plus the source-ETag record (see identity.ts);
+ *  - over the threshold (5 GB in production: CopyObject's own limit), CreateMultipartUpload with the source's headers,
+ *    user metadata and tags, UploadPartCopy over byte ranges, CompleteMultipartUpload; any failure aborts the upload
+ *    so no invisible parts are left behind (and billed).
+ * Every request that reads the source after a HeadObject pins it with CopySourceIfMatch, so all parts (and the
+ * recorded ETag) come from one version even while replication writes to the replica.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  type S3Client,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { mapBounded } from '../util/pool';
+import { SOURCE_ETAG_METADATA, needsSourceEtagRecord } from './identity';
+import { type ObjectSummary, bareEtag } from './listing';
+
+export const GiB = 1024 ** 3;
+export const MiB = 1024 ** 2;
+
+/** CopyObject copies at most 5 GB in one request; larger objects must be copied in parts. */
+export const MAX_SINGLE_COPY_BYTES = 5 * GiB;
+/** S3 allows at most 10,000 parts and parts of 5 MiB to 5 GiB (the last one may be smaller). */
+export const MAX_PARTS = 10_000;
+export const MIN_PART_BYTES = 5 * MiB;
+
+export interface CopyTuning {
+  /** Objects larger than this are copied in parts. @default 5 GiB (S3's single-copy limit) */
+  multipartThreshold?: number;
+  /** Part size for multipart copies; raised when the object would need more than 10,000 parts. @default 512 MiB */
+  partSize?: number;
+  /** Parts of one object copied at once. @default 4 */
+  partConcurrency?: number;
+}
+
+export interface CopyClients {
+  /** Client in the replica's region: HeadObject and GetObjectTagging on the source. */
+  source: S3Client;
+  /** Client in the target's region: every write. */
+  target: S3Client;
+}
+
+export type CopyMethod = 'copy' | 'copy-with-record' | 'multipart';
+
+export interface CopyOutcome {
+  method: CopyMethod;
+  /** ETag of the object written, without quotes. */
+  etag: string;
+  parts?: number;
+}
+
+/** CopySource must be URL-encoded: each key segment with encodeURIComponent (spaces, `+`, unicode), slashes kept. */
+export function copySource(bucket: string, key: string, versionId?: string): string {
+  const path = `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  return versionId ? `${path}?versionId=${encodeURIComponent(versionId)}` : path;
+}
+
+/** Part size for an object: at least `partSize`, large enough to stay within 10,000 parts, never under 5 MiB. */
+export function choosePartSize(size: number, partSize: number = 512 * MiB): number {
+  const minimumForCount = Math.ceil(size / MAX_PARTS);
+  return Math.max(MIN_PART_BYTES, partSize, minimumForCount);
+}
+
+/** Inclusive byte ranges covering `size` bytes in parts of `partSize`. */
+export function partRanges(size: number, partSize: number): { partNumber: number; start: number; end: number }[] {
+  const ranges = [];
+  for (let start = 0, n = 1; start < size; start += partSize, n++) {
+    ranges.push({ partNumber: n, start, end: Math.min(size, start + partSize) - 1 });
+  }
+  return ranges;
+}
+
+/** The headers a copy in REPLACE mode or a multipart upload has to restate to match the source. */
+function restatedHeaders(head: HeadObjectCommandOutput, sourceEtag: string) {
+  const expires = head.Expires instanceof Date && !Number.isNaN(head.Expires.getTime()) ? head.Expires : undefined;
+  return {
+    ...(head.ContentType ? { ContentType: head.ContentType } : {}),
+    ...(head.CacheControl ? { CacheControl: head.CacheControl } : {}),
+    ...(head.ContentDisposition ? { ContentDisposition: head.ContentDisposition } : {}),
+    ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
+    ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
+    ...(expires ? { Expires: expires } : {}),
+    ...(head.WebsiteRedirectLocation ? { WebsiteRedirectLocation: head.WebsiteRedirectLocation } : {}),
+    Metadata: { ...(head.Metadata ?? {}), [SOURCE_ETAG_METADATA]: sourceEtag },
+  };
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
+}
+
+/**
+ * Copies `object` from `from` to the same key in `to`. The caller retries transient failures; a source that
+ * changes between our HeadObject and the copy (412) is re-read here, twice at most.
+ */
+export async function copyObject(
+  clients: CopyClients,
+  from: string,
+  to: string,
+  object: ObjectSummary,
+  tuning: CopyTuning = {},
+  signal?: AbortSignal,
+): Promise<CopyOutcome> {
+  const threshold = tuning.multipartThreshold ?? MAX_SINGLE_COPY_BYTES;
+  if (object.size <= threshold && !needsSourceEtagRecord(object)) {
+    const res = await clients.target.send(
+      new CopyObjectCommand({
+        Bucket: to,
+        Key: object.key,
+        CopySource: copySource(from, object.key),
+        MetadataDirective: 'COPY',
+        TaggingDirective: 'COPY',
+      }),
+    );
+    return { method: 'copy', etag: bareEtag(res.CopyObjectResult?.ETag) };
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const head = await clients.source.send(new HeadObjectCommand({ Bucket: from, Key: object.key }));
+      const size = head.ContentLength ?? object.size;
+      const etag = bareEtag(head.ETag);
+      if (size <= threshold) return await copyWithRecord(clients, from, to, object.key, head, etag);
+      return await copyInParts(clients, from, to, object.key, head, etag, size, tuning, signal);
+    } catch (err) {
+      if (!isPreconditionFailed(err) || attempt >= 2) throw err;
+    }
+  }
+}
+
+async function copyWithRecord(clients: CopyClients, from: string, to: string, key: string, head: HeadObjectCommandOutput, etag: string): Promise<CopyOutcome> {
+  const res = await clients.target.send(
+    new CopyObjectCommand({
+      Bucket: to,
+      Key: key,
+      CopySource: copySource(from, key),
+      CopySourceIfMatch: head.ETag,
+      MetadataDirective: 'REPLACE',
+      TaggingDirective: 'COPY',
+      ...restatedHeaders(head, etag),
+    }),
+  );
+  return { method: 'copy-with-record', etag: bareEtag(res.CopyObjectResult?.ETag) };
+}
+
+async function copyInParts(
+  clients: CopyClients,
+  from: string,
+  to: string,
+  key: string,
+  head: HeadObjectCommandOutput,
+  etag: string,
+  size: number,
+  tuning: CopyTuning,
+  signal: AbortSignal | undefined,
+): Promise<CopyOutcome> {
+  const tags = await clients.source.send(new GetObjectTaggingCommand({ Bucket: from, Key: key }));
+  const tagging = new URLSearchParams((tags.TagSet ?? []).map((t): [string, string] => [t.Key ?? '', t.Value ?? ''])).toString();
+  const created = await clients.target.send(
+    new CreateMultipartUploadCommand({
+      Bucket: to,
+      Key: key,
+      ...restatedHeaders(head, etag),
+      ...(tagging ? { Tagging: tagging } : {}),
+    }),
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw new Error(`S3 returned no upload id for a multipart copy of ${key}`);
+  try {
+    const ranges = partRanges(size, choosePartSize(size, tuning.partSize));
+    const parts = await mapBounded(ranges, tuning.partConcurrency ?? 4, async (range) => {
+      signal?.throwIfAborted();
+      const res = await clients.target.send(
+        new UploadPartCopyCommand({
+          Bucket: to,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: range.partNumber,
+          CopySource: copySource(from, key),
+          CopySourceIfMatch: head.ETag,
+          CopySourceRange: `bytes=${range.start}-${range.end}`,
+        }),
+      );
+      return { PartNumber: range.partNumber, ETag: res.CopyPartResult?.ETag };
+    });
+    signal?.throwIfAborted();
+    const done = await clients.target.send(
+      new CompleteMultipartUploadCommand({ Bucket: to, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+    );
+    return { method: 'multipart', etag: bareEtag(done.ETag), parts: parts.length };
+  } catch (err) {
+    await clients.target.send(new AbortMultipartUploadCommand({ Bucket: to, Key: key, UploadId: uploadId })).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Is the newest backup safe in the replica? It must be there with the same size and the same sha256 as its
+ * manifest says (recomputed over the replica's bytes, not trusted from metadata), its manifest must be there too
+ * (a restore from the replica needs it), and the primary object's ReplicationStatus must not be FAILED.
+ *
+ * S3 Replication Time Control replicates 99.99% of objects within 15 minutes: a backup younger than that whose copy
+ * has not arrived yet, and whose status is PENDING, is "pending", not a failure (the CLI exits 3 for it, so a
+ * scheduler can tell "look again later" from "broken").
+ */
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DEFAULT_PREFIX, sidecarKey } from '../contract';
+import { UserError } from '../cli/errors';
+import { listBackups } from '../catalog/catalog';
+import { describeS3Error } from '../storage/s3';
+import { inspectBucket } from './target-bucket';
+
+/** RTC's replication-time objective. */
+export const PENDING_WINDOW_SECONDS = 15 * 60;
+
+export type ReplicationVerdict = 'ok' | 'pending' | 'missing' | 'different' | 'failed' | 'unverifiable';
+
+export interface ReplicationReport {
+  verdict: ReplicationVerdict;
+  ok: boolean;
+  message: string;
+  key: string;
+  ageSeconds: number;
+  primary: { bucket: string; sizeBytes: number; sha256?: string; replicationStatus?: string };
+  replica: { bucket: string; exists: boolean; sizeBytes?: number; sha256?: string; manifest: boolean };
+}
+
+export interface ReplicationCheckOptions {
+  primary: string;
+  replica: string;
+  prefix?: string;
+  primaryClient: S3Client;
+  replicaClient: S3Client;
+  now?: Date;
+}
+
+interface Facts {
+  ageSeconds: number;
+  manifestSha256?: string;
+  sizeBytes: number;
+  replicationStatus?: string;
+  replicaSize?: number;
+  replicaSha256?: string;
+  replicaManifest: boolean;
+}
+
+/** The verdict from what was observed: pure, so every branch is tested without waiting 15 minutes. */
+export function judgeReplication(f: Facts): { verdict: ReplicationVerdict; message: string } {
+  if (f.replicationStatus === 'FAILED') return { verdict: 'failed', message: 'S3 reports replication FAILED for the newest backup: check the replication rule, its role and the replica bucket policy' };
+  if (!f.manifestSha256) return { verdict: 'unverifiable', message: 'the newest backup has no manifest (its run did not finish), so its sha256 is unknown' };
+  const young = f.ageSeconds <= PENDING_WINDOW_SECONDS && (f.replicationStatus === 'PENDING' || f.replicationStatus === undefined);
+  const pending = { verdict: 'pending' as const, message: `not in the replica yet, ${Math.round(f.ageSeconds)} s after the backup (status ${f.replicationStatus ?? 'unknown'}); replication has ${PENDING_WINDOW_SECONDS / 60} min: check again later` };
+  if (f.replicaSize === undefined) return young ? pending : { verdict: 'missing', message: `the newest backup is not in the replica ${Math.round(f.ageSeconds / 60)} min after it was taken (status ${f.replicationStatus ?? 'unknown'})` };
+  if (f.replicaSize !== f.sizeBytes || f.replicaSha256 !== f.manifestSha256) {
+    return { verdict: 'different', message: `the replica's copy differs: size ${f.replicaSize} vs ${f.sizeBytes}, sha256 ${f.replicaSha256?.slice(0, 12)}… vs ${f.manifestSha256.slice(0, 12)}…` };
+  }
+  if (!f.replicaManifest) return young ? pending : { verdict: 'missing', message: 'the backup is in the replica but its manifest is not, so a restore from the replica could not check it' };
+  return { verdict: 'ok', message: 'the newest backup is in the replica with the same size and sha256' };
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+async function sha256Of(s3: S3Client, bucket: string, key: string): Promise<{ size: number; sha256: string } | undefined> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    return { size, sha256: hash.digest('hex') };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw describeS3Error(err, `read ${key} from the replica bucket ${bucket}`, bucket);
+  }
+}
+
+async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw describeS3Error(err, `look up ${key} in bucket ${bucket}`, bucket);
+  }
+}
+
+export async function checkReplication(options: ReplicationCheckOptions): Promise<ReplicationReport> {
+  const { primary, replica } = options;
+  const replicaBucket = await inspectBucket(options.replicaClient, replica, 'replica', '--replica');
+  if (!replicaBucket.exists) throw new UserError(`the replica bucket ${replica} does not exist: check --replica and --replica-region`, 1);
+  const [newest] = await listBackups(options.primaryClient, primary, options.prefix ?? DEFAULT_PREFIX, { limit: 1 });
+  if (!newest) throw new UserError(`no backups under ${options.prefix ?? DEFAULT_PREFIX} in bucket ${primary}: nothing to check (take one with meatbackup backup)`, 1);
+  let replicationStatus: string | undefined;
+  try {
+    replicationStatus = (await options.primaryClient.send(new HeadObjectCommand({ Bucket: primary, Key: newest.key }))).ReplicationStatus;
+  } catch (err) {
+    throw describeS3Error(err, `read the replication status of ${newest.key} in bucket ${primary}`, primary);
+  }
+  const [copy, replicaManifest] = await Promise.all([
+    sha256Of(options.replicaClient, replica, newest.key),
+    exists(options.replicaClient, replica, sidecarKey(newest.key, 'manifest')),
+  ]);
+  const takenAt = newest.manifest ? new Date(newest.manifest.completedAt) : (newest.lastModified ?? newest.takenAt);
+  const ageSeconds = Math.max(0, ((options.now ?? new Date()).getTime() - takenAt.getTime()) / 1000);
+  const { verdict, message } = judgeReplication({
+    ageSeconds,
+    sizeBytes: newest.sizeBytes,
+    replicaManifest,
+    ...(newest.manifest ? { manifestSha256: newest.manifest.sha256 } : {}),
+    ...(replicationStatus ? { replicationStatus } : {}),
+    ...(copy ? { replicaSize: copy.size, replicaSha256: copy.sha256 } : {}),
+  });
+  return {
+    verdict,
+    ok: verdict === 'ok',
+    message,
+    key: newest.key,
+    ageSeconds: Math.round(ageSeconds),
+    primary: {
+      bucket: primary,
+      sizeBytes: newest.sizeBytes,
+      ...(newest.manifest ? { sha256: newest.manifest.sha256 } : {}),
+      ...(replicationStatus ? { replicationStatus } : {}),
+    },
+    replica: {
+      bucket: replica,
+      exists: copy !== undefined,
+      ...(copy ? { sizeBytes: copy.size, sha256: copy.sha256 } : {}),
+      manifest: replicaManifest,
+    },
+  };
+}

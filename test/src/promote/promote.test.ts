@@ -1,0 +1,215 @@
+/** Promotion on moto S3: 1,000+ objects, versions, odd keys, headers/metadata/tags, parts, resume, refusals. */
+import {
+  CreateBucketCommand,
+  GetBucketEncryptionCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  GetPublicAccessBlockCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type ObjectVersion,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
+import type { CopyOutcome } from '../../../src/promote/copy-object';
+import { SOURCE_ETAG_METADATA } from '../../../src/promote/identity';
+import { listCurrentObjects } from '../../../src/promote/listing';
+import { type PromotionOptions, planPromotion, runPromotion } from '../../../src/promote/promote';
+import { hardenBucket } from '../../../src/promote/target-bucket';
+import { UserError } from '../../../src/cli/errors';
+import { BIG_KEY, DELETED_KEY, HEADERS, HEADERS_KEY, MiB, ODD_KEYS, PARTS_SOURCE_KEY, TAGS, VERSIONED_KEY, makeReplica } from './fixtures';
+
+const REPLICA = 'meat-replica';
+const SMALL = 1000;
+
+describe('promote: copy the replica into a new bucket, verified and resumable', () => {
+  let s3: LocalS3;
+  let client: S3Client;
+  let carried: string[];
+  const base = (to: string, extra: Partial<PromotionOptions> = {}): PromotionOptions => ({
+    from: REPLICA,
+    to,
+    clients: { source: client, target: client },
+    // moto speaks plain http: a TLS-only policy would deny this very process (tested on its own below).
+    tlsOnlyPolicy: false,
+    // 5 GiB in production; lowered so a 12 MiB object is copied in 5 MiB parts.
+    tuning: { multipartThreshold: 8 * MiB, partSize: 5 * MiB },
+    concurrency: 16,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    s3 = await startLocalS3();
+    client = s3.client();
+    carried = await makeReplica(client, REPLICA, { small: SMALL });
+  }, 120_000);
+  afterAll(async () => {
+    await s3?.stop();
+  });
+
+  async function allVersions(bucket: string): Promise<ObjectVersion[]> {
+    const versions: ObjectVersion[] = [];
+    let KeyMarker: string | undefined;
+    let VersionIdMarker: string | undefined;
+    for (;;) {
+      const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker, VersionIdMarker }));
+      versions.push(...(page.Versions ?? []));
+      if (!page.IsTruncated) return versions;
+      KeyMarker = page.NextKeyMarker;
+      VersionIdMarker = page.NextVersionIdMarker;
+    }
+  }
+
+  const text = async (bucket: string, key: string) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+  const tags = async (bucket: string, key: string) =>
+    ((await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet ?? []).map((t) => `${t.Key}=${t.Value}`).sort();
+
+  test('GIVEN a replica of 1,000+ objects WHEN I promote it into a new bucket THEN every current object is there once, identical, and the listings verify', async () => {
+    const outcomes = new Map<string, CopyOutcome>();
+    const result = await runPromotion(base('meat-promoted', { onCopied: (o, outcome) => outcomes.set(o.key, outcome) }));
+
+    expect(result.ok).toBe(true);
+    expect(result.created).toBe(true);
+    expect(result.plan.source.objects).toBe(carried.length);
+    expect(carried.length).toBeGreaterThan(SMALL);
+    expect(result.copied.objects).toBe(carried.length);
+    expect(result.skipped.objects).toBe(0);
+    expect(result.verification).toMatchObject({ ok: true, objects: carried.length, missing: [], different: [], extra: [] });
+    expect(result.copied).toMatchObject({ single: carried.length - 2, withRecord: 1, multipart: 1 });
+
+    const target = await listCurrentObjects(client, 'meat-promoted');
+    expect(target.map((o) => o.key).sort()).toEqual(carried);
+    // Each key written once: one version per key in the (versioned) target.
+    expect((await allVersions('meat-promoted')).length).toBe(carried.length);
+  });
+
+  test('GIVEN a key with three versions and a deleted key WHEN promoted THEN only the latest version is carried and the deleted key is not', async () => {
+    expect(JSON.parse(await text('meat-promoted', VERSIONED_KEY))).toEqual({ version: 3 });
+    const versions = (await allVersions('meat-promoted')).filter((v) => v.Key === VERSIONED_KEY);
+    expect(versions).toHaveLength(1);
+    await expect(client.send(new HeadObjectCommand({ Bucket: 'meat-promoted', Key: DELETED_KEY }))).rejects.toMatchObject({ name: 'NotFound' });
+  });
+
+  test('GIVEN keys with spaces, plus signs, unicode and percent signs WHEN promoted THEN each is copied under the same key with the same bytes', async () => {
+    for (const key of ODD_KEYS) expect(await text('meat-promoted', key)).toBe(`odd ${key}`);
+  });
+
+  test('GIVEN an object with content headers, user metadata and tags WHEN promoted THEN all of them are kept', async () => {
+    const head = await client.send(new HeadObjectCommand({ Bucket: 'meat-promoted', Key: HEADERS_KEY }));
+    expect(head).toMatchObject({
+      ContentType: HEADERS.ContentType,
+      CacheControl: HEADERS.CacheControl,
+      ContentDisposition: HEADERS.ContentDisposition,
+      ContentEncoding: HEADERS.ContentEncoding,
+      ContentLanguage: HEADERS.ContentLanguage,
+      Metadata: HEADERS.Metadata,
+    });
+    expect(head.Expires?.toISOString()).toBe(HEADERS.Expires.toISOString());
+    expect(await tags('meat-promoted', HEADERS_KEY)).toEqual(TAGS.replace('%20', ' ').split('&').sort());
+  });
+
+  test('GIVEN a multi-megabyte object over the (lowered) threshold WHEN promoted THEN it is copied in parts with its headers, metadata and tags', async () => {
+    const source = await client.send(new HeadObjectCommand({ Bucket: REPLICA, Key: BIG_KEY }));
+    const copy = await client.send(new HeadObjectCommand({ Bucket: 'meat-promoted', Key: BIG_KEY }));
+    expect(copy.ETag).toMatch(/-3"$/); // 12 MiB in 5 MiB parts
+    expect(copy.ContentLength).toBe(12 * MiB);
+    expect(copy).toMatchObject({ ContentType: 'application/octet-stream', CacheControl: 'no-cache' });
+    expect(copy.Metadata).toEqual({ big: 'yes', [SOURCE_ETAG_METADATA]: source.ETag!.replace(/"/g, '') });
+    expect(await tags('meat-promoted', BIG_KEY)).toEqual(['size=big']);
+    const [a, b] = await Promise.all(
+      [REPLICA, 'meat-promoted'].map(async (bucket) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: BIG_KEY }))).Body!.transformToByteArray())),
+    );
+    expect(b.equals(a)).toBe(true);
+  });
+
+  test('GIVEN an object uploaded in parts (a backup) WHEN promoted in one copy THEN it keeps its metadata plus the source-ETag record resumption relies on', async () => {
+    const source = await client.send(new HeadObjectCommand({ Bucket: REPLICA, Key: PARTS_SOURCE_KEY }));
+    const copy = await client.send(new HeadObjectCommand({ Bucket: 'meat-promoted', Key: PARTS_SOURCE_KEY }));
+    expect(source.ETag).toMatch(/-2"$/);
+    expect(copy.ContentType).toBe('application/gzip');
+    expect(copy.Metadata).toEqual({ 'meatbackup-database': 'meatdb', [SOURCE_ETAG_METADATA]: source.ETag!.replace(/"/g, '') });
+    expect(await tags('meat-promoted', PARTS_SOURCE_KEY)).toEqual(['kind=backup']);
+  });
+
+  test('GIVEN a new target WHEN promoted THEN it is versioned, blocks public access and encrypts by default', async () => {
+    expect((await client.send(new GetBucketVersioningCommand({ Bucket: 'meat-promoted' }))).Status).toBe('Enabled');
+    expect((await client.send(new GetPublicAccessBlockCommand({ Bucket: 'meat-promoted' }))).PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      IgnorePublicAcls: true,
+      BlockPublicPolicy: true,
+      RestrictPublicBuckets: true,
+    });
+    const enc = await client.send(new GetBucketEncryptionCommand({ Bucket: 'meat-promoted' }));
+    expect(enc.ServerSideEncryptionConfiguration?.Rules?.[0].ApplyServerSideEncryptionByDefault?.SSEAlgorithm).toBe('AES256');
+  });
+
+  test('GIVEN a promotion interrupted after 300 copies WHEN I run it again THEN it skips what arrived, copies the rest, and every object is written exactly once', async () => {
+    const firstRun: string[] = [];
+    const stop = new AbortController();
+    await expect(
+      runPromotion(
+        base('meat-resumed', {
+          signal: stop.signal,
+          onCopied: (o) => {
+            firstRun.push(o.key);
+            if (firstRun.length === 300) stop.abort(new Error('operator pressed Ctrl-C'));
+          },
+        }),
+      ),
+    ).rejects.toThrow('operator pressed Ctrl-C');
+    // Copies already under way finish; nothing after the abort starts.
+    expect(firstRun.length).toBeGreaterThanOrEqual(300);
+    expect(firstRun.length).toBeLessThan(300 + 16 + 1);
+    const afterFirst = await listCurrentObjects(client, 'meat-resumed');
+    expect(afterFirst).toHaveLength(firstRun.length);
+
+    const plan = await planPromotion(base('meat-resumed'));
+    expect(plan).toMatchObject({ targetExists: true, alreadyCopied: { objects: firstRun.length }, toCopy: { objects: carried.length - firstRun.length }, conflicts: { count: 0 } });
+
+    const secondRun: string[] = [];
+    const result = await runPromotion(base('meat-resumed', { onCopied: (o) => secondRun.push(o.key) }), plan);
+    expect(result.created).toBe(false);
+    expect(result.skipped.objects).toBe(firstRun.length);
+    expect(result.copied.objects).toBe(carried.length - firstRun.length);
+    expect(result.verification?.ok).toBe(true);
+    expect([...firstRun, ...secondRun].sort()).toEqual(carried);
+    expect((await allVersions('meat-resumed')).length).toBe(carried.length);
+
+    // A third run has nothing left to do, including the multipart and recorded copies.
+    const third = await runPromotion(base('meat-resumed'));
+    expect(third).toMatchObject({ copied: { objects: 0 }, skipped: { objects: carried.length }, ok: true });
+  });
+
+  test('GIVEN a target that holds other data WHEN I promote into it THEN it is refused, naming the keys, and nothing is written', async () => {
+    await client.send(new CreateBucketCommand({ Bucket: 'someone-elses-data' }));
+    await client.send(new PutObjectCommand({ Bucket: 'someone-elses-data', Key: 'invoices/2025.csv', Body: 'not ours' }));
+    await client.send(new PutObjectCommand({ Bucket: 'someone-elses-data', Key: VERSIONED_KEY, Body: 'a different settings file' }));
+
+    const plan = await planPromotion(base('someone-elses-data'));
+    expect(plan.conflicts.count).toBe(2);
+    const error = await runPromotion(base('someone-elses-data'), plan).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(/bucket someone-elses-data is not empty .*"versions\/settings.json".*"invoices\/2025.csv".*pass --to with another name/);
+    expect((error as Error).message).not.toContain('\n');
+
+    expect((await listCurrentObjects(client, 'someone-elses-data')).map((o) => o.key).sort()).toEqual(['invoices/2025.csv', VERSIONED_KEY]);
+    expect((await client.send(new GetBucketVersioningCommand({ Bucket: 'someone-elses-data' }))).Status).toBeUndefined();
+  });
+
+  test('GIVEN a replica that does not exist WHEN I promote THEN it is refused in one line and no bucket is created', async () => {
+    const error = await runPromotion({ ...base('never-created'), from: 'no-such-replica' }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('the replica bucket no-such-replica does not exist: check --from and the replica\'s region');
+    await expect(client.send(new GetBucketVersioningCommand({ Bucket: 'never-created' }))).rejects.toMatchObject({ name: 'NoSuchBucket' });
+  });
+
+  test('GIVEN the TLS-only policy WHEN it is put on a bucket THEN S3 denies plain-http requests to it', async () => {
+    await client.send(new CreateBucketCommand({ Bucket: 'tls-only' }));
+    await client.send(new PutObjectCommand({ Bucket: 'tls-only', Key: 'k', Body: 'v' }));
+    const hardening = await hardenBucket(client, 'tls-only', 'us-east-1');
+    expect(hardening.tlsOnlyPolicy).toBe('set');
+    // The emulator speaks http: from now on it refuses us, which proves the policy bites.
+    await expect(client.send(new GetObjectCommand({ Bucket: 'tls-only', Key: 'k' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+  });
+});
