@@ -1,0 +1,127 @@
+/** The pure pieces of promotion: CopySource encoding, part layout, backoff, identity, the TLS-only policy, sizes. */
+import { choosePartSize, copySource, GiB, MiB, partRanges } from '../../../src/promote/copy-object';
+import { compareListed, isMultipartEtag, SOURCE_ETAG_METADATA, sameByRecord } from '../../../src/promote/identity';
+import { backoffDelay, isRetryable, withRetry } from '../../../src/promote/retry';
+import { tlsOnlyStatement, withTlsOnly } from '../../../src/promote/target-bucket';
+import { parseSize } from '../../../src/cli/commands/promote';
+
+describe('CopySource', () => {
+  test('GIVEN keys with spaces, plus signs, unicode and slashes WHEN encoded THEN each segment is percent-encoded and slashes stay', () => {
+    expect(copySource('b', 'a b/c+d/ü.txt')).toBe('b/a%20b/c%2Bd/%C3%BC.txt');
+    expect(copySource('b', '100%?#&=')).toBe('b/100%25%3F%23%26%3D');
+    expect(copySource('b', 'k', 'v/1+')).toBe('b/k?versionId=v%2F1%2B');
+  });
+});
+
+describe('multipart layout', () => {
+  test('GIVEN a 12 MiB object and 5 MiB parts WHEN split THEN three inclusive ranges cover every byte once', () => {
+    expect(partRanges(12 * MiB, 5 * MiB)).toEqual([
+      { partNumber: 1, start: 0, end: 5 * MiB - 1 },
+      { partNumber: 2, start: 5 * MiB, end: 10 * MiB - 1 },
+      { partNumber: 3, start: 10 * MiB, end: 12 * MiB - 1 },
+    ]);
+  });
+
+  test('GIVEN a 5 TiB object WHEN the part size is chosen THEN it stays within 10,000 parts and never under 5 MiB', () => {
+    const size = 5 * 1024 * GiB;
+    const part = choosePartSize(size, 512 * MiB);
+    expect(Math.ceil(size / part)).toBeLessThanOrEqual(10_000);
+    expect(choosePartSize(10 * MiB, 1)).toBe(5 * MiB);
+    expect(choosePartSize(6 * GiB)).toBe(512 * MiB);
+  });
+});
+
+describe('identity of a copy', () => {
+  const source = { key: 'k', size: 10, etag: 'abc-2' };
+  test('GIVEN listings WHEN compared THEN size decides first, equal ETags prove it, other ETags need the record', () => {
+    expect(isMultipartEtag('abc-2')).toBe(true);
+    expect(isMultipartEtag('d41d8cd98f00b204e9800998ecf8427e')).toBe(false);
+    expect(compareListed(source, { ...source, size: 11 })).toBe('different');
+    expect(compareListed(source, { ...source })).toBe('same');
+    expect(compareListed(source, { ...source, etag: 'fff' })).toBe('check-record');
+    expect(sameByRecord(source, { [SOURCE_ETAG_METADATA]: 'abc-2' })).toBe(true);
+    expect(sameByRecord(source, { [SOURCE_ETAG_METADATA]: 'abc-3' })).toBe(false);
+    expect(sameByRecord(source, undefined)).toBe(false);
+  });
+});
+
+describe('retries', () => {
+  const slowDown = Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+  const denied = Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+
+  test('GIVEN throttling, server errors and refusals WHEN classified THEN only the transient ones are retried', () => {
+    expect(isRetryable(slowDown)).toBe(true);
+    expect(isRetryable(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 500 } }))).toBe(true);
+    expect(isRetryable(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isRetryable(denied)).toBe(false);
+    expect(isRetryable(Object.assign(new Error('x'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }))).toBe(false);
+  });
+
+  test('GIVEN attempt numbers WHEN the backoff is drawn THEN it is full jitter under a doubling, capped ceiling', () => {
+    expect(backoffDelay(0, { random: () => 0.999 })).toBe(99);
+    expect(backoffDelay(3, { random: () => 0.5 })).toBe(400);
+    expect(backoffDelay(20, { random: () => 0.999 })).toBe(4995);
+    expect(backoffDelay(5, { random: () => 0 })).toBe(0);
+  });
+
+  test('GIVEN two SlowDowns then success WHEN retried THEN it succeeds on the third attempt after two sleeps', async () => {
+    const sleeps: number[] = [];
+    let calls = 0;
+    const value = await withRetry(
+      async () => {
+        calls += 1;
+        if (calls < 3) throw slowDown;
+        return 'copied';
+      },
+      { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 },
+    );
+    expect(value).toBe('copied');
+    expect(sleeps).toEqual([50, 100]);
+  });
+
+  test('GIVEN access denied or exhausted attempts WHEN retried THEN the error surfaces', async () => {
+    let calls = 0;
+    await expect(withRetry(async () => { calls += 1; throw denied; }, { sleep: async () => undefined })).rejects.toBe(denied);
+    expect(calls).toBe(1);
+    calls = 0;
+    await expect(withRetry(async () => { calls += 1; throw slowDown; }, { attempts: 4, sleep: async () => undefined })).rejects.toBe(slowDown);
+    expect(calls).toBe(4);
+  });
+});
+
+describe('TLS-only policy', () => {
+  test('GIVEN no policy WHEN hardened THEN the policy is the enforceSSL deny on the bucket and its objects', () => {
+    const policy = JSON.parse(withTlsOnly(undefined, 'meat', 'eu-west-1')!);
+    expect(policy).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'MeatbackupDenyInsecureTransport',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:*',
+          Resource: ['arn:aws:s3:::meat', 'arn:aws:s3:::meat/*'],
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        },
+      ],
+    });
+    expect(tlsOnlyStatement('meat', 'cn-north-1').Resource[0]).toBe('arn:aws-cn:s3:::meat');
+  });
+
+  test('GIVEN an existing policy WHEN hardened THEN its statements are kept and the deny added once', () => {
+    const existing = JSON.stringify({ Version: '2012-10-17', Statement: { Sid: 'Read', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::1:root' }, Action: 's3:GetObject', Resource: '*' } });
+    const merged = JSON.parse(withTlsOnly(existing, 'meat')!);
+    expect(merged.Statement.map((s: { Sid: string }) => s.Sid)).toEqual(['Read', 'MeatbackupDenyInsecureTransport']);
+    expect(withTlsOnly(JSON.stringify(merged), 'meat')).toBeUndefined();
+  });
+});
+
+describe('--multipart-threshold sizes', () => {
+  test('GIVEN sizes with units WHEN parsed THEN they are bytes', () => {
+    expect(parseSize('5GiB')).toBe(5 * GiB);
+    expect(parseSize('8 MiB')).toBe(8 * MiB);
+    expect(parseSize('8MB')).toBe(8_000_000);
+    expect(parseSize('1048576')).toBe(MiB);
+    expect(() => parseSize('lots')).toThrow('must be a size');
+  });
+});
