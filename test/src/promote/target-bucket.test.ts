@@ -42,7 +42,7 @@ describe('the target bucket name', () => {
 
   test('GIVEN a name just deleted (409 OperationAborted) WHEN creating THEN the error says S3 takes time to free names and suggests another --to', async () => {
     mock.on(CreateBucketCommand).rejects(s3Error('OperationAborted', 409, 'A conflicting conditional operation is currently in progress against this resource. Please try again.'));
-    const error = await createBucket(s3, 'meat', 'eu-west-1', '--to').catch((e: unknown) => e as Error);
+    const error = (await createBucket(s3, 'meat', 'eu-west-1', '--to').catch((e: unknown) => e)) as Error;
     expect(error.message).toMatch(/^S3 has not freed the name meat yet after its deletion \(OperationAborted: .*\): S3 can take time to free a name; pass --to with another name, or retry later$/);
   });
 
