@@ -22,6 +22,10 @@ export function createS3Client(options: S3Options = {}): S3Client {
     // Emulators and most S3-compatible endpoints only understand path-style addressing.
     forcePathStyle: endpointOverride() !== undefined,
     maxAttempts: 3,
+    // Every backup read is checked against the sha256 in its manifest, end to end, so the SDK's own response
+    // CRC check adds nothing for us; and after a server-side copy of a multipart object some S3 implementations
+    // (moto among them) answer with a stale composite CRC that the SDK would reject as a mismatch.
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }
 
