@@ -1,0 +1,34 @@
+/** `{"action": "list", "limit"?: N}`: the newest backups in the bucket, with what their manifests recorded. */
+import { listBackups } from '../../../src/catalog/catalog';
+import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../../src/contract';
+import { requireEnv } from '../environment';
+import type { ActionHandler } from '../types';
+
+/** How many backups `list` returns when the event gives no limit. */
+export const DEFAULT_LIST_LIMIT = 20;
+
+export const list: ActionHandler<'list'> = async (event, ctx) => {
+  const bucket = requireEnv(ctx, ENV.bucket);
+  const prefix = normalizePrefix(ctx.env[ENV.prefix] || DEFAULT_PREFIX);
+  const limit = event.limit ?? DEFAULT_LIST_LIMIT;
+  const entries = await listBackups(ctx.s3, bucket, prefix, { limit });
+  return {
+    ok: true,
+    action: 'list',
+    bucket,
+    prefix,
+    count: entries.length,
+    backups: entries.map((entry) => ({
+      key: entry.key,
+      database: entry.database,
+      takenAt: entry.takenAt.toISOString(),
+      sizeBytes: entry.sizeBytes,
+      lastModified: entry.lastModified?.toISOString(),
+      storageClass: entry.storageClass,
+      verified: entry.manifest !== undefined,
+      sha256: entry.manifest?.sha256,
+      serverVersion: entry.manifest?.serverVersion,
+      pgDumpVersion: entry.manifest?.pgDumpVersion,
+    })),
+  };
+};
