@@ -1,0 +1,355 @@
+/**
+ * The one typed parameter file of the CDK app (BLEA style): every setting the stacks read, validated with zod.
+ *
+ * ## Where the configuration comes from
+ *
+ * One CDK context key, `config`, holds the whole configuration:
+ *
+ * - `cdk deploy --all -c config=config/prod.json`: a path to a JSON file (relative to the working directory);
+ * - `cdk synth -c config='{"primaryRegion":"eu-west-1","replicaRegion":"eu-central-1", …}'`: inline JSON;
+ * - `"context": { "config": { … } }` in cdk.json or cdk.context.json: a JSON object.
+ *
+ * Without a `config` key the app synthesizes {@link EXAMPLE_CONFIG}: no AWS credentials and no context lookups are
+ * needed, so `npx cdk synth` works on a fresh machine. Its database host is a placeholder: deploy with your own file.
+ *
+ * A given configuration replaces the example as a whole (it is not merged into it): `primaryRegion`,
+ * `replicaRegion` and `database.host` / `database.passwordSecret` are required, everything else has the documented
+ * default. Unknown keys are rejected, so a typo fails synth instead of being ignored. Every error names the field,
+ * e.g. `config.replicaRegion: must differ from primaryRegion (both are eu-west-1)`.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Node } from 'constructs';
+import { z } from 'zod';
+
+/** The context key that holds the configuration (a file path, inline JSON, or an object). */
+export const CONFIG_CONTEXT_KEY = 'config';
+
+const REGION = z
+  .string()
+  .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/, 'must be an AWS region code such as eu-west-1');
+
+const ACCOUNT = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
+
+/** S3 bucket naming rules (general purpose buckets): https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html */
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return 'must be 3 to 63 characters long';
+  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name)) {
+    return 'may contain only lowercase letters, digits, dots and hyphens, and must start and end with a letter or digit';
+  }
+  if (name.includes('..')) return 'must not contain two adjacent dots';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'must not look like an IP address';
+  if (/^(xn--|sthree-|amzn-s3-demo-)/.test(name)) return 'must not start with xn--, sthree- or amzn-s3-demo-';
+  if (/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)) return 'must not end with a suffix S3 reserves (-s3alias, --ol-s3, …)';
+  return undefined;
+}
+
+const BUCKET_NAME = z.string().superRefine((name, ctx) => {
+  const problem = bucketNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(name)} is not a valid S3 bucket name: ${problem}` });
+});
+
+/**
+ * EventBridge Scheduler expressions: `cron(minutes hours day-of-month month day-of-week year)` with `?` in exactly one
+ * of day-of-month and day-of-week, or `rate(N minutes|hours|days)`.
+ */
+export function scheduleExpressionProblem(expression: string): string | undefined {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (rate) return Number(rate[1]) >= 1 ? undefined : 'rate(…) needs a positive value';
+  const cron = /^cron\((.*)\)$/.exec(expression);
+  if (!cron) return 'must be cron(minutes hours day-of-month month day-of-week year) or rate(N minutes|hours|days)';
+  const fields = cron[1].trim().split(/\s+/);
+  if (fields.length !== 6) {
+    return `cron(…) needs 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
+  }
+  if (!fields.every((f) => /^[0-9A-Za-z*?,/#LW-]+$/.test(f))) return 'cron(…) fields contain characters a cron field cannot have';
+  const [minutes, hours, dayOfMonth, , dayOfWeek] = fields;
+  if (/^\d+$/.test(minutes) && Number(minutes) > 59) return 'cron(…) minutes must be 0-59';
+  if (/^\d+$/.test(hours) && Number(hours) > 23) return 'cron(…) hours must be 0-23';
+  if ((dayOfMonth === '?') === (dayOfWeek === '?')) return 'cron(…) needs ? in exactly one of day-of-month and day-of-week';
+  return undefined;
+}
+
+const SCHEDULE_EXPRESSION = z.string().superRefine((expression, ctx) => {
+  const problem = scheduleExpressionProblem(expression);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(expression)}: ${problem}` });
+});
+
+const TIME_ZONE = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an IANA time zone such as UTC or Europe/Berlin' },
+);
+
+const LOG_RETENTION_DAYS = z
+  .number()
+  .int()
+  .refine((d) => (Object.values(RetentionDays) as unknown[]).includes(d) && d !== RetentionDays.INFINITE, {
+    message: 'must be a CloudWatch Logs retention in days (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, …)',
+  });
+
+/** Storage classes a backup may move to and still be read at once by a restore (no Glacier Flexible/Deep Archive). */
+export const TRANSITION_STORAGE_CLASSES = ['STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const;
+
+const RETENTION = z
+  .strictObject({
+    /** Days a backup (and its sidecars) is kept under backups/ before it expires. @default 90 */
+    backupDays: z.number().int().min(1).max(36500).default(90),
+    /** Days after which backups/ objects move to {@link transitionStorageClass}; null: never. @default 30 */
+    transitionAfterDays: z.number().int().min(1).nullable().default(30),
+    /** Cheaper storage class for older backups; must be readable without a Glacier restore. @default STANDARD_IA */
+    transitionStorageClass: z.enum(TRANSITION_STORAGE_CLASSES).default('STANDARD_IA'),
+    /** Days a noncurrent (overwritten or deleted) object version is kept. @default 30 */
+    noncurrentVersionDays: z.number().int().min(1).max(36500).default(30),
+    /** CloudWatch Logs retention of the task and Lambda logs. @default 90 */
+    logDays: LOG_RETENTION_DAYS.default(90),
+    /** Days S3 server access logs are kept. @default 365 */
+    accessLogDays: z.number().int().min(1).max(36500).default(365),
+  })
+  .superRefine((r, ctx) => {
+    if (r.transitionAfterDays === null) return;
+    if (r.transitionAfterDays >= r.backupDays) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transitionAfterDays'],
+        message: `must be less than backupDays (${r.backupDays}), or null for no transition`,
+      });
+    }
+    if ((r.transitionStorageClass === 'STANDARD_IA' || r.transitionStorageClass === 'ONEZONE_IA') && r.transitionAfterDays < 30) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transitionAfterDays'],
+        message: `S3 moves objects to ${r.transitionStorageClass} only after at least 30 days`,
+      });
+    }
+  });
+
+const SECRET_REF = z
+  .string()
+  .min(1)
+  .refine((s) => !s.startsWith('arn:') || /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/.test(s), {
+    message: 'must be a secret name, or the complete secret ARN (ending in the 6-character suffix Secrets Manager adds)',
+  })
+  .refine((s) => s.startsWith('arn:') || /^[A-Za-z0-9/_+=.@-]{1,512}$/.test(s), {
+    message: 'a secret name may contain only letters, digits and /_+=.@-',
+  });
+
+const DATABASE = z.strictObject({
+  /** Host name or IP address of the PostgreSQL server (libpq PGHOST). */
+  host: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'must be a host name or IP address'),
+  /** @default 5432 */
+  port: z.number().int().min(1).max(65535).default(5432),
+  /** Database to back up (PGDATABASE). @default meatdb */
+  name: z.string().min(1).max(63).default('meatdb'),
+  /** Role the task connects as (PGUSER). @default meatbackup */
+  user: z.string().min(1).max(63).default('meatbackup'),
+  /** libpq sslmode (PGSSLMODE). @default require */
+  sslMode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).default('require'),
+  /** Secrets Manager secret holding the password: its name (same region) or complete ARN. */
+  passwordSecret: SECRET_REF,
+  /** JSON key inside the secret (`password` for RDS-managed secrets); unset: the whole secret string. */
+  passwordSecretField: z.string().min(1).optional(),
+});
+
+const SUBNET_ID = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id such as subnet-0123456789abcdef0');
+
+const NEW_NETWORK = z.strictObject({
+  /** A small VPC created for a greenfield deploy: public and private subnets in two AZs, NAT, S3 gateway endpoint. */
+  mode: z.literal('new'),
+  /** @default 10.80.0.0/20 */
+  cidr: z
+    .string()
+    .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(1[6-9]|2[0-2])$/, 'must be an IPv4 CIDR block from /16 to /22 (it holds four /24 subnets)')
+    .default('10.80.0.0/20'),
+  /** @default 1 */
+  natGateways: z.number().int().min(1).max(2).default(1),
+});
+
+const EXISTING_NETWORK = z
+  .strictObject({
+    /** Import an existing VPC by attributes (no lookup). */
+    mode: z.literal('existing'),
+    vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id such as vpc-0123456789abcdef0'),
+    /** The availability zone of each subnet, in the same order as subnetIds. */
+    availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'must be an availability zone such as eu-west-1a')).min(1),
+    /** Subnets the tasks run in; they need a route to S3, ECR, Secrets Manager, CloudWatch Logs and the database. */
+    subnetIds: z.array(SUBNET_ID).min(1).max(16),
+    /** Give tasks a public IP (only for public subnets without NAT). @default false */
+    assignPublicIp: z.boolean().default(false),
+  })
+  .superRefine((n, ctx) => {
+    if (n.availabilityZones.length !== n.subnetIds.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['availabilityZones'],
+        message: `needs one entry per subnet in subnetIds (${n.subnetIds.length}), got ${n.availabilityZones.length}`,
+      });
+    }
+  });
+
+/** Fargate CPU units and the memory (MiB) each allows. */
+const FARGATE_MEMORY: Record<number, [number, number, number]> = {
+  256: [512, 2048, 512],
+  512: [1024, 4096, 1024],
+  1024: [2048, 8192, 1024],
+  2048: [4096, 16384, 1024],
+  4096: [8192, 30720, 1024],
+};
+
+const TASK = z
+  .strictObject({
+    /** Fargate CPU units: pg_dump and the compressor each want a core. @default 2048 */
+    cpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]).default(2048),
+    /** @default 4096 */
+    memoryMiB: z.number().int().default(4096),
+  })
+  .superRefine((t, ctx) => {
+    const [min, max, step] = FARGATE_MEMORY[t.cpu];
+    const ok = t.memoryMiB >= min && t.memoryMiB <= max && (t.memoryMiB === 512 || t.memoryMiB % step === 0);
+    if (!ok) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['memoryMiB'],
+        message: `Fargate with cpu ${t.cpu} allows ${min}-${max} MiB in steps of ${step}, got ${t.memoryMiB}`,
+      });
+    }
+  });
+
+export const configSchema = z
+  .strictObject({
+    /** Prefix of stack names and derived bucket names: lowercase, digits, hyphens. @default meatlizard-backup */
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,22}[a-z0-9]$/, 'must be 3-24 lowercase letters, digits or hyphens, starting with a letter')
+      .default('meatlizard-backup'),
+    /** Account the stacks must deploy to; unset: the account of the deploying credentials. */
+    account: ACCOUNT.optional(),
+    /** Region of the primary bucket, the ECS task, the schedule and the ops Lambda. */
+    primaryRegion: REGION,
+    /** Region of the replica bucket; must differ from primaryRegion. */
+    replicaRegion: REGION,
+    buckets: z
+      .strictObject({
+        /** @default `<name>-<account>-<primaryRegion>` */
+        primary: BUCKET_NAME.optional(),
+        /** @default `<name>-replica-<account>-<replicaRegion>` */
+        replica: BUCKET_NAME.optional(),
+      })
+      .prefault({}),
+    schedule: z
+      .strictObject({
+        /** @default cron(0 3 * * ? *) (daily 03:00) */
+        expression: SCHEDULE_EXPRESSION.default('cron(0 3 * * ? *)'),
+        /** @default UTC */
+        timeZone: TIME_ZONE.default('UTC'),
+        /** false creates the schedule disabled. @default true */
+        enabled: z.boolean().default(true),
+      })
+      .prefault({}),
+    retention: RETENTION.prefault({}),
+    database: DATABASE,
+    /** @default { mode: 'new' } */
+    network: z.discriminatedUnion('mode', [NEW_NETWORK, EXISTING_NETWORK]).prefault({ mode: 'new' }),
+    task: TASK.prefault({}),
+    /** The platform's web ECS service that a restore stops and starts again. */
+    webService: z.strictObject({ cluster: z.string().min(1), service: z.string().min(1) }).optional(),
+    /** Address subscribed to the alarm topic (the subscription must be confirmed from the e-mail). */
+    alarmEmail: z.email('must be an e-mail address').optional(),
+    /** Tags added to every resource, on top of Project=<name>. */
+    tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  })
+  .superRefine((c, ctx) => {
+    if (c.primaryRegion === c.replicaRegion) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replicaRegion'],
+        message: `must differ from primaryRegion (both are ${c.primaryRegion}): replication needs a second region`,
+      });
+    }
+    if (c.buckets.primary !== undefined && c.buckets.primary === c.buckets.replica) {
+      ctx.addIssue({ code: 'custom', path: ['buckets', 'replica'], message: 'must differ from buckets.primary' });
+    }
+  });
+
+/** The configuration as the stacks see it: validated, defaults filled in. */
+export type AppConfig = z.infer<typeof configSchema>;
+/** What an operator writes: every defaulted field optional. */
+export type AppConfigInput = z.input<typeof configSchema>;
+export type RetentionConfig = AppConfig['retention'];
+export type DatabaseConfig = AppConfig['database'];
+export type NetworkConfig = AppConfig['network'];
+
+/** Synthesized when no `config` context is given: two EU regions, a new VPC, a placeholder database host. */
+export const EXAMPLE_CONFIG: AppConfigInput = {
+  primaryRegion: 'eu-west-1',
+  replicaRegion: 'eu-central-1',
+  database: {
+    host: 'meatdb.example.internal',
+    passwordSecret: 'meatlizard/meatdb/backup',
+  },
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function issuePath(path: readonly PropertyKey[]): string {
+  return ['config', ...path.map(String)].join('.');
+}
+
+/** Validates a configuration object; throws a {@link ConfigError} listing every problem with its field. */
+export function parseConfig(input: unknown, source = 'context key "config"'): AppConfig {
+  const result = configSchema.safeParse(input, {
+    error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined),
+  });
+  if (result.success) return result.data;
+  const lines = result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `  - ${issuePath([...issue.path, key])}: is not a known setting (check its spelling and nesting)`)
+      : [`  - ${issuePath(issue.path)}: ${issue.message}`],
+  );
+  throw new ConfigError(`invalid configuration (from ${source}):\n${lines.join('\n')}`);
+}
+
+/** Turns the raw context value into an object: a JSON object as is, a string as inline JSON or a JSON file path. */
+export function readConfigInput(raw: unknown, cwd: string = process.cwd()): { input: unknown; source: string } {
+  if (typeof raw !== 'string') return { input: raw, source: 'context key "config"' };
+  const text = raw.trim();
+  if (text.startsWith('{')) {
+    try {
+      return { input: JSON.parse(text), source: 'inline JSON in -c config=…' };
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: -c config=… is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const file = resolve(cwd, text);
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return { input: JSON.parse(content), source: file };
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Reads and validates the configuration from the `config` context key, or the example when there is none. */
+export function loadConfig(node: Node): { config: AppConfig; example: boolean } {
+  const raw: unknown = node.tryGetContext(CONFIG_CONTEXT_KEY);
+  if (raw === undefined) return { config: parseConfig(EXAMPLE_CONFIG, 'the built-in example configuration'), example: true };
+  const { input, source } = readConfigInput(raw);
+  return { config: parseConfig(input, source), example: false };
+}

@@ -1,0 +1,71 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Construct } from 'constructs';
+import { TASK_CONTAINER_NAME } from '../../src/contract';
+import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
+import type { TaskPlatform } from './task-platform';
+
+export interface MeatbackupTaskProps {
+  readonly platform: TaskPlatform;
+  /** Task definition family, e.g. `meatlizard-backup-backup`. */
+  readonly family: string;
+  /** The CLI arguments the container runs by default, e.g. `['backup']`; callers may override them per RunTask. */
+  readonly command: string[];
+  /** Fargate CPU units. */
+  readonly cpu: number;
+  readonly memoryMiB: number;
+  /** Environment on top of the database connection (names from ENV in src/contract.ts). */
+  readonly environment: Record<string, string>;
+  /** CloudWatch Logs stream prefix. */
+  readonly streamPrefix: string;
+}
+
+/**
+ * One Fargate task definition running the meatbackup CLI in its container ({@link TASK_CONTAINER_NAME}), on the
+ * shared {@link TaskPlatform}. The root filesystem is read-only: the runtime streams, it never writes to disk.
+ * Grant what the command needs on `taskDefinition.taskRole`.
+ */
+export class MeatbackupTask extends Construct {
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+
+  constructor(scope: Construct, id: string, props: MeatbackupTaskProps) {
+    super(scope, id);
+    const platform = props.platform;
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      family: props.family,
+      cpu: props.cpu,
+      memoryLimitMiB: props.memoryMiB,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+
+    this.container = this.taskDefinition.addContainer('Container', {
+      containerName: TASK_CONTAINER_NAME,
+      image: platform.image,
+      command: props.command,
+      essential: true,
+      readonlyRootFilesystem: true,
+      // SIGTERM, then up to 2 minutes to abort a multipart upload or drop a half-restored database (Fargate's maximum).
+      stopTimeout: Duration.seconds(120),
+      environment: { ...platform.databaseEnvironment, ...props.environment },
+      secrets: platform.databaseSecrets,
+      logging: ecs.LogDrivers.awsLogs({
+        logGroup: platform.logGroup,
+        streamPrefix: props.streamPrefix,
+        // Blocking: a log line (or an EMF metric in it) is never dropped; the CLI logs little.
+        mode: ecs.AwsLogDriverMode.BLOCKING,
+      }),
+    });
+    acknowledgeWildcardResource(
+      defaultPolicyOf(this.taskDefinition.obtainExecutionRole()),
+      '*',
+      'ecr:GetAuthorizationToken (image pull) supports no resource-level permissions; every other statement names its resource.',
+    );
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds only non-secret settings (bucket names, libpq host/port/user/database, sslmode); the database password is an ECS secret from Secrets Manager.',
+    });
+  }
+}

@@ -1,0 +1,153 @@
+import { join } from 'node:path';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { DEFAULT_PREFIX, ENV, TASK_CONTAINER_NAME } from '../../src/contract';
+import type { MeatbackupTask } from './meatbackup-task';
+import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
+import { REPO_ROOT, type TaskPlatform } from './task-platform';
+
+export interface OpsFunctionProps {
+  readonly platform: TaskPlatform;
+  /** The primary bucket; the function reads backups/ in it. */
+  readonly bucket: s3.IBucket;
+  readonly replicaBucketName: string;
+  readonly replicaRegion: string;
+  /** Tasks the function may run (RunTask, PassRole of their roles); the first is the backup task. */
+  readonly backupTask: MeatbackupTask;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * The ops Lambda (lambda/ops/handler.ts): what an operator or the chat bot invokes for backup, list, restore, status
+ * and promote. Node.js 22, bundled with the local esbuild (never Docker), with a role that may only read backups/,
+ * run and describe the project's tasks on its cluster, and pass those tasks' roles to ECS.
+ *
+ * Later actions add what they need through {@link allowRunTask} and {@link addEnvironment}.
+ */
+export class OpsFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+  private readonly platform: TaskPlatform;
+
+  constructor(scope: Construct, id: string, props: OpsFunctionProps) {
+    super(scope, id);
+    const platform = props.platform;
+    this.platform = platform;
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'meatbackup ops Lambda: read backups/, run and describe meatbackup tasks',
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      description: 'meatbackup operations: {"action": "list" | "backup" | "restore" | "status" | "promote", …}',
+      entry: join(REPO_ROOT, 'lambda', 'ops', 'handler.ts'),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: {
+        [ENV.bucket]: props.bucket.bucketName,
+        [ENV.prefix]: DEFAULT_PREFIX,
+        [ENV.replicaBucket]: props.replicaBucketName,
+        [ENV.replicaRegion]: props.replicaRegion,
+        [ENV.ecsCluster]: platform.cluster.clusterArn,
+        [ENV.backupTaskDefinition]: props.backupTask.taskDefinition.taskDefinitionArn,
+        [ENV.taskContainerName]: TASK_CONTAINER_NAME,
+        [ENV.taskSubnets]: platform.subnetIds.join(','),
+        [ENV.taskSecurityGroups]: platform.securityGroup.securityGroupId,
+        [ENV.taskAssignPublicIp]: String(platform.assignPublicIp),
+        [ENV.taskLogGroup]: platform.logGroup.logGroupName,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        forceDockerBundling: false,
+        target: 'node22',
+        format: nodejs.OutputFormat.CJS,
+        minify: true,
+        sourceMap: true,
+        // Bundle the SDK clients the tests ran against instead of whatever version the runtime ships.
+        externalModules: [],
+      },
+    });
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Node.js 22 on purpose: the CLI, container image and tests target Node.js 22 (DESIGN.md); move with them.',
+    });
+
+    const backupObjects = props.bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
+    // list and the catalog: ListBucket limited to backups/, GetObject on backups/* only.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListBackups',
+        actions: ['s3:ListBucket'],
+        resources: [props.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [DEFAULT_PREFIX, `${DEFAULT_PREFIX}*`] } },
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [backupObjects] }),
+    );
+    // status: describe the tasks of this cluster only.
+    const stack = Stack.of(this);
+    const clusterTasks = `arn:${stack.partition}:ecs:${stack.region}:${stack.account}:task/${platform.cluster.clusterName}/*`;
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeTasks',
+        actions: ['ecs:DescribeTasks'],
+        resources: [clusterTasks],
+        conditions: { ArnEquals: { 'ecs:cluster': platform.cluster.clusterArn } },
+      }),
+    );
+    this.allowRunTask(props.backupTask);
+
+    const policy = defaultPolicyOf(this.role);
+    acknowledgeWildcardResource(
+      policy,
+      backupObjects,
+      'GetObject on the backups/ prefix only: the catalog reads any backup and its manifest there, nothing else in the bucket.',
+    );
+    acknowledgeWildcardResource(
+      policy,
+      clusterTasks,
+      'Task ARNs are only known at run time; DescribeTasks is limited to the tasks of this cluster (resource and ecs:cluster condition).',
+    );
+  }
+
+  /** Lets the function start `task` on the platform's cluster: RunTask on that task definition, PassRole of its roles. */
+  allowRunTask(task: MeatbackupTask): void {
+    const taskDefinition = task.taskDefinition;
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: [taskDefinition.taskDefinitionArn],
+        conditions: { ArnEquals: { 'ecs:cluster': this.platform.cluster.clusterArn } },
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [taskDefinition.taskRole.roleArn, taskDefinition.obtainExecutionRole().roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+  }
+
+  /** Adds an environment variable (a name from ENV in src/contract.ts) for a later action. */
+  addEnvironment(name: string, value: string): void {
+    this.function.addEnvironment(name, value);
+  }
+}

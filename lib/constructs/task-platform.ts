@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { IgnoreMode, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { DatabaseConfig } from '../config';
+
+/** The repository root: the image's build context (the Dockerfile bundles the CLI from src/). */
+export const REPO_ROOT = resolve(__dirname, '..', '..');
+export const DOCKERFILE = 'container/Dockerfile';
+
+/**
+ * What goes into the image's build context: the allow-list in container/Dockerfile.dockerignore (the file Docker itself
+ * reads for `docker build -f container/Dockerfile .`), so the staged asset holds the few files the build needs, its hash
+ * changes only with them, and node_modules, cdk.out, dist and .git never get copied.
+ */
+export function imageBuildExcludes(repoRoot: string = REPO_ROOT): string[] {
+  return readFileSync(join(repoRoot, `${DOCKERFILE}.dockerignore`), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+export interface TaskPlatformProps {
+  readonly vpc: ec2.IVpc;
+  /** Subnets the tasks run in. */
+  readonly subnets: ec2.SubnetSelection;
+  readonly assignPublicIp: boolean;
+  readonly database: DatabaseConfig;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * What every meatbackup task shares: the ECS cluster, the image built from container/, the log group, the security
+ * group and the database connection (libpq environment plus the password from Secrets Manager).
+ * Task definitions are {@link MeatbackupTask}s on top of it: the scheduled backup now, the restore later.
+ */
+export class TaskPlatform extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly image: ecs.ContainerImage;
+  readonly imageAsset: DockerImageAsset;
+  readonly logGroup: logs.LogGroup;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly passwordSecret: secretsmanager.ISecret;
+  readonly subnets: ec2.SubnetSelection;
+  readonly subnetIds: string[];
+  readonly assignPublicIp: boolean;
+  /** libpq environment of the database connection (never the password). */
+  readonly databaseEnvironment: Record<string, string>;
+  /** ECS secrets of the database connection: PGPASSWORD. */
+  readonly databaseSecrets: Record<string, ecs.Secret>;
+
+  constructor(scope: Construct, id: string, props: TaskPlatformProps) {
+    super(scope, id);
+    const db = props.database;
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    this.imageAsset = new DockerImageAsset(this, 'Image', {
+      directory: REPO_ROOT,
+      file: DOCKERFILE,
+      exclude: imageBuildExcludes(),
+      ignoreMode: IgnoreMode.DOCKER,
+      platform: Platform.LINUX_AMD64,
+      displayName: 'meatbackup image',
+    });
+    this.image = ecs.ContainerImage.fromDockerImageAsset(this.imageAsset);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'meatbackup tasks: no inbound; HTTPS to AWS APIs and PostgreSQL to the database',
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to S3, ECR, Secrets Manager, CloudWatch Logs');
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(db.port), 'PostgreSQL');
+
+    this.passwordSecret = db.passwordSecret.startsWith('arn:')
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'PasswordSecret', db.passwordSecret)
+      : secretsmanager.Secret.fromSecretNameV2(this, 'PasswordSecret', db.passwordSecret);
+
+    this.subnets = props.subnets;
+    this.subnetIds = props.vpc.selectSubnets(props.subnets).subnetIds;
+    this.assignPublicIp = props.assignPublicIp;
+    this.databaseEnvironment = {
+      PGHOST: db.host,
+      PGPORT: String(db.port),
+      PGDATABASE: db.name,
+      PGUSER: db.user,
+      PGSSLMODE: db.sslMode,
+    };
+    this.databaseSecrets = { PGPASSWORD: ecs.Secret.fromSecretsManager(this.passwordSecret, db.passwordSecretField) };
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Compliance of the synthesized templates: cdk-nag AwsSolutions, no whole-service IAM grants, and cfn-lint.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { Template } from 'aws-cdk-lib/assertions';
+import { EXAMPLE_CONFIG } from '../../lib/config';
+import { TEST_CONFIG, type TestApp, policyStatements, testApp } from './fixture';
+
+interface ValidationReport {
+  pluginReports: Array<{
+    pluginName: string;
+    violations: Array<{ ruleName: string; description: string; violatingConstructs: Array<{ constructPath: string }> }>;
+  }>;
+}
+
+/** Synthesizes with cdk-nag AwsSolutions as a validation plugin; returns the findings instead of throwing. */
+function synthWithNag(subject: TestApp): { assembly?: CloudAssembly; findings: string[] } {
+  let assembly: CloudAssembly | undefined;
+  try {
+    assembly = subject.app.synth();
+  } catch (err) {
+    if (!existsSync(join(subject.outdir, 'validation-report.json'))) throw err;
+  }
+  const report = JSON.parse(readFileSync(join(subject.outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
+  const findings = report.pluginReports.flatMap((plugin) =>
+    plugin.violations.map((v) => `${plugin.pluginName} ${v.ruleName} at ${v.violatingConstructs.map((c) => c.constructPath).join(', ')}: ${v.description}`),
+  );
+  return { assembly, findings };
+}
+
+describe('compliance', () => {
+  // GIVEN the test configuration and the example configuration, synthesized with cdk-nag
+  let nagged: { subject: TestApp; assembly?: CloudAssembly; findings: string[] };
+  let example: { subject: TestApp; assembly?: CloudAssembly; findings: string[] };
+  beforeAll(() => {
+    const subject = testApp(TEST_CONFIG, { nag: true });
+    nagged = { subject, ...synthWithNag(subject) };
+    const exampleSubject = testApp(EXAMPLE_CONFIG, { nag: true });
+    example = { subject: exampleSubject, ...synthWithNag(exampleSubject) };
+  });
+
+  describe('cdk-nag AwsSolutions', () => {
+    test('THEN the full configuration has no unacknowledged finding', () => {
+      expect(nagged.findings).toEqual([]);
+      expect(nagged.assembly).toBeDefined();
+    });
+
+    test('THEN the example configuration has no unacknowledged finding', () => {
+      expect(example.findings).toEqual([]);
+      expect(example.assembly).toBeDefined();
+    });
+
+    test('THEN every acknowledgement names its rule and carries a specific reason', () => {
+      // GIVEN every acknowledgement recorded in the construct tree
+      const acknowledgements = nagged.subject.app.node.findAll().flatMap((construct) =>
+        construct.node.metadata
+          .filter((entry) => entry.type === 'aws:cdk:acknowledged-rules')
+          .flatMap((entry) => Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({ path: construct.node.path, id, reason }))),
+      );
+      // (unqualified ids, the form cdk-nag matches, are recorded in CDK's "Annotation::" namespace)
+      const ours = acknowledgements
+        .map((a) => ({ ...a, id: a.id.replace(/^Annotation::/, '') }))
+        .filter((a) => a.id.startsWith('AwsSolutions-'));
+      // THEN
+      expect(ours.map((a) => a.id.replace(/\[.*$/, '')).sort()).toEqual(
+        ['AwsSolutions-ECS2', 'AwsSolutions-L1', 'AwsSolutions-S1', 'AwsSolutions-S1', ...Array<string>(7).fill('AwsSolutions-IAM5')].sort(),
+      );
+      for (const a of ours) {
+        expect(a.reason.length).toBeGreaterThanOrEqual(60);
+        expect(a.reason).not.toMatch(/^(ok|fine|n\/a|not needed|suppress)/i);
+      }
+      // No blanket excuse: a reason explains one finding, never two different ones.
+      const findingsByReason = new Map<string, Set<string>>();
+      for (const a of ours) findingsByReason.set(a.reason, (findingsByReason.get(a.reason) ?? new Set()).add(a.id));
+      for (const [reason, findings] of findingsByReason) expect({ reason, findings: [...findings] }).toEqual({ reason, findings: [expect.any(String)] });
+      // IAM5 is acknowledged per wildcard resource, never for the whole rule.
+      for (const a of ours.filter((x) => x.id.startsWith('AwsSolutions-IAM5'))) expect(a.id).toMatch(/^AwsSolutions-IAM5\[Resource::(.*\*)\]$/);
+    });
+  });
+
+  describe('IAM', () => {
+    test('THEN no allow statement grants a whole service or every action', () => {
+      let checked = 0;
+      for (const stack of Object.values(nagged.subject.stacks)) {
+        const template = Template.fromStack(stack);
+        const statements = [
+          ...policyStatements(template),
+          ...Object.entries(template.findResources('AWS::KMS::Key')).flatMap(([logicalId, key]) =>
+            (key.Properties.KeyPolicy.Statement as Record<string, unknown>[]).map((statement) => ({ logicalId, statement })),
+          ),
+        ];
+        for (const { logicalId, statement } of statements) {
+          if (statement.Effect !== 'Allow') continue;
+          checked += 1;
+          const actions = ([] as unknown[]).concat(statement.Action ?? [], statement.NotAction ?? []);
+          for (const action of actions) {
+            expect({ logicalId, action }).toEqual({ logicalId, action: expect.not.stringMatching(/^(\*|[a-z0-9-]+:\*)$/) });
+          }
+          expect({ logicalId, notAction: statement.NotAction }).toEqual({ logicalId, notAction: undefined });
+        }
+      }
+      expect(checked).toBeGreaterThan(10);
+    });
+
+    test('THEN identity policies use Resource "*" only for actions without resource-level permissions', () => {
+      const allowed = new Set(['ecr:GetAuthorizationToken']);
+      for (const stack of Object.values(nagged.subject.stacks)) {
+        for (const { logicalId, statement } of policyStatements(Template.fromStack(stack))) {
+          if (statement.Effect !== 'Allow' || !([] as unknown[]).concat(statement.Resource).includes('*')) continue;
+          for (const action of ([] as string[]).concat(statement.Action as string | string[])) {
+            expect({ logicalId, action, allowed: allowed.has(action) }).toEqual({ logicalId, action, allowed: true });
+          }
+        }
+      }
+    });
+  });
+
+  describe('cfn-lint', () => {
+    test('THEN every synthesized template lints without errors', () => {
+      // GIVEN the templates written to the temporary output directory
+      const assembly = nagged.assembly as CloudAssembly;
+      const templates = assembly.stacks.map((s) => join(assembly.directory, s.templateFile));
+      expect(templates).toHaveLength(2);
+      // WHEN
+      const run = spawnSync('cfn-lint', ['--format', 'json', '--', ...templates], { encoding: 'utf8' });
+      if (run.error) {
+        throw new Error(`cfn-lint could not run (${run.error.message}): install it with \`pip install cfn-lint\` (the CI machine has it on PATH)`);
+      }
+      // THEN: exit code 0 = clean, 4 = warnings only, 2/6/… = errors (cfn-lint's bit flags), 1 = it failed to run
+      const findings = JSON.parse(run.stdout || '[]') as Array<{ Level: string; Rule: { Id: string }; Message: string; Filename: string }>;
+      const errors = findings.filter((f) => f.Level === 'Error').map((f) => `${f.Filename}: ${f.Rule.Id} ${f.Message}`);
+      expect(errors).toEqual([]);
+      expect(run.status === 0 || run.status === 4 ? 'ok' : `cfn-lint exited ${run.status}: ${run.stderr}`).toBe('ok');
+    });
+  });
+});

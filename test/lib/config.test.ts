@@ -1,0 +1,265 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import {
+  type AppConfigInput,
+  ConfigError,
+  EXAMPLE_CONFIG,
+  loadConfig,
+  parseConfig,
+  readConfigInput,
+  scheduleExpressionProblem,
+} from '../../lib/config';
+import { TEST_CONFIG, testApp } from './fixture';
+
+/** The message parseConfig throws for `input`, or fails the test when it accepts it. */
+function configError(input: unknown): string {
+  try {
+    parseConfig(input, 'test');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`configuration was accepted: ${JSON.stringify(input)}`);
+}
+
+function withChanges(changes: Record<string, unknown>): AppConfigInput {
+  return { ...EXAMPLE_CONFIG, ...changes } as AppConfigInput;
+}
+
+describe('configuration', () => {
+  describe('defaults', () => {
+    test('GIVEN the example configuration WHEN parsed THEN every default is filled in', () => {
+      // WHEN
+      const config = parseConfig(EXAMPLE_CONFIG);
+      // THEN
+      expect(config).toEqual({
+        name: 'meatlizard-backup',
+        primaryRegion: 'eu-west-1',
+        replicaRegion: 'eu-central-1',
+        buckets: {},
+        schedule: { expression: 'cron(0 3 * * ? *)', timeZone: 'UTC', enabled: true },
+        retention: {
+          backupDays: 90,
+          transitionAfterDays: 30,
+          transitionStorageClass: 'STANDARD_IA',
+          noncurrentVersionDays: 30,
+          logDays: 90,
+          accessLogDays: 365,
+        },
+        database: {
+          host: 'meatdb.example.internal',
+          port: 5432,
+          name: 'meatdb',
+          user: 'meatbackup',
+          sslMode: 'require',
+          passwordSecret: 'meatlizard/meatdb/backup',
+        },
+        network: { mode: 'new', cidr: '10.80.0.0/20', natGateways: 1 },
+        task: { cpu: 2048, memoryMiB: 4096 },
+        tags: {},
+      });
+    });
+
+    test('GIVEN a full configuration WHEN parsed THEN its values are kept', () => {
+      // WHEN
+      const config = parseConfig(TEST_CONFIG);
+      // THEN
+      expect(config.account).toBe('123456789012');
+      expect(config.database.passwordSecretField).toBe('password');
+      expect(config.webService).toEqual({ cluster: 'meatlizard', service: 'web' });
+      expect(config.alarmEmail).toBe('ops@example.com');
+    });
+
+    test('GIVEN an existing network WHEN parsed THEN public IPs default to off', () => {
+      // WHEN
+      const config = parseConfig(
+        withChanges({ network: { mode: 'existing', vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-1a'], subnetIds: ['subnet-0123456789abcdef0'] } }),
+      );
+      // THEN
+      expect(config.network).toEqual({
+        mode: 'existing',
+        vpcId: 'vpc-0123456789abcdef0',
+        availabilityZones: ['eu-west-1a'],
+        subnetIds: ['subnet-0123456789abcdef0'],
+        assignPublicIp: false,
+      });
+    });
+  });
+
+  describe('bad configuration fails with the field named', () => {
+    test('GIVEN no replica region THEN config.replicaRegion is required', () => {
+      const { replicaRegion: _omitted, ...input } = EXAMPLE_CONFIG;
+      expect(configError(input)).toContain('config.replicaRegion: is required');
+    });
+
+    test('GIVEN the same region twice THEN config.replicaRegion must differ', () => {
+      expect(configError(withChanges({ replicaRegion: 'eu-west-1' }))).toContain(
+        'config.replicaRegion: must differ from primaryRegion (both are eu-west-1)',
+      );
+    });
+
+    test('GIVEN a region that is not a region code THEN the field is named', () => {
+      expect(configError(withChanges({ primaryRegion: 'Ireland' }))).toContain('config.primaryRegion: must be an AWS region code');
+    });
+
+    test.each([
+      ['cron(0 3 * * *)', 'needs 6 fields'],
+      ['cron(0 3 * * * *)', 'needs ? in exactly one of day-of-month and day-of-week'],
+      ['cron(0 25 * * ? *)', 'hours must be 0-23'],
+      ['daily at 3', 'must be cron('],
+      ['rate(0 days)', 'positive'],
+    ])('GIVEN schedule %j THEN config.schedule.expression says %j', (expression, message) => {
+      const error = configError(withChanges({ schedule: { expression } }));
+      expect(error).toContain('config.schedule.expression:');
+      expect(error).toContain(message);
+    });
+
+    test('GIVEN an unknown time zone THEN config.schedule.timeZone is named', () => {
+      expect(configError(withChanges({ schedule: { timeZone: 'Mars/Olympus' } }))).toContain('config.schedule.timeZone: must be an IANA time zone');
+    });
+
+    test.each([
+      ['Backups_Bucket', 'may contain only lowercase letters'],
+      ['ab', 'must be 3 to 63 characters'],
+      ['a'.repeat(64), 'must be 3 to 63 characters'],
+      ['my..bucket', 'two adjacent dots'],
+      ['192.168.1.1', 'IP address'],
+      ['xn--bucket', 'must not start with'],
+      ['bucket-s3alias', 'suffix S3 reserves'],
+    ])('GIVEN bucket name %j THEN config.buckets.primary says %j', (name, message) => {
+      const error = configError(withChanges({ buckets: { primary: name } }));
+      expect(error).toContain('config.buckets.primary:');
+      expect(error).toContain(message);
+    });
+
+    test('GIVEN the same bucket name twice THEN config.buckets.replica must differ', () => {
+      expect(configError(withChanges({ buckets: { primary: 'same-bucket', replica: 'same-bucket' } }))).toContain(
+        'config.buckets.replica: must differ from buckets.primary',
+      );
+    });
+
+    test('GIVEN a misspelt key THEN it is named as unknown', () => {
+      expect(configError(withChanges({ replicaRegon: 'eu-central-1' }))).toContain('config.replicaRegon: is not a known setting');
+    });
+
+    test('GIVEN a transition not before expiry THEN config.retention.transitionAfterDays is named', () => {
+      expect(configError(withChanges({ retention: { backupDays: 30, transitionAfterDays: 30 } }))).toContain(
+        'config.retention.transitionAfterDays: must be less than backupDays (30)',
+      );
+    });
+
+    test('GIVEN STANDARD_IA before 30 days THEN the S3 minimum is explained', () => {
+      expect(configError(withChanges({ retention: { transitionAfterDays: 7 } }))).toContain('only after at least 30 days');
+    });
+
+    test('GIVEN a log retention CloudWatch does not offer THEN config.retention.logDays is named', () => {
+      expect(configError(withChanges({ retention: { logDays: 42 } }))).toContain('config.retention.logDays:');
+    });
+
+    test('GIVEN a memory size Fargate does not offer THEN config.task.memoryMiB is named', () => {
+      expect(configError(withChanges({ task: { cpu: 1024, memoryMiB: 512 } }))).toContain(
+        'config.task.memoryMiB: Fargate with cpu 1024 allows 2048-8192 MiB',
+      );
+    });
+
+    test('GIVEN subnets without matching zones THEN config.network.availabilityZones is named', () => {
+      const error = configError(
+        withChanges({
+          network: {
+            mode: 'existing',
+            vpcId: 'vpc-0123456789abcdef0',
+            availabilityZones: ['eu-west-1a'],
+            subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+          },
+        }),
+      );
+      expect(error).toContain('config.network.availabilityZones: needs one entry per subnet in subnetIds (2), got 1');
+    });
+
+    test('GIVEN a malformed subnet id THEN its index is named', () => {
+      const error = configError(
+        withChanges({ network: { mode: 'existing', vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-1a'], subnetIds: ['sn-1'] } }),
+      );
+      expect(error).toContain('config.network.subnetIds.0: must be a subnet id');
+    });
+
+    test('GIVEN a partial secret ARN THEN config.database.passwordSecret asks for the complete one', () => {
+      const error = configError(withChanges({ database: { host: 'db', passwordSecret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb' } }));
+      expect(error).toContain('config.database.passwordSecret: must be a secret name, or the complete secret ARN');
+    });
+
+    test('GIVEN no database THEN config.database is required', () => {
+      const { database: _omitted, ...input } = EXAMPLE_CONFIG;
+      expect(configError(input)).toContain('config.database: is required');
+    });
+
+    test('GIVEN a bad e-mail and a bad port THEN both are listed', () => {
+      const error = configError(withChanges({ alarmEmail: 'ops', database: { host: 'db', passwordSecret: 's', port: 70000 } }));
+      expect(error).toContain('config.alarmEmail: must be an e-mail address');
+      expect(error).toContain('config.database.port:');
+    });
+
+    test('GIVEN something that is not an object THEN the message says so', () => {
+      expect(configError('eu-west-1')).toContain('config: Invalid input: expected object');
+    });
+  });
+
+  describe('schedule expressions', () => {
+    test.each(['cron(0 3 * * ? *)', 'cron(30 2 ? * MON-FRI *)', 'cron(0 */6 * * ? *)', 'rate(12 hours)', 'rate(1 day)'])('%s is accepted', (expression) => {
+      expect(scheduleExpressionProblem(expression)).toBeUndefined();
+    });
+  });
+
+  describe('reading the context key', () => {
+    test('GIVEN inline JSON WHEN read THEN it is parsed', () => {
+      expect(readConfigInput('{"primaryRegion": "us-east-1"}')).toEqual({ input: { primaryRegion: 'us-east-1' }, source: 'inline JSON in -c config=…' });
+    });
+
+    test('GIVEN a JSON file path WHEN read THEN the file is parsed relative to the working directory', () => {
+      // GIVEN
+      const dir = mkdtempSync(join(tmpdir(), 'meatbackup-config-'));
+      writeFileSync(join(dir, 'prod.json'), JSON.stringify(TEST_CONFIG));
+      // WHEN
+      const { input, source } = readConfigInput('prod.json', dir);
+      // THEN
+      expect(input).toEqual(TEST_CONFIG);
+      expect(source).toBe(join(dir, 'prod.json'));
+    });
+
+    test('GIVEN a missing file WHEN read THEN the path is in the message', () => {
+      expect(() => readConfigInput('nope.json', '/nonexistent')).toThrow('cannot read config file /nonexistent/nope.json: ENOENT');
+    });
+
+    test('GIVEN broken inline JSON WHEN read THEN the message says it is not JSON', () => {
+      expect(() => readConfigInput('{"primaryRegion": ')).toThrow(/-c config=… is not valid JSON/);
+    });
+
+    test('GIVEN no context WHEN loaded THEN the example is used and flagged', () => {
+      const { config, example } = loadConfig(new App().node);
+      expect(example).toBe(true);
+      expect(config.primaryRegion).toBe('eu-west-1');
+    });
+
+    test('GIVEN an object in the context WHEN loaded THEN it is validated and used', () => {
+      const { config, example } = loadConfig(new App({ context: { config: TEST_CONFIG } }).node);
+      expect(example).toBe(false);
+      expect(config.account).toBe('123456789012');
+    });
+
+    test('GIVEN a bad object in the context WHEN loaded THEN synth fails naming the field', () => {
+      const app = new App({ context: { config: { ...TEST_CONFIG, replicaRegion: TEST_CONFIG.primaryRegion } } });
+      expect(() => loadConfig(app.node)).toThrow(/config\.replicaRegion: must differ from primaryRegion/);
+    });
+  });
+
+  test('GIVEN the example configuration WHEN the stacks are built THEN they synthesize without credentials or lookups', () => {
+    // WHEN
+    const { app } = testApp(EXAMPLE_CONFIG);
+    const assembly = app.synth();
+    // THEN
+    expect(assembly.stacks.map((s) => s.stackName).sort()).toEqual(['meatlizard-backup-primary', 'meatlizard-backup-replica']);
+    expect(assembly.manifest.missing ?? []).toEqual([]);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Builds the app the way bin/app.ts does, for tests: the feature flags of cdk.json, no bundling (the Lambda asset is
+ * staged, not built; NodejsFunction bundling is exercised by the `cdk synth` test), a temporary output directory.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { buildStacks, type MeatbackupStacks } from '../../lib/app';
+import { type AppConfigInput, parseConfig } from '../../lib/config';
+
+export const REPO_ROOT = join(__dirname, '..', '..');
+const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
+/** A complete configuration with every optional part set, pinned to a (fake) account so names are literal. */
+export const TEST_CONFIG: AppConfigInput = {
+  account: '123456789012',
+  primaryRegion: 'eu-west-1',
+  replicaRegion: 'eu-central-1',
+  database: {
+    host: 'meatdb.cluster-abc.eu-west-1.rds.amazonaws.com',
+    port: 5432,
+    name: 'meatdb',
+    user: 'meatbackup',
+    passwordSecret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb/backup-AbC123',
+    passwordSecretField: 'password',
+  },
+  webService: { cluster: 'meatlizard', service: 'web' },
+  alarmEmail: 'ops@example.com',
+  tags: { CostCenter: 'platform' },
+};
+
+export interface TestApp {
+  readonly app: App;
+  readonly stacks: MeatbackupStacks;
+  readonly outdir: string;
+}
+
+export function testApp(input: AppConfigInput = TEST_CONFIG, options: { nag?: boolean; context?: Record<string, unknown> } = {}): TestApp {
+  const outdir = mkdtempSync(join(tmpdir(), 'meatbackup-cdk-'));
+  const app = new App({
+    outdir,
+    context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [], ...options.context },
+  });
+  if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const stacks = buildStacks(app, parseConfig(input, 'test'));
+  return { app, stacks, outdir };
+}
+
+export interface SynthesizedTemplates {
+  readonly app: TestApp;
+  readonly primary: Template;
+  readonly replica: Template;
+}
+
+export function synthesize(input: AppConfigInput = TEST_CONFIG): SynthesizedTemplates {
+  const app = testApp(input);
+  return { app, primary: Template.fromStack(app.stacks.primary), replica: Template.fromStack(app.stacks.replica) };
+}
+
+/** Every IAM policy statement of a template (identity policies and role inline policies). */
+export function policyStatements(template: Template): Array<{ logicalId: string; statement: Record<string, unknown> }> {
+  const out: Array<{ logicalId: string; statement: Record<string, unknown> }> = [];
+  for (const [logicalId, resource] of Object.entries(template.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>)) {
+    const docs: unknown[] = [];
+    if (resource.Type === 'AWS::IAM::Policy' || resource.Type === 'AWS::IAM::ManagedPolicy') docs.push(resource.Properties?.PolicyDocument);
+    if (resource.Type === 'AWS::IAM::Role') {
+      for (const p of (resource.Properties?.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []) docs.push(p.PolicyDocument);
+    }
+    for (const doc of docs) {
+      for (const statement of ((doc as { Statement?: Record<string, unknown>[] })?.Statement ?? [])) out.push({ logicalId, statement });
+    }
+  }
+  return out;
+}
+
+/** The logical id of the single resource of `type` whose properties include `properties`. */
+export function logicalIdOf(template: Template, type: string, properties: Record<string, unknown>): string {
+  const ids = Object.keys(template.findResources(type, { Properties: Match.objectLike(properties) }));
+  if (ids.length !== 1) throw new Error(`expected one ${type} with ${JSON.stringify(properties)}, found ${ids.join(', ') || 'none'}`);
+  return ids[0];
+}

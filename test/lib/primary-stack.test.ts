@@ -1,0 +1,553 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { ENV, TASK_CONTAINER_NAME } from '../../src/contract';
+import type { AppConfigInput } from '../../lib/config';
+import { maskHashes } from '../support/mask-hashes';
+import { TEST_CONFIG, logicalIdOf, type SynthesizedTemplates, synthesize } from './fixture';
+
+expect.addSnapshotSerializer(maskHashes);
+
+const PRIMARY_BUCKET = 'meatlizard-backup-123456789012-eu-west-1';
+const REPLICA_BUCKET = 'meatlizard-backup-replica-123456789012-eu-central-1';
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb/backup-AbC123';
+
+describe('PrimaryStack', () => {
+  // GIVEN the test configuration (account 123456789012, eu-west-1 → eu-central-1, new VPC), synthesized once
+  let synthesized: SynthesizedTemplates;
+  let template: Template;
+  const ids = { bucket: '', cluster: '', taskDefinition: '', taskRole: '', executionRole: '', logGroup: '', securityGroup: '', topic: '' };
+
+  beforeAll(() => {
+    synthesized = synthesize();
+    template = synthesized.primary;
+    ids.bucket = logicalIdOf(template, 'AWS::S3::Bucket', { BucketName: PRIMARY_BUCKET });
+    ids.cluster = logicalIdOf(template, 'AWS::ECS::Cluster', {});
+    ids.taskDefinition = logicalIdOf(template, 'AWS::ECS::TaskDefinition', { Family: 'meatlizard-backup-backup' });
+    ids.securityGroup = logicalIdOf(template, 'AWS::EC2::SecurityGroup', { GroupDescription: Match.stringLikeRegexp('^meatbackup tasks') });
+    ids.topic = logicalIdOf(template, 'AWS::SNS::Topic', {});
+    const taskDefinition = template.findResources('AWS::ECS::TaskDefinition')[ids.taskDefinition].Properties;
+    ids.taskRole = taskDefinition.TaskRoleArn['Fn::GetAtt'][0];
+    ids.executionRole = taskDefinition.ExecutionRoleArn['Fn::GetAtt'][0];
+    ids.logGroup = taskDefinition.ContainerDefinitions[0].LogConfiguration.Options['awslogs-group'].Ref;
+  });
+
+  test('THEN the stack is pinned to the primary region, protected, and deployed after the replica stack', () => {
+    const { primary, replica } = synthesized.app.stacks;
+    expect(primary.region).toBe('eu-west-1');
+    expect(primary.account).toBe('123456789012');
+    expect(primary.terminationProtection).toBe(true);
+    expect(primary.dependencies).toContain(replica);
+  });
+
+  describe('backup bucket', () => {
+    test('THEN it is versioned, encrypted, private and retained', () => {
+      template.hasResource('AWS::S3::Bucket', {
+        Properties: Match.objectLike({
+          BucketName: PRIMARY_BUCKET,
+          VersioningConfiguration: { Status: 'Enabled' },
+          BucketEncryption: { ServerSideEncryptionConfiguration: [{ BucketKeyEnabled: false, ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+          OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        }),
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+    });
+
+    test('THEN it replicates everything to the replica bucket with RTC 15 minutes, metrics and delete markers', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        BucketName: PRIMARY_BUCKET,
+        ReplicationConfiguration: {
+          Role: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupBucketReplicationRole'), 'Arn'] },
+          Rules: [
+            {
+              Id: 'replicate-everything',
+              Status: 'Enabled',
+              Priority: 1,
+              Filter: { Prefix: '' },
+              DeleteMarkerReplication: { Status: 'Enabled' },
+              Destination: {
+                Bucket: `arn:aws:s3:::${REPLICA_BUCKET}`,
+                ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
+                Metrics: { Status: 'Enabled', EventThreshold: { Minutes: 15 } },
+              },
+            },
+          ],
+        },
+      });
+    });
+
+    test('THEN the explicit replication role is assumed by S3 and may only read the source and write the replica', () => {
+      template.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' } }] },
+        Description: Match.stringLikeRegexp('^S3 Replication of'),
+      });
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^BackupBucketReplicationRole') }],
+        PolicyDocument: {
+          Statement: [
+            { Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] } },
+            {
+              Action: ['s3:GetObjectVersionAcl', 's3:GetObjectVersionForReplication', 's3:GetObjectVersionTagging'],
+              Effect: 'Allow',
+              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/*']] },
+            },
+            {
+              Action: ['s3:ObjectOwnerOverrideToBucketOwner', 's3:ReplicateDelete', 's3:ReplicateObject', 's3:ReplicateTags'],
+              Effect: 'Allow',
+              Resource: `arn:aws:s3:::${REPLICA_BUCKET}/*`,
+            },
+          ],
+        },
+      });
+    });
+
+    test('THEN the lifecycle aborts multipart uploads, tiers and expires backups/, and expires noncurrent versions', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        BucketName: PRIMARY_BUCKET,
+        LifecycleConfiguration: {
+          Rules: [
+            { Id: 'abort-incomplete-multipart-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+            {
+              Id: 'backups-tiering-and-expiry',
+              Status: 'Enabled',
+              Prefix: 'backups/',
+              Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
+              ExpirationInDays: 90,
+            },
+            { Id: 'noncurrent-versions-expiry', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, ExpiredObjectDeleteMarker: true },
+          ],
+        },
+      });
+    });
+
+    test('THEN server access logs go to a private, TLS-only access-log bucket that expires them', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        BucketName: PRIMARY_BUCKET,
+        LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('^BackupBucketAccessLogs') }, LogFilePrefix: 'access-logs/' },
+      });
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        BucketName: Match.absent(),
+        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'access-logs-expiry', ExpirationInDays: 365 })]) },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      });
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: Match.stringLikeRegexp('^BackupBucketAccessLogs') },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: 's3:PutObject',
+              Principal: { Service: 'logging.s3.amazonaws.com' },
+              Condition: { ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': [ids.bucket, 'Arn'] } }, StringEquals: { 'aws:SourceAccount': '123456789012' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    test('THEN its policy denies requests without TLS (1.2 or newer)', () => {
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: ids.bucket },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+          ]),
+        },
+      });
+    });
+  });
+
+  describe('network', () => {
+    test('THEN a small VPC spans two AZs without lookups, with one NAT gateway', () => {
+      template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.80.0.0/20' });
+      template.resourceCountIs('AWS::EC2::NatGateway', 1);
+      template.resourcePropertiesCountIs('AWS::EC2::Subnet', { MapPublicIpOnLaunch: false }, 2);
+      template.hasResourceProperties('AWS::EC2::Subnet', { AvailabilityZone: { 'Fn::Select': [1, { 'Fn::GetAZs': '' }] } });
+    });
+
+    test('THEN S3 traffic takes a gateway endpoint and flow logs are on', () => {
+      template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+        VpcEndpointType: 'Gateway',
+        ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.s3']] },
+      });
+      template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL', ResourceType: 'VPC', LogDestinationType: 'cloud-watch-logs' });
+    });
+  });
+
+  describe('backup task', () => {
+    test('THEN the cluster has Container Insights', () => {
+      template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+    });
+
+    test('THEN the Fargate task definition runs `backup` in the contract container with a read-only root filesystem', () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Family: 'meatlizard-backup-backup',
+        Cpu: '2048',
+        Memory: '4096',
+        NetworkMode: 'awsvpc',
+        RequiresCompatibilities: ['FARGATE'],
+        RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+        ContainerDefinitions: [
+          Match.objectLike({
+            Name: TASK_CONTAINER_NAME,
+            Command: ['backup'],
+            Essential: true,
+            ReadonlyRootFilesystem: true,
+            StopTimeout: 120,
+            Image: { 'Fn::Sub': Match.stringLikeRegexp('cdk-hnb659fds-container-assets-123456789012-eu-west-1:[0-9a-f]{64}$') },
+          }),
+        ],
+      });
+    });
+
+    test('THEN the environment carries the bucket names and libpq settings, and never the password', () => {
+      const env = (pairs: Record<string, unknown>) => Object.entries(pairs).map(([Name, Value]) => ({ Name, Value }));
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        ContainerDefinitions: [
+          Match.objectLike({
+            Environment: env({
+              PGHOST: 'meatdb.cluster-abc.eu-west-1.rds.amazonaws.com',
+              PGPORT: '5432',
+              PGDATABASE: 'meatdb',
+              PGUSER: 'meatbackup',
+              PGSSLMODE: 'require',
+              [ENV.bucket]: { Ref: ids.bucket },
+              [ENV.prefix]: 'backups/',
+              [ENV.replicaBucket]: REPLICA_BUCKET,
+              [ENV.replicaRegion]: 'eu-central-1',
+            }),
+            Secrets: [{ Name: 'PGPASSWORD', ValueFrom: `${SECRET_ARN}:password::` }],
+          }),
+        ],
+      });
+    });
+
+    test('THEN logs go to a log group with the configured retention, in blocking mode', () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        ContainerDefinitions: [
+          Match.objectLike({
+            LogConfiguration: {
+              LogDriver: 'awslogs',
+              Options: { 'awslogs-group': { Ref: ids.logGroup }, 'awslogs-stream-prefix': 'backup', 'awslogs-region': 'eu-west-1', mode: 'blocking' },
+            },
+          }),
+        ],
+      });
+      expect(template.findResources('AWS::Logs::LogGroup')[ids.logGroup].Properties).toEqual({ RetentionInDays: 90, Tags: expect.any(Array) });
+    });
+
+    test('THEN the execution role may read exactly the password secret', () => {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: ids.executionRole }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([{ Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Effect: 'Allow', Resource: SECRET_ARN }]),
+        },
+      });
+    });
+
+    test('THEN the task role may list and write backups/ only, and delete nothing', () => {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: ids.taskRole }],
+        PolicyDocument: {
+          Statement: [
+            {
+              Sid: 'ListBackups',
+              Action: 's3:ListBucket',
+              Effect: 'Allow',
+              Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
+              Condition: { StringLike: { 's3:prefix': ['backups/', 'backups/*'] } },
+            },
+            {
+              Sid: 'WriteBackups',
+              Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'],
+              Effect: 'Allow',
+              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] },
+            },
+          ],
+        },
+      });
+    });
+
+    test('THEN the security group admits nothing and lets out HTTPS and PostgreSQL only', () => {
+      template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+        GroupDescription: Match.stringLikeRegexp('^meatbackup tasks'),
+        SecurityGroupIngress: Match.absent(),
+        SecurityGroupEgress: [
+          { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: Match.anyValue() },
+          { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, Description: 'PostgreSQL' },
+        ],
+      });
+    });
+
+    test('THEN the image is built from container/Dockerfile for linux/amd64, from the few files the build needs', () => {
+      // GIVEN the asset manifest of the synthesized primary stack
+      const manifest = JSON.parse(readFileSync(join(synthesized.app.outdir, 'meatlizard-backup-primary.assets.json'), 'utf8'));
+      const images = Object.values(manifest.dockerImages) as Array<{ source: { directory: string; dockerFile: string; platform: string } }>;
+      // THEN
+      expect(images).toHaveLength(1);
+      expect(images[0].source).toMatchObject({ dockerFile: 'container/Dockerfile', platform: 'linux/amd64' });
+      const context = join(synthesized.app.outdir, images[0].source.directory);
+      for (const needed of ['container/Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build.mjs', 'bin/meatbackup.js', 'src/contract.ts', 'src/cli/main.ts']) {
+        expect(existsSync(join(context, needed))).toBe(true);
+      }
+      for (const excluded of ['node_modules', 'cdk.out', 'dist', '.git', 'lib', 'test', 'bin/app.ts']) {
+        expect(existsSync(join(context, excluded))).toBe(false);
+      }
+    });
+  });
+
+  describe('schedule', () => {
+    test('THEN EventBridge Scheduler runs the backup task on Fargate daily at 03:00 UTC in the task subnets', () => {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'cron(0 3 * * ? *)',
+        ScheduleExpressionTimezone: 'UTC',
+        State: 'ENABLED',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: {
+          Arn: { 'Fn::GetAtt': [ids.cluster, 'Arn'] },
+          RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupScheduleRole'), 'Arn'] },
+          RetryPolicy: { MaximumEventAgeInSeconds: 21600, MaximumRetryAttempts: 10 },
+          EcsParameters: {
+            LaunchType: 'FARGATE',
+            TaskDefinitionArn: { Ref: ids.taskDefinition },
+            PropagateTags: 'TASK_DEFINITION',
+            NetworkConfiguration: {
+              AwsvpcConfiguration: {
+                AssignPublicIp: 'DISABLED',
+                SecurityGroups: [{ 'Fn::GetAtt': [ids.securityGroup, 'GroupId'] }],
+                Subnets: [{ Ref: Match.stringLikeRegexp('^NetworkVpctasksSubnet1') }, { Ref: Match.stringLikeRegexp('^NetworkVpctasksSubnet2') }],
+              },
+            },
+          },
+        },
+      });
+    });
+
+    test("THEN the scheduler's role is for this account and may only run the backup task and pass its roles", () => {
+      template.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: {
+          Statement: [
+            { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } } },
+          ],
+        },
+      });
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^BackupScheduleRole') }],
+        PolicyDocument: {
+          Statement: [
+            {
+              Action: 'iam:PassRole',
+              Effect: 'Allow',
+              Condition: { StringLike: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+              Resource: [{ 'Fn::GetAtt': [ids.executionRole, 'Arn'] }, { 'Fn::GetAtt': [ids.taskRole, 'Arn'] }],
+            },
+            { Action: 'ecs:RunTask', Effect: 'Allow', Resource: { Ref: ids.taskDefinition } },
+            {
+              Action: 'ecs:TagResource',
+              Effect: 'Allow',
+              Resource: { 'Fn::Join': ['', ['arn:aws:ecs:eu-west-1:123456789012:task/', { Ref: ids.cluster }, '/*']] },
+            },
+          ],
+        },
+      });
+    });
+  });
+
+  describe('ops Lambda', () => {
+    let functionRole: string;
+    beforeAll(() => {
+      const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }));
+      expect(fn).toHaveLength(1);
+      functionRole = fn[0].Properties.Role['Fn::GetAtt'][0];
+    });
+
+    test('THEN it runs on Node.js 22 with its own log group', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs22.x',
+        Handler: 'index.handler',
+        Architectures: ['arm64'],
+        Timeout: 30,
+        LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^OpsLogs') } },
+      });
+    });
+
+    test('THEN its environment names come from the contract', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs22.x',
+        Environment: {
+          Variables: {
+            [ENV.bucket]: { Ref: ids.bucket },
+            [ENV.prefix]: 'backups/',
+            [ENV.replicaBucket]: REPLICA_BUCKET,
+            [ENV.replicaRegion]: 'eu-central-1',
+            [ENV.ecsCluster]: { 'Fn::GetAtt': [ids.cluster, 'Arn'] },
+            [ENV.backupTaskDefinition]: { Ref: ids.taskDefinition },
+            [ENV.taskContainerName]: TASK_CONTAINER_NAME,
+            [ENV.taskSubnets]: {
+              'Fn::Join': ['', [{ Ref: Match.stringLikeRegexp('^NetworkVpctasksSubnet1') }, ',', { Ref: Match.stringLikeRegexp('^NetworkVpctasksSubnet2') }]],
+            },
+            [ENV.taskSecurityGroups]: { 'Fn::GetAtt': [ids.securityGroup, 'GroupId'] },
+            [ENV.taskAssignPublicIp]: 'false',
+            [ENV.taskLogGroup]: { Ref: ids.logGroup },
+            NODE_OPTIONS: '--enable-source-maps',
+          },
+        },
+      });
+    });
+
+    test('THEN its role has no managed policies', () => {
+      expect(template.findResources('AWS::IAM::Role')[functionRole].Properties.ManagedPolicyArns).toBeUndefined();
+    });
+
+    test('THEN it may read backups/ only, and run, describe and pass roles only for the backup task on its cluster', () => {
+      const clusterArn = { 'Fn::GetAtt': [ids.cluster, 'Arn'] };
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: functionRole }],
+        PolicyDocument: {
+          Statement: [
+            { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^OpsLogs'), 'Arn'] } },
+            {
+              Sid: 'ListBackups',
+              Action: 's3:ListBucket',
+              Effect: 'Allow',
+              Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
+              Condition: { StringLike: { 's3:prefix': ['backups/', 'backups/*'] } },
+            },
+            { Sid: 'ReadBackups', Action: 's3:GetObject', Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] } },
+            {
+              Sid: 'DescribeTasks',
+              Action: 'ecs:DescribeTasks',
+              Effect: 'Allow',
+              Resource: { 'Fn::Join': ['', ['arn:aws:ecs:eu-west-1:123456789012:task/', { Ref: ids.cluster }, '/*']] },
+              Condition: { ArnEquals: { 'ecs:cluster': clusterArn } },
+            },
+            { Action: 'ecs:RunTask', Effect: 'Allow', Resource: { Ref: ids.taskDefinition }, Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } },
+            {
+              Action: 'iam:PassRole',
+              Effect: 'Allow',
+              Resource: [{ 'Fn::GetAtt': [ids.executionRole, 'Arn'] }, { 'Fn::GetAtt': [ids.taskRole, 'Arn'] }],
+              Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+            },
+          ],
+        },
+      });
+    });
+  });
+
+  describe('failure alarm', () => {
+    test('THEN the topic is encrypted with a rotating key, TLS-only, and mails the configured address', () => {
+      template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FailureAlarmKey'), 'Arn'] } });
+      template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({ Effect: 'Allow', Action: 'sns:Publish', Principal: { Service: 'events.amazonaws.com' } }),
+          ]),
+        },
+      });
+      template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: ids.topic } });
+    });
+
+    test('THEN EventBridge may use the key to publish', () => {
+      template.hasResourceProperties('AWS::KMS::Key', {
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+          ]),
+        },
+      });
+    });
+
+    test('THEN a rule matches stopped backup tasks with a non-zero exit code (or that never started) and publishes to the topic', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        State: 'ENABLED',
+        EventPattern: {
+          source: ['aws.ecs'],
+          'detail-type': ['ECS Task State Change'],
+          detail: {
+            clusterArn: [{ 'Fn::GetAtt': [ids.cluster, 'Arn'] }],
+            lastStatus: ['STOPPED'],
+            taskDefinitionArn: [{ prefix: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/meatlizard-backup-backup:' }],
+            $or: [{ containers: { exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
+          },
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: { Ref: ids.topic },
+            InputTransformer: Match.objectLike({
+              InputPathsMap: Match.objectLike({ 'detail-taskArn': '$.detail.taskArn', 'detail-stoppedReason': '$.detail.stoppedReason' }),
+            }),
+          }),
+        ],
+      });
+    });
+  });
+
+  test('THEN it outputs what operators and later stacks need', () => {
+    for (const output of ['BackupBucketName', 'OpsFunctionName', 'ClusterArn', 'BackupTaskDefinitionArn', 'TaskSecurityGroupId', 'TaskLogGroupName', 'AlarmTopicArn']) {
+      template.hasOutput(output, {});
+    }
+  });
+
+  test('THEN every resource carries the Project tag and the configured tags', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Tags: Match.arrayWith([{ Key: 'CostCenter', Value: 'platform' }, { Key: 'Project', Value: 'meatlizard-backup' }]),
+    });
+  });
+
+  test('THEN the template matches the snapshot (asset hashes masked)', () => {
+    expect(template.toJSON()).toMatchSnapshot();
+  });
+});
+
+describe('PrimaryStack with an existing VPC', () => {
+  const existing = (assignPublicIp: boolean): AppConfigInput => ({
+    ...TEST_CONFIG,
+    network: {
+      mode: 'existing',
+      vpcId: 'vpc-0123456789abcdef0',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+      assignPublicIp,
+    },
+  });
+
+  test('GIVEN private subnets WHEN synthesized THEN no VPC is created and the tasks run in those subnets', () => {
+    // WHEN
+    const { primary } = synthesize(existing(false));
+    // THEN
+    primary.resourceCountIs('AWS::EC2::VPC', 0);
+    primary.resourceCountIs('AWS::EC2::NatGateway', 0);
+    primary.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: 'vpc-0123456789abcdef0' });
+    primary.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: {
+        EcsParameters: {
+          NetworkConfiguration: {
+            AwsvpcConfiguration: { AssignPublicIp: 'DISABLED', Subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'], SecurityGroups: Match.anyValue() },
+          },
+        },
+      },
+    });
+    primary.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ [ENV.taskSubnets]: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1', [ENV.taskAssignPublicIp]: 'false' }),
+      },
+    });
+  });
+
+  test('GIVEN public subnets WHEN synthesized THEN tasks get a public IP', () => {
+    // WHEN
+    const { primary } = synthesize(existing(true));
+    // THEN
+    primary.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: { EcsParameters: { NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'ENABLED' }) } } },
+    });
+    primary.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ENV.taskAssignPublicIp]: 'true' }) },
+    });
+  });
+});
