@@ -1,0 +1,119 @@
+/**
+ * Which pg_dump to run against a given server. pg_dump must be the server's major version or newer (an older one
+ * refuses, or worse, misses newer catalog features), so the choice is made per server:
+ *
+ * 1. `PG_DUMP_PATH`, when set: used as is, after checking its `--version` is new enough;
+ * 2. otherwise `<PG_LIB_DIR or /usr/lib/postgresql>/<major>/bin/pg_dump` for the smallest installed major that is
+ *    at least the server's (Debian/PGDG layout, the container image installs 13–18 side by side);
+ * 3. only when that directory holds no pg_dump at all: `pg_dump` on PATH (Homebrew, other distributions).
+ *
+ * Anything older than the server is refused with a message that says what to install.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { ENV } from '../contract';
+import { UserError } from '../cli/errors';
+
+export const DEFAULT_PG_LIB_DIR = '/usr/lib/postgresql';
+
+export interface PgTool {
+  /** Absolute path of the program. */
+  path: string;
+  /** Major version it reported, e.g. 15. */
+  major: number;
+  /** Version number it reported, e.g. "15.18". */
+  version: string;
+  /** Its whole `--version` line, e.g. "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)". */
+  versionLine: string;
+}
+
+/** Parses `pg_dump (PostgreSQL) 15.18 (Debian …)`, `pg_dump (PostgreSQL) 18beta1` and the like. */
+export function parseToolVersion(line: string): { major: number; version: string } | undefined {
+  const m = /\(PostgreSQL\)\s+(\d+)((?:\.\d+)*(?:[a-z]+\d*)?)/.exec(line);
+  if (!m) return undefined;
+  return { major: Number(m[1]), version: `${m[1]}${m[2]}` };
+}
+
+/** Runs `<path> --version` and parses it; a program that does not run or does not answer like pg_dump is refused. */
+export function toolVersion(path: string, what: string = path): Promise<PgTool> {
+  return new Promise((resolve, reject) => {
+    execFile(path, ['--version'], { timeout: 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) {
+        const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (stderr.trim() || err.message);
+        reject(new UserError(`cannot run ${what} --version (${reason}): point it at a pg_dump binary`));
+        return;
+      }
+      const versionLine = stdout.trim().split('\n')[0] ?? '';
+      const parsed = parseToolVersion(versionLine);
+      if (!parsed) {
+        reject(new UserError(`${what} --version printed ${JSON.stringify(versionLine)}, not a PostgreSQL version: point it at a pg_dump binary`));
+        return;
+      }
+      resolve({ path, versionLine, ...parsed });
+    });
+  });
+}
+
+export interface ChoosePgDumpOptions {
+  /** @default process.env.PG_DUMP_PATH */
+  pgDumpPath?: string;
+  /** @default process.env.PG_LIB_DIR, else /usr/lib/postgresql */
+  libDir?: string;
+  /** Consulted only when libDir holds no pg_dump. @default process.env.PATH */
+  path?: string;
+}
+
+function installedMajors(libDir: string): number[] {
+  if (!existsSync(libDir)) return [];
+  return readdirSync(libDir)
+    .filter((d) => /^\d+$/.test(d) && existsSync(join(libDir, d, 'bin', 'pg_dump')))
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+function onPath(program: string, pathVar: string): string | undefined {
+  for (const dir of pathVar.split(delimiter)) {
+    if (dir && existsSync(join(dir, program))) return join(dir, program);
+  }
+  return undefined;
+}
+
+function installHint(serverMajor: number): string {
+  return `install postgresql-client-${serverMajor} or set ${ENV.pgDumpPath}`;
+}
+
+/** The pg_dump to run against a server of major version `serverMajor`, or a UserError saying what to install. */
+export async function choosePgDump(serverMajor: number, options: ChoosePgDumpOptions = {}): Promise<PgTool> {
+  const explicit = options.pgDumpPath ?? process.env[ENV.pgDumpPath];
+  if (explicit) {
+    const tool = await toolVersion(explicit, `${ENV.pgDumpPath}=${explicit}`);
+    if (tool.major < serverMajor) {
+      throw new UserError(
+        `server is PostgreSQL ${serverMajor} but ${ENV.pgDumpPath}=${explicit} is pg_dump ${tool.version}: point it at pg_dump ${serverMajor} or newer, or unset it`,
+      );
+    }
+    return tool;
+  }
+
+  const libDir = options.libDir ?? process.env[ENV.pgLibDir] ?? DEFAULT_PG_LIB_DIR;
+  const majors = installedMajors(libDir);
+  if (majors.length === 0) {
+    const fallback = onPath('pg_dump', options.path ?? process.env.PATH ?? '');
+    if (!fallback) throw new UserError(`no pg_dump found in ${libDir}/*/bin or on PATH: ${installHint(serverMajor)}`);
+    const tool = await toolVersion(fallback);
+    if (tool.major < serverMajor) {
+      throw new UserError(`server is PostgreSQL ${serverMajor} but the pg_dump on PATH (${fallback}) is ${tool.version}: ${installHint(serverMajor)}`);
+    }
+    return tool;
+  }
+
+  // The directory name says which major should be there; the program's own --version has the last word.
+  let newest: PgTool | undefined;
+  for (const major of majors) {
+    const tool = await toolVersion(join(libDir, String(major), 'bin', 'pg_dump'));
+    if (tool.major >= serverMajor) return tool;
+    if (!newest || tool.major > newest.major) newest = tool;
+  }
+  throw new UserError(`server is PostgreSQL ${serverMajor} but the newest pg_dump here is ${newest?.major ?? majors[majors.length - 1]}: ${installHint(serverMajor)}`);
+}
