@@ -1,0 +1,95 @@
+/**
+ * pg_dump as a child process: plain SQL on stdout, its messages captured from stderr so a failure can be reported
+ * in pg_dump's own words. The connection travels in the environment (libpqEnv): the password never appears in argv.
+ */
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { type Connection, libpqEnv } from '../postgres/connection';
+
+export interface DumpExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** What pg_dump wrote on stderr (the last 64 KiB of it). */
+  stderr: string;
+  /** Set when it could not be started at all. */
+  spawnError?: Error;
+}
+
+export interface DumpProcess {
+  pid: number | undefined;
+  /** The SQL. Read it, or pg_dump blocks on a full pipe: that is the backpressure. */
+  stdout: Readable;
+  /** Resolves once pg_dump has exited and its output streams are closed; never rejects. */
+  exit: Promise<DumpExit>;
+  /** Stops pg_dump (SIGTERM, then SIGKILL after a grace period) if it is still running. */
+  kill(): void;
+}
+
+const STDERR_LIMIT = 64 * 1024;
+const KILL_GRACE_MS = 3000;
+
+/** The arguments of a plain-format dump of the connection's database. */
+export function dumpArguments(extra: readonly string[] = []): string[] {
+  // --no-password: fail at once instead of waiting for a prompt nobody will answer.
+  return ['--format=plain', '--no-password', ...extra];
+}
+
+export function startDump(pgDump: string, conn: Connection, extraArgs: readonly string[] = []): DumpProcess {
+  const child = spawn(pgDump, dumpArguments(extraArgs), {
+    env: libpqEnv(conn),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    stderr = (stderr + d).slice(-STDERR_LIMIT);
+  });
+  let exited = false;
+  let spawnError: Error | undefined;
+  const exit = new Promise<DumpExit>((resolve) => {
+    child.on('error', (err) => {
+      spawnError = err;
+      // 'close' may never come for a process that did not start.
+      if (child.pid === undefined) {
+        exited = true;
+        resolve({ code: null, signal: null, stderr, spawnError });
+      }
+    });
+    child.on('close', (code, signal) => {
+      exited = true;
+      resolve({ code, signal, stderr, ...(spawnError ? { spawnError } : {}) });
+    });
+  });
+  return {
+    pid: child.pid,
+    stdout: child.stdout,
+    exit,
+    kill() {
+      if (exited || child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }, KILL_GRACE_MS);
+      timer.unref();
+      // Nobody reads the SQL any more; let pg_dump see a closed pipe rather than block on it.
+      child.stdout.destroy();
+    },
+  };
+}
+
+/** pg_dump's stderr without its "pg_dump: " prefixes, folded to one line. */
+export function dumpMessages(stderr: string): string {
+  return stderr
+    .split('\n')
+    .map((l) => l.replace(/^pg_dump: /, '').trim().replace(/\.$/, ''))
+    .filter(Boolean)
+    .join('; ');
+}
+
+/** Why a dump failed, in one line that carries pg_dump's own error text. */
+export function describeDumpFailure(exit: DumpExit, pgDump: string): string {
+  if (exit.spawnError) return `could not start ${pgDump}: ${exit.spawnError.message}`;
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const said = dumpMessages(exit.stderr);
+  return `pg_dump ${how}${said ? `: ${said}` : ' without saying why'}`;
+}

@@ -1,0 +1,119 @@
+/**
+ * `meatbackup verify`: reads a stored backup back and checks, in one streaming pass, that
+ * - its size and sha256 are what the manifest recorded when it was written,
+ * - every gzip member decompresses (each member carries its own CRC32 and length),
+ * - the SQL inside is as long as recorded and ends with pg_dump's completion line, i.e. the dump was not cut short.
+ */
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Manifest } from '../contract';
+import { UserError } from '../cli/errors';
+import type { Logger } from '../cli/log';
+import { readManifest } from '../catalog/catalog';
+import { DigestStream, digestMismatches, openObject } from './read-object';
+
+export const DUMP_COMPLETE_LINE = '-- PostgreSQL database dump complete';
+
+export interface VerifyOptions {
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+export interface VerifyResult {
+  key: string;
+  sizeBytes: number;
+  sha256: string;
+  sqlBytes: number;
+  versionId?: string;
+  manifest: Manifest;
+  seconds: number;
+}
+
+/**
+ * True when `tail` (the end of a plain dump) ends with pg_dump's completion trailer. Since 2025's point releases
+ * (CVE-2025-8714) pg_dump adds a `\unrestrict <key>` line after it, which is allowed, as are blank lines.
+ */
+export function endsWithCompletionLine(tail: string): boolean {
+  const lines = tail.split('\n').map((l) => l.trimEnd());
+  while (lines.length > 0 && (lines[lines.length - 1] === '' || lines[lines.length - 1] === '--' || /^\\unrestrict\b/.test(lines[lines.length - 1]))) {
+    lines.pop();
+  }
+  return lines[lines.length - 1] === DUMP_COMPLETE_LINE;
+}
+
+/** Keeps the last `limit` bytes written to it and counts them all. */
+class TailSink extends Writable {
+  bytes = 0;
+  private tail = Buffer.alloc(0);
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.bytes += chunk.length;
+    const joined = chunk.length >= this.limit ? chunk : Buffer.concat([this.tail, chunk]);
+    this.tail = Buffer.from(joined.subarray(-this.limit));
+    done();
+  }
+
+  text(): string {
+    return this.tail.toString('utf8');
+  }
+}
+
+export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult> {
+  const { s3, bucket, key, signal, logger } = options;
+  const started = Date.now();
+  const manifest = await readManifest(s3, bucket, key);
+  if (!manifest) {
+    throw new UserError(`${key} has no manifest (${key}.manifest.json): the run that wrote it never recorded its checksum, so it cannot be verified; take a new backup`);
+  }
+  const object = await openObject(s3, bucket, key, signal ? { signal } : {});
+  if (object.sizeBytes !== undefined && object.sizeBytes !== manifest.sizeBytes) {
+    object.body.destroy();
+    throw new UserError(`backup ${key} failed verification: it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}; do not restore it`);
+  }
+  if (manifest.versionId && object.versionId && manifest.versionId !== object.versionId) {
+    logger?.warn(`${key} is version ${object.versionId}, the manifest was written for version ${manifest.versionId} (copied or replaced since); checking its content`);
+  }
+
+  const digest = new DigestStream((bytes) => logger?.progress(`verifying ${key}`, bytes, manifest.sizeBytes));
+  logger?.progress(`verifying ${key}`, 0, manifest.sizeBytes);
+  const sql = new TailSink(4096);
+  try {
+    await pipeline(object.body, digest, createGunzip(), sql, ...(signal ? [{ signal }] : []));
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    const e = err as NodeJS.ErrnoException;
+    // zlib errors carry Z_* codes; anything else is the read from S3 failing.
+    if (/^Z_|ERR_ZLIB/.test(e.code ?? '') || /incorrect header check|invalid|unexpected end/i.test(e.message)) {
+      throw new UserError(`backup ${key} failed verification: it is not a valid gzip stream after ${digest.bytesSeen} bytes (${e.message}); do not restore it`, 1, { cause: err });
+    }
+    throw new UserError(`could not read ${key} from bucket ${bucket}: ${e.message}`, 1, { cause: err });
+  } finally {
+    logger?.progressDone();
+  }
+
+  const actual = digest.digest();
+  const problems = digestMismatches(actual, manifest);
+  if (sql.bytes !== manifest.sqlBytes) problems.push(`it holds ${sql.bytes} bytes of SQL but the manifest records ${manifest.sqlBytes}`);
+  if (!endsWithCompletionLine(sql.text())) problems.push(`the SQL does not end with pg_dump's "${DUMP_COMPLETE_LINE}" line (the dump is cut short)`);
+  if (problems.length > 0) {
+    throw new UserError(`backup ${key} failed verification: ${problems.join('; ')}; do not restore it`);
+  }
+  return {
+    key,
+    sizeBytes: actual.sizeBytes,
+    sha256: actual.sha256,
+    sqlBytes: sql.bytes,
+    ...(object.versionId ? { versionId: object.versionId } : {}),
+    manifest,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
