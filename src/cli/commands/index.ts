@@ -1,12 +1,18 @@
 /** Every command of the CLI; each module adds itself to the program. */
 import type { Command } from 'commander';
+import { registerBackup } from './backup';
+import { registerList } from './list';
 import { registerPromote } from './promote';
 import { registerPromoteStatus } from './promote-status';
 import { registerReplicationCheck } from './replication-check';
+import { registerVerify } from './verify';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
+  registerBackup,
+  registerList,
+  registerVerify,
   registerPromote,
   registerPromoteStatus,
   registerReplicationCheck,
