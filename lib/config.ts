@@ -13,7 +13,7 @@
  * needed, so `npx cdk synth` works on a fresh machine. Its database host is a placeholder: deploy with your own file.
  *
  * A given configuration replaces the example as a whole (it is not merged into it): `primaryRegion`,
- * `replicaRegion` and `database.host` / `database.passwordSecret` are required, everything else has the documented
+ * `replicaRegion`, `database.host` and `database.passwordSecretArn` are required, everything else has the documented
  * default. Unknown keys are rejected, so a typo fails synth instead of being ignored. Every error names the field,
  * e.g. `config.replicaRegion: must differ from primaryRegion (both are eu-west-1)`.
  */
@@ -131,15 +131,17 @@ const RETENTION = z
     }
   });
 
-const SECRET_REF = z
+/**
+ * ECS resolves a Secrets Manager secret only by its complete ARN (with the 6-character suffix Secrets Manager adds);
+ * a name or a partial ARN fails when the task starts, so the configuration asks for the complete one.
+ */
+const SECRET_ARN = z
   .string()
-  .min(1)
-  .refine((s) => !s.startsWith('arn:') || /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/.test(s), {
-    message: 'must be a secret name, or the complete secret ARN (ending in the 6-character suffix Secrets Manager adds)',
-  })
-  .refine((s) => s.startsWith('arn:') || /^[A-Za-z0-9/_+=.@-]{1,512}$/.test(s), {
-    message: 'a secret name may contain only letters, digits and /_+=.@-',
-  });
+  .regex(
+    /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
+    'must be the complete secret ARN, ending in the 6-character suffix Secrets Manager adds (ECS cannot use a name or partial ARN): ' +
+      'aws secretsmanager describe-secret --secret-id NAME --query ARN',
+  );
 
 const DATABASE = z.strictObject({
   /** Host name or IP address of the PostgreSQL server (libpq PGHOST). */
@@ -152,8 +154,8 @@ const DATABASE = z.strictObject({
   user: z.string().min(1).max(63).default('meatbackup'),
   /** libpq sslmode (PGSSLMODE). @default require */
   sslMode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).default('require'),
-  /** Secrets Manager secret holding the password: its name (same region) or complete ARN. */
-  passwordSecret: SECRET_REF,
+  /** Complete ARN of the Secrets Manager secret holding the password (injected as PGPASSWORD). */
+  passwordSecretArn: SECRET_ARN,
   /** JSON key inside the secret (`password` for RDS-managed secrets); unset: the whole secret string. */
   passwordSecretField: z.string().min(1).optional(),
 });
@@ -292,7 +294,8 @@ export const EXAMPLE_CONFIG: AppConfigInput = {
   replicaRegion: 'eu-central-1',
   database: {
     host: 'meatdb.example.internal',
-    passwordSecret: 'meatlizard/meatdb/backup',
+    // Placeholders, like the host: the example synthesizes but is not meant to be deployed.
+    passwordSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatlizard/meatdb/backup-AbCdEf',
   },
 };
 

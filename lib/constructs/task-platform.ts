@@ -83,9 +83,7 @@ export class TaskPlatform extends Construct {
     this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to S3, ECR, Secrets Manager, CloudWatch Logs');
     this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(db.port), 'PostgreSQL');
 
-    this.passwordSecret = db.passwordSecret.startsWith('arn:')
-      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'PasswordSecret', db.passwordSecret)
-      : secretsmanager.Secret.fromSecretNameV2(this, 'PasswordSecret', db.passwordSecret);
+    this.passwordSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'PasswordSecret', db.passwordSecretArn);
 
     this.subnets = props.subnets;
     this.subnetIds = props.vpc.selectSubnets(props.subnets).subnetIds;

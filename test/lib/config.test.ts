@@ -54,7 +54,7 @@ describe('configuration', () => {
           name: 'meatdb',
           user: 'meatbackup',
           sslMode: 'require',
-          passwordSecret: 'meatlizard/meatdb/backup',
+          passwordSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatlizard/meatdb/backup-AbCdEf',
         },
         network: { mode: 'new', cidr: '10.80.0.0/20', natGateways: 1 },
         task: { cpu: 2048, memoryMiB: 4096 },
@@ -185,10 +185,13 @@ describe('configuration', () => {
       expect(error).toContain('config.network.subnetIds.0: must be a subnet id');
     });
 
-    test('GIVEN a partial secret ARN THEN config.database.passwordSecret asks for the complete one', () => {
-      const error = configError(withChanges({ database: { host: 'db', passwordSecret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb' } }));
-      expect(error).toContain('config.database.passwordSecret: must be a secret name, or the complete secret ARN');
-    });
+    test.each(['meatdb/backup', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb'])(
+      'GIVEN the secret %j (a name or partial ARN, which ECS cannot resolve) THEN config.database.passwordSecretArn asks for the complete ARN',
+      (secret) => {
+        const error = configError(withChanges({ database: { host: 'db', passwordSecretArn: secret } }));
+        expect(error).toContain('config.database.passwordSecretArn: must be the complete secret ARN');
+      },
+    );
 
     test('GIVEN no database THEN config.database is required', () => {
       const { database: _omitted, ...input } = EXAMPLE_CONFIG;
@@ -196,7 +199,7 @@ describe('configuration', () => {
     });
 
     test('GIVEN a bad e-mail and a bad port THEN both are listed', () => {
-      const error = configError(withChanges({ alarmEmail: 'ops', database: { host: 'db', passwordSecret: 's', port: 70000 } }));
+      const error = configError(withChanges({ alarmEmail: 'ops', database: { host: 'db', passwordSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf', port: 70000 } }));
       expect(error).toContain('config.alarmEmail: must be an e-mail address');
       expect(error).toContain('config.database.port:');
     });

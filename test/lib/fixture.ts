@@ -24,7 +24,7 @@ export const TEST_CONFIG: AppConfigInput = {
     port: 5432,
     name: 'meatdb',
     user: 'meatbackup',
-    passwordSecret: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb/backup-AbC123',
+    passwordSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb/backup-AbC123',
     passwordSecretField: 'password',
   },
   webService: { cluster: 'meatlizard', service: 'web' },
