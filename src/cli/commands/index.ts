@@ -5,6 +5,7 @@ import { registerList } from './list';
 import { registerPromote } from './promote';
 import { registerPromoteStatus } from './promote-status';
 import { registerReplicationCheck } from './replication-check';
+import { registerRestore } from './restore';
 import { registerVerify } from './verify';
 
 export type RegisterCommand = (program: Command) => void;
@@ -13,6 +14,7 @@ export const commands: RegisterCommand[] = [
   registerBackup,
   registerList,
   registerVerify,
+  registerRestore,
   registerPromote,
   registerPromoteStatus,
   registerReplicationCheck,

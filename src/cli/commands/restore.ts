@@ -1,0 +1,105 @@
+/** `meatbackup restore <key|latest>`: the runbook's step 2.1 (what the ops Lambda's restore task runs). */
+import { createInterface } from 'node:readline';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { type Command, Option } from 'commander';
+import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { resolveConnection } from '../../postgres/connection';
+import { type RestorePlan, type RestoreResult, restoreBackup } from '../../restore/restore';
+import { parseServiceRef } from '../../restore/web-service';
+import { createS3Client, resolveBucket } from '../../storage/s3';
+import { usageError } from '../errors';
+import { createLogger, formatBytes, formatDuration } from '../log';
+import { shutdownSignal } from '../signals';
+
+interface RestoreFlags {
+  bucket?: string;
+  prefix?: string;
+  targetDb?: string;
+  stopEcsService?: string;
+  databaseUrl?: string;
+  yes?: boolean;
+  json?: boolean;
+}
+
+function describePlan(plan: RestorePlan): string {
+  return [
+    `backup    s3://${plan.bucket}/${plan.key} (${formatBytes(plan.sizeBytes)}, taken ${plan.takenAt})`,
+    `replaces  ${plan.server}`,
+    `keeps     the current ${plan.target} as ${plan.keptAs} (never dropped)`,
+    `web       ${plan.webService ? `${plan.webService} is stopped during the swap and started again` : 'no web service to stop (--stop-ecs-service or WEB_SERVICE)'}`,
+  ].join('\n');
+}
+
+/** Asks on the terminal; anything but y/yes is a no. */
+function ask(question: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    rl.on('SIGINT', () => {
+      rl.close();
+      resolve(false);
+    });
+    rl.question(question, (answer) => {
+      rl.close();
+      resolve(/^y(es)?$/i.test(answer.trim()));
+    });
+  });
+}
+
+async function confirmReplace(plan: RestorePlan, yes: boolean | undefined): Promise<boolean> {
+  if (yes) return true;
+  if (!(process.stdin.isTTY && process.stderr.isTTY)) {
+    throw usageError(
+      `restoring ${plan.key} replaces database ${plan.target} (the current one would be kept as ${plan.keptAs}): pass --yes to confirm; nothing was changed`,
+    );
+  }
+  process.stderr.write(`${describePlan(plan)}\n`);
+  return ask(`Replace database ${plan.target} with this backup? [y/N] `);
+}
+
+function humanResult(r: RestoreResult): string {
+  const lines = [
+    `restored  s3://${r.bucket}/${r.key} (${formatBytes(r.sizeBytes)}, ${formatBytes(r.sqlBytes)} SQL, sha256 checked)`,
+    `into      ${r.server}`,
+  ];
+  if (r.replaces) lines.push(`kept      the database it replaced, as ${r.keptAs}: drop it once you no longer need it`);
+  if (r.webService) lines.push(`web       ${r.webService} started again (desired count ${r.webServiceDesiredCount})`);
+  lines.push(`took      ${formatDuration(r.seconds.total)} (check ${formatDuration(r.seconds.check)}, load ${formatDuration(r.seconds.load)}, swap ${formatDuration(r.seconds.swap)})`);
+  for (const note of r.notes) lines.push(`note      ${note}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerRestore(program: Command): void {
+  program
+    .command('restore')
+    .description('restore a backup into a fresh database and swap it in; the database it replaces is kept as <db>_pre_restore_<UTC time>')
+    .argument('<key>', '"latest", a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)')
+    .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
+    .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
+    .addOption(new Option('--target-db <name>', 'database to restore into: created when missing, replaced when it exists (default: the connection\'s database)'))
+    .addOption(new Option('--stop-ecs-service <cluster/service>', `ECS service stopped while the databases swap names (default: $${ENV.webService})`))
+    .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
+    .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
+    .addOption(new Option('--json', 'print the result as one JSON document'))
+    .action(async (ref: string, flags: RestoreFlags) => {
+      const bucket = resolveBucket(flags.bucket);
+      const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
+      const conn = resolveConnection(flags.databaseUrl);
+      if (flags.targetDb !== undefined && flags.targetDb.trim() === '') throw usageError('--target-db needs a database name');
+      const service = flags.stopEcsService ?? process.env[ENV.webService];
+      const webService = service ? parseServiceRef(service) : undefined;
+      let ecs: ECSClient | undefined;
+      const result = await restoreBackup({
+        s3: createS3Client(),
+        bucket,
+        prefix,
+        ref,
+        conn,
+        ...(flags.targetDb !== undefined ? { targetDb: flags.targetDb } : {}),
+        ...(webService ? { webService, ecs: () => (ecs ??= new ECSClient({ maxAttempts: 5 })) } : {}),
+        confirmReplace: (plan) => confirmReplace(plan, flags.yes),
+        logger: createLogger(),
+        signal: shutdownSignal(),
+      });
+      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : humanResult(result));
+    });
+}
