@@ -1,0 +1,115 @@
+/**
+ * What the ops Lambda's backup, restore and status actions do, once its adapter has validated the event:
+ *
+ * - `planRestore`: resolve the key and read its manifest, and say what a restore would do (key, size, age, target,
+ *   web service to stop, the exact task command, any task that would block it). Changes nothing.
+ * - `startRestore`: the same plan, then (unless a backup or restore task is running) RunTask of the restore task
+ *   definition with the container command `restore <key> … --yes --json`.
+ * - `startBackup`: RunTask of the backup task definition (the runbook's `/admin backup`), refused while a task runs.
+ * - `opsTaskStatus`: one task's status with exit code and log link, or the project's recent tasks.
+ */
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { UserError } from '../cli/errors';
+import { readManifest } from '../catalog/catalog';
+import { resolveBackupRef } from '../catalog/resolve';
+import { formatAge } from '../cli/commands/list';
+import { describeServiceRef } from '../restore/web-service';
+import { type OpsConfig, type OpsEnv, opsConfig } from './config';
+import { type TaskStatus, ensureNoProjectTaskRunning, listProjectTasks, runProjectTask, taskStatus } from './tasks';
+
+/** The clients and settings the actions use; the ops Lambda's context has exactly this shape. */
+export interface OpsDeps {
+  readonly s3: S3Client;
+  readonly ecs: ECSClient;
+  readonly env: OpsEnv;
+  readonly now: () => Date;
+}
+
+export interface RestoreTaskPlan {
+  bucket: string;
+  key: string;
+  /** The database the backup was taken from, and the one the task restores into. */
+  database: string;
+  target: string;
+  takenAt: string;
+  age: string;
+  ageSeconds: number;
+  sizeBytes: number;
+  sha256: string;
+  versionId?: string;
+  /** What happens to the database the restore replaces. */
+  replaced: string;
+  /** Stopped during the swap and started again; null when none is configured. */
+  webService: string | null;
+  /** The restore task's container command. */
+  command: string[];
+  /** Tasks that must stop before a restore may start; a confirmation while any runs is refused. */
+  blockedBy: TaskStatus[];
+}
+
+/** The restore task's container command for a resolved key. */
+export function restoreCommand(config: OpsConfig, key: string, target: string): string[] {
+  return [
+    'restore', key,
+    '--bucket', config.bucket,
+    '--prefix', config.prefix,
+    '--target-db', target,
+    ...(config.webService ? ['--stop-ecs-service', describeServiceRef(config.webService)] : []),
+    '--yes', '--json',
+  ];
+}
+
+export const BACKUP_COMMAND = ['backup', '--json'];
+
+async function plan(deps: OpsDeps, config: OpsConfig, ref: string): Promise<RestoreTaskPlan> {
+  const backup = await resolveBackupRef(deps.s3, config.bucket, config.prefix, ref);
+  const manifest = await readManifest(deps.s3, config.bucket, backup.key);
+  if (!manifest) {
+    throw new UserError(`backup ${backup.key} has no manifest, so the restore task could not check its sha256 and would refuse it: pick another backup; nothing was started`);
+  }
+  const target = manifest.database;
+  const now = deps.now();
+  return {
+    bucket: config.bucket,
+    key: backup.key,
+    database: manifest.database,
+    target,
+    takenAt: backup.takenAt.toISOString(),
+    age: formatAge(backup.takenAt, now),
+    ageSeconds: Math.max(0, Math.round((now.getTime() - backup.takenAt.getTime()) / 1000)),
+    sizeBytes: manifest.sizeBytes,
+    sha256: manifest.sha256,
+    ...(manifest.versionId ? { versionId: manifest.versionId } : {}),
+    replaced: `${target} is restored into a fresh database first; if ${target} exists it is then renamed to ${target}_pre_restore_<UTC time> and kept, never dropped`,
+    webService: config.webService ? describeServiceRef(config.webService) : null,
+    command: restoreCommand(config, backup.key, target),
+    blockedBy: await listProjectTasks(deps.ecs, config, 'RUNNING'),
+  };
+}
+
+/** What `{"action":"restore","key":…}` would do. Reads S3 and lists tasks; starts and changes nothing. */
+export async function planRestore(deps: OpsDeps, ref: string): Promise<RestoreTaskPlan> {
+  return plan(deps, opsConfig(deps.env), ref);
+}
+
+/** Confirmed restore: re-plans with the key as it resolves now, refuses while a task runs, starts the restore task. */
+export async function startRestore(deps: OpsDeps, ref: string): Promise<{ plan: RestoreTaskPlan; task: TaskStatus }> {
+  const config = opsConfig(deps.env);
+  const p = await plan(deps, config, ref);
+  if (p.blockedBy.length > 0) await ensureNoProjectTaskRunning(deps.ecs, config, 'restore');
+  const task = await runProjectTask(deps.ecs, config, 'restore', p.command);
+  return { plan: p, task };
+}
+
+/** `{"action":"backup"}`: starts the backup task now, unless a backup or restore task is running. */
+export async function startBackup(deps: OpsDeps): Promise<{ task: TaskStatus }> {
+  const config = opsConfig(deps.env);
+  await ensureNoProjectTaskRunning(deps.ecs, config, 'backup');
+  return { task: await runProjectTask(deps.ecs, config, 'backup', BACKUP_COMMAND) };
+}
+
+/** `{"action":"status","taskArn"?:…}`: one task, or the project's running and recently stopped tasks. */
+export async function opsTaskStatus(deps: OpsDeps, taskArn?: string): Promise<{ tasks: TaskStatus[] }> {
+  return taskStatus(deps.ecs, opsConfig(deps.env), taskArn);
+}

@@ -1,0 +1,72 @@
+/**
+ * What the ops functions need to know about the deployment, from the environment the primary stack sets on the ops
+ * Lambda (names from ENV in src/contract.ts). A missing setting is a deployment problem and is reported as one.
+ */
+import { DEFAULT_PREFIX, ENV, TASK_CONTAINER_NAME, normalizePrefix } from '../contract';
+import { UserError } from '../cli/errors';
+import { type ServiceRef, parseServiceRef } from '../restore/web-service';
+
+export type TaskKind = 'backup' | 'restore';
+
+export interface OpsConfig {
+  bucket: string;
+  prefix: string;
+  /** ECS cluster ARN (or name) the tasks run in. */
+  cluster: string;
+  taskDefinitions: Record<TaskKind, string>;
+  containerName: string;
+  subnets: string[];
+  securityGroups: string[];
+  assignPublicIp: boolean;
+  /** CloudWatch Logs group of the tasks' awslogs driver, for log links. */
+  logGroup?: string;
+  /** The awslogs stream prefix of each task definition. @default the kind: `backup`, `restore` */
+  streamPrefixes: Record<TaskKind, string>;
+  /** Web service the restore stops during the swap. */
+  webService?: ServiceRef;
+}
+
+/** The environment the ops functions read. */
+export type OpsEnv = Readonly<Record<string, string | undefined>>;
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Reads the configuration; every missing required variable is named in one error. */
+export function opsConfig(env: OpsEnv): OpsConfig {
+  const required = [ENV.bucket, ENV.ecsCluster, ENV.backupTaskDefinition, ENV.restoreTaskDefinition, ENV.taskSubnets, ENV.taskSecurityGroups];
+  const missing = required.filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new UserError(`this deployment of the ops function has no ${missing.join(', ')} in its environment: redeploy the primary stack; nothing was started`);
+  }
+  const publicIp = (env[ENV.taskAssignPublicIp] ?? 'false').toLowerCase();
+  if (!['true', 'false', 'enabled', 'disabled'].includes(publicIp)) {
+    throw new UserError(`${ENV.taskAssignPublicIp} is ${JSON.stringify(env[ENV.taskAssignPublicIp])}: use true or false`);
+  }
+  return {
+    bucket: env[ENV.bucket]!,
+    prefix: normalizePrefix(env[ENV.prefix] || DEFAULT_PREFIX),
+    cluster: env[ENV.ecsCluster]!,
+    taskDefinitions: { backup: env[ENV.backupTaskDefinition]!, restore: env[ENV.restoreTaskDefinition]! },
+    containerName: env[ENV.taskContainerName] || TASK_CONTAINER_NAME,
+    subnets: list(env[ENV.taskSubnets]),
+    securityGroups: list(env[ENV.taskSecurityGroups]),
+    assignPublicIp: publicIp === 'true' || publicIp === 'enabled',
+    ...(env[ENV.taskLogGroup] ? { logGroup: env[ENV.taskLogGroup] } : {}),
+    streamPrefixes: { backup: 'backup', restore: 'restore' },
+    ...(env[ENV.webService] ? { webService: parseServiceRef(env[ENV.webService]!) } : {}),
+  };
+}
+
+/** `arn:aws:ecs:region:account:task-definition/FAMILY:REV` (or `FAMILY:REV`, or `FAMILY`) → FAMILY. */
+export function taskDefinitionFamily(taskDefinition: string): string {
+  const name = taskDefinition.includes('/') ? taskDefinition.slice(taskDefinition.lastIndexOf('/') + 1) : taskDefinition.replace(/^arn:.*:/, '');
+  return name.replace(/:\d+$/, '');
+}
+
+/** The region in an ARN, if it is one. */
+export function arnRegion(arn: string): string | undefined {
+  const parts = arn.split(':');
+  return arn.startsWith('arn:') && parts[3] ? parts[3] : undefined;
+}
