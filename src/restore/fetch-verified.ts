@@ -35,10 +35,10 @@ export interface HashOptions {
   /**
    * Ranged GETs in flight. One connection to AWS S3 tops out near 100 MB/s, so the check reads several ranges at
    * once and hashes them in order. @default 1 with an endpoint override (emulators and S3-compatible stores that
-   * serve a range by reading the whole object), else 6
+   * serve a range by reading the whole object), else 4 (at most concurrency × partBytes held in memory)
    */
   concurrency?: number;
-  /** @default 16 MiB */
+  /** @default 8 MiB */
   partBytes?: number;
 }
 
@@ -155,8 +155,8 @@ async function hashInRanges(s3: S3Client, pin: PinnedObject, concurrency: number
 
 /** Reads every byte of the pinned object once and returns its sha256 and size. */
 export async function hashPinnedObject(s3: S3Client, pin: PinnedObject, options: HashOptions = {}): Promise<Digest> {
-  const concurrency = Math.max(1, options.concurrency ?? (endpointOverride() ? 1 : 6));
-  const partBytes = options.partBytes ?? 16 * 1024 * 1024;
+  const concurrency = Math.max(1, options.concurrency ?? (endpointOverride() ? 1 : 4));
+  const partBytes = options.partBytes ?? 8 * 1024 * 1024;
   if (concurrency > 1 && pin.sizeBytes > partBytes) return hashInRanges(s3, pin, concurrency, partBytes, options);
   return checksumObject(s3, pin.bucket, pin.key, {
     ...(pin.versionId ? { versionId: pin.versionId } : {}),
