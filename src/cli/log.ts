@@ -47,6 +47,13 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/** Age of something taken at `from`: "3m", "2h05m", "4d". */
+export function formatAge(from: Date, now: Date = new Date()): string {
+  const seconds = Math.max(0, (now.getTime() - from.getTime()) / 1000);
+  if (seconds < 48 * 3600) return formatDuration(Math.round(seconds)).replace(/\.0s$/, 's');
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stderr = options.stderr ?? process.stderr;
   const tty = options.tty ?? Boolean((stderr as NodeJS.WriteStream).isTTY);

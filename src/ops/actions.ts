@@ -13,7 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../cli/errors';
 import { readManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
-import { formatAge } from '../cli/commands/list';
+import { formatAge } from '../cli/log';
 import { describeServiceRef } from '../restore/web-service';
 import { type OpsConfig, type OpsEnv, opsConfig } from './config';
 import { type TaskStatus, ensureNoProjectTaskRunning, listProjectTasks, runProjectTask, taskStatus } from './tasks';

@@ -3,19 +3,12 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
 import { type BackupEntry, listBackups } from '../../catalog/catalog';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { formatBytes, formatDuration } from '../log';
+import { formatAge, formatBytes } from '../log';
 
 interface ListFlags {
   bucket?: string;
   prefix?: string;
   json?: boolean;
-}
-
-/** "3m", "2h05m", "4d" */
-export function formatAge(from: Date, now: Date = new Date()): string {
-  const seconds = Math.max(0, (now.getTime() - from.getTime()) / 1000);
-  if (seconds < 48 * 3600) return formatDuration(Math.round(seconds)).replace(/\.0s$/, 's');
-  return `${Math.floor(seconds / 86400)}d`;
 }
 
 function row(entry: BackupEntry, now: Date): string[] {
