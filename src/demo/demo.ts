@@ -59,17 +59,19 @@ function meatbackup(services: Services, args: string[]): Promise<Record<string, 
     BACKUP_BUCKET: PRIMARY,
   };
   delete env.DATABASE_URL;
+  // On a terminal the child draws its own progress line and prints its own error; otherwise we keep its JSON log
+  // lines to quote its error.
+  const live = Boolean(process.stderr.isTTY);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [process.argv[1], ...args, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [process.argv[1], ...args, '--json'], { env, stdio: ['ignore', 'pipe', live ? 'inherit' : 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    // The child's stderr is its progress and logs; we keep the last lines for the error message.
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) {
-        const why = stderr.split('\n').filter((l) => l.startsWith('meatbackup:')).pop() ?? oneLine(stderr).slice(-300);
+        const why = live ? 'its error is printed above' : (stderr.split('\n').filter((l) => l.startsWith('meatbackup:')).pop() ?? oneLine(stderr).slice(-300));
         reject(new Error(`meatbackup ${args.join(' ')} exited ${code}: ${why.replace(/^meatbackup: /, '')}`));
         return;
       }
@@ -121,7 +123,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   let services: Services | undefined;
   let keep = false;
   try {
-    await steps.run('start PostgreSQL and the S3 emulator', async () => {
+    await steps.run('start PostgreSQL and S3 emulator', async () => {
       const [pg, s3] = await Promise.allSettled([startLocalCluster(), startLocalS3()]);
       if (pg.status === 'rejected' || s3.status === 'rejected') {
         if (pg.status === 'fulfilled') await pg.value.stop();
@@ -134,7 +136,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     });
     const svc = services!;
 
-    await steps.run('create buckets, seed meatdb and chat transcripts', async () => {
+    await steps.run('seed meatdb and the bucket', async () => {
       await createVersionedBucket(svc.client, PRIMARY);
       await createVersionedBucket(svc.client, REPLICA);
       await svc.pg.query(`create database ${DATABASE}`);
@@ -149,14 +151,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const rowsBefore = await withDb(svc.pg, DATABASE, countRows);
 
     let backupKey = '';
-    await steps.run('1.1 back up meatdb (pg_dump → gzip → S3)', async () => {
+    await steps.run('1.1 backup (pg_dump → gzip → S3)', async () => {
       const out = (await meatbackup(svc, ['backup'])) as { key: string; sizeBytes: number; sha256: string };
       backupKey = out.key;
       expect(/^backups\/meatdb-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.sql\.gz$/.test(backupKey), `unexpected key ${backupKey}`);
       return { result: `${backupKey} sha256 ${out.sha256.slice(0, 12)}…`, bytes: out.sizeBytes };
     });
 
-    await steps.run('list and verify the backup', async () => {
+    await steps.run('1.1 list and verify', async () => {
       const listed = (await meatbackup(svc, ['list'])) as { backups: { key: string }[] };
       expect(listed.backups[0]?.key === backupKey, `list does not show ${backupKey} first`);
       const verified = (await meatbackup(svc, ['verify', 'latest'])) as { ok: boolean; key: string };
@@ -164,7 +166,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       return { result: `${listed.backups.length} backup listed; sha256, gzip stream and pg_dump's completion line check out` };
     });
 
-    await steps.run('1.2 replicate the bucket to the replica', async () => {
+    await steps.run('1.2 replicate to the replica', async () => {
       say('  (the emulator has no S3 Replication: the demo copies each object as replication would, headers, metadata and tags included)');
       const objects = await listCurrentObjects(svc.client, PRIMARY);
       await mapBounded(objects, 16, (o) => copyObject({ source: svc.client, target: svc.client }, PRIMARY, REPLICA, o));
@@ -174,20 +176,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     });
 
     let keptAs = '';
-    await steps.run('2.1 disaster: DELETE FROM messages, then restore the latest backup', async () => {
+    await steps.run('2.1 DELETE FROM messages → restore', async () => {
       await svc.pg.query('delete from messages', DATABASE);
       const emptied = await withDb(svc.pg, DATABASE, countRows);
       expect(emptied.messages === 0, 'messages were not deleted');
-      const out = (await meatbackup(svc, ['restore', 'latest', '--yes'])) as { keptDatabase?: string; replacedDatabase?: string; bytes?: number };
-      keptAs = out.keptDatabase ?? out.replacedDatabase ?? '';
+      const out = (await meatbackup(svc, ['restore', 'latest', '--yes'])) as { keptAs?: string; key: string; sizeBytes: number };
+      expect(out.key === backupKey, `restore picked ${out.key}, not the latest backup ${backupKey}`);
+      keptAs = out.keptAs ?? '';
       const after = await withDb(svc.pg, DATABASE, countRows);
       expect(JSON.stringify(after) === JSON.stringify(rowsBefore), `counts after restore ${JSON.stringify(after)} differ from before ${JSON.stringify(rowsBefore)}`);
       const old = keptAs ? await withDb(svc.pg, keptAs, countRows) : undefined;
       expect(old?.messages === 0, `the replaced database ${keptAs || '(unnamed)'} was not kept as it was`);
-      return { result: `${after.messages.toLocaleString('en-US')} messages back; the damaged database is kept as ${keptAs}` };
+      return { result: `${after.messages.toLocaleString('en-US')} messages back; the damaged database is kept as ${keptAs}`, bytes: out.sizeBytes };
     });
 
-    await steps.run('2.2 disaster: the primary bucket is lost; promote the replica under the original name', async () => {
+    await steps.run('2.2 bucket lost → promote replica', async () => {
       const removed = await destroyBucket(svc.client, PRIMARY);
       say(`  deleted ${removed} object versions and the bucket ${PRIMARY}`);
       const out = (await meatbackup(svc, ['promote', '--from', REPLICA, '--to', PRIMARY, '--yes'])) as {

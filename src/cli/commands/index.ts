@@ -1,6 +1,7 @@
 /** Every command of the CLI; each module adds itself to the program. */
 import type { Command } from 'commander';
 import { registerBackup } from './backup';
+import { registerDemo } from './demo';
 import { registerList } from './list';
 import { registerPromote } from './promote';
 import { registerPromoteStatus } from './promote-status';
@@ -18,4 +19,5 @@ export const commands: RegisterCommand[] = [
   registerPromote,
   registerPromoteStatus,
   registerReplicationCheck,
+  registerDemo,
 ];
