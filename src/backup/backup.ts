@@ -27,7 +27,7 @@ import type { Connection } from '../postgres/connection';
 import { serverVersion, withClient } from '../postgres/client';
 import { type PgTool, choosePgDump } from '../postgres/tools';
 import { describeS3Error } from '../storage/s3';
-import { type DumpExit, type DumpProcess, describeDumpFailure, dumpMessages, startDump } from './dump-process';
+import { type DumpExit, type DumpProcess, describeDumpFailure, dumpMessages, outputBufferPrefix, startDump } from './dump-process';
 import { DEFAULT_CONCURRENCY, DEFAULT_LEVEL, DEFAULT_MEMBER_BYTES, type GzipStats, gzipMembers } from './gzip-members';
 import { DEFAULT_PARTS_IN_FLIGHT, DEFAULT_PART_BYTES, MultipartUpload, partSizeFor } from './multipart-upload';
 
@@ -144,9 +144,14 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     throw new UserError(`${(err as Error).message}: back up a database whose name has no slash or control characters`, 2);
   }
 
-  const server = await serverFacts(conn);
+  // The database and the bucket are asked at the same time (each is a round trip the dump would wait for); when both
+  // fail, the database's failure is the one reported, whichever answered first.
+  const [facts, keyFree] = await Promise.allSettled([serverFacts(conn), ensureKeyFree(s3, bucket, key)]);
+  if (facts.status === 'rejected') throw facts.reason;
+  if (keyFree.status === 'rejected') throw keyFree.reason;
+  const server = facts.value;
   const pgDump = options.pgDump ?? (await choosePgDump(server.major));
-  await ensureKeyFree(s3, bucket, key);
+  const stdbuf = await outputBufferPrefix(pgDump.path);
   logger?.info(`backing up ${conn.database} to s3://${bucket}/${key}`, {
     key, bucket, serverVersion: server.version, pgDump: pgDump.path, pgDumpVersion: pgDump.version,
   });
@@ -165,6 +170,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (signal?.aborted) throw signal.reason;
+    // pg_dump starts while the upload is being created; what it writes meanwhile waits in the pipe.
+    dump = startDump(pgDump.path, conn, [], stdbuf);
     upload = await MultipartUpload.create(
       s3,
       {
@@ -182,7 +189,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     );
     if (signal?.aborted) throw signal.reason;
 
-    dump = startDump(pgDump.path, conn);
     // Starts the progress clock, so the first rate reported is measured from here.
     logger?.progress(`dumping ${conn.database}`, 0);
     let dumpDone = false;

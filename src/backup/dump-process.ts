@@ -2,7 +2,7 @@
  * pg_dump as a child process: plain SQL on stdout, its messages captured from stderr so a failure can be reported
  * in pg_dump's own words. The connection travels in the environment (libpqEnv): the password never appears in argv.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { type Connection, libpqEnv } from '../postgres/connection';
 
@@ -34,8 +34,25 @@ export function dumpArguments(extra: readonly string[] = []): string[] {
   return ['--format=plain', '--no-password', ...extra];
 }
 
-export function startDump(pgDump: string, conn: Connection, extraArgs: readonly string[] = []): DumpProcess {
-  const child = spawn(pgDump, dumpArguments(extraArgs), {
+/**
+ * pg_dump writes through stdio with a 4 KiB buffer (the pipe's block size), so its output arrives in ~9 KiB reads:
+ * ~80,000 of them for 750 MB, each a trip through Node's stream machinery. `stdbuf -o 1M` (coreutils) gives it a
+ * 1 MiB buffer instead: 64 KiB reads, about a fifth of the reading CPU here, and fewer write calls in pg_dump.
+ * Used only when `stdbuf` runs this very pg_dump (`--version`) correctly; otherwise pg_dump runs as is.
+ */
+export function outputBufferPrefix(pgDump: string): Promise<string[]> {
+  const prefix = ['stdbuf', '-o', '1M'];
+  return new Promise((resolve) => {
+    execFile(prefix[0], [...prefix.slice(1), pgDump, '--version'], { timeout: 10_000 }, (err, stdout) => {
+      resolve(!err && /\(PostgreSQL\)/.test(String(stdout)) ? prefix : []);
+    });
+  });
+}
+
+/** Starts `pgDump`; `prefix` (from {@link outputBufferPrefix}) is a program that runs it, e.g. stdbuf. */
+export function startDump(pgDump: string, conn: Connection, extraArgs: readonly string[] = [], prefix: readonly string[] = []): DumpProcess {
+  const argv = [...prefix, pgDump, ...dumpArguments(extraArgs)];
+  const child = spawn(argv[0], argv.slice(1), {
     env: libpqEnv(conn),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

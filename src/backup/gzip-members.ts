@@ -31,7 +31,8 @@ export interface GzipStats {
 
 function gzipBlock(block: Buffer, level: number, chunkSize: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    gzip(block, { level, chunkSize }, (err, out) => (err ? reject(err) : resolve(out)));
+    // memLevel 9 (zlib's default is 8): a larger hash table, a few percent faster at level 1 with the same output size.
+    gzip(block, { level, chunkSize, memLevel: 9 }, (err, out) => (err ? reject(err) : resolve(out)));
   });
 }
 

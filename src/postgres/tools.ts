@@ -108,12 +108,12 @@ export async function choosePgDump(serverMajor: number, options: ChoosePgDumpOpt
     return tool;
   }
 
-  // The directory name says which major should be there; the program's own --version has the last word.
-  let newest: PgTool | undefined;
-  for (const major of majors) {
+  // The directory name says which major should be there; the program's own --version has the last word. Only the
+  // candidates that can qualify are run (each --version is a process start), the rest only to word a refusal.
+  for (const major of majors.filter((m) => m >= serverMajor)) {
     const tool = await toolVersion(join(libDir, String(major), 'bin', 'pg_dump'));
     if (tool.major >= serverMajor) return tool;
-    if (!newest || tool.major > newest.major) newest = tool;
   }
-  throw new UserError(`server is PostgreSQL ${serverMajor} but the newest pg_dump here is ${newest?.major ?? majors[majors.length - 1]}: ${installHint(serverMajor)}`);
+  const reported = await Promise.all(majors.map((m) => toolVersion(join(libDir, String(m), 'bin', 'pg_dump')).then((t) => t.major, () => m)));
+  throw new UserError(`server is PostgreSQL ${serverMajor} but the newest pg_dump here is ${Math.max(...reported)}: ${installHint(serverMajor)}`);
 }
