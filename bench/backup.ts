@@ -1,0 +1,296 @@
+/**
+ * Backup speed and memory against the baselines of DESIGN.md, in one run, on one generated table:
+ *
+ *   raw `pg_dump > /dev/null`                      the floor: what reading the database costs
+ *   `meatbackup backup` (the built CLI)            level 1 (the default) and level 6
+ *   `pg_dump -Fc -f file && aws s3 cp file`        the usual two-step way, with a temporary file
+ *   `pg_dump | gzip | aws s3 cp -`                 the usual streaming way, one gzip process
+ *
+ * For each: wall time and its ratio to raw pg_dump, CPU seconds of the command's own processes, of the PostgreSQL
+ * server and of the S3 emulator (they all share this machine's cores, so CPU matters as much as wall time), peak
+ * RSS of the largest process of the command, and the stored size.
+ *
+ *   npx tsx bench/backup.ts                 # 3,000,000 rows (~750 MB of SQL), the reference size
+ *   BENCH_ROWS=300000 npx tsx bench/backup.ts   # a quick run
+ *   BENCH_REPEAT=3 …                        # best of 3 per command (the machine may be shared)
+ *   … --json                                # one JSON document
+ *
+ * bench/run.ts imports { benchBackup, formatBackupBench } and prints it beside the other benchmarks.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { formatBytes } from '../src/cli/log';
+import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
+import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
+
+const CLI = join(__dirname, '..', 'bin', 'meatbackup.js');
+const TIME = '/usr/bin/time';
+const BUCKET = 'bench-backups';
+const DATABASE = 'meatdb';
+
+export interface BackupBenchOptions {
+  /** Rows in the generated table. @default BENCH_ROWS or 3,000,000 (~750 MB of plain SQL) */
+  rows?: number;
+  /** Runs per command; the fastest is reported. @default BENCH_REPEAT or 1 */
+  repeat?: number;
+  /** Progress lines on stderr. @default true */
+  verbose?: boolean;
+}
+
+export interface BackupBenchRow {
+  name: string;
+  wallSeconds: number;
+  /** Wall time over raw pg_dump's. */
+  ratio: number;
+  /** user + system CPU of the command's processes (the shell, pg_dump, node, gzip, aws), children included. */
+  cpuSeconds: number;
+  /** CPU of the PostgreSQL server (postmaster and the backends it reaped) during the command. */
+  serverCpuSeconds: number;
+  /** CPU of moto_server during the command. */
+  s3CpuSeconds: number;
+  /** Peak resident set of the largest process of the command. */
+  peakRssBytes: number;
+  /** Bytes stored in S3 (or written, for raw). */
+  storedBytes?: number;
+}
+
+export interface BackupBenchResult {
+  rows: number;
+  sqlBytes: number;
+  pgDumpVersion: string;
+  cores: number;
+  loadAverageBefore: number;
+  generateSeconds: number;
+  results: BackupBenchRow[];
+  targets: { ratio: number; ratioOk: boolean; peakRssBytes: number; rssOk: boolean };
+}
+
+/** CPU seconds used so far by a process and the children it has reaped (utime, stime, cutime, cstime). */
+function processCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14–17 of proc(5), counted from the state field (3) here.
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return ticks / 100;
+}
+
+function motoPid(endpoint: string): number {
+  const port = new URL(endpoint).port;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('moto_server')) && argv.includes(port)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`moto_server for ${endpoint} not found in /proc`);
+}
+
+function postmasterPid(pg: LocalCluster): number {
+  return Number(readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+interface Timed {
+  wallSeconds: number;
+  cpuSeconds: number;
+  peakRssBytes: number;
+  stdout: string;
+}
+
+/** Runs `bash -c script` under /usr/bin/time (GNU time: wall, user, system, max RSS of the largest descendant). */
+function timed(script: string, env: NodeJS.ProcessEnv, work: string): Promise<Timed> {
+  const out = join(work, 'time.txt');
+  return new Promise((resolve, reject) => {
+    const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', out, 'bash', '-o', 'pipefail', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) {
+        reject(new Error(`benchmark command failed (exit ${code}): ${script}\n${stderr.split('\n').filter((l) => !l.startsWith('{')).join('\n')}`));
+        return;
+      }
+      const [wall, user, sys, maxKb] = readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      resolve({ wallSeconds: wall, cpuSeconds: user + sys, peakRssBytes: maxKb * 1024, stdout });
+    });
+  });
+}
+
+async function emptyBucket(client: S3Client): Promise<void> {
+  const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+  for (const o of listed.Contents ?? []) await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: o.Key }));
+}
+
+/**
+ * The reference table: ~250 bytes a row of chat-like data (ids, timestamps, a request token and sentences that
+ * recur, as chat logs do), which gzip -1 shrinks about 5×, generated server-side with generate_series. Unlogged, so
+ * no WAL is written; vacuumed and checkpointed so background work does not land in the timings.
+ */
+async function generate(pg: LocalCluster, rows: number): Promise<void> {
+  await pg.query(`create database ${DATABASE}`);
+  const pick = (items: string[], index: string) => `(array[${items.map((i) => `'${i}'`).join(', ')}])[1 + ${index} % ${items.length}]`;
+  await pg.query(
+    `create unlogged table messages (id bigint primary key, user_id int not null, session text not null, channel text not null, sent_at timestamptz not null, body text not null);
+     insert into messages
+       select g, g % 5000, md5((g / 20)::text), 'channel-' || (g % 50), timestamptz '2025-01-01' + g * interval '1 second',
+              ${pick(['hello there, how is the deployment going today? ', 'the backup finished, restoring into staging now. ', 'can somebody look at the alarm on the web service? ', 'lizard says: all green, nothing to report here. ', 'please rotate the credentials before friday. ', 'ok ', 'thanks! ', 'on it. ', 'done, see the ticket ', 'will do after lunch '], 'g')}
+              || ${pick(['the model answered in 1.2 seconds and the user was happy with it. ', 'session expired, asking the user to sign in again. ', 'transcript stored under transcripts/ with its metadata. ', 'rate limit reached for this user, retry later. '], '(g / 10)')}
+              || 'request ' || md5(g::text) || ' ' || ${pick(['ok', 'thanks!', 'on it', 'done, see the ticket', 'will do after lunch'], '(g / 7)')}
+              || ' (' || (g % 977) || ' tokens, via ' || ${pick(['web', 'discord bot', 'slack bot', 'api'], 'g')} || ' client 2.' || (g % 13) || ')'
+       from generate_series(1, ${rows}) g;`,
+    DATABASE,
+  );
+  await pg.query('vacuum analyze messages', DATABASE);
+  await pg.query('checkpoint', DATABASE);
+}
+
+export async function benchBackup(options: BackupBenchOptions = {}): Promise<BackupBenchResult> {
+  const rows = options.rows ?? Number(process.env.BENCH_ROWS ?? 3_000_000);
+  const repeat = Math.max(1, options.repeat ?? Number(process.env.BENCH_REPEAT ?? 1));
+  const log = options.verbose === false ? () => undefined : (m: string) => process.stderr.write(`bench: ${m}\n`);
+  if (!existsSync(TIME)) throw new Error(`${TIME} (GNU time) is needed to measure peak RSS: install it with \`apt-get install -y time\``);
+  if (!existsSync(join(__dirname, '..', 'dist', 'meatbackup.js'))) throw new Error('the CLI is not built: run `npm run build` first (npm run bench does)');
+  try {
+    execFileSync('aws', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('the AWS CLI (`aws`) is needed for the baselines: install it with `pip install awscli`');
+  }
+
+  const loadAverageBefore = loadavg()[0];
+  const work = mkdtempSync(join(tmpdir(), 'meatbackup-bench-'));
+  let pg: LocalCluster | undefined;
+  let s3: LocalS3 | undefined;
+  try {
+    [pg, s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
+    const client = s3.client();
+    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    log(`generating ${rows.toLocaleString('en')} rows…`);
+    const genStart = Date.now();
+    await generate(pg, rows);
+    const generateSeconds = (Date.now() - genStart) / 1000;
+
+    const pgDump = join(serverBinDir(), 'pg_dump');
+    const pgDumpVersion = execFileSync(pgDump, ['--version'], { encoding: 'utf8' }).trim();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...pg.env(DATABASE),
+      ...s3.env,
+      BACKUP_BUCKET: BUCKET,
+      DATABASE_URL: pg.url(DATABASE),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    const aws = `aws --endpoint-url ${s3.endpoint} --only-show-errors`;
+    const server = postmasterPid(pg);
+    const moto = motoPid(s3.endpoint);
+    const size = async (key: string): Promise<number> => (await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ContentLength ?? 0;
+
+    let run = 0;
+    const commands: { name: string; script: () => string; stored: (t: Timed) => Promise<number | undefined> }[] = [
+      { name: 'raw pg_dump > /dev/null', script: () => `${pgDump} --no-password > /dev/null`, stored: async () => undefined },
+      {
+        name: 'meatbackup backup (gzip -1 members, default)',
+        script: () => `node ${CLI} backup --json --prefix run-${++run}/`,
+        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
+      },
+      {
+        name: 'meatbackup backup --compression-level 6',
+        script: () => `node ${CLI} backup --json --compression-level 6 --prefix run-${++run}/`,
+        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
+      },
+      {
+        name: 'pg_dump -Fc -f file && aws s3 cp',
+        script: () => `${pgDump} --no-password -Fc -f ${work}/dump.fc && ${aws} s3 cp ${work}/dump.fc s3://${BUCKET}/fc.dump && rm -f ${work}/dump.fc`,
+        stored: async () => size('fc.dump'),
+      },
+      {
+        name: 'pg_dump | gzip | aws s3 cp -',
+        script: () => `${pgDump} --no-password | gzip | ${aws} s3 cp - s3://${BUCKET}/pipe.sql.gz`,
+        stored: async () => size('pipe.sql.gz'),
+      },
+    ];
+
+    let sqlBytes = 0;
+    const best = new Map<string, BackupBenchRow>();
+    for (let round = 0; round < repeat; round++) {
+      for (const command of commands) {
+        log(`${command.name}${repeat > 1 ? ` (run ${round + 1}/${repeat})` : ''}…`);
+        const server0 = processCpu(server);
+        const moto0 = processCpu(moto);
+        const t = await timed(command.script(), env, work);
+        // The postmaster adds a backend's CPU to its own children's total when it reaps it: give it a moment.
+        await new Promise((r) => setTimeout(r, 300));
+        const row: BackupBenchRow = {
+          name: command.name,
+          wallSeconds: t.wallSeconds,
+          ratio: 0,
+          cpuSeconds: t.cpuSeconds,
+          serverCpuSeconds: processCpu(server) - server0,
+          s3CpuSeconds: processCpu(moto) - moto0,
+          peakRssBytes: t.peakRssBytes,
+        };
+        const stored = await command.stored(t);
+        if (stored !== undefined) row.storedBytes = stored;
+        if (t.stdout.startsWith('{')) sqlBytes = (JSON.parse(t.stdout) as { sqlBytes: number }).sqlBytes;
+        const previous = best.get(command.name);
+        if (!previous || row.wallSeconds < previous.wallSeconds) best.set(command.name, row);
+        await emptyBucket(client);
+      }
+    }
+    const results = commands.map((c) => best.get(c.name)!);
+    const raw = results[0].wallSeconds;
+    for (const r of results) r.ratio = r.wallSeconds / raw;
+    const ours = results[1];
+    return {
+      rows,
+      sqlBytes,
+      pgDumpVersion,
+      cores: cpus().length,
+      loadAverageBefore,
+      generateSeconds,
+      results,
+      targets: { ratio: ours.ratio, ratioOk: ours.ratio <= 1.5, peakRssBytes: ours.peakRssBytes, rssOk: ours.peakRssBytes <= 256 * 1024 * 1024 },
+    };
+  } finally {
+    await Promise.all([pg?.stop(), s3?.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export function formatBackupBench(r: BackupBenchResult): string {
+  const header = ['', 'wall', '× raw', 'CPU cmd', 'CPU server', 'CPU S3', 'peak RSS', 'stored'];
+  const rows = r.results.map((x) => [
+    x.name,
+    `${x.wallSeconds.toFixed(2)}s`,
+    x.ratio.toFixed(2),
+    `${x.cpuSeconds.toFixed(2)}s`,
+    `${x.serverCpuSeconds.toFixed(2)}s`,
+    `${x.s3CpuSeconds.toFixed(2)}s`,
+    formatBytes(x.peakRssBytes),
+    x.storedBytes !== undefined ? formatBytes(x.storedBytes) : '-',
+  ]);
+  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [
+    `Backup: ${r.rows.toLocaleString('en')} rows, ${formatBytes(r.sqlBytes)} of plain SQL (${r.pgDumpVersion}); S3 = moto_server; ${r.cores} cores, load average ${r.loadAverageBefore.toFixed(2)} before (generated in ${r.generateSeconds.toFixed(1)}s)`,
+    line(header),
+    ...rows.map(line),
+    `targets: backup ≤ 1.5× raw pg_dump: ${r.targets.ratioOk ? 'met' : 'MISSED'} (${r.targets.ratio.toFixed(2)}×); peak RSS ≤ 256 MiB: ${r.targets.rssOk ? 'met' : 'MISSED'} (${formatBytes(r.targets.peakRssBytes)})`,
+  ].join('\n');
+}
+
+if (require.main === module) {
+  benchBackup().then(
+    (result) => process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(result)}\n` : `${formatBackupBench(result)}\n`),
+    (err: unknown) => {
+      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
