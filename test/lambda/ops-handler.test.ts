@@ -79,9 +79,11 @@ describe('ops handler: bad input answers an error naming the field and starts no
 });
 
 describe('ops handler: actions not deployed yet', () => {
-  test.each(OPS_ACTIONS.filter((a) => a !== 'list'))('GIVEN a valid %s event WHEN handled THEN it answers that the action is not available and starts nothing', async (action) => {
+  // backup, restore and status: test/lambda/ops-restore.test.ts
+  const deployed = new Set(['list', 'backup', 'restore', 'status']);
+  test.each(OPS_ACTIONS.filter((a) => !deployed.has(a)))('GIVEN a valid %s event WHEN handled THEN it answers that the action is not available and starts nothing', async (action) => {
     // GIVEN
-    const event = action === 'restore' ? { action, key: 'latest', confirm: true } : { action };
+    const event = { action };
     // WHEN
     const result = await handleEvent(event, context());
     // THEN

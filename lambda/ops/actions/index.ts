@@ -3,14 +3,17 @@
  * (e.g. `backup` from './backup'), and the type makes sure every action of the contract has a handler.
  */
 import type { ActionTable } from '../types';
+import { backup } from './backup';
 import { list } from './list';
 import { notAvailable } from './not-available';
+import { restore } from './restore';
+import { status } from './status';
 
 export const actions: ActionTable = {
-  backup: notAvailable('backup'),
+  backup,
   list,
-  restore: notAvailable('restore'),
-  status: notAvailable('status'),
+  restore,
+  status,
   promote: notAvailable('promote'),
   'replication-check': notAvailable('replication-check'),
 };
