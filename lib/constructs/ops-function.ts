@@ -11,6 +11,42 @@ import type { MeatbackupTask } from './meatbackup-task';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import { REPO_ROOT, type TaskPlatform } from './task-platform';
 
+/**
+ * The ops handler (lambda/ops/handler.ts: one event contract) as NodejsFunction settings: Node.js 22 on arm64, bundled
+ * with the local esbuild (never Docker). The primary region's ops function and the replica region's promotion function
+ * both deploy it, each with its own environment, role, memory and timeout.
+ */
+export function opsHandlerCode(): Pick<
+  nodejs.NodejsFunctionProps,
+  'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'
+> {
+  return {
+    entry: join(REPO_ROOT, 'lambda', 'ops', 'handler.ts'),
+    handler: 'handler',
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    bundling: {
+      forceDockerBundling: false,
+      target: 'node22',
+      format: nodejs.OutputFormat.CJS,
+      minify: true,
+      sourceMap: true,
+      // Bundle the SDK clients the tests ran against instead of whatever version the runtime ships.
+      externalModules: [],
+    },
+  };
+}
+
+/** cdk-nag AwsSolutions-L1 (not the latest runtime) on a function built by {@link opsHandlerCode}. */
+export function acknowledgeNode22(fn: lambda.IFunction): void {
+  Validations.of(fn).acknowledge({
+    id: 'AwsSolutions-L1',
+    reason: 'Node.js 22 on purpose: the CLI, container image and tests target Node.js 22 (DESIGN.md); move with them.',
+  });
+}
+
 export interface OpsFunctionProps {
   readonly platform: TaskPlatform;
   /** The primary bucket; the function reads backups/ in it. */
@@ -49,12 +85,7 @@ export class OpsFunction extends Construct {
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       description: 'meatbackup operations: {"action": "list" | "backup" | "restore" | "status" | "promote", …}',
-      entry: join(REPO_ROOT, 'lambda', 'ops', 'handler.ts'),
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      ...opsHandlerCode(),
       memorySize: 256,
       timeout: Duration.seconds(30),
       role: this.role,
@@ -73,20 +104,8 @@ export class OpsFunction extends Construct {
         [ENV.taskLogGroup]: platform.logGroup.logGroupName,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        forceDockerBundling: false,
-        target: 'node22',
-        format: nodejs.OutputFormat.CJS,
-        minify: true,
-        sourceMap: true,
-        // Bundle the SDK clients the tests ran against instead of whatever version the runtime ships.
-        externalModules: [],
-      },
     });
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 on purpose: the CLI, container image and tests target Node.js 22 (DESIGN.md); move with them.',
-    });
+    acknowledgeNode22(this.function);
 
     const backupObjects = props.bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
     // list and the catalog: ListBucket limited to backups/, GetObject on backups/* only.
@@ -113,6 +132,7 @@ export class OpsFunction extends Construct {
       }),
     );
     this.allowRunTask(props.backupTask);
+    this.allowReplicaRead(props.replicaBucketName);
 
     const policy = defaultPolicyOf(this.role);
     acknowledgeWildcardResource(
@@ -124,6 +144,30 @@ export class OpsFunction extends Construct {
       policy,
       clusterTasks,
       'Task ARNs are only known at run time; DescribeTasks is limited to the tasks of this cluster (resource and ecs:cluster condition).',
+    );
+  }
+
+  /**
+   * replication-check compares the newest backup with its copy in the replica (another region; IAM is global): a
+   * HeadBucket on the replica (s3:ListBucket, which also makes a missing key a 404 rather than a 403) and reads of
+   * backups/* there. A policy of its own, beside the default one, so this grant reads as one concern.
+   */
+  private allowReplicaRead(replicaBucketName: string): void {
+    const replicaArn = `arn:${Stack.of(this).partition}:s3:::${replicaBucketName}`;
+    const replicaBackups = `${replicaArn}/${DEFAULT_PREFIX}*`;
+    const policy = new iam.Policy(this, 'ReplicaReadPolicy', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({ sid: 'ListReplica', actions: ['s3:ListBucket'], resources: [replicaArn] }),
+        new iam.PolicyStatement({ sid: 'ReadReplicaBackups', actions: ['s3:GetObject'], resources: [replicaBackups] }),
+      ],
+    });
+    // Like the default policy: the function is not created (and invoked) before its permissions exist.
+    this.function.node.addDependency(policy);
+    acknowledgeWildcardResource(
+      policy,
+      replicaBackups,
+      'replication-check reads the newest backup and its manifest in the replica to compare sha256; backups/ only, read only.',
     );
   }
 

@@ -9,6 +9,7 @@ import { BackupFailureAlarm } from '../constructs/backup-failure-alarm';
 import { BackupSchedule } from '../constructs/backup-schedule';
 import { MeatbackupTask } from '../constructs/meatbackup-task';
 import { OpsFunction } from '../constructs/ops-function';
+import { PROMOTE_FUNCTION_NAME_ENV, promoteFunctionName } from '../constructs/promote-function';
 import { TaskNetwork } from '../constructs/task-network';
 import { TaskPlatform } from '../constructs/task-platform';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
@@ -90,6 +91,8 @@ export class PrimaryStack extends Stack {
       backupTask: this.backupTask,
       logRetention: config.retention.logDays,
     });
+    // promote runs from the replica region's function; this one's answer names it.
+    this.ops.addEnvironment(PROMOTE_FUNCTION_NAME_ENV, promoteFunctionName(config));
 
     this.alarm = new BackupFailureAlarm(this, 'FailureAlarm', {
       platform: this.platform,

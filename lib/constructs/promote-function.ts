@@ -1,0 +1,228 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { DEFAULT_PREFIX, ENV } from '../../src/contract';
+import type { AppConfig } from '../config';
+import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
+import { type BatchOperationsRole, bucketArn } from './batch-operations-role';
+import { acknowledgeNode22, opsHandlerCode } from './ops-function';
+
+/**
+ * Environment variable of the primary region's ops function naming this function, so its `promote` answer can say
+ * where promotion runs. The ops handler reads the same name (lambda/ops/actions/promote.ts; a test keeps the two equal).
+ */
+export const PROMOTE_FUNCTION_NAME_ENV = 'PROMOTE_FUNCTION_NAME';
+
+/** Physical name of the promotion function: fixed, so an operator finds it by name during an outage. */
+export function promoteFunctionName(config: AppConfig): string {
+  return `${config.name}-promote`;
+}
+
+/**
+ * The buckets a promotion may create and fill. The target is chosen at recovery time (the original name once S3 has
+ * freed it, or a new name when it has not), so it is a name pattern rather than a resource: `<name>-*`, which covers
+ * the default primary name `<name>-<account>-<region>` and any new name an operator picks under the project's prefix,
+ * plus the configured primary name when it does not match that pattern.
+ */
+export function promotionTargetNames(config: AppConfig, primaryBucketName: string): string[] {
+  const pattern = `${config.name}-*`;
+  return primaryBucketName.startsWith(`${config.name}-`) ? [pattern] : [pattern, primaryBucketName];
+}
+
+export interface PromoteFunctionProps {
+  /** Physical function name (see {@link promoteFunctionName}). */
+  readonly functionName: string;
+  /** The replica bucket: promotion's source and replication-check's copy; read, never written. */
+  readonly replica: s3.IBucket;
+  /**
+   * Name of the primary bucket (in the other region): `promote`'s default target (copy back under the original name)
+   * and what replication-check reads backups/ of.
+   */
+  readonly primaryBucketName: string;
+  /** Names or `*` patterns of the buckets promotion may create and fill (see {@link promotionTargetNames}). */
+  readonly targetBucketNames: string[];
+  /** The role the function hands to S3 Batch Operations for `"engine": "batch"`. */
+  readonly batchRole: BatchOperationsRole;
+  readonly logRetention: logs.RetentionDays;
+  /**
+   * How long one invocation may run. The copy engine stops scheduling copies in time to answer, and the answer of a
+   * plan says when the bucket is too large for one run.
+   * @default Duration.minutes(15) (the Lambda maximum)
+   */
+  readonly timeout?: Duration;
+  /** @default 1024 */
+  readonly memorySize?: number;
+}
+
+/**
+ * The promotion function, deployed in the replica region so it still runs when the primary region is down. It is the
+ * same handler as the primary's ops function (lambda/ops/handler.ts, one event contract) with the replica's
+ * environment: `{"action": "promote", …}` (plan unless `"confirm": true`) and `{"action": "replication-check"}`.
+ *
+ * Its role may do exactly what src/promote calls:
+ * - replica: HeadBucket and ListObjectsV2 (s3:ListBucket); HeadObject, GetObject and the copy source of CopyObject
+ *   and UploadPartCopy (s3:GetObject); GetObjectTagging, also implied by CopyObject's TaggingDirective COPY;
+ * - primary: backups/ only, read, for replication-check (listBackups, manifests, HeadObject);
+ * - target (see {@link promotionTargetNames}): CreateBucket with ObjectOwnership (s3:CreateBucket,
+ *   s3:PutBucketOwnershipControls); HeadBucket and listings (s3:ListBucket); Get/PutBucketVersioning,
+ *   PutPublicAccessBlock (s3:PutBucketPublicAccessBlock), Get/PutBucketEncryption (s3:Get/PutEncryptionConfiguration),
+ *   Get/PutBucketPolicy; object writes (CopyObject, CreateMultipartUpload, UploadPartCopy, CompleteMultipartUpload:
+ *   s3:PutObject; tags: s3:PutObjectTagging; AbortMultipartUpload), HeadObject for verification (s3:GetObject), in
+ *   buckets of this account only (s3:ResourceAccount);
+ * - S3 Batch Operations: s3:CreateJob (no resource-level permissions: "*"), s3:DescribeJob on this region's jobs, and
+ *   iam:PassRole of the Batch role to batchoperations.s3.amazonaws.com only;
+ * - an explicit deny of every write it has on the replica, which `<name>-*` would otherwise include.
+ * No KMS: both buckets and every target use SSE-S3.
+ */
+export class PromoteFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: PromoteFunctionProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'meatbackup promotion Lambda: read the replica, create and fill a promotion target, submit Batch copy jobs',
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      ...opsHandlerCode(),
+      functionName: props.functionName,
+      description: 'meatbackup promotion (replica region): {"action": "promote" | "replication-check", …}',
+      memorySize: props.memorySize ?? 1024,
+      timeout: props.timeout ?? Duration.minutes(15),
+      // A promotion is started by a person; a failed or stopped run is sent again by that person (it resumes).
+      retryAttempts: 0,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: {
+        [ENV.bucket]: props.primaryBucketName,
+        [ENV.prefix]: DEFAULT_PREFIX,
+        [ENV.replicaBucket]: props.replica.bucketName,
+        [ENV.replicaRegion]: stack.region,
+        [ENV.batchOperationsRole]: props.batchRole.role.roleArn,
+        [ENV.accountId]: stack.account,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+    });
+    acknowledgeNode22(this.function);
+
+    this.grantPromotion(props);
+  }
+
+  private grantPromotion(props: PromoteFunctionProps): void {
+    const stack = Stack.of(this);
+    const replica = props.replica;
+    const replicaObjects = replica.arnForObjects('*');
+    const primary = bucketArn(this, props.primaryBucketName);
+    const primaryBackups = `${primary}/${DEFAULT_PREFIX}*`;
+    const targetBuckets = props.targetBucketNames.map((name) => bucketArn(this, name));
+    const targetObjects = targetBuckets.map((arn) => `${arn}/*`);
+    const jobs = `arn:${stack.partition}:s3:${stack.region}:${stack.account}:job/*`;
+
+    const statements = [
+      new iam.PolicyStatement({ sid: 'ListReplica', actions: ['s3:ListBucket'], resources: [replica.bucketArn] }),
+      new iam.PolicyStatement({ sid: 'ReadReplica', actions: ['s3:GetObject', 's3:GetObjectTagging'], resources: [replicaObjects] }),
+      new iam.PolicyStatement({
+        sid: 'ListPrimaryBackups',
+        actions: ['s3:ListBucket'],
+        resources: [primary],
+        conditions: { StringLike: { 's3:prefix': [DEFAULT_PREFIX, `${DEFAULT_PREFIX}*`] } },
+      }),
+      new iam.PolicyStatement({ sid: 'ReadPrimaryBackups', actions: ['s3:GetObject'], resources: [primaryBackups] }),
+      new iam.PolicyStatement({
+        sid: 'CreateTarget',
+        actions: ['s3:CreateBucket', 's3:PutBucketOwnershipControls'],
+        resources: targetBuckets,
+      }),
+      new iam.PolicyStatement({
+        sid: 'HardenTarget',
+        actions: [
+          's3:ListBucket',
+          's3:GetBucketVersioning',
+          's3:PutBucketVersioning',
+          's3:PutBucketPublicAccessBlock',
+          's3:GetEncryptionConfiguration',
+          's3:PutEncryptionConfiguration',
+          's3:GetBucketPolicy',
+          's3:PutBucketPolicy',
+        ],
+        resources: targetBuckets,
+      }),
+      new iam.PolicyStatement({
+        sid: 'CopyIntoTarget',
+        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:AbortMultipartUpload'],
+        resources: targetObjects,
+        conditions: { StringEquals: { 's3:ResourceAccount': stack.account } },
+      }),
+      new iam.PolicyStatement({ sid: 'CreateBatchJob', actions: ['s3:CreateJob'], resources: ['*'] }),
+      new iam.PolicyStatement({ sid: 'DescribeBatchJobs', actions: ['s3:DescribeJob'], resources: [jobs] }),
+      new iam.PolicyStatement({
+        sid: 'PassBatchRole',
+        actions: ['iam:PassRole'],
+        resources: [props.batchRole.role.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'NeverWriteReplica',
+        effect: iam.Effect.DENY,
+        actions: [
+          's3:PutBucketOwnershipControls',
+          's3:PutBucketVersioning',
+          's3:PutBucketPublicAccessBlock',
+          's3:PutEncryptionConfiguration',
+          's3:PutBucketPolicy',
+          's3:PutObject',
+          's3:PutObjectTagging',
+          's3:AbortMultipartUpload',
+        ],
+        resources: [replica.bucketArn, replicaObjects],
+      }),
+    ];
+    for (const statement of statements) this.role.addToPrincipalPolicy(statement);
+
+    const policy = defaultPolicyOf(this.role);
+    acknowledgeWildcardResource(
+      policy,
+      replicaObjects,
+      'Promotion copies every current object of the replica and replication-check reads its newest backup: object reads on replica/*.',
+    );
+    acknowledgeWildcardResource(
+      policy,
+      primaryBackups,
+      'replication-check reads the newest backup and its manifest in the primary bucket (another region): backups/ only, read only.',
+    );
+    props.targetBucketNames.forEach((name, i) => {
+      if (name.includes('*')) {
+        acknowledgeWildcardResource(
+          policy,
+          targetBuckets[i],
+          `The promotion target is named at recovery time (${name}): create it and set versioning, public access block, encryption and TLS-only policy.`,
+        );
+      }
+      acknowledgeWildcardResource(
+        policy,
+        targetObjects[i],
+        `Promotion copies every replica key into the target named at recovery time (${name}), in this account only, and verifies it.`,
+      );
+    });
+    acknowledgeWildcardResource(
+      policy,
+      '*',
+      's3:CreateJob has no resource-level permissions; what a job may touch is bounded by the one role it may pass (iam:PassRole below).',
+    );
+    acknowledgeWildcardResource(
+      policy,
+      jobs,
+      'Batch job ids are only known once CreateJob answers; DescribeJob is limited to this account and region.',
+    );
+  }
+}
