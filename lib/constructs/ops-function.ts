@@ -120,16 +120,16 @@ export class OpsFunction extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [backupObjects] }),
     );
-    // status: describe the tasks of this cluster only.
+    // status, and the refusal to start a task beside a running one: list and describe the tasks of this cluster only.
     const stack = Stack.of(this);
+    const onCluster = { ArnEquals: { 'ecs:cluster': platform.cluster.clusterArn } };
     const clusterTasks = `arn:${stack.partition}:ecs:${stack.region}:${stack.account}:task/${platform.cluster.clusterName}/*`;
     this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'DescribeTasks',
-        actions: ['ecs:DescribeTasks'],
-        resources: [clusterTasks],
-        conditions: { ArnEquals: { 'ecs:cluster': platform.cluster.clusterArn } },
-      }),
+      // ListTasks cannot be scoped to the tasks it lists (Resource "*"); the ecs:cluster condition keeps it to this cluster.
+      new iam.PolicyStatement({ sid: 'ListTasks', actions: ['ecs:ListTasks'], resources: ['*'], conditions: onCluster }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'DescribeTasks', actions: ['ecs:DescribeTasks'], resources: [clusterTasks], conditions: onCluster }),
     );
     this.allowRunTask(props.backupTask);
     this.allowReplicaRead(props.replicaBucketName);
@@ -144,6 +144,11 @@ export class OpsFunction extends Construct {
       policy,
       clusterTasks,
       'Task ARNs are only known at run time; DescribeTasks is limited to the tasks of this cluster (resource and ecs:cluster condition).',
+    );
+    acknowledgeWildcardResource(
+      policy,
+      '*',
+      'ecs:ListTasks cannot be scoped by resource; the ecs:cluster condition limits it to the meatbackup cluster, where status and the running-task check look.',
     );
   }
 

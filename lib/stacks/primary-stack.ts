@@ -15,19 +15,26 @@ import { TaskPlatform } from '../constructs/task-platform';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import { backupTaskFamily, primaryBucketName, replicaBucketName } from '../naming';
 
+/** Task definition family of the restore task; the failure alarm matches on it too. */
+export function restoreTaskFamily(config: AppConfig): string {
+  return `${config.name}-restore`;
+}
+
 export interface PrimaryStackProps extends StackProps {
   readonly config: AppConfig;
 }
 
 /**
  * The primary region: the backup bucket replicating to the replica region, the Fargate task that runs
- * `meatbackup backup` on a schedule, the ops Lambda, and the failure alarm.
+ * `meatbackup backup` on a schedule, the restore task the ops Lambda starts, the ops Lambda, and the failure alarm.
  */
 export class PrimaryStack extends Stack {
   readonly backupBucket: BackupBucket;
   readonly network: TaskNetwork;
   readonly platform: TaskPlatform;
   readonly backupTask: MeatbackupTask;
+  /** Runs `meatbackup restore <key> …`; the ops Lambda starts it with the key in its command override. */
+  readonly restoreTask: MeatbackupTask;
   readonly schedule: BackupSchedule;
   readonly ops: OpsFunction;
   readonly alarm: BackupFailureAlarm;
@@ -75,6 +82,26 @@ export class PrimaryStack extends Stack {
     });
     grantBackupWriter(bucket, this.backupTask);
 
+    const webService = config.webService ? webServiceArns(this, config.webService) : undefined;
+    // Same image and database connection as the backup. Restore streams (about 150 MB RSS, no disk), so the backup's
+    // CPU and memory do: the sha256 check, gunzip and psql each keep a core busy on a large backup.
+    this.restoreTask = new MeatbackupTask(this, 'RestoreTask', {
+      platform: this.platform,
+      family: restoreTaskFamily(config),
+      // Placeholder: the ops Lambda always overrides the command with the resolved key (src/ops/actions.ts).
+      command: ['restore', 'latest'],
+      cpu: config.task.cpu,
+      memoryMiB: config.task.memoryMiB,
+      streamPrefix: 'restore',
+      environment: {
+        [ENV.bucket]: bucket.bucketName,
+        [ENV.prefix]: DEFAULT_PREFIX,
+        ...(webService ? { [ENV.webService]: webService.ref } : {}),
+      },
+    });
+    grantBackupReader(bucket, this.restoreTask);
+    if (webService) grantWebServiceStopStart(this.restoreTask, webService);
+
     this.schedule = new BackupSchedule(this, 'BackupSchedule', {
       platform: this.platform,
       task: this.backupTask,
@@ -91,12 +118,15 @@ export class PrimaryStack extends Stack {
       backupTask: this.backupTask,
       logRetention: config.retention.logDays,
     });
+    this.ops.allowRunTask(this.restoreTask);
+    this.ops.addEnvironment(ENV.restoreTaskDefinition, this.restoreTask.taskDefinition.taskDefinitionArn);
+    if (webService) this.ops.addEnvironment(ENV.webService, webService.ref);
     // promote runs from the replica region's function; this one's answer names it.
     this.ops.addEnvironment(PROMOTE_FUNCTION_NAME_ENV, promoteFunctionName(config));
 
     this.alarm = new BackupFailureAlarm(this, 'FailureAlarm', {
       platform: this.platform,
-      families: [backupTaskFamily(config)],
+      families: [backupTaskFamily(config), restoreTaskFamily(config)],
       email: config.alarmEmail,
     });
 
@@ -104,6 +134,7 @@ export class PrimaryStack extends Stack {
     new CfnOutput(this, 'OpsFunctionName', { value: this.ops.function.functionName, description: 'Invoke with {"action": "list"}' });
     new CfnOutput(this, 'ClusterArn', { value: this.platform.cluster.clusterArn });
     new CfnOutput(this, 'BackupTaskDefinitionArn', { value: this.backupTask.taskDefinition.taskDefinitionArn });
+    new CfnOutput(this, 'RestoreTaskDefinitionArn', { value: this.restoreTask.taskDefinition.taskDefinitionArn });
     new CfnOutput(this, 'TaskSecurityGroupId', {
       value: this.platform.securityGroup.securityGroupId,
       description: 'Allow PostgreSQL from this security group on the database',
@@ -122,11 +153,12 @@ export class PrimaryStack extends Stack {
 }
 
 /**
- * What `meatbackup backup` does in S3: list backups/ (never overwrite a key), upload with multipart (and abort it on
- * failure), read back for verification. Nothing outside backups/, no deletes.
+ * ListBucket limited to backups/ (resolving `latest`, never overwriting a key), `objects.actions` on the objects under
+ * backups/ and nothing outside it, and the acknowledgement of that prefix wildcard with `objects.reason`.
  */
-function grantBackupWriter(bucket: s3.IBucket, task: MeatbackupTask): void {
+function grantOnBackups(bucket: s3.IBucket, task: MeatbackupTask, objects: { sid: string; actions: string[]; reason: string }): void {
   const role = task.taskDefinition.taskRole;
+  const backupObjects = bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
       sid: 'ListBackups',
@@ -135,16 +167,88 @@ function grantBackupWriter(bucket: s3.IBucket, task: MeatbackupTask): void {
       conditions: { StringLike: { 's3:prefix': [DEFAULT_PREFIX, `${DEFAULT_PREFIX}*`] } },
     }),
   );
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: objects.sid, actions: objects.actions, resources: [backupObjects] }));
+  acknowledgeWildcardResource(defaultPolicyOf(role), backupObjects, objects.reason);
+}
+
+/**
+ * What `meatbackup backup` does in S3: list backups/ (never overwrite a key), upload with multipart (and abort it on
+ * failure), read back for verification. Nothing outside backups/, no deletes.
+ */
+function grantBackupWriter(bucket: s3.IBucket, task: MeatbackupTask): void {
+  grantOnBackups(bucket, task, {
+    sid: 'WriteBackups',
+    actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+    reason: 'Backup keys carry their timestamp, so the task writes any key under backups/ and nothing outside it; it deletes nothing.',
+  });
+}
+
+/**
+ * What `meatbackup restore` does in S3: resolve `latest` or a name by listing backups/, then read the backup (pinned to
+ * its version) and its manifest. Read-only, nothing outside backups/.
+ */
+function grantBackupReader(bucket: s3.IBucket, task: MeatbackupTask): void {
+  grantOnBackups(bucket, task, {
+    sid: 'ReadBackups',
+    actions: ['s3:GetObject', 's3:GetObjectVersion'],
+    reason: 'The restore reads whichever backup the operator picks (and its manifest) by key and version under backups/; it writes and deletes nothing.',
+  });
+  // SSE-S3 today; a KMS-encrypted bucket would also need its key to decrypt.
+  bucket.encryptionKey?.grantDecrypt(task.taskDefinition.taskRole);
+}
+
+interface WebServiceArns {
+  /** `CLUSTER/SERVICE`, as the restore reads it from WEB_SERVICE. */
+  readonly ref: string;
+  readonly clusterArn: string;
+  readonly serviceArn: string;
+  /** The cluster's tasks, `…:task/CLUSTER/*`. */
+  readonly tasks: string;
+}
+
+/** The configured web service's ARNs: a cluster given by ARN is used as is, a name is in this stack's account and region. */
+function webServiceArns(stack: Stack, web: NonNullable<AppConfig['webService']>): WebServiceArns {
+  const arn = /^arn:([^:]+):ecs:([^:]+):([^:]+):cluster\/(.+)$/.exec(web.cluster);
+  const [partition, region, account, cluster] = arn ? arn.slice(1) : [stack.partition, stack.region, stack.account, web.cluster];
+  const base = `arn:${partition}:ecs:${region}:${account}`;
+  return {
+    ref: `${web.cluster}/${web.service}`,
+    clusterArn: `${base}:cluster/${cluster}`,
+    serviceArn: `${base}:service/${cluster}/${web.service}`,
+    tasks: `${base}:task/${cluster}/*`,
+  };
+}
+
+/**
+ * What the restore does to the web service around the swap (src/restore/web-service.ts): read and scale that one
+ * service, list its tasks and wait until they have stopped. Nothing else in its cluster.
+ */
+function grantWebServiceStopStart(task: MeatbackupTask, web: WebServiceArns): void {
+  const role = task.taskDefinition.taskRole;
+  const onCluster = { ArnEquals: { 'ecs:cluster': web.clusterArn } };
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
-      sid: 'WriteBackups',
-      actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      resources: [bucket.arnForObjects(`${DEFAULT_PREFIX}*`)],
+      sid: 'StopStartWebService',
+      actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
+      resources: [web.serviceArn],
     }),
   );
+  role.addToPrincipalPolicy(
+    // ListTasks cannot be scoped to the service's tasks (Resource "*"); the ecs:cluster condition keeps it to that cluster.
+    new iam.PolicyStatement({ sid: 'ListWebServiceTasks', actions: ['ecs:ListTasks'], resources: ['*'], conditions: onCluster }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'DescribeWebServiceTasks', actions: ['ecs:DescribeTasks'], resources: [web.tasks], conditions: onCluster }),
+  );
+  const policy = defaultPolicyOf(role);
   acknowledgeWildcardResource(
-    defaultPolicyOf(role),
-    bucket.arnForObjects(`${DEFAULT_PREFIX}*`),
-    'Backup keys carry their timestamp, so the task writes any key under backups/ and nothing outside it; it deletes nothing.',
+    policy,
+    '*',
+    'ecs:ListTasks cannot be scoped by resource; the ecs:cluster condition limits it to the web service\'s cluster, which the restore waits on.',
+  );
+  acknowledgeWildcardResource(
+    policy,
+    web.tasks,
+    'The web service\'s task ARNs are only known at run time; DescribeTasks is limited to that cluster\'s tasks (resource and ecs:cluster condition).',
   );
 }

@@ -67,13 +67,17 @@ describe('compliance', () => {
       // THEN
       expect(ours.map((a) => a.id.replace(/\[.*$/, '')).sort()).toEqual(
         [
-          'AwsSolutions-ECS2',
+          // the backup and restore task definitions
+          ...Array<string>(2).fill('AwsSolutions-ECS2'),
           'AwsSolutions-S1',
           'AwsSolutions-S1',
           // Node.js 22: the primary's ops function and the replica's promotion function
           ...Array<string>(2).fill('AwsSolutions-L1'),
           // primary stack
           ...Array<string>(8).fill('AwsSolutions-IAM5'),
+          // primary stack, restore: its execution role (image pull), its role (backups/*, web cluster's ListTasks and tasks),
+          // the ops function's ListTasks
+          ...Array<string>(5).fill('AwsSolutions-IAM5'),
           // replica stack: Batch Operations role (replica objects, target buckets, target objects)
           ...Array<string>(3).fill('AwsSolutions-IAM5'),
           // replica stack: promotion function (replica objects, primary backups/, target buckets, target objects, CreateJob, jobs)
@@ -120,6 +124,9 @@ describe('compliance', () => {
     test('THEN identity policies use Resource "*" only for actions without resource-level permissions', () => {
       // s3:CreateJob has no resource-level permissions; what a job may do is bounded by the one role the caller may pass.
       const allowed = new Set(['ecr:GetAuthorizationToken', 's3:CreateJob']);
+      // ecs:ListTasks cannot be scoped to the tasks or the service it lists; every statement allowing it limits it to one
+      // cluster with the ecs:cluster condition (next describe).
+      allowed.add('ecs:ListTasks');
       for (const stack of Object.values(nagged.subject.stacks)) {
         for (const { logicalId, statement } of policyStatements(Template.fromStack(stack))) {
           if (statement.Effect !== 'Allow' || !([] as unknown[]).concat(statement.Resource).includes('*')) continue;
@@ -128,6 +135,25 @@ describe('compliance', () => {
           }
         }
       }
+    });
+  });
+
+  describe('IAM ecs:ListTasks', () => {
+    test('THEN every statement allowing it limits it to one cluster with the ecs:cluster condition', () => {
+      const found: unknown[] = [];
+      for (const stack of Object.values(nagged.subject.stacks)) {
+        for (const { logicalId, statement } of policyStatements(Template.fromStack(stack))) {
+          if (statement.Effect !== 'Allow' || !([] as unknown[]).concat(statement.Action).includes('ecs:ListTasks')) continue;
+          found.push(logicalId);
+          expect({ logicalId, action: statement.Action, condition: statement.Condition }).toEqual({
+            logicalId,
+            action: 'ecs:ListTasks',
+            condition: { ArnEquals: { 'ecs:cluster': expect.anything() } },
+          });
+        }
+      }
+      // the ops function (its own cluster) and the restore task (the web service's cluster)
+      expect(found).toHaveLength(2);
     });
   });
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { ENV, TASK_CONTAINER_NAME } from '../../src/contract';
 import type { AppConfigInput } from '../../lib/config';
+import { opsConfig } from '../../src/ops/config';
 import { maskHashes } from '../support/mask-hashes';
 import { TEST_CONFIG, logicalIdOf, type SynthesizedTemplates, synthesize } from './fixture';
 
@@ -16,7 +17,19 @@ describe('PrimaryStack', () => {
   // GIVEN the test configuration (account 123456789012, eu-west-1 → eu-central-1, new VPC), synthesized once
   let synthesized: SynthesizedTemplates;
   let template: Template;
-  const ids = { bucket: '', cluster: '', taskDefinition: '', taskRole: '', executionRole: '', logGroup: '', securityGroup: '', topic: '' };
+  const ids = {
+    bucket: '',
+    cluster: '',
+    taskDefinition: '',
+    taskRole: '',
+    executionRole: '',
+    restoreTaskDefinition: '',
+    restoreTaskRole: '',
+    restoreExecutionRole: '',
+    logGroup: '',
+    securityGroup: '',
+    topic: '',
+  };
 
   beforeAll(() => {
     synthesized = synthesize();
@@ -30,6 +43,10 @@ describe('PrimaryStack', () => {
     ids.taskRole = taskDefinition.TaskRoleArn['Fn::GetAtt'][0];
     ids.executionRole = taskDefinition.ExecutionRoleArn['Fn::GetAtt'][0];
     ids.logGroup = taskDefinition.ContainerDefinitions[0].LogConfiguration.Options['awslogs-group'].Ref;
+    ids.restoreTaskDefinition = logicalIdOf(template, 'AWS::ECS::TaskDefinition', { Family: 'meatlizard-backup-restore' });
+    const restoreTaskDefinition = template.findResources('AWS::ECS::TaskDefinition')[ids.restoreTaskDefinition].Properties;
+    ids.restoreTaskRole = restoreTaskDefinition.TaskRoleArn['Fn::GetAtt'][0];
+    ids.restoreExecutionRole = restoreTaskDefinition.ExecutionRoleArn['Fn::GetAtt'][0];
   });
 
   test('THEN the stack is pinned to the primary region, protected, and deployed after the replica stack', () => {
@@ -299,6 +316,108 @@ describe('PrimaryStack', () => {
     });
   });
 
+  describe('restore task', () => {
+    let restore: Record<string, unknown>;
+    beforeAll(() => {
+      restore = template.findResources('AWS::ECS::TaskDefinition')[ids.restoreTaskDefinition].Properties;
+    });
+
+    test('THEN it runs the same image as the backup in the contract container, read-only, with 2 minutes to stop cleanly', () => {
+      const backup = template.findResources('AWS::ECS::TaskDefinition')[ids.taskDefinition].Properties;
+      expect(restore).toMatchObject({
+        Family: 'meatlizard-backup-restore',
+        Cpu: '2048',
+        Memory: '4096',
+        NetworkMode: 'awsvpc',
+        RequiresCompatibilities: ['FARGATE'],
+        RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      });
+      // no ephemeral storage beyond the default: the restore streams and writes nothing to disk
+      expect(restore.EphemeralStorage).toBeUndefined();
+      const [container] = restore.ContainerDefinitions as Array<Record<string, unknown>>;
+      expect(container).toMatchObject({
+        Name: TASK_CONTAINER_NAME,
+        // a placeholder: the ops Lambda always overrides it with the resolved key
+        Command: ['restore', 'latest'],
+        Essential: true,
+        ReadonlyRootFilesystem: true,
+        StopTimeout: 120,
+      });
+      expect(container.Image).toEqual(backup.ContainerDefinitions[0].Image);
+    });
+
+    test('THEN its environment names the bucket, the libpq settings and the web service, and the password is a secret', () => {
+      const [container] = restore.ContainerDefinitions as Array<Record<string, unknown>>;
+      expect(container.Environment).toEqual([
+        { Name: 'PGHOST', Value: 'meatdb.cluster-abc.eu-west-1.rds.amazonaws.com' },
+        { Name: 'PGPORT', Value: '5432' },
+        { Name: 'PGDATABASE', Value: 'meatdb' },
+        { Name: 'PGUSER', Value: 'meatbackup' },
+        { Name: 'PGSSLMODE', Value: 'require' },
+        { Name: ENV.bucket, Value: { Ref: ids.bucket } },
+        { Name: ENV.prefix, Value: 'backups/' },
+        { Name: ENV.webService, Value: 'meatlizard/web' },
+      ]);
+      expect(container.Secrets).toEqual([{ Name: 'PGPASSWORD', ValueFrom: `${SECRET_ARN}:password::` }]);
+    });
+
+    test('THEN it logs to the tasks\' log group under the restore stream prefix, which the ops Lambda links to', () => {
+      const [container] = restore.ContainerDefinitions as Array<Record<string, unknown>>;
+      expect(container.LogConfiguration).toEqual({
+        LogDriver: 'awslogs',
+        Options: { 'awslogs-group': { Ref: ids.logGroup }, 'awslogs-stream-prefix': 'restore', 'awslogs-region': 'eu-west-1', mode: 'blocking' },
+      });
+    });
+
+    test('THEN its roles are its own, and its execution role may read exactly the password secret', () => {
+      expect([ids.restoreTaskRole, ids.restoreExecutionRole]).not.toContain(ids.taskRole);
+      expect([ids.restoreTaskRole, ids.restoreExecutionRole]).not.toContain(ids.executionRole);
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: ids.restoreExecutionRole }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([{ Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Effect: 'Allow', Resource: SECRET_ARN }]),
+        },
+      });
+    });
+
+    test('THEN its role may read backups/ (by version), stop and start exactly the web service, and watch its cluster\'s tasks; nothing else', () => {
+      const webCluster = 'arn:aws:ecs:eu-west-1:123456789012:cluster/meatlizard';
+      const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: Match.arrayWith([{ Ref: ids.restoreTaskRole }]) } });
+      expect(Object.values(policies).map((p) => p.Properties.PolicyDocument.Statement)).toEqual([
+        [
+          {
+            Sid: 'ListBackups',
+            Action: 's3:ListBucket',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
+            Condition: { StringLike: { 's3:prefix': ['backups/', 'backups/*'] } },
+          },
+          {
+            Sid: 'ReadBackups',
+            Action: ['s3:GetObject', 's3:GetObjectVersion'],
+            Effect: 'Allow',
+            Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] },
+          },
+          {
+            Sid: 'StopStartWebService',
+            Action: ['ecs:DescribeServices', 'ecs:UpdateService'],
+            Effect: 'Allow',
+            Resource: 'arn:aws:ecs:eu-west-1:123456789012:service/meatlizard/web',
+          },
+          { Sid: 'ListWebServiceTasks', Action: 'ecs:ListTasks', Effect: 'Allow', Resource: '*', Condition: { ArnEquals: { 'ecs:cluster': webCluster } } },
+          {
+            Sid: 'DescribeWebServiceTasks',
+            Action: 'ecs:DescribeTasks',
+            Effect: 'Allow',
+            Resource: 'arn:aws:ecs:eu-west-1:123456789012:task/meatlizard/*',
+            Condition: { ArnEquals: { 'ecs:cluster': webCluster } },
+          },
+        ],
+      ]);
+      expect(template.findResources('AWS::IAM::Role')[ids.restoreTaskRole].Properties.ManagedPolicyArns).toBeUndefined();
+    });
+  });
+
   describe('schedule', () => {
     test('THEN EventBridge Scheduler runs the backup task on Fargate daily at 03:00 UTC in the task subnets', () => {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -393,8 +512,25 @@ describe('PrimaryStack', () => {
             [ENV.taskAssignPublicIp]: 'false',
             [ENV.taskLogGroup]: { Ref: ids.logGroup },
             NODE_OPTIONS: '--enable-source-maps',
+            [ENV.restoreTaskDefinition]: { Ref: ids.restoreTaskDefinition },
+            [ENV.webService]: 'meatlizard/web',
           },
         },
+      });
+    });
+
+    test('THEN its environment has every setting the ops actions read (src/ops/config.ts)', () => {
+      // GIVEN the function's variables, with each deploy-time token replaced by a placeholder
+      const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0];
+      const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
+      const env = Object.fromEntries(Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : `deployed-${name}`]));
+      // WHEN / THEN: nothing missing, and the web service parses
+      expect(opsConfig(env)).toMatchObject({
+        taskDefinitions: { backup: `deployed-${ENV.backupTaskDefinition}`, restore: `deployed-${ENV.restoreTaskDefinition}` },
+        containerName: TASK_CONTAINER_NAME,
+        assignPublicIp: false,
+        logGroup: `deployed-${ENV.taskLogGroup}`,
+        webService: { cluster: 'meatlizard', service: 'web' },
       });
     });
 
@@ -402,7 +538,7 @@ describe('PrimaryStack', () => {
       expect(template.findResources('AWS::IAM::Role')[functionRole].Properties.ManagedPolicyArns).toBeUndefined();
     });
 
-    test('THEN it may read backups/ only, and run, describe and pass roles only for the backup task on its cluster', () => {
+    test('THEN it may read backups/ only, and list, describe, run and pass roles only for the backup and restore tasks on its cluster', () => {
       const clusterArn = { 'Fn::GetAtt': [ids.cluster, 'Arn'] };
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: functionRole }],
@@ -417,6 +553,8 @@ describe('PrimaryStack', () => {
               Condition: { StringLike: { 's3:prefix': ['backups/', 'backups/*'] } },
             },
             { Sid: 'ReadBackups', Action: 's3:GetObject', Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] } },
+            // ListTasks is authorized on "*" only; the condition keeps it to the meatbackup cluster
+            { Sid: 'ListTasks', Action: 'ecs:ListTasks', Effect: 'Allow', Resource: '*', Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } },
             {
               Sid: 'DescribeTasks',
               Action: 'ecs:DescribeTasks',
@@ -424,11 +562,21 @@ describe('PrimaryStack', () => {
               Resource: { 'Fn::Join': ['', ['arn:aws:ecs:eu-west-1:123456789012:task/', { Ref: ids.cluster }, '/*']] },
               Condition: { ArnEquals: { 'ecs:cluster': clusterArn } },
             },
-            { Action: 'ecs:RunTask', Effect: 'Allow', Resource: { Ref: ids.taskDefinition }, Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } },
+            {
+              Action: 'ecs:RunTask',
+              Effect: 'Allow',
+              Resource: [{ Ref: ids.taskDefinition }, { Ref: ids.restoreTaskDefinition }],
+              Condition: { ArnEquals: { 'ecs:cluster': clusterArn } },
+            },
             {
               Action: 'iam:PassRole',
               Effect: 'Allow',
-              Resource: [{ 'Fn::GetAtt': [ids.executionRole, 'Arn'] }, { 'Fn::GetAtt': [ids.taskRole, 'Arn'] }],
+              Resource: [
+                { 'Fn::GetAtt': [ids.executionRole, 'Arn'] },
+                { 'Fn::GetAtt': [ids.taskRole, 'Arn'] },
+                { 'Fn::GetAtt': [ids.restoreExecutionRole, 'Arn'] },
+                { 'Fn::GetAtt': [ids.restoreTaskRole, 'Arn'] },
+              ],
               Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
             },
           ],
@@ -462,7 +610,7 @@ describe('PrimaryStack', () => {
       });
     });
 
-    test('THEN a rule matches stopped backup tasks with a non-zero exit code (or that never started) and publishes to the topic', () => {
+    test('THEN a rule matches stopped backup and restore tasks with a non-zero exit code (or that never started) and publishes to the topic', () => {
       template.hasResourceProperties('AWS::Events::Rule', {
         State: 'ENABLED',
         EventPattern: {
@@ -471,7 +619,10 @@ describe('PrimaryStack', () => {
           detail: {
             clusterArn: [{ 'Fn::GetAtt': [ids.cluster, 'Arn'] }],
             lastStatus: ['STOPPED'],
-            taskDefinitionArn: [{ prefix: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/meatlizard-backup-backup:' }],
+            taskDefinitionArn: [
+              { prefix: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/meatlizard-backup-backup:' },
+              { prefix: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/meatlizard-backup-restore:' },
+            ],
             $or: [{ containers: { exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
           },
         },
@@ -488,7 +639,7 @@ describe('PrimaryStack', () => {
   });
 
   test('THEN it outputs what operators and later stacks need', () => {
-    for (const output of ['BackupBucketName', 'OpsFunctionName', 'ClusterArn', 'BackupTaskDefinitionArn', 'TaskSecurityGroupId', 'TaskLogGroupName', 'AlarmTopicArn']) {
+    for (const output of ['BackupBucketName', 'OpsFunctionName', 'ClusterArn', 'BackupTaskDefinitionArn', 'RestoreTaskDefinitionArn', 'TaskSecurityGroupId', 'TaskLogGroupName', 'AlarmTopicArn']) {
       template.hasOutput(output, {});
     }
   });
@@ -549,5 +700,48 @@ describe('PrimaryStack with an existing VPC', () => {
     primary.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ [ENV.taskAssignPublicIp]: 'true' }) },
     });
+  });
+});
+
+describe('PrimaryStack and the web service a restore stops', () => {
+  /** The restore task's container environment and its role's statements. */
+  function restoreSide(primary: Template): { environment: Array<{ Name: string }>; statements: Array<Record<string, unknown>> } {
+    const id = logicalIdOf(primary, 'AWS::ECS::TaskDefinition', { Family: 'meatlizard-backup-restore' });
+    const definition = primary.findResources('AWS::ECS::TaskDefinition')[id].Properties;
+    const role = definition.TaskRoleArn['Fn::GetAtt'][0];
+    const policies = primary.findResources('AWS::IAM::Policy', { Properties: { Roles: Match.arrayWith([{ Ref: role }]) } });
+    return {
+      environment: definition.ContainerDefinitions[0].Environment,
+      statements: Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement),
+    };
+  }
+
+  test('GIVEN no webService WHEN synthesized THEN the restore may only read backups/, and neither it nor the Lambda names a web service', () => {
+    // WHEN
+    const { primary } = synthesize({ ...TEST_CONFIG, webService: undefined });
+    // THEN
+    const { environment, statements } = restoreSide(primary);
+    expect(statements.map((s) => s.Sid)).toEqual(['ListBackups', 'ReadBackups']);
+    expect(environment.map((e) => e.Name)).not.toContain(ENV.webService);
+    const fn = Object.values(primary.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0];
+    expect(Object.keys(fn.Properties.Environment.Variables)).not.toContain(ENV.webService);
+    expect(JSON.stringify(primary.toJSON())).not.toMatch(/ecs:UpdateService|ecs:DescribeServices/);
+  });
+
+  test('GIVEN the web cluster by ARN WHEN synthesized THEN the grants name that cluster\'s service and tasks', () => {
+    // GIVEN
+    const clusterArn = 'arn:aws:ecs:eu-west-1:123456789012:cluster/platform';
+    // WHEN
+    const { primary } = synthesize({ ...TEST_CONFIG, webService: { cluster: clusterArn, service: 'web' } });
+    // THEN
+    const { environment, statements } = restoreSide(primary);
+    expect(environment).toContainEqual({ Name: ENV.webService, Value: `${clusterArn}/web` });
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Sid: 'StopStartWebService', Resource: 'arn:aws:ecs:eu-west-1:123456789012:service/platform/web' }),
+        expect.objectContaining({ Sid: 'ListWebServiceTasks', Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } }),
+        expect.objectContaining({ Sid: 'DescribeWebServiceTasks', Resource: 'arn:aws:ecs:eu-west-1:123456789012:task/platform/*' }),
+      ]),
+    );
   });
 });
