@@ -78,19 +78,8 @@ describe('ops handler: bad input answers an error naming the field and starts no
   });
 });
 
-describe('ops handler: actions not deployed yet', () => {
-  // backup, restore and status: test/lambda/ops-restore.test.ts
-  const deployed = new Set(['list', 'backup', 'restore', 'status']);
-  test.each(OPS_ACTIONS.filter((a) => !deployed.has(a)))('GIVEN a valid %s event WHEN handled THEN it answers that the action is not available and starts nothing', async (action) => {
-    // GIVEN
-    const event = { action };
-    // WHEN
-    const result = await handleEvent(event, context());
-    // THEN
-    expect(result).toEqual({ ok: false, action, error: expect.stringContaining(`the "${action}" action is not available in this deployment yet; nothing was started`) });
-    expectNoAwsCalls();
-  });
-
+describe('ops handler: the dispatch table', () => {
+  // backup, restore and status: test/lambda/ops-restore.test.ts; promote and replication-check: test/lambda/ops-promote.test.ts
   test('THEN the dispatch table has exactly one handler per action of the contract', () => {
     expect(Object.keys(actions).sort()).toEqual([...OPS_ACTIONS].sort());
   });

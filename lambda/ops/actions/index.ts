@@ -5,7 +5,8 @@
 import type { ActionTable } from '../types';
 import { backup } from './backup';
 import { list } from './list';
-import { notAvailable } from './not-available';
+import { promote } from './promote';
+import { replicationCheck } from './replication-check';
 import { restore } from './restore';
 import { status } from './status';
 
@@ -14,6 +15,6 @@ export const actions: ActionTable = {
   list,
   restore,
   status,
-  promote: notAvailable('promote'),
-  'replication-check': notAvailable('replication-check'),
+  promote,
+  'replication-check': replicationCheck,
 };
