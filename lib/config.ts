@@ -22,6 +22,7 @@ import { resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN } from '../src/contract';
 
 /** The context key that holds the configuration (a file path, inline JSON, or an object). */
 export const CONFIG_CONTEXT_KEY = 'config';
@@ -261,7 +262,12 @@ export const configSchema = z
     network: z.discriminatedUnion('mode', [NEW_NETWORK, EXISTING_NETWORK]).prefault({ mode: 'new' }),
     task: TASK.prefault({}),
     /** The platform's web ECS service that a restore stops and starts again. */
-    webService: z.strictObject({ cluster: z.string().min(1), service: z.string().min(1) }).optional(),
+    webService: z
+      .strictObject({
+        cluster: z.string().refine((c) => ECS_NAME_PATTERN.test(c) || ECS_CLUSTER_ARN_PATTERN.test(c), 'must be an ECS cluster name or cluster ARN'),
+        service: z.string().regex(ECS_NAME_PATTERN, 'must be an ECS service name (letters, digits, - and _)'),
+      })
+      .optional(),
     /** Address subscribed to the alarm topic (the subscription must be confirmed from the e-mail). */
     alarmEmail: z.email('must be an e-mail address').optional(),
     /** Tags added to every resource, on top of Project=<name>. */

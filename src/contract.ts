@@ -42,6 +42,10 @@ export const ENV = {
 
 export const DEFAULT_PREFIX = 'backups/';
 
+/** ECS cluster and service names, as ECS accepts them; a cluster may also be given by its ARN. */
+export const ECS_NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
+export const ECS_CLUSTER_ARN_PATTERN = /^arn:[^:]+:ecs:[^:]*:[^:]*:cluster\/[A-Za-z0-9_-]{1,255}$/;
+
 /** Name of the container in every task definition; the Lambda overrides its command. */
 export const TASK_CONTAINER_NAME = 'meatbackup';
 

@@ -10,6 +10,7 @@ import {
   ListTasksCommand,
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
+import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN } from '../contract';
 import { UserError, usageError } from '../cli/errors';
 import { formatDuration } from '../cli/log';
 
@@ -28,8 +29,8 @@ export function parseServiceRef(value: string): ServiceRef {
   const slash = value.lastIndexOf('/');
   const cluster = value.slice(0, slash);
   const service = value.slice(slash + 1);
-  const clusterOk = /^arn:[^:]+:ecs:[^:]*:[^:]*:cluster\/[^/]+$/.test(cluster) || /^[A-Za-z0-9_-]{1,255}$/.test(cluster);
-  if (slash <= 0 || !service || !clusterOk || !/^[A-Za-z0-9_-]{1,255}$/.test(service)) {
+  const clusterOk = ECS_CLUSTER_ARN_PATTERN.test(cluster) || ECS_NAME_PATTERN.test(cluster);
+  if (slash <= 0 || !service || !clusterOk || !ECS_NAME_PATTERN.test(service)) {
     throw usageError(`web service ${JSON.stringify(value)} is not CLUSTER/SERVICE (names, or a cluster ARN/SERVICE, or a service ARN)`);
   }
   return { cluster, service };

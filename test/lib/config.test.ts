@@ -198,6 +198,12 @@ describe('configuration', () => {
       expect(configError(input)).toContain('config.database: is required');
     });
 
+    test('GIVEN a web service name ECS would not accept THEN config.webService.service is named at synth, not at restore time', () => {
+      const error = configError(withChanges({ webService: { cluster: 'meatlizard', service: 'web service' } }));
+      expect(error).toContain('config.webService.service: must be an ECS service name');
+      expect(configError(withChanges({ webService: { cluster: 'a/b', service: 'web' } }))).toContain('config.webService.cluster:');
+    });
+
     test('GIVEN a bad e-mail and a bad port THEN both are listed', () => {
       const error = configError(withChanges({ alarmEmail: 'ops', database: { host: 'db', passwordSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf', port: 70000 } }));
       expect(error).toContain('config.alarmEmail: must be an e-mail address');
