@@ -38,6 +38,14 @@ export const ENV = {
   batchOperationsRole: 'BATCH_OPERATIONS_ROLE_ARN',
   /** Account id, needed by S3 Control calls. */
   accountId: 'AWS_ACCOUNT_ID',
+  /** Days of Object Lock (governance) retention each backup is written with; 0 or unset: none. */
+  lockDays: 'BACKUP_LOCK_DAYS',
+  /** Restore test: `scratch` (a scratch database on the server) or `cluster` (a throwaway cluster in the task). */
+  restoreTestMode: 'RESTORE_TEST_MODE',
+  /** Restore test: JSON array of SQL statements that must each return true, e.g. ["select count(*) > 0 from users"]. */
+  restoreTestAssertions: 'RESTORE_TEST_ASSERTIONS',
+  /** Task definition of the restore test, for the ops Lambda's status. */
+  restoreTestTaskDefinition: 'RESTORE_TEST_TASK_DEFINITION_ARN',
 } as const;
 
 export const DEFAULT_PREFIX = 'backups/';
@@ -59,6 +67,7 @@ export const METRICS = {
   restoreSuccess: 'RestoreSuccess',
   restoreSeconds: 'RestoreSeconds',
   restoreTestSuccess: 'RestoreTestSuccess',
+  restoreTestSeconds: 'RestoreTestSeconds',
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -129,6 +138,31 @@ export function sidecarKey(backup: string, kind: keyof typeof SIDECAR_SUFFIX): s
 // The manifest written next to each backup once every byte is stored: what `verify` and `restore` check against.
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * What the database looked like when it was dumped, recorded at backup time so a restore test can check the
+ * restored copy against it (issue: prove every backup restores).
+ */
+export const catalogSummarySchema = z.object({
+  /** Ordinary and partitioned tables outside pg_catalog/information_schema, with the planner's row estimate. */
+  tables: z.array(z.object({ schema: z.string(), name: z.string(), estimatedRows: z.number(), sizeBytes: z.number().int().nonnegative() })),
+  counts: z.object({
+    tables: z.number().int().nonnegative(),
+    indexes: z.number().int().nonnegative(),
+    sequences: z.number().int().nonnegative(),
+    views: z.number().int().nonnegative(),
+    materializedViews: z.number().int().nonnegative(),
+    functions: z.number().int().nonnegative(),
+  }),
+  /** pg_database_size() at dump time. */
+  totalBytes: z.number().int().nonnegative(),
+});
+export type CatalogSummary = z.infer<typeof catalogSummarySchema>;
+
+/** Grandfather-father-son retention: the tag each backup carries, which the stacks' lifecycle rules expire. */
+export const RETENTION_TAG = 'retention';
+export const RETENTION_CLASSES = ['daily', 'weekly', 'monthly'] as const;
+export type RetentionClass = (typeof RETENTION_CLASSES)[number];
+
 export const manifestSchema = z.object({
   format: z.literal('meatbackup/manifest@1'),
   key: z.string(),
@@ -148,8 +182,12 @@ export const manifestSchema = z.object({
   pgDumpVersion: z.string(),
   compression: z.object({ format: z.literal('gzip'), level: z.number().int(), memberBytes: z.number().int() }),
   durationSeconds: z.number().nonnegative(),
-  /** Catalog summary recorded at backup time so a restore test can check against it (optional; see restore-test). */
-  catalog: z.unknown().optional(),
+  /** Catalog summary recorded at backup time so a restore test can check against it. */
+  catalog: catalogSummarySchema.optional(),
+  /** `pg_dumpall --globals-only --no-role-passwords`, stored at sidecarKey(key, 'globals'). */
+  globals: z.object({ key: z.string(), sizeBytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  /** The retention class tagged on the object, and the Object Lock (governance) retain-until date if any. */
+  retention: z.object({ class: z.enum(RETENTION_CLASSES), lockedUntil: z.string().optional() }).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
@@ -160,6 +198,23 @@ export const OBJECT_METADATA = {
   pgDumpVersion: 'meatbackup-pg-dump-version',
   takenAt: 'meatbackup-taken-at',
 } as const;
+
+/** The result of a restore test, stored at sidecarKey(key, 'restoreTest'); the newest run overwrites it. */
+export const restoreTestResultSchema = z.object({
+  format: z.literal('meatbackup/restore-test@1'),
+  key: z.string(),
+  ok: z.boolean(),
+  testedAt: z.string(),
+  seconds: z.number().nonnegative(),
+  /** Where it restored: a scratch database on the server, or a throwaway cluster inside the task. */
+  mode: z.enum(['scratch', 'cluster']),
+  /** Human-readable differences between the recorded catalog summary and the restored copy. */
+  differences: z.array(z.string()),
+  assertions: z.array(z.object({ sql: z.string(), ok: z.boolean(), error: z.string().optional() })),
+  /** Set when the test could not complete (verification or restore failed). */
+  error: z.string().optional(),
+});
+export type RestoreTestResult = z.infer<typeof restoreTestResultSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The ops Lambda's events: what an operator types as a console test event, or the chat bot sends.
