@@ -193,6 +193,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     logger?.progress(`dumping ${conn.database}`, 0);
     let dumpDone = false;
     void dump.exit.then(() => (dumpDone = true));
+    // Whether pg_dump had already exited when the pipeline failed: then its own error is the story. (Noted at the
+    // failure, because unwinding the loop closes pg_dump's pipe, after which it fails with a broken pipe too.)
+    let dumpDoneAtFailure = false;
     const hash = createHash('sha256');
     const stats: GzipStats = { inputBytes: 0, members: 0 };
     let streamError: unknown;
@@ -200,7 +203,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       const members = gzipMembers(dump.stdout, { level, memberBytes, concurrency: options.compressionConcurrency ?? DEFAULT_CONCURRENCY }, stats);
       for await (const member of members) {
         hash.update(member);
-        await upload.write(member);
+        try {
+          await upload.write(member);
+        } catch (err) {
+          dumpDoneAtFailure = dumpDone;
+          throw err;
+        }
         logger?.progress(`dumping ${conn.database}`, stats.inputBytes);
       }
     } catch (err) {
@@ -208,13 +216,11 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     }
     logger?.progressDone();
 
-    // Was pg_dump already gone when the pipeline stopped? Then its own error is the story, not the broken pipe.
-    const exitedOnItsOwn = dumpDone || streamError === undefined;
     if (streamError !== undefined) dump.kill();
     const exit: DumpExit = await dump.exit;
     if (signal?.aborted) throw signal.reason;
     const dumpFailed = exit.code !== 0 || exit.spawnError !== undefined;
-    if (dumpFailed && exitedOnItsOwn) throw new UserError(describeDumpFailure(exit, pgDump.path));
+    if (dumpFailed && (streamError === undefined || dumpDoneAtFailure)) throw new UserError(describeDumpFailure(exit, pgDump.path));
     if (streamError !== undefined) throw streamError;
 
     const warnings = dumpMessages(exit.stderr);
