@@ -5,6 +5,7 @@
  */
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_PREFIX, type Manifest, manifestSchema, normalizePrefix, parseBackupKey, sidecarKey } from '../contract';
+import { UserError } from '../cli/errors';
 import { describeS3Error } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 
@@ -30,9 +31,16 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
     if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
     throw describeS3Error(err, `read ${manifestKey} from bucket ${bucket}`, bucket);
   }
-  const parsed = manifestSchema.safeParse(JSON.parse(body));
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new UserError(`manifest ${manifestKey} in bucket ${bucket} is not JSON: it was altered or truncated; verify or restore another backup`);
+  }
+  const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
-    throw new Error(`manifest ${manifestKey} is not a meatbackup manifest: ${parsed.error.issues[0]?.message}`);
+    const issue = parsed.error.issues[0];
+    throw new UserError(`manifest ${manifestKey} in bucket ${bucket} is not a meatbackup manifest (${issue?.path.join('.') || 'document'}: ${issue?.message}); verify or restore another backup`);
   }
   return parsed.data;
 }

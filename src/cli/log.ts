@@ -79,7 +79,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     warn: (message, fields) => line('warn', message, fields),
     progress(label, bytes, totalBytes) {
       const t = now();
-      progressStarted ??= t;
+      if (progressStarted === undefined) {
+        // The first call only starts the clock: a rate over the first millisecond means nothing.
+        progressStarted = t;
+        lastProgress = t;
+        return;
+      }
       // A TTY redraws a few times a second; logs get a line every 10 s so they stay readable.
       if (t - lastProgress < (tty ? 200 : 10_000)) return;
       lastProgress = t;

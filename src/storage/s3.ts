@@ -68,13 +68,13 @@ export function describeS3Error(err: unknown, doing: string, bucket?: string): U
     hint = `S3 did not answer${where}: check the network, AWS_ENDPOINT_URL_S3 and the region`;
   } else if (code === 'NoSuchBucket') {
     hint = `bucket ${bucket ?? '(unnamed)'} does not exist: check --bucket or ${ENV.bucket}`;
-  } else if (code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'UnrecognizedClientException' || code === 'ExpiredToken' || code === 'CredentialsProviderError') {
+  } else if (code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'UnrecognizedClientException' || code === 'ExpiredToken') {
     hint = `S3 rejected the credentials (${code}): check AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`;
   } else if (code === 'AccessDenied' || status === 403) {
     hint = `access denied${bucket ? ` to bucket ${bucket}` : ''}: the role or user needs s3 permissions on it`;
   } else if (/Region is missing/i.test((err as Error)?.message ?? '')) {
     hint = 'no AWS region configured: set AWS_REGION (or pass --region)';
-  } else if (/Could not load credentials/i.test((err as Error)?.message ?? '')) {
+  } else if (code === 'CredentialsProviderError' || /Could not load credentials/i.test((err as Error)?.message ?? '')) {
     hint = 'no AWS credentials found: configure a profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a role';
   } else {
     const message = (err as Error)?.message ?? String(err);

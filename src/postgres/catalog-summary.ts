@@ -1,0 +1,65 @@
+/**
+ * The catalog summary recorded with every backup and checked after a restore test: per table the planner's row
+ * estimate and size, and counts of tables, indexes, sequences, views, materialized views and functions.
+ * One query, so the backup can take it in the same snapshot it hands to pg_dump.
+ */
+import type { Client } from 'pg';
+import type { CatalogSummary } from '../contract';
+
+/** Schemas that belong to PostgreSQL or extensions' internals, never to the platform's data. */
+const USER_NAMESPACES = `
+  n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
+  and n.nspname not like 'pg_temp_%' and n.nspname not like 'pg_toast_temp_%'`;
+
+const SUMMARY_SQL = `
+with rels as (
+  select c.relkind, n.nspname, c.relname, c.reltuples, c.oid,
+         -- objects created by an extension are restored by CREATE EXTENSION, not by the dump: leave them out
+         exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e') as from_extension
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where ${USER_NAMESPACES}
+)
+select
+  coalesce((select json_agg(json_build_object(
+      'schema', nspname, 'name', relname,
+      -- reltuples is -1 for a table never analyzed or vacuumed: no estimate
+      'estimatedRows', greatest(reltuples, -1)::float8,
+      'sizeBytes', pg_total_relation_size(oid)) order by nspname, relname)
+    from rels where relkind in ('r', 'p') and not from_extension), '[]'::json) as tables,
+  (select count(*) from rels where relkind in ('r', 'p') and not from_extension) as tables_count,
+  (select count(*) from rels where relkind in ('i', 'I') and not from_extension) as indexes,
+  (select count(*) from rels where relkind = 'S' and not from_extension) as sequences,
+  (select count(*) from rels where relkind = 'v' and not from_extension) as views,
+  (select count(*) from rels where relkind = 'm' and not from_extension) as materialized_views,
+  (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where ${USER_NAMESPACES}
+       and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')) as functions,
+  pg_database_size(current_database()) as total_bytes`;
+
+interface SummaryRow {
+  tables: { schema: string; name: string; estimatedRows: number; sizeBytes: number }[];
+  tables_count: string;
+  indexes: string;
+  sequences: string;
+  views: string;
+  materialized_views: string;
+  functions: string;
+  total_bytes: string;
+}
+
+export async function readCatalogSummary(client: Client): Promise<CatalogSummary> {
+  const { rows } = await client.query<SummaryRow>(SUMMARY_SQL);
+  const r = rows[0];
+  return {
+    tables: r.tables.map((t) => ({ schema: t.schema, name: t.name, estimatedRows: Number(t.estimatedRows), sizeBytes: Number(t.sizeBytes) })),
+    counts: {
+      tables: Number(r.tables_count),
+      indexes: Number(r.indexes),
+      sequences: Number(r.sequences),
+      views: Number(r.views),
+      materializedViews: Number(r.materialized_views),
+      functions: Number(r.functions),
+    },
+    totalBytes: Number(r.total_bytes),
+  };
+}
