@@ -226,7 +226,8 @@ async function prepareTarget(s3: S3Client, plan: PromotionPlan, options: Promoti
   }
   const tlsOnlyPolicy = options.tlsOnlyPolicy ?? !endpointOverride()?.startsWith('http://');
   const hardening = await hardenBucket(s3, plan.to, options.region ?? (await s3.config.region()), { tlsOnlyPolicy });
-  if (!tlsOnlyPolicy) options.logger?.warn(`not adding the TLS-only policy to ${plan.to}: the S3 endpoint is plain http, so it would deny this process`);
+  // Only an emulator or a test endpoint speaks plain http; the policy would lock this very process out of it.
+  if (!tlsOnlyPolicy) options.logger?.info(`${plan.to}: no TLS-only policy, since the S3 endpoint ${endpointOverride()} is plain http (an emulator)`);
   return { created, hardening };
 }
 
