@@ -5,6 +5,7 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { GetObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
+import * as catalog from '../../src/catalog/catalog';
 import { ENV, type Manifest, OPS_ACTIONS } from '../../src/contract';
 import { actions } from '../../lambda/ops/actions';
 import { DEFAULT_LIST_LIMIT } from '../../lambda/ops/actions/list';
@@ -185,16 +186,26 @@ describe('ops handler: list', () => {
     expectNoAwsCalls();
   });
 
-  test('GIVEN an unexpected failure WHEN listed THEN the answer points to the log, which has the details', async () => {
+  test('GIVEN a corrupt manifest WHEN listed THEN the answer names the manifest and what to do', async () => {
     // GIVEN
     s3Mock.on(ListObjectsV2Command).resolves({ IsTruncated: false, Contents: [{ Key: newest, Size: 1 }] });
     s3Mock.on(GetObjectCommand).resolves({ Body: body('{ not json') });
+    // WHEN
+    const result = await handleEvent({ action: 'list' }, context());
+    // THEN
+    expect(result).toEqual({ ok: false, action: 'list', error: expect.stringMatching(/^manifest backups\/.*\.manifest\.json .* is not JSON: .*another backup$/) });
+  });
+
+  test('GIVEN an unexpected failure WHEN listed THEN the answer points to the log, which has the details', async () => {
+    // GIVEN a bug, not an operator's mistake
+    const bug = jest.spyOn(catalog, 'listBackups').mockRejectedValue(new TypeError('cannot read properties of undefined'));
     const logged = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     // WHEN
     const result = await handleEvent({ action: 'list' }, context());
     // THEN
-    expect(result).toEqual({ ok: false, action: 'list', error: expect.stringMatching(/^unexpected error: .*JSON.* \(details in the function's log\)$/) });
+    expect(result).toEqual({ ok: false, action: 'list', error: "unexpected error: cannot read properties of undefined (details in the function's log)" });
     expect(logged).toHaveBeenCalledWith(expect.stringContaining('"action":"list"'));
+    bug.mockRestore();
     logged.mockRestore();
   });
 });
