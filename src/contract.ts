@@ -68,6 +68,13 @@ export const METRICS = {
   restoreSeconds: 'RestoreSeconds',
   restoreTestSuccess: 'RestoreTestSuccess',
   restoreTestSeconds: 'RestoreTestSeconds',
+  /**
+   * Emitted by the ops Lambda's `status` action (scheduled hourly) from what is in S3: how old the newest backup is,
+   * and how long since the newest restore test (or, before the first one, since the oldest backup): CloudWatch cannot
+   * compute "time since the last datapoint", and the restore-test alarm's 8 days exceed an alarm's 7-day window.
+   */
+  newestBackupAgeSeconds: 'NewestBackupAgeSeconds',
+  restoreTestAgeSeconds: 'RestoreTestAgeSeconds',
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
