@@ -26,10 +26,10 @@ import { formatBytes } from '../src/cli/log';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
 
-const CLI = join(__dirname, '..', 'bin', 'meatbackup.js');
-const TIME = '/usr/bin/time';
+export const CLI = join(__dirname, '..', 'bin', 'meatbackup.js');
+export const TIME = '/usr/bin/time';
 const BUCKET = 'bench-backups';
-const DATABASE = 'meatdb';
+export const DATABASE = 'meatdb';
 
 export interface BackupBenchOptions {
   /** Rows in the generated table. @default BENCH_ROWS or 3,000,000 (~750 MB of plain SQL) */
@@ -69,7 +69,7 @@ export interface BackupBenchResult {
 }
 
 /** CPU seconds used so far by a process and the children it has reaped (utime, stime, cutime, cstime). */
-function processCpu(pid: number): number {
+export function processCpu(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14–17 of proc(5), counted from the state field (3) here.
@@ -77,7 +77,7 @@ function processCpu(pid: number): number {
   return ticks / 100;
 }
 
-function motoPid(endpoint: string): number {
+export function motoPid(endpoint: string): number {
   const port = new URL(endpoint).port;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -91,11 +91,11 @@ function motoPid(endpoint: string): number {
   throw new Error(`moto_server for ${endpoint} not found in /proc`);
 }
 
-function postmasterPid(pg: LocalCluster): number {
+export function postmasterPid(pg: LocalCluster): number {
   return Number(readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
-interface Timed {
+export interface Timed {
   wallSeconds: number;
   cpuSeconds: number;
   peakRssBytes: number;
@@ -103,7 +103,7 @@ interface Timed {
 }
 
 /** Runs `bash -c script` under /usr/bin/time (GNU time: wall, user, system, max RSS of the largest descendant). */
-function timed(script: string, env: NodeJS.ProcessEnv, work: string): Promise<Timed> {
+export function timed(script: string, env: NodeJS.ProcessEnv, work: string): Promise<Timed> {
   const out = join(work, 'time.txt');
   return new Promise((resolve, reject) => {
     const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', out, 'bash', '-o', 'pipefail', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -133,7 +133,7 @@ async function emptyBucket(client: S3Client): Promise<void> {
  * recur, as chat logs do), which gzip -1 shrinks about 5×, generated server-side with generate_series. Unlogged, so
  * no WAL is written; vacuumed and checkpointed so background work does not land in the timings.
  */
-async function generate(pg: LocalCluster, rows: number): Promise<void> {
+export async function generate(pg: LocalCluster, rows: number): Promise<void> {
   await pg.query(`create database ${DATABASE}`);
   const pick = (items: string[], index: string) => `(array[${items.map((i) => `'${i}'`).join(', ')}])[1 + ${index} % ${items.length}]`;
   await pg.query(

@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { benchBackup, formatBackupBench } from './backup';
+import { benchRestore, formatRestoreBench } from './restore';
 
 interface Section {
   name: string;
@@ -31,6 +32,7 @@ function script(path: string): () => Promise<string> {
 
 const SECTIONS: Section[] = [
   { name: 'backup', run: async () => formatBackupBench(await benchBackup()) },
+  { name: 'restore', run: async () => formatRestoreBench(await benchRestore()) },
   { name: 'promote', run: script('promote.ts') },
 ];
 

@@ -1,0 +1,140 @@
+/**
+ * Restore speed against DESIGN.md's baseline, in one run, on the same generated table as the backup benchmark:
+ *
+ *   `gunzip -c file | psql -d new`                 the runbook's manual restore, from a file already on disk
+ *   `aws s3 cp - | gunzip -c | psql -d new`         the same, streamed from S3
+ *   `meatbackup restore latest --target-db new`     ours: sha256 check first, then load into a fresh database
+ *
+ * Wall time and its ratio to the manual restore, CPU of the command, of the server and of the emulator, peak RSS.
+ *
+ *   npx tsx bench/restore.ts                  # 3,000,000 rows, the reference size
+ *   BENCH_ROWS=300000 npx tsx bench/restore.ts
+ *   BENCH_REPEAT=3 …                          # best of 3 per command
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { formatBytes } from '../src/cli/log';
+import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
+import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
+import { CLI, DATABASE, TIME, type Timed, generate, motoPid, postmasterPid, processCpu, timed } from './backup';
+
+const BUCKET = 'bench-restore';
+
+export interface RestoreBenchRow {
+  name: string;
+  wallSeconds: number;
+  ratio: number;
+  cpuSeconds: number;
+  serverCpuSeconds: number;
+  s3CpuSeconds: number;
+  peakRssBytes: number;
+}
+
+export interface RestoreBenchResult {
+  rows: number;
+  storedBytes: number;
+  sqlBytes: number;
+  loadAverageBefore: number;
+  results: RestoreBenchRow[];
+  target: { ratio: number; ok: boolean };
+}
+
+export async function benchRestore(): Promise<RestoreBenchResult> {
+  const rows = Number(process.env.BENCH_ROWS ?? 3_000_000);
+  const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
+  const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+  if (!existsSync(TIME)) throw new Error(`${TIME} (GNU time) is needed to measure peak RSS: install it with \`apt-get install -y time\``);
+  const loadAverageBefore = loadavg()[0];
+  const work = mkdtempSync(join(tmpdir(), 'meatbackup-bench-restore-'));
+  let pg: LocalCluster | undefined;
+  let s3: LocalS3 | undefined;
+  try {
+    [pg, s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
+    const client = s3.client();
+    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    log(`generating ${rows.toLocaleString('en')} rows…`);
+    await generate(pg, rows);
+    const env: NodeJS.ProcessEnv = { ...process.env, ...pg.env(DATABASE), ...s3.env, BACKUP_BUCKET: BUCKET, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    log('taking the backup to restore…');
+    const backup = JSON.parse(execFileSync(process.execPath, [CLI, 'backup', '--json'], { env, encoding: 'utf8' })) as { key: string; sizeBytes: number; sqlBytes: number };
+    const aws = `aws --endpoint-url ${s3.endpoint} --only-show-errors`;
+    execFileSync('bash', ['-c', `${aws} s3 cp s3://${BUCKET}/${backup.key} ${work}/backup.sql.gz`], { env });
+    const psql = join(serverBinDir(), 'psql');
+    const server = postmasterPid(pg);
+    const moto = motoPid(s3.endpoint);
+
+    let n = 0;
+    const target = () => `bench_restore_${++n}`;
+    const commands: { name: string; script: (db: string) => string }[] = [
+      { name: 'gunzip -c file | psql (manual runbook)', script: (db) => `gunzip -c ${work}/backup.sql.gz | ${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} > /dev/null` },
+      { name: 'aws s3 cp - | gunzip -c | psql', script: (db) => `${aws} s3 cp s3://${BUCKET}/${backup.key} - | gunzip -c | ${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} > /dev/null` },
+      { name: 'meatbackup restore (sha256 first)', script: (db) => `node ${CLI} restore latest --target-db ${db} --yes --json > /dev/null` },
+    ];
+    const best = new Map<string, RestoreBenchRow>();
+    for (let round = 0; round < repeat; round++) {
+      for (const command of commands) {
+        const db = target();
+        // The manual procedure restores into an existing empty database; ours creates its own.
+        if (!command.name.startsWith('meatbackup')) await pg.query(`create database ${db}`);
+        log(`${command.name}${repeat > 1 ? ` (run ${round + 1}/${repeat})` : ''}…`);
+        const server0 = processCpu(server);
+        const moto0 = processCpu(moto);
+        const t: Timed = await timed(command.script(db), env, work);
+        await new Promise((r) => setTimeout(r, 300));
+        const row: RestoreBenchRow = {
+          name: command.name,
+          wallSeconds: t.wallSeconds,
+          ratio: 0,
+          cpuSeconds: t.cpuSeconds,
+          serverCpuSeconds: processCpu(server) - server0,
+          s3CpuSeconds: processCpu(moto) - moto0,
+          peakRssBytes: t.peakRssBytes,
+        };
+        await pg.query(`drop database ${db}`);
+        const previous = best.get(command.name);
+        if (!previous || row.wallSeconds < previous.wallSeconds) best.set(command.name, row);
+      }
+    }
+    const results = commands.map((c) => best.get(c.name)!);
+    for (const r of results) r.ratio = r.wallSeconds / results[0].wallSeconds;
+    const ours = results[results.length - 1];
+    return { rows, storedBytes: backup.sizeBytes, sqlBytes: backup.sqlBytes, loadAverageBefore, results, target: { ratio: ours.ratio, ok: ours.ratio <= 1.3 } };
+  } finally {
+    await Promise.all([pg?.stop(), s3?.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export function formatRestoreBench(r: RestoreBenchResult): string {
+  const header = ['', 'wall', '× manual', 'CPU cmd', 'CPU server', 'CPU S3', 'peak RSS'];
+  const rows = r.results.map((x) => [
+    x.name,
+    `${x.wallSeconds.toFixed(2)}s`,
+    x.ratio.toFixed(2),
+    `${x.cpuSeconds.toFixed(2)}s`,
+    `${x.serverCpuSeconds.toFixed(2)}s`,
+    `${x.s3CpuSeconds.toFixed(2)}s`,
+    formatBytes(x.peakRssBytes),
+  ]);
+  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [
+    `Restore: ${r.rows.toLocaleString('en')} rows, a ${formatBytes(r.storedBytes)} backup of ${formatBytes(r.sqlBytes)} SQL; S3 = moto_server; load average ${r.loadAverageBefore.toFixed(2)} before`,
+    line(header),
+    ...rows.map(line),
+    `target: restore ≤ 1.3× gunzip -c | psql: ${r.target.ok ? 'met' : 'MISSED'} (${r.target.ratio.toFixed(2)}×)`,
+  ].join('\n');
+}
+
+if (require.main === module) {
+  benchRestore().then(
+    (result) => process.stdout.write(`${formatRestoreBench(result)}\n`),
+    (err: unknown) => {
+      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
