@@ -8,10 +8,13 @@
  * 3. only when that directory holds no pg_dump at all: `pg_dump` on PATH (Homebrew, other distributions).
  *
  * Anything older than the server is refused with a message that says what to install.
+ *
+ * `pg_dumpall` (the roles and tablespaces stored beside each backup) is taken from the same installation as the
+ * chosen pg_dump, so both are the same major: see {@link choosePgDumpall}.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { ENV } from '../contract';
 import { UserError } from '../cli/errors';
 
@@ -36,18 +39,18 @@ export function parseToolVersion(line: string): { major: number; version: string
 }
 
 /** Runs `<path> --version` and parses it; a program that does not run or does not answer like pg_dump is refused. */
-export function toolVersion(path: string, what: string = path): Promise<PgTool> {
+export function toolVersion(path: string, what: string = path, program = 'pg_dump'): Promise<PgTool> {
   return new Promise((resolve, reject) => {
     execFile(path, ['--version'], { timeout: 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) {
         const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (stderr.trim() || err.message);
-        reject(new UserError(`cannot run ${what} --version (${reason}): point it at a pg_dump binary`));
+        reject(new UserError(`cannot run ${what} --version (${reason}): point it at a ${program} binary`));
         return;
       }
       const versionLine = stdout.trim().split('\n')[0] ?? '';
       const parsed = parseToolVersion(versionLine);
       if (!parsed) {
-        reject(new UserError(`${what} --version printed ${JSON.stringify(versionLine)}, not a PostgreSQL version: point it at a pg_dump binary`));
+        reject(new UserError(`${what} --version printed ${JSON.stringify(versionLine)}, not a PostgreSQL version: point it at a ${program} binary`));
         return;
       }
       resolve({ path, versionLine, ...parsed });
@@ -116,4 +119,32 @@ export async function choosePgDump(serverMajor: number, options: ChoosePgDumpOpt
   }
   const reported = await Promise.all(majors.map((m) => toolVersion(join(libDir, String(m), 'bin', 'pg_dump')).then((t) => t.major, () => m)));
   throw new UserError(`server is PostgreSQL ${serverMajor} but the newest pg_dump here is ${Math.max(...reported)}: ${installHint(serverMajor)}`);
+}
+
+export interface ChoosePgDumpallOptions {
+  /** @default process.env.PG_LIB_DIR, else /usr/lib/postgresql */
+  libDir?: string;
+  /** @default process.env.PATH */
+  path?: string;
+}
+
+/**
+ * The pg_dumpall of the same major as `pgDump`: the one beside it (same installation), else
+ * `<PG_LIB_DIR>/<major>/bin/pg_dumpall`, else `pg_dumpall` on PATH; each only if its own `--version` says that major.
+ * (With PG_DUMP_PATH pointing at a lone pg_dump, the per-major directory supplies its pg_dumpall.)
+ */
+export async function choosePgDumpall(pgDump: PgTool, options: ChoosePgDumpallOptions = {}): Promise<PgTool> {
+  const libDir = options.libDir ?? process.env[ENV.pgLibDir] ?? DEFAULT_PG_LIB_DIR;
+  const candidates = [
+    join(dirname(pgDump.path), 'pg_dumpall'),
+    join(libDir, String(pgDump.major), 'bin', 'pg_dumpall'),
+    onPath('pg_dumpall', options.path ?? process.env.PATH ?? ''),
+  ].filter((c, i, all): c is string => c !== undefined && all.indexOf(c) === i && existsSync(c));
+  for (const candidate of candidates) {
+    const tool = await toolVersion(candidate, candidate, 'pg_dumpall').catch(() => undefined);
+    if (tool?.major === pgDump.major) return tool;
+  }
+  throw new UserError(
+    `no pg_dumpall ${pgDump.major} found beside ${pgDump.path}, in ${libDir}/${pgDump.major}/bin or on PATH: every backup stores the roles with pg_dumpall of the same major as pg_dump; ${installHint(pgDump.major)}`,
+  );
 }

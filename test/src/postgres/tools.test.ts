@@ -1,26 +1,28 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { choosePgDump, parseToolVersion } from '../../../src/postgres/tools';
+import { choosePgDump, choosePgDumpall, parseToolVersion, toolVersion } from '../../../src/postgres/tools';
 import { UserError } from '../../../src/cli/errors';
 
-/** A fake /usr/lib/postgresql with shell-script pg_dump stubs that only answer --version. */
-function fakeLibDir(versions: Record<string, string>): string {
+/** A fake /usr/lib/postgresql with shell-script stubs (pg_dump unless told) that only answer --version. */
+function fakeLibDir(versions: Record<string, string>, programs: readonly string[] = ['pg_dump']): string {
   const dir = mkdtempSync(join(tmpdir(), 'meatbackup-pglib-'));
   for (const [major, version] of Object.entries(versions)) {
     const bin = join(dir, major, 'bin');
     mkdirSync(bin, { recursive: true });
-    const stub = join(bin, 'pg_dump');
-    writeFileSync(stub, `#!/bin/sh\necho "pg_dump (PostgreSQL) ${version} (stub)"\n`);
-    chmodSync(stub, 0o755);
+    for (const program of programs) {
+      const stub = join(bin, program);
+      writeFileSync(stub, `#!/bin/sh\necho "${program} (PostgreSQL) ${version} (stub)"\n`);
+      chmodSync(stub, 0o755);
+    }
   }
   return dir;
 }
 
 describe('choosing pg_dump for the server (the runbook: pg_dump must be the server major or newer)', () => {
   const dirs: string[] = [];
-  const lib = (versions: Record<string, string>): string => {
-    const dir = fakeLibDir(versions);
+  const lib = (versions: Record<string, string>, programs?: readonly string[]): string => {
+    const dir = fakeLibDir(versions, programs);
     dirs.push(dir);
     return dir;
   };
@@ -80,6 +82,30 @@ describe('choosing pg_dump for the server (the runbook: pg_dump must be the serv
     expect(tool.path).toBe('/usr/lib/postgresql/15/bin/pg_dump');
     expect(tool.major).toBe(15);
     expect(tool.versionLine).toMatch(/^pg_dump \(PostgreSQL\) 15\.\d+/);
+  });
+
+  test('GIVEN pg_dump 17 chosen for a server 15 WHEN pg_dumpall is chosen THEN it is the 17 one beside it, not the server\'s major', async () => {
+    const dir = lib({ 15: '15.18', 17: '17.6' }, ['pg_dump', 'pg_dumpall']);
+    const pgDump = await toolVersion(join(dir, '17', 'bin', 'pg_dump'));
+    expect(await choosePgDumpall(pgDump, { libDir: dir, path: '' })).toEqual({
+      path: join(dir, '17', 'bin', 'pg_dumpall'), major: 17, version: '17.6', versionLine: 'pg_dumpall (PostgreSQL) 17.6 (stub)',
+    });
+  });
+
+  test('GIVEN PG_DUMP_PATH pointing at a lone pg_dump 15 WHEN pg_dumpall is chosen THEN the per-major directory supplies pg_dumpall 15', async () => {
+    const lone = lib({ 15: '15.18' });
+    const installed = lib({ 15: '15.18', 16: '16.9' }, ['pg_dumpall']);
+    const pgDump = await toolVersion(join(lone, '15', 'bin', 'pg_dump'));
+    expect((await choosePgDumpall(pgDump, { libDir: installed, path: '' })).path).toBe(join(installed, '15', 'bin', 'pg_dumpall'));
+  });
+
+  test('GIVEN only a pg_dumpall of another major WHEN chosen for pg_dump 17 THEN it refuses and says what to install', async () => {
+    const dir = lib({ 17: '17.6' });
+    const other = lib({ 16: '16.9' }, ['pg_dumpall']);
+    const pgDump = await toolVersion(join(dir, '17', 'bin', 'pg_dump'));
+    await expect(choosePgDumpall(pgDump, { libDir: other, path: join(other, '16', 'bin') })).rejects.toThrow(
+      `no pg_dumpall 17 found beside ${join(dir, '17', 'bin', 'pg_dump')}, in ${other}/17/bin or on PATH: every backup stores the roles with pg_dumpall of the same major as pg_dump; install postgresql-client-17 or set PG_DUMP_PATH`,
+    );
   });
 
   test('GIVEN version lines of releases and betas WHEN parsed THEN major and version come out', () => {
