@@ -8,28 +8,41 @@
  * upload, so nothing is left under the prefix and no multipart upload stays open. An existing key is never
  * overwritten: checked before starting, and enforced by S3 with If-None-Match on completion.
  *
- * Once the object is stored, its manifest (sha256 and size of the stored bytes, versions, timings) is written next
- * to it; if that fails the object is deleted again, by version id, so every backup that exists has a manifest.
+ * Consistent: a session exports a REPEATABLE READ snapshot, reads the catalog summary in it, and pg_dump dumps that
+ * very snapshot (--snapshot), so the summary recorded in the manifest describes exactly what the dump holds.
+ *
+ * Kept and protected: the object is tagged with its retention class (monthly/weekly/daily, decided from the backups
+ * already in the bucket) and, on a bucket with Object Lock, written with a governance-mode retention.
+ *
+ * Once the object is stored, its globals (`pg_dumpall --globals-only --no-role-passwords`) and then its manifest
+ * (sha256 and size of the stored bytes, versions, catalog summary, retention, timings) are written next to it, with
+ * the same tag and retention; if any of that fails, what was stored is deleted again, by version id (bypassing the
+ * governance retention it was just given), so every backup that exists has its globals and a manifest.
  */
 import { createHash } from 'node:crypto';
-import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import {
   DEFAULT_PREFIX,
+  ENV,
   type Manifest,
   OBJECT_METADATA,
   backupKey,
   manifestSchema,
   sidecarKey,
 } from '../contract';
-import { UserError, oneLine } from '../cli/errors';
+import { UserError } from '../cli/errors';
 import type { Logger } from '../cli/log';
+import { listBackupObjects } from '../catalog/catalog';
 import type { Connection } from '../postgres/connection';
-import { serverVersion, withClient } from '../postgres/client';
-import { type PgTool, choosePgDump } from '../postgres/tools';
+import { type PgTool, choosePgDump, choosePgDumpall } from '../postgres/tools';
 import { describeS3Error } from '../storage/s3';
 import { type DumpExit, type DumpProcess, describeDumpFailure, dumpMessages, outputBufferPrefix, startDump } from './dump-process';
+import { type DumpedGlobals, dumpGlobals } from './globals';
 import { DEFAULT_CONCURRENCY, DEFAULT_LEVEL, DEFAULT_MEMBER_BYTES, type GzipStats, gzipMembers } from './gzip-members';
 import { DEFAULT_PARTS_IN_FLIGHT, DEFAULT_PART_BYTES, MultipartUpload, partSizeFor } from './multipart-upload';
+import { DEFAULT_LOCK_DAYS, type ObjectLock, bucketObjectLock, classWindowStart, objectLockFor, retentionClass, retentionTagging } from './retention';
+import { type SnapshotSession, openSnapshot } from './snapshot';
+import { type StoredObject, putSidecar, removeStored, setRetention } from './stored-objects';
 
 export const BACKUP_CONTENT_TYPE = 'application/gzip';
 
@@ -56,14 +69,23 @@ export interface BackupOptions {
   now?: () => Date;
   /** Explicit pg_dump, bypassing the per-server choice (tests). */
   pgDump?: PgTool;
+  /** Explicit pg_dumpall, bypassing the choice by pg_dump's major (tests). */
+  pgDumpall?: PgTool;
+  /**
+   * Days of governance-mode Object Lock the backup, its manifest and its globals are written with, when the bucket
+   * has Object Lock enabled; 0 writes them without (and does not ask the bucket). @default DEFAULT_LOCK_DAYS (35)
+   */
+  lockDays?: number;
 }
 
 export interface BackupResult {
   bucket: string;
   key: string;
   manifestKey: string;
+  globalsKey: string;
   manifest: Manifest;
   pgDump: PgTool;
+  pgDumpall: PgTool;
   parts: number;
 }
 
@@ -72,67 +94,56 @@ export function metadataValue(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
-interface ServerFacts {
-  version: string;
-  major: number;
-  sizeBytes: number;
-}
-
-async function serverFacts(conn: Connection): Promise<ServerFacts> {
-  return withClient(conn, async (client) => {
-    const v = await serverVersion(client);
-    const { rows } = await client.query<{ size: string }>('select pg_database_size(current_database())::text as size');
-    return { version: v.text, major: v.major, sizeBytes: Number(rows[0].size) };
-  });
-}
-
-/** Refuses to start when the key (or a manifest under its name) is already there. */
+/** Refuses to start when the key (or a manifest or globals under its name) is already there. */
 async function ensureKeyFree(s3: S3Client, bucket: string, key: string): Promise<void> {
   let names: string[];
   try {
     // Not HEAD: a HEAD answer has no body, so a missing bucket or bad credentials would read as "not found".
-    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 2 }));
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 10 }));
     names = (res.Contents ?? []).map((o) => o.Key ?? '');
   } catch (err) {
     throw describeS3Error(err, `check ${key} in bucket ${bucket}`, bucket);
   }
-  if (names.includes(key) || names.includes(sidecarKey(key, 'manifest'))) {
+  if ([key, sidecarKey(key, 'manifest'), sidecarKey(key, 'globals')].some((k) => names.includes(k))) {
     throw new UserError(`a backup named ${key} already exists in bucket ${bucket}: backups are never overwritten; run again in a second`);
   }
 }
 
-async function writeManifest(s3: S3Client, bucket: string, manifest: Manifest): Promise<string> {
-  const manifestKey = sidecarKey(manifest.key, 'manifest');
-  try {
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: manifestKey,
-        Body: `${JSON.stringify(manifest, null, 2)}\n`,
-        ContentType: 'application/json',
-        IfNoneMatch: '*',
-      }),
-    );
-    return manifestKey;
-  } catch (err) {
-    // Without a manifest the backup cannot be verified: take the object back out rather than leave it half-recorded.
-    let cleanup = 'the backup object was removed again';
-    try {
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: manifest.key, ...(manifest.versionId ? { VersionId: manifest.versionId } : {}) }));
-    } catch (deleteErr) {
-      cleanup = `and removing the backup object failed too (${oneLine((deleteErr as Error).message)}): delete ${manifest.key} by hand`;
-    }
-    const described = describeS3Error(err, `write the manifest ${manifestKey} to bucket ${bucket}`, bucket);
-    throw new UserError(`${described.message}; ${cleanup}`, described.exitCode, { cause: err });
+/** What the run learns before it dumps: the snapshot, and what the bucket says about this key. */
+interface Preparation {
+  session: SnapshotSession;
+  retention: NonNullable<Manifest['retention']>;
+  lock: ObjectLock | undefined;
+}
+
+/**
+ * Opens the snapshot session and asks the bucket (key free? Object Lock? earlier backups this month and week?) at
+ * the same time, since each is a round trip the dump would wait for. When the database and the bucket both fail,
+ * the database's failure is the one reported, whichever answered first.
+ */
+async function prepare(options: BackupOptions, key: string, takenAt: Date, prefix: string): Promise<Preparation> {
+  const { s3, bucket, connection: conn } = options;
+  const lockDays = options.lockDays ?? DEFAULT_LOCK_DAYS;
+  const [session, keyFree, locked, earlier] = await Promise.allSettled([
+    openSnapshot(conn),
+    ensureKeyFree(s3, bucket, key),
+    lockDays > 0 ? bucketObjectLock(s3, bucket, `, or set ${ENV.lockDays}=0 to write backups without Object Lock`) : Promise.resolve(false),
+    listBackupObjects(s3, bucket, prefix, { database: conn.database, since: classWindowStart(takenAt) }),
+  ]);
+  if (session.status === 'rejected') throw session.reason;
+  if (keyFree.status === 'rejected' || locked.status === 'rejected' || earlier.status === 'rejected') {
+    await session.value.close();
+    throw [keyFree, locked, earlier].flatMap((a) => (a.status === 'rejected' ? [a.reason as unknown] : []))[0];
   }
+  const lock = objectLockFor(takenAt, lockDays, locked.value);
+  const cls = retentionClass(takenAt, earlier.value.map((e) => e.takenAt));
+  return { session: session.value, lock, retention: { class: cls, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}) } };
 }
 
 /** Takes one backup; resolves with its manifest, or rejects having left nothing behind. */
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
-  const { s3, bucket, connection: conn, signal, logger } = options;
+  const { bucket, connection: conn } = options;
   const prefix = options.prefix ?? DEFAULT_PREFIX;
-  const level = options.compressionLevel ?? DEFAULT_LEVEL;
-  const memberBytes = options.memberBytes ?? DEFAULT_MEMBER_BYTES;
   const now = options.now ?? (() => new Date());
   const startedMs = Date.now();
   const takenAt = new Date(Math.floor(now().getTime() / 1000) * 1000);
@@ -143,20 +154,38 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   } catch (err) {
     throw new UserError(`${(err as Error).message}: back up a database whose name has no slash or control characters`, 2);
   }
+  const prepared = await prepare(options, key, takenAt, prefix);
+  try {
+    return await dumpAndStore(options, { key, takenAt, startedMs, bucket, ...prepared });
+  } finally {
+    // Only now: the exported snapshot lives as long as this transaction, and pg_dump has finished with it.
+    await prepared.session.close();
+  }
+}
 
-  // The database and the bucket are asked at the same time (each is a round trip the dump would wait for); when both
-  // fail, the database's failure is the one reported, whichever answered first.
-  const [facts, keyFree] = await Promise.allSettled([serverFacts(conn), ensureKeyFree(s3, bucket, key)]);
-  if (facts.status === 'rejected') throw facts.reason;
-  if (keyFree.status === 'rejected') throw keyFree.reason;
-  const server = facts.value;
-  const pgDump = options.pgDump ?? (await choosePgDump(server.major));
-  const stdbuf = await outputBufferPrefix(pgDump.path);
+interface Run extends Preparation {
+  key: string;
+  bucket: string;
+  takenAt: Date;
+  startedMs: number;
+}
+
+async function dumpAndStore(options: BackupOptions, run: Run): Promise<BackupResult> {
+  const { s3, connection: conn, signal, logger } = options;
+  const { key, bucket, takenAt, session, lock, retention } = run;
+  const level = options.compressionLevel ?? DEFAULT_LEVEL;
+  const memberBytes = options.memberBytes ?? DEFAULT_MEMBER_BYTES;
+  const pgDump = options.pgDump ?? (await choosePgDump(session.serverMajor));
+  const pgDumpall = options.pgDumpall ?? (await choosePgDumpall(pgDump));
+  // The globals are small and taken first: a role that may not read them fails the run before anything is uploaded.
+  const [stdbuf, globals] = await Promise.all([outputBufferPrefix(pgDump.path), dumpGlobals(pgDumpall, conn, signal)]);
+  const tagging = retentionTagging(retention.class);
   logger?.info(`backing up ${conn.database} to s3://${bucket}/${key}`, {
-    key, bucket, serverVersion: server.version, pgDump: pgDump.path, pgDumpVersion: pgDump.version,
+    key, bucket, serverVersion: session.serverVersion, pgDump: pgDump.path, pgDumpVersion: pgDump.version, snapshot: session.snapshotId,
+    retention: retention.class, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}),
   });
 
-  const partBytes = partSizeFor(server.sizeBytes, options.partBytes ?? DEFAULT_PART_BYTES);
+  const partBytes = partSizeFor(session.catalog.totalBytes, options.partBytes ?? DEFAULT_PART_BYTES);
   const inFlight = options.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT;
   // Bigger parts (huge databases) mean fewer of them in flight: memory stays at about inFlight × 8 MiB.
   const partsInFlight = Math.max(1, Math.min(inFlight, Math.floor((inFlight * DEFAULT_PART_BYTES) / partBytes)));
@@ -171,7 +200,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   try {
     if (signal?.aborted) throw signal.reason;
     // pg_dump starts while the upload is being created; what it writes meanwhile waits in the pipe.
-    dump = startDump(pgDump.path, conn, [], stdbuf);
+    dump = startDump(pgDump.path, conn, [`--snapshot=${session.snapshotId}`], stdbuf);
     upload = await MultipartUpload.create(
       s3,
       {
@@ -180,10 +209,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         contentType: BACKUP_CONTENT_TYPE,
         metadata: {
           [OBJECT_METADATA.database]: metadataValue(conn.database),
-          [OBJECT_METADATA.serverVersion]: metadataValue(server.version),
+          [OBJECT_METADATA.serverVersion]: metadataValue(session.serverVersion),
           [OBJECT_METADATA.pgDumpVersion]: metadataValue(pgDump.version),
           [OBJECT_METADATA.takenAt]: takenAt.toISOString(),
         },
+        tagging,
+        ...(lock ? { objectLock: lock } : {}),
       },
       { partBytes, maxInFlight: partsInFlight },
     );
@@ -229,24 +260,27 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // From here on the upload is finished, not abandoned: a signal now would only lose a good backup.
     signal?.removeEventListener('abort', onAbort);
     const done = await upload.complete();
-    const sizeBytes = done.sizeBytes;
     const manifest = manifestSchema.parse({
       format: 'meatbackup/manifest@1',
       key,
       database: conn.database,
       takenAt: takenAt.toISOString(),
       completedAt: new Date().toISOString(),
-      sizeBytes,
+      sizeBytes: done.sizeBytes,
       sha256: hash.digest('hex'),
       sqlBytes: stats.inputBytes,
       ...(done.versionId ? { versionId: done.versionId } : {}),
-      serverVersion: server.version,
+      serverVersion: session.serverVersion,
       pgDumpVersion: pgDump.version,
       compression: { format: 'gzip', level, memberBytes },
-      durationSeconds: (Date.now() - startedMs) / 1000,
+      durationSeconds: (Date.now() - run.startedMs) / 1000,
+      catalog: session.catalog,
+      globals: { key: sidecarKey(key, 'globals'), sizeBytes: globals.body.length, sha256: globals.sha256 },
+      retention,
     } satisfies Manifest);
-    const manifestKey = await writeManifest(s3, bucket, manifest);
-    return { bucket, key, manifestKey, manifest, pgDump, parts: done.parts };
+    const stored: StoredObject = { what: 'the backup object', key, ...(done.versionId ? { versionId: done.versionId } : {}) };
+    const manifestKey = await storeSidecars(s3, bucket, { stored, manifest, globals, tagging, lock });
+    return { bucket, key, manifestKey, globalsKey: sidecarKey(key, 'globals'), manifest, pgDump, pgDumpall, parts: done.parts };
   } catch (err) {
     signal?.removeEventListener('abort', onAbort);
     dump?.kill();
@@ -258,5 +292,32 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       throw new UserError(`${first}; and ${why}: abort it with \`aws s3api abort-multipart-upload --bucket ${bucket} --key ${key} --upload-id ${upload.uploadId}\``, 1, { cause: err });
     }
     throw err;
+  }
+}
+
+interface Sidecars {
+  stored: StoredObject;
+  manifest: Manifest;
+  globals: DumpedGlobals;
+  tagging: string;
+  lock: ObjectLock | undefined;
+}
+
+/**
+ * After the backup object is complete: its retention made explicit, then its globals, then its manifest (last: a
+ * manifest means the backup is whole). Any failure deletes what was stored, and says so in the same line.
+ */
+async function storeSidecars(s3: S3Client, bucket: string, { stored, manifest, globals, tagging, lock }: Sidecars): Promise<string> {
+  const written: StoredObject[] = [stored];
+  const manifestKey = sidecarKey(manifest.key, 'manifest');
+  try {
+    if (lock) await setRetention(s3, bucket, stored, lock);
+    written.push(await putSidecar(s3, bucket, { what: 'its globals', key: sidecarKey(manifest.key, 'globals'), body: globals.body, contentType: BACKUP_CONTENT_TYPE, tagging, lock }));
+    await putSidecar(s3, bucket, { what: 'the manifest', key: manifestKey, body: `${JSON.stringify(manifest, null, 2)}\n`, contentType: 'application/json', tagging, lock });
+    return manifestKey;
+  } catch (err) {
+    // Without its globals and a manifest the backup cannot be verified or restored onto a new server: take it back out.
+    const cleanup = await removeStored(s3, bucket, written, lock);
+    throw new UserError(`${(err as Error).message}; ${cleanup}`, err instanceof UserError ? err.exitCode : 1, { cause: err });
   }
 }

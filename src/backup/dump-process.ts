@@ -51,7 +51,11 @@ export function outputBufferPrefix(pgDump: string): Promise<string[]> {
 
 /** Starts `pgDump`; `prefix` (from {@link outputBufferPrefix}) is a program that runs it, e.g. stdbuf. */
 export function startDump(pgDump: string, conn: Connection, extraArgs: readonly string[] = [], prefix: readonly string[] = []): DumpProcess {
-  const argv = [...prefix, pgDump, ...dumpArguments(extraArgs)];
+  return startTool([...prefix, pgDump, ...dumpArguments(extraArgs)], conn);
+}
+
+/** Starts a libpq tool (`argv[0]`) talking to `conn`, with its output on a pipe and its messages captured. */
+export function startTool(argv: readonly string[], conn: Connection): DumpProcess {
   const child = spawn(argv[0], argv.slice(1), {
     env: libpqEnv(conn),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -94,19 +98,20 @@ export function startDump(pgDump: string, conn: Connection, extraArgs: readonly 
   };
 }
 
-/** pg_dump's stderr without its "pg_dump: " prefixes, folded to one line. */
-export function dumpMessages(stderr: string): string {
+/** A tool's stderr without its "<program>: " prefixes (pg_dump's by default), folded to one line. */
+export function dumpMessages(stderr: string, program = 'pg_dump'): string {
+  const prefix = new RegExp(`^${program}: `);
   return stderr
     .split('\n')
-    .map((l) => l.replace(/^pg_dump: /, '').trim().replace(/\.$/, ''))
+    .map((l) => l.replace(prefix, '').trim().replace(/\.$/, ''))
     .filter(Boolean)
     .join('; ');
 }
 
-/** Why a dump failed, in one line that carries pg_dump's own error text. */
-export function describeDumpFailure(exit: DumpExit, pgDump: string): string {
-  if (exit.spawnError) return `could not start ${pgDump}: ${exit.spawnError.message}`;
+/** Why a dump failed, in one line that carries the tool's own error text (pg_dump's, or pg_dumpall's). */
+export function describeDumpFailure(exit: DumpExit, path: string, program = 'pg_dump'): string {
+  if (exit.spawnError) return `could not start ${path}: ${exit.spawnError.message}`;
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  const said = dumpMessages(exit.stderr);
-  return `pg_dump ${how}${said ? `: ${said}` : ' without saying why'}`;
+  const said = dumpMessages(exit.stderr, program);
+  return `${program} ${how}${said ? `: ${said}` : ' without saying why'}`;
 }

@@ -4,7 +4,9 @@
  * compressor and, behind it, pg_dump.
  *
  * Every part carries a CRC32 checksum (ChecksumAlgorithm on the upload; the SDK computes it with zlib's native
- * crc32): S3 checks each part on arrival, and buckets with Object Lock require a checksum on every part.
+ * crc32): S3 checks each part on arrival, and buckets with Object Lock require a checksum on every part. The algorithm
+ * is named on every request, so the SDK sends the checksum even when configured to send checksums only when an
+ * operation requires them (requestChecksumCalculation WHEN_REQUIRED).
  *
  * complete() publishes the object only if the key is still free (`If-None-Match: *`); abort() cancels the parts
  * still travelling, waits for them and aborts the upload, so no part is left billed and nothing appears.
@@ -16,6 +18,7 @@ import {
   type CompletedPart,
   CreateMultipartUploadCommand,
   NoSuchUpload,
+  type ObjectLockMode,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -34,6 +37,10 @@ export interface MultipartTarget {
   metadata: Record<string, string>;
   /** @default 'CRC32' */
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** Object tags, URL-encoded (`retention=daily`); applied by S3 when the upload completes. */
+  tagging?: string;
+  /** Object Lock retention the completed object gets (only on a bucket with Object Lock enabled). */
+  objectLock?: { mode: ObjectLockMode; retainUntil: Date };
 }
 
 export interface MultipartOptions {
@@ -81,7 +88,7 @@ export class MultipartUpload {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_PARTS_IN_FLIGHT);
   }
 
-  /** Starts the upload (CreateMultipartUpload with the object's content type and metadata). */
+  /** Starts the upload (CreateMultipartUpload with the object's content type, metadata, tags and retention). */
   static async create(s3: S3Client, target: MultipartTarget, options: MultipartOptions = {}): Promise<MultipartUpload> {
     let uploadId: string | undefined;
     try {
@@ -92,6 +99,8 @@ export class MultipartUpload {
           ContentType: target.contentType,
           Metadata: target.metadata,
           ChecksumAlgorithm: target.checksumAlgorithm ?? 'CRC32',
+          ...(target.tagging ? { Tagging: target.tagging } : {}),
+          ...(target.objectLock ? { ObjectLockMode: target.objectLock.mode, ObjectLockRetainUntilDate: target.objectLock.retainUntil } : {}),
         }),
       );
       uploadId = res.UploadId;

@@ -2,7 +2,11 @@
  * `meatbackup verify`: reads a stored backup back and checks, in one streaming pass, that
  * - its size and sha256 are what the manifest recorded when it was written,
  * - every gzip member decompresses (each member carries its own CRC32 and length),
- * - the SQL inside is as long as recorded and ends with pg_dump's completion line, i.e. the dump was not cut short.
+ * - the SQL inside is as long as recorded and ends with pg_dump's completion line, i.e. the dump was not cut short,
+ * - its globals object (roles, from pg_dumpall), when the manifest records one, has the recorded size and sha256.
+ *
+ * It reads the current version of the key, which is what a restore reads; `versionId` checks another version (on a
+ * versioned, Object Locked bucket the locked version stays readable even after the key was written over).
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +16,7 @@ import type { Manifest } from '../contract';
 import { UserError } from '../cli/errors';
 import type { Logger } from '../cli/log';
 import { readManifest } from '../catalog/catalog';
-import { DigestStream, digestMismatches, openObject } from './read-object';
+import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
 
 export const DUMP_COMPLETE_LINE = '-- PostgreSQL database dump complete';
 
@@ -20,6 +24,8 @@ export interface VerifyOptions {
   s3: S3Client;
   bucket: string;
   key: string;
+  /** Check this version of the backup object rather than the current one. */
+  versionId?: string;
   signal?: AbortSignal;
   logger?: Logger;
 }
@@ -30,6 +36,8 @@ export interface VerifyResult {
   sha256: string;
   sqlBytes: number;
   versionId?: string;
+  /** The globals object, checked against the manifest (absent when the manifest records none). */
+  globals?: { key: string; sizeBytes: number; sha256: string };
   manifest: Manifest;
   seconds: number;
 }
@@ -74,7 +82,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   if (!manifest) {
     throw new UserError(`${key} has no manifest (${key}.manifest.json): the run that wrote it never recorded its checksum, so it cannot be verified; take a new backup`);
   }
-  const object = await openObject(s3, bucket, key, signal ? { signal } : {});
+  const object = await openObject(s3, bucket, key, { ...(signal ? { signal } : {}), ...(options.versionId ? { versionId: options.versionId } : {}) });
   if (object.sizeBytes !== undefined && object.sizeBytes !== manifest.sizeBytes) {
     object.body.destroy();
     throw new UserError(`backup ${key} failed verification: it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}; do not restore it`);
@@ -104,6 +112,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   const problems = digestMismatches(actual, manifest);
   if (sql.bytes !== manifest.sqlBytes) problems.push(`it holds ${sql.bytes} bytes of SQL but the manifest records ${manifest.sqlBytes}`);
   if (!endsWithCompletionLine(sql.text())) problems.push(`the SQL does not end with pg_dump's "${DUMP_COMPLETE_LINE}" line (the dump is cut short)`);
+  const globals = manifest.globals ? await checkGlobals(s3, bucket, manifest.globals, problems, signal) : undefined;
   if (problems.length > 0) {
     throw new UserError(`backup ${key} failed verification: ${problems.join('; ')}; do not restore it`);
   }
@@ -113,7 +122,29 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     sha256: actual.sha256,
     sqlBytes: sql.bytes,
     ...(object.versionId ? { versionId: object.versionId } : {}),
+    ...(globals ? { globals } : {}),
     manifest,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** Reads the globals object and adds what differs from the manifest to `problems`; returns what it found. */
+async function checkGlobals(
+  s3: S3Client,
+  bucket: string,
+  recorded: NonNullable<Manifest['globals']>,
+  problems: string[],
+  signal?: AbortSignal,
+): Promise<{ key: string; sizeBytes: number; sha256: string } | undefined> {
+  let actual: Digest;
+  try {
+    actual = await checksumObject(s3, bucket, recorded.key, signal ? { signal } : {});
+  } catch (err) {
+    const cause = (err as { cause?: { name?: string } }).cause;
+    if (cause?.name !== 'NoSuchKey') throw err;
+    problems.push(`its globals object ${recorded.key} is missing`);
+    return undefined;
+  }
+  problems.push(...digestMismatches(actual, recorded).map((p) => `its globals object ${recorded.key}: ${p}`));
+  return { key: recorded.key, ...actual };
 }

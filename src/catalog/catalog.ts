@@ -4,7 +4,7 @@
  * unverified: its upload finished but the run that made it never recorded its checksum.
  */
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_PREFIX, type Manifest, manifestSchema, normalizePrefix, parseBackupKey, sidecarKey } from '../contract';
+import { DEFAULT_PREFIX, type Manifest, formatStamp, manifestSchema, normalizePrefix, parseBackupKey, sidecarKey } from '../contract';
 import { UserError } from '../cli/errors';
 import { describeS3Error } from '../storage/s3';
 import { mapBounded } from '../util/pool';
@@ -45,14 +45,26 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
   return parsed.data;
 }
 
+export interface ListBackupObjectsOptions {
+  /** Only this database's backups (listed from `<prefix><database>-`). */
+  database?: string;
+  /** With `database`: only backups stamped at or after this moment (the listing starts there). */
+  since?: Date;
+}
+
 /** Lists the backup objects under `prefix`, newest first, without reading manifests. */
-export async function listBackupObjects(s3: S3Client, bucket: string, prefix: string = DEFAULT_PREFIX): Promise<BackupEntry[]> {
+export async function listBackupObjects(s3: S3Client, bucket: string, prefix: string = DEFAULT_PREFIX, options: ListBackupObjectsOptions = {}): Promise<BackupEntry[]> {
   const entries: BackupEntry[] = [];
+  const { database, since } = options;
+  // Within one database's names, key order is stamp order: a listing that starts after `<db>-<stamp of since>`
+  // skips everything older. (Another database whose name starts with `<db>-` may still show up; it is filtered.)
+  const listPrefix = database !== undefined ? `${normalizePrefix(prefix)}${database}-` : normalizePrefix(prefix);
+  const startAfter = database !== undefined && since ? `${listPrefix}${formatStamp(since)}` : undefined;
   let token: string | undefined;
   do {
     let page;
     try {
-      page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: normalizePrefix(prefix), ContinuationToken: token }));
+      page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: listPrefix, ContinuationToken: token, ...(startAfter && !token ? { StartAfter: startAfter } : {}) }));
     } catch (err) {
       throw describeS3Error(err, `list backups in bucket ${bucket}`, bucket);
     }
@@ -60,6 +72,8 @@ export async function listBackupObjects(s3: S3Client, bucket: string, prefix: st
       const name = obj.Key ? parseBackupKey(obj.Key) : undefined;
       // Only the prefix itself, not nested "folders": backups/old/x.sql.gz is somebody else's.
       if (!name || name.prefix !== normalizePrefix(prefix)) continue;
+      if (database !== undefined && name.database !== database) continue;
+      if (since && name.takenAt < since) continue;
       entries.push({
         key: name.key,
         database: name.database,

@@ -1,9 +1,11 @@
-/** `meatbackup list`: the backups in the bucket, newest first, with what their manifests recorded. */
+/** `meatbackup list`: the backups in the bucket, newest first, with what their manifests recorded and when they go. */
 import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
 import { type BackupEntry, listBackups } from '../../catalog/catalog';
+import { type RetentionInfo, describeRetention, readLifecycleRules } from '../../catalog/expiry';
+import { formatUtc } from '../../backup/retention';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { formatAge, formatBytes } from '../log';
+import { createLogger, formatAge, formatBytes } from '../log';
 
 interface ListFlags {
   bucket?: string;
@@ -11,12 +13,20 @@ interface ListFlags {
   json?: boolean;
 }
 
-function row(entry: BackupEntry, now: Date): string[] {
+function expiryCell(info: RetentionInfo): string {
+  if (info.expires === undefined) return 'unknown';
+  return info.expires === null ? 'no rule' : info.expires.toISOString().slice(0, 10);
+}
+
+function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
   const m = entry.manifest;
   return [
     entry.key,
     formatBytes(entry.sizeBytes),
     formatAge(entry.takenAt, now),
+    info.class ?? '-',
+    expiryCell(info),
+    info.lockedUntil ? formatUtc(info.lockedUntil) : '-',
     m ? `sha256 ${m.sha256.slice(0, 12)}` : 'no manifest',
     m ? `${m.serverVersion} / ${m.pgDumpVersion}` : '-',
   ];
@@ -30,22 +40,31 @@ export function formatTable(rows: string[][]): string {
 export function registerList(program: Command): void {
   program
     .command('list')
-    .description('list the backups in the bucket, newest first, with size, age and their recorded checksum and versions')
+    .description('list the backups in the bucket, newest first, with size, age, retention class, expiry (from the lifecycle rules), Object Lock date, and their recorded checksum and versions')
     .addOption(new Option('--bucket <name>', `bucket to list (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: ListFlags) => {
       const bucket = resolveBucket(flags.bucket);
       const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
-      const entries = await listBackups(createS3Client(), bucket, prefix);
+      const s3 = createS3Client();
+      const [entries, lifecycle] = await Promise.all([listBackups(s3, bucket, prefix), readLifecycleRules(s3, bucket)]);
+      if (lifecycle.unreadable) createLogger().warn(`${lifecycle.unreadable}: expiry dates are unknown`);
+      const retention = await describeRetention(s3, bucket, entries, lifecycle);
       if (flags.json) {
-        const backups = entries.map((e) => ({
+        const backups = entries.map((e, i) => ({
           key: e.key,
           database: e.database,
           takenAt: e.takenAt.toISOString(),
           sizeBytes: e.sizeBytes,
           ...(e.lastModified ? { lastModified: e.lastModified.toISOString() } : {}),
           ...(e.storageClass ? { storageClass: e.storageClass } : {}),
+          retention: {
+            class: retention[i].class ?? null,
+            expires: retention[i].expires === undefined ? 'unknown' : (retention[i].expires?.toISOString() ?? null),
+            ...(retention[i].expiryRule ? { expiryRule: retention[i].expiryRule } : {}),
+            lockedUntil: retention[i].lockedUntil?.toISOString() ?? null,
+          },
           verified: e.manifest !== undefined,
           ...(e.manifest ? { manifest: e.manifest } : {}),
         }));
@@ -57,6 +76,7 @@ export function registerList(program: Command): void {
         return;
       }
       const now = new Date();
-      process.stdout.write(`${formatTable([['KEY', 'SIZE', 'AGE', 'VERIFIED', 'SERVER / PG_DUMP'], ...entries.map((e) => row(e, now))])}\n`);
+      const header = ['KEY', 'SIZE', 'AGE', 'CLASS', 'EXPIRES', 'LOCKED UNTIL', 'VERIFIED', 'SERVER / PG_DUMP'];
+      process.stdout.write(`${formatTable([header, ...entries.map((e, i) => row(e, retention[i], now))])}\n`);
     });
 }

@@ -10,25 +10,29 @@ import { shutdownSignal } from '../signals';
 interface VerifyFlags {
   bucket?: string;
   prefix?: string;
+  versionId?: string;
   json?: boolean;
 }
 
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description("re-read a backup and check its sha256 and size against its manifest, every gzip member, and pg_dump's completion line")
+    .description("re-read a backup and check its sha256 and size against its manifest, every gzip member, pg_dump's completion line, and its globals object's sha256")
     .argument('<key>', '"latest", a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)')
     .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
+    .addOption(new Option('--version-id <id>', 'check this version of the backup object instead of the current one (e.g. the version its manifest records)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: VerifyFlags) => {
       const bucket = resolveBucket(flags.bucket);
       const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
       const s3 = createS3Client();
       const backup = await resolveBackupRef(s3, bucket, prefix, ref);
-      const result = await verifyBackup({ s3, bucket, key: backup.key, signal: shutdownSignal(), logger: createLogger() });
+      const result = await verifyBackup({
+        s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), logger: createLogger(),
+      });
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, seconds: result.seconds })}\n`);
+        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, globals: result.globals, seconds: result.seconds })}\n`);
         return;
       }
       process.stdout.write(
@@ -37,6 +41,7 @@ export function registerVerify(program: Command): void {
           `size     ${formatBytes(result.sizeBytes)} (${formatBytes(result.sqlBytes)} SQL), as recorded`,
           `sha256   ${result.sha256}, as recorded`,
           `dump     complete (ends with pg_dump's completion line)`,
+          `globals  ${result.globals ? `${result.globals.key}, ${formatBytes(result.globals.sizeBytes)}, sha256 as recorded` : 'none recorded (a backup from before globals were stored)'}`,
           `took     ${formatDuration(result.seconds)}`,
           '',
         ].join('\n'),

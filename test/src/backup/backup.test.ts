@@ -49,7 +49,7 @@ describe('the backup pipeline (pg_dump → gzip members → multipart upload), o
     });
     expect(watcher.maxPartsInFlight()).toBeLessThanOrEqual(2);
     expect(watcher.partSizes.slice(0, -1).every((n) => n === 5 * 1024 * 1024)).toBe(true);
-    expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.manifest.json`], uploads: [] });
+    expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.globals.sql.gz`, `${result.key}.manifest.json`], uploads: [] });
   });
 
   test('GIVEN S3 stops accepting parts WHEN backing up THEN pg_dump, and the server behind it, wait (backpressure) with memory bounded, and finish once S3 resumes', async () => {
@@ -96,7 +96,7 @@ describe('the backup pipeline (pg_dump → gzip members → multipart upload), o
     expect(stalledAt).toBeLessThan(64 * 1024 * 1024);
     const result = await running;
     expect(result.manifest.sqlBytes).toBeGreaterThan(100 * 1024 * 1024);
-    expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.manifest.json`], uploads: [] });
+    expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.globals.sql.gz`, `${result.key}.manifest.json`], uploads: [] });
   });
 
   test('GIVEN a database whose name has a space and accents WHEN backed up THEN the key keeps the name and the metadata is percent-encoded', async () => {
@@ -108,7 +108,7 @@ describe('the backup pipeline (pg_dump → gzip members → multipart upload), o
     expect(result.key).toMatch(/^backups\/méat db-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.sql\.gz$/);
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: result.key }));
     expect(head.Metadata?.['meatbackup-database']).toBe('m%C3%A9at%20db');
-    expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.manifest.json`], uploads: [] });
+    expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.globals.sql.gz`, `${result.key}.manifest.json`], uploads: [] });
   });
 
   test('GIVEN a backup of that name already exists WHEN a backup starts in the same second THEN it refuses and leaves the existing one alone', async () => {
@@ -140,7 +140,7 @@ describe('the backup pipeline (pg_dump → gzip members → multipart upload), o
     const bucket = await freshBucket(client, 'pipeline-manifest-fails');
     failWhen(client, (cmd, input) => cmd === 'PutObjectCommand' && String(input.Key).endsWith('.manifest.json'), 'AccessDenied', 403);
     const err = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb') }).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/^could not write the manifest backups\/meatdb-.*\.sql\.gz\.manifest\.json to bucket .*: access denied to bucket .*; the backup object was removed again$/);
+    expect((err as Error).message).toMatch(/^could not write the manifest backups\/meatdb-.*\.sql\.gz\.manifest\.json to bucket .*: access denied to bucket .*; the backup object and its globals were removed again$/);
     // Versioned bucket: deleting by version id removes it outright, without leaving a delete marker.
     expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
   });

@@ -6,17 +6,60 @@ import {
   PutBucketVersioningCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { LocalCluster } from '../../../src/local/postgres-cluster';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
+import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import type { CliResult } from '../../support/cli';
+
+export interface Harness {
+  pg: LocalCluster;
+  s3: LocalS3;
+  /** A client of the emulator, for setting up and inspecting buckets. */
+  client: S3Client;
+  /** A scratch directory, removed afterwards. */
+  work: string;
+}
+
+/**
+ * A throwaway cluster, the S3 emulator and a scratch directory for the enclosing describe block (beforeAll/afterAll);
+ * `seed` runs once they are up. Read the fields inside tests, not at describe time.
+ */
+export function useHarness(label: string, seed?: (h: Harness) => Promise<void>): Harness {
+  const h = {} as Harness;
+  beforeAll(async () => {
+    [h.pg, h.s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
+    h.client = h.s3.client();
+    h.work = mkdtempSync(join(tmpdir(), `meatbackup-${label}-`));
+    await seed?.(h);
+  });
+  afterAll(async () => {
+    await Promise.all([h.pg?.stop(), h.s3?.stop()]);
+    if (h.work) rmSync(h.work, { recursive: true, force: true });
+  });
+  return h;
+}
 
 let bucketCounter = 0;
 
+function bucketName(label: string): string {
+  bucketCounter += 1;
+  return `${label}-${process.pid}-${bucketCounter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+}
+
 /** A fresh versioned bucket (so "nothing left" also covers old versions and delete markers). */
 export async function freshBucket(client: S3Client, label: string): Promise<string> {
-  bucketCounter += 1;
-  const name = `${label}-${process.pid}-${bucketCounter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+  const name = bucketName(label);
   await client.send(new CreateBucketCommand({ Bucket: name }));
   await client.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
+  return name;
+}
+
+/** A fresh bucket created with S3 Object Lock enabled (which turns versioning on), as the stacks create theirs. */
+export async function freshLockedBucket(client: S3Client, label: string): Promise<string> {
+  const name = bucketName(label);
+  await client.send(new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: true }));
   return name;
 }
 

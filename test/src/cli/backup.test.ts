@@ -73,6 +73,10 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
     expect(lines[3]).toMatch(/^took {5}[\d.]+s$/);
     expect(lines[4]).toMatch(/^versions server 15\.\d+, pg_dump 15\.\d+ \(\/usr\/lib\/postgresql\/15\/bin\/pg_dump\)$/);
     key = lines[0].replace(`backup   s3://${bucket}/`, '');
+    // The first backup of the month in this bucket; the emulator's bucket has no Object Lock.
+    expect(lines[5]).toBe('keep     monthly (tag retention=monthly), not locked (no Object Lock on the bucket, or BACKUP_LOCK_DAYS=0)');
+    expect(lines[6]).toMatch(new RegExp(`^globals  s3://${bucket}/${key.replace(/[.]/g, '\\.')}\\.globals\\.sql\\.gz \\([\\d.]+ (B|KiB), pg_dumpall --globals-only --no-role-passwords\\)$`));
+    expect(lines[7]).toMatch(/^catalog {2}5 tables, 4 indexes, 2 sequences, 1 views, 0 materialized views, 1 functions; [\d.]+ MiB on the server$/);
     expect(backupMetric(res.stderr)).toMatchObject({
       _aws: { CloudWatchMetrics: [{ Namespace: 'MeatLizard/Backup', Dimensions: [['Database']] }] },
       Database: 'meatdb',
@@ -114,7 +118,10 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
       serverVersion: version,
       pgDumpVersion: version,
       compression: { format: 'gzip', level: 1, memberBytes: 1024 * 1024 },
+      globals: { key: `${key}.globals.sql.gz`, sizeBytes: expect.any(Number) as number, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string },
+      retention: { class: 'monthly' },
     });
+    expect(manifest.catalog?.tables.map((t) => t.name)).toEqual(['messages', 'messages_2025', 'messages_2026', 'users', 'Ünïcödé tåble']);
     expect(new Date(manifest.completedAt).getTime()).toBeGreaterThanOrEqual(new Date(manifest.takenAt).getTime());
   });
 
@@ -143,10 +150,11 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
     const res = await runCli(['list'], { env: env() });
     expect(res.code).toBe(0);
     const lines = res.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^KEY +SIZE +AGE +VERIFIED +SERVER \/ PG_DUMP$/);
+    expect(lines[0]).toMatch(/^KEY +SIZE +AGE +CLASS +EXPIRES +LOCKED UNTIL +VERIFIED +SERVER \/ PG_DUMP$/);
     expect(lines.slice(1).map((l) => l.split(/\s{2,}/)[0])).toEqual([newest.key, key, 'backups/meatdb-2020-01-01T00:00:00.sql.gz']);
     expect(lines[1]).toMatch(new RegExp(`sha256 ${newest.sha256.slice(0, 12)}  15\\.\\d+ / 15\\.\\d+$`));
-    expect(lines[3]).toMatch(/\d+d +no manifest +-$/);
+    // No manifest and no tag (written by hand): no class; this bucket has no lifecycle rules and no Object Lock.
+    expect(lines[3]).toMatch(/\d+d +- +no rule +- +no manifest +-$/);
 
     const json = await runCli(['list', '--json'], { env: env() });
     const doc = JSON.parse(json.stdout) as { bucket: string; backups: { key: string; verified: boolean; sizeBytes: number; manifest?: { sha256: string } }[] };

@@ -1,0 +1,109 @@
+/**
+ * What keeps a backup, and for how long, without a cron job:
+ *
+ * - Grandfather-father-son classes. Each backup is tagged `retention=monthly|weekly|daily` when it is written: the
+ *   first backup of its database in a calendar month (UTC) is monthly, else the first of an ISO week (Monday 00:00
+ *   UTC) is weekly, else it is daily. Decided from the key stamps of the backups already in the bucket; the stacks'
+ *   lifecycle rules expire each tag after its own period.
+ * - Object Lock. When the bucket has Object Lock enabled, the backup, its manifest and its globals are written with a
+ *   governance-mode retention of BACKUP_LOCK_DAYS (default 35; 0 disables): nobody without
+ *   s3:BypassGovernanceRetention can delete or shorten them before then.
+ */
+import { GetObjectLockConfigurationCommand, type ObjectLockMode, type S3Client } from '@aws-sdk/client-s3';
+import { ENV, RETENTION_TAG, type RetentionClass } from '../contract';
+import { UserError, usageError } from '../cli/errors';
+import { describeS3Error } from '../storage/s3';
+
+/** Days of governance retention when BACKUP_LOCK_DAYS is unset (the stacks' default too). */
+export const DEFAULT_LOCK_DAYS = 35;
+
+const DAY_MS = 86_400_000;
+
+/** 00:00 UTC on the first day of `at`'s month. */
+export function monthStart(at: Date): Date {
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+}
+
+/** 00:00 UTC on the Monday of `at`'s ISO week. */
+export function isoWeekStart(at: Date): Date {
+  const day = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate());
+  const sinceMonday = (at.getUTCDay() + 6) % 7;
+  return new Date(day - sinceMonday * DAY_MS);
+}
+
+/** The earliest backup that can decide `at`'s class: the start of its month or of its ISO week, whichever is first. */
+export function classWindowStart(at: Date): Date {
+  const month = monthStart(at);
+  const week = isoWeekStart(at);
+  return week < month ? week : month;
+}
+
+/**
+ * The class of a backup taken at `takenAt`, given when the earlier backups of the same database were taken (later
+ * ones, and others, are ignored): monthly for the first of its calendar month, else weekly for the first of its ISO
+ * week, else daily.
+ */
+export function retentionClass(takenAt: Date, earlier: readonly Date[]): RetentionClass {
+  const before = earlier.filter((t) => t.getTime() < takenAt.getTime());
+  if (!before.some((t) => t >= monthStart(takenAt))) return 'monthly';
+  if (!before.some((t) => t >= isoWeekStart(takenAt))) return 'weekly';
+  return 'daily';
+}
+
+/** The object tag (`Tagging` header, URL-encoded) that carries the class. */
+export function retentionTagging(cls: RetentionClass): string {
+  return new URLSearchParams({ [RETENTION_TAG]: cls }).toString();
+}
+
+/** BACKUP_LOCK_DAYS as a whole number of days; DEFAULT_LOCK_DAYS when unset or empty. */
+export function lockDaysFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[ENV.lockDays];
+  if (raw === undefined || raw.trim() === '') return DEFAULT_LOCK_DAYS;
+  const days = Number(raw);
+  if (!Number.isInteger(days) || days < 0 || days > 36500) {
+    throw usageError(`${ENV.lockDays}=${raw}: give a whole number of days (0 writes backups without Object Lock)`);
+  }
+  return days;
+}
+
+export interface ObjectLock {
+  mode: ObjectLockMode;
+  retainUntil: Date;
+}
+
+/** The retention a backup taken at `takenAt` is written with, or none. */
+export function objectLockFor(takenAt: Date, days: number, bucketLocked: boolean): ObjectLock | undefined {
+  if (!bucketLocked || days <= 0) return undefined;
+  return { mode: 'GOVERNANCE', retainUntil: new Date(takenAt.getTime() + days * DAY_MS) };
+}
+
+/** The request fields that write an object with `lock`; none without. */
+export function lockHeaders(lock: ObjectLock | undefined): { ObjectLockMode?: ObjectLockMode; ObjectLockRetainUntilDate?: Date } {
+  return lock ? { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: lock.retainUntil } : {};
+}
+
+/**
+ * Whether the bucket has Object Lock enabled (GetObjectLockConfiguration). A bucket without a configuration answers
+ * ObjectLockConfigurationNotFoundError: not locked. Any other failure is reported, never read as "not locked":
+ * backups must not quietly go unprotected because a permission is missing. `whenDenied` ends the access-denied line.
+ */
+export async function bucketObjectLock(s3: S3Client, bucket: string, whenDenied = ''): Promise<boolean> {
+  try {
+    const res = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+    return res.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'ObjectLockConfigurationNotFoundError') return false;
+    const described = describeS3Error(err, `read the Object Lock configuration of bucket ${bucket}`, bucket);
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (name === 'AccessDenied' || status === 403) {
+      throw new UserError(`${described.message} (s3:GetBucketObjectLockConfiguration)${whenDenied}`, 1, { cause: err });
+    }
+    throw described;
+  }
+}
+
+/** A date as the operator reads it: `2025-10-06T10:30:00Z`. */
+export function formatUtc(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
+}
