@@ -1,6 +1,7 @@
 /** Every command of the CLI; each module adds itself to the program. */
 import type { Command } from 'commander';
 import { registerBackup } from './backup';
+import { registerDelete } from './delete';
 import { registerDemo } from './demo';
 import { registerList } from './list';
 import { registerPromote } from './promote';
@@ -15,6 +16,7 @@ export const commands: RegisterCommand[] = [
   registerBackup,
   registerList,
   registerVerify,
+  registerDelete,
   registerRestore,
   registerPromote,
   registerPromoteStatus,
