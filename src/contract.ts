@@ -38,7 +38,7 @@ export const ENV = {
   batchOperationsRole: 'BATCH_OPERATIONS_ROLE_ARN',
   /** Account id, needed by S3 Control calls. */
   accountId: 'AWS_ACCOUNT_ID',
-  /** Days of Object Lock (governance) retention each backup is written with; 0 or unset: none. */
+  /** Days of Object Lock (governance) retention each backup is written with when the bucket has Object Lock; default 35, 0 writes without a lock. */
   lockDays: 'BACKUP_LOCK_DAYS',
   /** Restore test: `scratch` (a scratch database on the server) or `cluster` (a throwaway cluster in the task). */
   restoreTestMode: 'RESTORE_TEST_MODE',
