@@ -5,6 +5,8 @@
  * 1. resolve the key and read its manifest;
  * 2. plan: which database it replaces (or creates), the names it will use, and ask (the caller's `confirm`);
  * 3. read every byte once and check the manifest's size and sha256 — an altered backup stops here, nothing touched;
+ *    with `withGlobals`, read and check the backup's globals too and apply them (./apply-globals: missing roles are
+ *    created, existing ones kept; refused before anything is read when the manifest records no globals);
  * 4. create a fresh database like the one it replaces and load the same pinned bytes into it with psql, checking the
  *    sha256 again on the way (the load fails, and psql is killed, if the bytes differ after all);
  * 5. carry over the database-level GRANTs and settings pg_dump does not dump;
@@ -14,17 +16,15 @@
  *
  * Any failure or SIGINT/SIGTERM before the swap drops the fresh database and leaves the live one as it was.
  */
-import { createGunzip } from 'node:zlib';
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Client } from 'pg';
 import { METRICS, type Manifest } from '../contract';
 import { UserError, oneLine } from '../cli/errors';
-import { type Logger, formatBytes, formatDuration } from '../cli/log';
+import type { Logger } from '../cli/log';
 import { readManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
 import { type Connection, describeConnection, withDatabase } from '../postgres/connection';
-import { describePgError, withClient } from '../postgres/client';
+import { type GlobalsApplied, applyGlobals, fetchVerifiedGlobals, requireGlobals } from './apply-globals';
 import {
   type DatabaseInfo,
   type SwapOptions,
@@ -40,8 +40,8 @@ import {
   swapDatabases,
   unusedName,
 } from './database-swap';
-import { type HashOptions, type PinnedObject, checkBackupObject, openVerifiedStream } from './fetch-verified';
-import { psqlLoad } from './psql-load';
+import type { HashOptions } from './fetch-verified';
+import { checkBeforeLoad, loadPinned, maintenance, onServer, requireManifest, secondsSince } from './load-pipeline';
 import { type ServiceRef, type WebServiceOptions, describeServiceRef, withWebServiceStopped } from './web-service';
 
 export interface RestorePlan {
@@ -61,6 +61,8 @@ export interface RestorePlan {
   keptAs?: string;
   /** The web service stopped during the swap (replacing only). */
   webService?: string;
+  /** The backup's roles are applied first (created when missing, kept when present). */
+  withGlobals: boolean;
 }
 
 export interface RestoreResult extends RestorePlan {
@@ -68,6 +70,8 @@ export interface RestoreResult extends RestorePlan {
   sqlBytes: number;
   /** Desired count the web service had, and has again. */
   webServiceDesiredCount?: number;
+  /** What applying the backup's globals did (withGlobals only). */
+  globals?: GlobalsApplied;
   notes: string[];
   seconds: { check: number; load: number; swap: number; total: number };
 }
@@ -82,6 +86,11 @@ export interface RestoreOptions {
   conn: Connection;
   /** Restore into this database instead: created when it does not exist, replaced when it does. */
   targetDb?: string;
+  /**
+   * Apply the backup's globals (roles, memberships) before loading, so a restore onto a new server finds the roles
+   * its objects are owned by and granted to. @default false
+   */
+  withGlobals?: boolean;
   /** Stopped while the databases swap names (only when replacing). */
   webService?: ServiceRef;
   /** Made on first use, only when a web service is to be stopped. */
@@ -100,35 +109,6 @@ export interface RestoreOptions {
   psqlPath?: string;
 }
 
-/** The database the restore's own sessions use: never the one being replaced. */
-function maintenance(conn: Connection, target: string): Connection {
-  return withDatabase(conn, target === 'postgres' ? 'template1' : 'postgres');
-}
-
-/** Runs `fn` on the maintenance database; PostgreSQL errors become one line saying which step failed. */
-async function onServer<T>(admin: Connection, doing: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  try {
-    return await withClient(admin, fn);
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    const pg = describePgError(err, admin);
-    throw new UserError(`could not ${doing}: ${pg.message}`, 1, { cause: err });
-  }
-}
-
-function requireManifest(manifest: Manifest | undefined, key: string): Manifest {
-  if (!manifest) {
-    throw new UserError(
-      `backup ${key} has no manifest (${key}.manifest.json), so its sha256 was never recorded and it cannot be checked: pick another backup, or restore it by hand with gunzip -c | psql if you must`,
-    );
-  }
-  return manifest;
-}
-
-function secondsSince(start: number): number {
-  return Math.round((Date.now() - start) / 10) / 100;
-}
-
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
   const { s3, bucket, logger } = options;
   const started = Date.now();
@@ -140,6 +120,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   // 1. What to restore.
   const resolved = await resolveBackupRef(s3, bucket, options.prefix, options.ref);
   const manifest = requireManifest(await readManifest(s3, bucket, resolved.key), resolved.key);
+  if (options.withGlobals) requireGlobals(manifest, resolved.key);
 
   // 2. The plan, on the server as it is now.
   const stamp = nameStamp(now());
@@ -162,6 +143,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     freshName: fresh,
     ...(kept ? { keptAs: kept } : {}),
     ...(existing && options.webService ? { webService: describeServiceRef(options.webService) } : {}),
+    withGlobals: options.withGlobals ?? false,
   };
   if (existing && !(await (options.confirmReplace?.(plan) ?? Promise.resolve(false)))) {
     throw new UserError(`restore cancelled: database ${target} was not replaced and nothing was changed`);
@@ -189,27 +171,25 @@ async function restorePlanned(
   admin: Connection,
 ): Promise<RestoreResult> {
   const { s3, bucket, logger, signal } = options;
-  const name = plan.key.slice(plan.key.lastIndexOf('/') + 1);
 
-  // 3. Every byte checked before any database is touched.
-  let t = Date.now();
-  let pin: PinnedObject;
-  const notes: string[] = [];
-  try {
-    const checked = await checkBackupObject(s3, bucket, plan.key, manifest, {
-      ...options.hash,
-      ...(signal ? { signal } : {}),
-      onProgress: (bytes) => logger.progress(`checking ${name}`, bytes, manifest.sizeBytes),
+  // 3. Every byte checked before any database is touched (the globals too, when asked for).
+  const { pin, notes, seconds: checkSeconds } = await checkBeforeLoad(s3, bucket, plan.key, manifest, {
+    logger,
+    ...(signal ? { signal } : {}),
+    ...(options.hash ? { hash: options.hash } : {}),
+  });
+  let globals: GlobalsApplied | undefined;
+  if (options.withGlobals) {
+    const sql = await fetchVerifiedGlobals(s3, bucket, requireGlobals(manifest, plan.key), signal);
+    if (signal?.aborted) throw signal.reason;
+    globals = await onServer(admin, 'apply the backup\'s globals', (client) => applyGlobals(client, sql));
+    logger.info(`roles: created ${globals.createdRoles.length}, kept ${globals.keptRoles.length} existing, ${globals.memberships.length} membership(s) granted`, {
+      createdRoles: globals.createdRoles,
+      keptRoles: globals.keptRoles,
     });
-    pin = checked.pin;
-    notes.push(...checked.notes);
-  } finally {
-    logger.progressDone();
+    for (const note of globals.notes) logger.warn(note);
+    notes.push(...globals.notes);
   }
-  for (const note of notes) logger.warn(note);
-  const checkSeconds = secondsSince(t);
-  logger.info(`sha256 matches the manifest (${formatBytes(pin.sizeBytes)} in ${formatDuration(checkSeconds)})`, { sha256: pin.sha256, versionId: pin.versionId });
-  if (signal?.aborted) throw signal.reason;
 
   // 4. Fresh database, loaded from the same pinned bytes.
   await onServer(admin, `create database ${plan.freshName}`, (client) => createFreshDatabase(client, plan.freshName, existing));
@@ -220,39 +200,17 @@ async function restorePlanned(
   let swapSeconds = 0;
   let webServiceDesiredCount: number | undefined;
   try {
-    t = Date.now();
-    const { body, check } = await openVerifiedStream(s3, pin, {
+    ({ sqlBytes, seconds: loadSeconds } = await loadPinned({
+      s3,
+      pin,
+      conn: withDatabase(options.conn, plan.freshName),
+      logger,
       ...(signal ? { signal } : {}),
-      onProgress: (bytes) => logger.progress(`restoring ${name}`, bytes, pin.sizeBytes),
-    });
-    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-    gunzip.on('data', (chunk: Buffer) => (sqlBytes += chunk.length));
-    try {
-      await psqlLoad({
-        conn: withDatabase(options.conn, plan.freshName),
-        stages: [body, check, gunzip],
-        ...(signal ? { signal } : {}),
-        ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
-        onStderrLine: (line) => {
-          if (/WARNING:/.test(line)) logger.warn(`psql: ${line.trim()}`);
-        },
-      });
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      const e = err as NodeJS.ErrnoException;
-      if (/^Z_|ERR_ZLIB/.test(e.code ?? '')) {
-        throw new UserError(`backup ${plan.key} matches its manifest but is not valid gzip (${e.message}): it was written broken; pick another backup`, 1, { cause: err });
-      }
-      throw err;
-    } finally {
-      logger.progressDone();
-    }
-    loadSeconds = secondsSince(t);
-    logger.info(`loaded ${formatBytes(sqlBytes)} of SQL into ${plan.freshName} in ${formatDuration(loadSeconds)}`, { database: plan.freshName, sqlBytes });
-    if (signal?.aborted) throw signal.reason;
+      ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
+    }));
 
     // 5–6. Properties, then the names.
-    t = Date.now();
+    const t = Date.now();
     if (existing) {
       const copied = await onServer(admin, `copy grants and settings of ${plan.target} to ${plan.freshName}`, (client) =>
         copyDatabaseProperties(client, existing, plan.freshName),
@@ -295,7 +253,8 @@ async function restorePlanned(
     if (!renamed) {
       try {
         await onServer(admin, `drop ${plan.freshName}`, (client) => dropDatabase(client, plan.freshName));
-        logger.info(`dropped the fresh database ${plan.freshName}; ${existing ? `${plan.target} was not changed` : 'nothing else was created'}`);
+        const roles = globals?.createdRoles.length ? ` (the ${globals.createdRoles.length} role(s) created from the globals stay; restoring again keeps them)` : '';
+        logger.info(`dropped the fresh database ${plan.freshName}; ${existing ? `${plan.target} was not changed` : 'no database was left behind'}${roles}`);
       } catch (dropErr) {
         logger.warn(`could not drop ${plan.freshName} (${oneLine((dropErr as Error).message)}): drop it by hand`);
         if (err instanceof UserError) {
@@ -311,6 +270,7 @@ async function restorePlanned(
     ...(pin.versionId ? { versionId: pin.versionId } : {}),
     sqlBytes,
     ...(webServiceDesiredCount !== undefined ? { webServiceDesiredCount } : {}),
+    ...(globals ? { globals } : {}),
     notes,
     seconds: { check: checkSeconds, load: loadSeconds, swap: swapSeconds, total: 0 },
   };

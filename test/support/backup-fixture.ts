@@ -2,13 +2,17 @@
  * Writes a backup object and its manifest exactly as the contract says (`backups/<db>-<stamp>.sql.gz`, gzip
  * members, object metadata, `<key>.manifest.json` with the sha256 and size of the stored bytes) from any SQL, so a
  * test can craft what `meatbackup backup` never writes: a correctly recorded object with broken SQL inside, or an
- * object altered after its manifest was written.
+ * object altered after its manifest was written. It can also record a catalog summary (`manifest.catalog`) and a
+ * globals sidecar (`<key>.globals.sql.gz`, `manifest.globals`), true or deliberately wrong.
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { type Manifest, OBJECT_METADATA, backupKey, manifestSchema, sidecarKey } from '../../src/contract';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { type CatalogSummary, type Manifest, OBJECT_METADATA, backupKey, manifestSchema, sidecarKey } from '../../src/contract';
+import { readCatalogSummary } from '../../src/postgres/catalog-summary';
+import { withClient } from '../../src/postgres/client';
+import type { Connection } from '../../src/postgres/connection';
 
 export interface FixtureOptions {
   sql: string | Buffer;
@@ -20,8 +24,10 @@ export interface FixtureOptions {
   memberBytes?: number;
   /** Write no manifest (a backup whose run never recorded its checksum). */
   withoutManifest?: boolean;
-  /** Changes to the manifest (after the sha256/size were computed from the real bytes). */
+  /** Changes to the manifest (after the sha256/size were computed from the real bytes), e.g. `{ catalog }`. */
   manifest?: Partial<Manifest>;
+  /** SQL stored as the globals sidecar (`<key>.globals.sql.gz`), recorded in `manifest.globals`. */
+  globals?: string | Buffer;
 }
 
 export interface FixtureBackup {
@@ -84,6 +90,7 @@ export async function writeBackupFixture(s3: S3Client, bucket: string, options: 
     durationSeconds: 1,
     ...options.manifest,
   });
+  if (options.globals !== undefined) manifest.globals = await putGlobals(s3, bucket, key, options.globals);
   const manifestKey = sidecarKey(key, 'manifest');
   if (!options.withoutManifest) {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: `${JSON.stringify(manifest, null, 2)}\n`, ContentType: 'application/json' }));
@@ -101,4 +108,42 @@ export async function alterBackupObject(s3: S3Client, bucket: string, backup: Fi
 /** Plain SQL of a database as pg_dump writes it: what a fixture usually wraps. */
 export function pgDumpSql(env: NodeJS.ProcessEnv, database: string): string {
   return execFileSync('pg_dump', ['--no-password', '-d', database], { env: { ...process.env, ...env }, maxBuffer: 1 << 30 }).toString('utf8');
+}
+
+/** pg_dump of a database for comparing two of them: without the per-run `\restrict` key lines recent pg_dump releases add. */
+export function comparableDump(env: NodeJS.ProcessEnv, database: string): string {
+  return pgDumpSql(env, database)
+    .split('\n')
+    .filter((line) => !/^\\(un)?restrict /.test(line))
+    .join('\n');
+}
+
+/** Stores `sql` gzipped at `<key>.globals.sql.gz` and returns what the manifest records of it. */
+export async function putGlobals(s3: S3Client, bucket: string, key: string, sql: string | Buffer): Promise<NonNullable<Manifest['globals']>> {
+  const bytes = gzipSync(Buffer.isBuffer(sql) ? sql : Buffer.from(sql, 'utf8'));
+  const globalsKey = sidecarKey(key, 'globals');
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: globalsKey, Body: bytes, ContentType: 'application/gzip' }));
+  return { key: globalsKey, sizeBytes: bytes.length, sha256: sha256(bytes) };
+}
+
+/** Reads a backup's manifest, applies `change` and writes it back (what a backup run recorded, amended by a test). */
+export async function patchManifest(s3: S3Client, bucket: string, key: string, change: (manifest: Manifest) => Manifest): Promise<Manifest> {
+  const manifestKey = sidecarKey(key, 'manifest');
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }));
+  const manifest = manifestSchema.parse(change(manifestSchema.parse(JSON.parse(await res.Body!.transformToString('utf8')))));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: `${JSON.stringify(manifest, null, 2)}\n`, ContentType: 'application/json' }));
+  return manifest;
+}
+
+/** The catalog summary of a database with the backup's own query; ANALYZEd first so row estimates exist. */
+export async function catalogOf(conn: Connection, options: { analyze?: boolean } = { analyze: true }): Promise<CatalogSummary> {
+  return withClient(conn, async (client) => {
+    if (options.analyze) await client.query('ANALYZE');
+    return readCatalogSummary(client);
+  });
+}
+
+/** `pg_dumpall --globals-only --no-role-passwords` of a server, as the backup stores it. */
+export function pgDumpallGlobals(env: NodeJS.ProcessEnv): string {
+  return execFileSync('pg_dumpall', ['--globals-only', '--no-role-passwords', '--no-password'], { env: { ...process.env, ...env } }).toString('utf8');
 }

@@ -17,6 +17,7 @@ interface RestoreFlags {
   targetDb?: string;
   stopEcsService?: string;
   databaseUrl?: string;
+  withGlobals?: boolean;
   yes?: boolean;
   json?: boolean;
 }
@@ -27,6 +28,7 @@ function describePlan(plan: RestorePlan): string {
     `replaces  ${plan.server}`,
     `keeps     the current ${plan.target} as ${plan.keptAs} (never dropped)`,
     `web       ${plan.webService ? `${plan.webService} is stopped during the swap and started again` : 'no web service to stop (--stop-ecs-service or WEB_SERVICE)'}`,
+    ...(plan.withGlobals ? ['roles     the backup\'s roles are created first where missing; existing roles are kept as they are'] : []),
   ].join('\n');
 }
 
@@ -63,6 +65,11 @@ function humanResult(r: RestoreResult): string {
   ];
   if (r.replaces) lines.push(`kept      the database it replaced, as ${r.keptAs}: drop it once you no longer need it`);
   if (r.webService) lines.push(`web       ${r.webService} started again (desired count ${r.webServiceDesiredCount})`);
+  if (r.globals) {
+    const g = r.globals;
+    const created = g.createdRoles.length > 0 ? `created ${g.createdRoles.join(', ')}` : 'created none';
+    lines.push(`roles     ${created}; kept ${g.keptRoles.length} existing; ${g.memberships.length} membership(s) granted`);
+  }
   lines.push(`took      ${formatDuration(r.seconds.total)} (check ${formatDuration(r.seconds.check)}, load ${formatDuration(r.seconds.load)}, swap ${formatDuration(r.seconds.swap)})`);
   for (const note of r.notes) lines.push(`note      ${note}`);
   return `${lines.join('\n')}\n`;
@@ -78,6 +85,7 @@ export function registerRestore(program: Command): void {
     .addOption(new Option('--target-db <name>', 'database to restore into: created when missing, replaced when it exists (default: the connection\'s database)'))
     .addOption(new Option('--stop-ecs-service <cluster/service>', `ECS service stopped while the databases swap names (default: $${ENV.webService})`))
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
+    .addOption(new Option('--with-globals', "first apply the backup's roles and memberships (pg_dumpall --globals-only stored beside it): missing roles are created, existing ones kept; for a restore onto a new server"))
     .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: RestoreFlags) => {
@@ -95,6 +103,7 @@ export function registerRestore(program: Command): void {
         ref,
         conn,
         ...(flags.targetDb !== undefined ? { targetDb: flags.targetDb } : {}),
+        withGlobals: flags.withGlobals ?? false,
         ...(webService ? { webService, ecs: () => (ecs ??= new ECSClient({ maxAttempts: 5 })) } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
         logger: createLogger(),
