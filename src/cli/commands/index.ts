@@ -8,6 +8,7 @@ import { registerPromote } from './promote';
 import { registerPromoteStatus } from './promote-status';
 import { registerReplicationCheck } from './replication-check';
 import { registerRestore } from './restore';
+import { registerRestoreTest } from './restore-test';
 import { registerVerify } from './verify';
 
 export type RegisterCommand = (program: Command) => void;
@@ -18,6 +19,7 @@ export const commands: RegisterCommand[] = [
   registerVerify,
   registerDelete,
   registerRestore,
+  registerRestoreTest,
   registerPromote,
   registerPromoteStatus,
   registerReplicationCheck,

@@ -1,0 +1,89 @@
+/** `meatbackup restore-test [<key>|latest]`: restore a backup into an ephemeral database, check it, drop it (what the weekly task runs). */
+import { type Command, Option } from 'commander';
+import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { resolveConnection } from '../../postgres/connection';
+import { assertionsFrom } from '../../restore-test/assertions';
+import { RESTORE_TEST_MODES, type RestoreTestMode } from '../../restore-test/ephemeral-target';
+import { NO_CATALOG_NOTE, type RestoreTestOutcome, runRestoreTest, throwIfFailed } from '../../restore-test/restore-test';
+import { createS3Client, resolveBucket } from '../../storage/s3';
+import { usageError } from '../errors';
+import { createLogger, formatBytes, formatDuration } from '../log';
+import { shutdownSignal } from '../signals';
+
+interface RestoreTestFlags {
+  bucket?: string;
+  prefix?: string;
+  mode?: string;
+  assert?: string[];
+  databaseUrl?: string;
+  json?: boolean;
+}
+
+function resolveMode(flag: string | undefined): RestoreTestMode {
+  const mode = flag ?? (process.env[ENV.restoreTestMode] || 'scratch');
+  if (!(RESTORE_TEST_MODES as readonly string[]).includes(mode)) {
+    throw usageError(`${flag !== undefined ? '--mode' : ENV.restoreTestMode} is ${JSON.stringify(mode)}: use scratch or cluster`);
+  }
+  return mode as RestoreTestMode;
+}
+
+function humanResult(o: RestoreTestOutcome): string {
+  const r = o.result;
+  const lines = [`${r.ok ? 'passed' : 'FAILED'}    s3://${o.bucket}/${r.key}`];
+  if (o.target) lines.push(`into      ${o.target} (${r.mode} mode), removed afterwards`);
+  if (o.sqlBytes !== undefined) lines.push(`loaded    ${formatBytes(o.sqlBytes)} of SQL, sha256 checked`);
+  if (o.tables) {
+    const differing = r.differences.filter((d) => d !== NO_CATALOG_NOTE).length;
+    const verdict = r.differences.includes(NO_CATALOG_NOTE)
+      ? 'not checked: the backup recorded no catalog summary'
+      : differing === 0
+        ? `counts, tables and ${o.tables.checked} row estimate(s) match the recorded summary`
+        : `${differing} difference(s) from the recorded summary`;
+    lines.push(`catalog   ${o.tables.restored} table(s); ${verdict}`);
+  }
+  for (const d of r.differences) if (d !== NO_CATALOG_NOTE) lines.push(`differs   ${d}`);
+  for (const a of r.assertions) lines.push(`assert    ${a.ok ? 'ok  ' : 'FAIL'} ${a.sql}${a.error ? `: ${a.error}` : ''}`);
+  if (r.error) lines.push(`error     ${r.error}`);
+  for (const note of o.notes) lines.push(`note      ${note}`);
+  lines.push(`recorded  s3://${o.bucket}/${o.resultKey}`);
+  lines.push(`took      ${formatDuration(r.seconds)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerRestoreTest(program: Command): void {
+  program
+    .command('restore-test')
+    .description('prove a backup restores: load it into an ephemeral database (never the live one), check its catalog against the summary recorded at backup time and run SQL assertions, record the result beside the backup, then drop it')
+    .argument('[key]', '"latest", a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)', 'latest')
+    .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
+    .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
+    .addOption(
+      new Option('--mode <mode>', `scratch: a scratch database <db>_restore_test_<UTC time> on the server (the role needs CREATEDB); cluster: a throwaway cluster started in this process (needs the PostgreSQL server installed) (default: $${ENV.restoreTestMode} or scratch)`),
+    )
+    .addOption(
+      new Option('--assert <sql>', `SQL that must return one row with a single true, e.g. "select count(*) > 0 from users"; repeatable (default: $${ENV.restoreTestAssertions}, a JSON array)`).argParser(
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      ),
+    )
+    .addOption(new Option('--database-url <url>', `scratch mode's server: postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
+    .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
+    .action(async (ref: string, flags: RestoreTestFlags) => {
+      const bucket = resolveBucket(flags.bucket);
+      const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
+      const mode = resolveMode(flags.mode);
+      const assertions = assertionsFrom(flags.assert);
+      const outcome = await runRestoreTest({
+        s3: createS3Client(),
+        bucket,
+        prefix,
+        ref,
+        mode,
+        assertions,
+        conn: resolveConnection(flags.databaseUrl),
+        logger: createLogger(),
+        signal: shutdownSignal(),
+      });
+      process.stdout.write(flags.json ? `${JSON.stringify({ ...outcome.result, resultKey: outcome.resultKey, notes: outcome.notes })}\n` : humanResult(outcome));
+      throwIfFailed(outcome);
+    });
+}

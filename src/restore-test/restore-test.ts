@@ -1,0 +1,242 @@
+/**
+ * `meatbackup restore-test [<key>|latest]`: proves a backup restores, without going near the live database.
+ *
+ * 1. resolve the key and read its manifest;
+ * 2. (cluster mode) check the server binaries can load it; then hash every byte against the manifest, before any
+ *    database exists;
+ * 3. create the ephemeral target (./ephemeral-target: a scratch database on the server, or a throwaway cluster);
+ *    in cluster mode apply the backup's recorded globals first, so its owners and grantees exist there;
+ * 4. load it with the restore's own pipeline (../restore/load-pipeline: the same pinned bytes, hashed again, psql
+ *    with ON_ERROR_STOP);
+ * 5. ANALYZE and compare its catalog with the summary recorded at backup time (./compare-catalog); a backup that
+ *    recorded none (taken before backups did) passes with a note in `differences`: older backups exist and their
+ *    load and assertions still prove something;
+ * 6. run the SQL assertions (./assertions);
+ * 7. drop the database or stop the cluster, whatever happened;
+ * 8. record the result at `<key>.restore-test.json` (./record-result) and emit the EMF metric
+ *    (RestoreTestSuccess 1/0, RestoreTestSeconds; dimension Database) in every outcome.
+ *
+ * A failed test is a result (`ok: false`), not an exception: the caller decides how to exit. Only what prevents a
+ * result from being written (no such backup, S3 refusing the result) or an interruption is thrown.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { METRICS, type Manifest, type RestoreTestResult, parseBackupKey } from '../contract';
+import { UserError, oneLine } from '../cli/errors';
+import type { Logger } from '../cli/log';
+import { readManifest } from '../catalog/catalog';
+import { resolveBackupRef } from '../catalog/resolve';
+import type { Connection } from '../postgres/connection';
+import { applyGlobals, fetchVerifiedGlobals } from '../restore/apply-globals';
+import { nameStamp } from '../restore/database-swap';
+import type { HashOptions, PinnedObject } from '../restore/fetch-verified';
+import { checkBeforeLoad, loadPinned, onServer, requireManifest, secondsSince } from '../restore/load-pipeline';
+import { type AssertionResult, runAssertions } from './assertions';
+import { type RowTolerance, compareCatalog, readRestoredCatalog } from './compare-catalog';
+import { type EphemeralTarget, type RestoreTestMode, checkClusterBinaries, createScratchTarget, majorOf, startClusterTarget } from './ephemeral-target';
+import { writeRestoreTestResult } from './record-result';
+
+export interface RestoreTestOptions {
+  s3: S3Client;
+  bucket: string;
+  prefix: string;
+  /** `latest`, a file name, or a full key. */
+  ref: string;
+  mode: RestoreTestMode;
+  /** SQL that must each return one true value on the restored copy. */
+  assertions: readonly string[];
+  /**
+   * The server for scratch mode (its database is never touched: sessions go to the maintenance database). Its
+   * database also names the metric when no backup could be found.
+   */
+  conn: Connection;
+  logger: Logger;
+  signal?: AbortSignal;
+  now?: () => Date;
+  hash?: HashOptions;
+  psqlPath?: string;
+  tolerance?: RowTolerance;
+}
+
+export interface RestoreTestOutcome {
+  result: RestoreTestResult;
+  bucket: string;
+  /** Where the result was recorded. */
+  resultKey: string;
+  /** The database the backup was taken from (the metric's dimension). */
+  database: string;
+  /** Where it was restored, e.g. "scratch database meatdb_restore_test_… on host:5432". */
+  target?: string;
+  sqlBytes?: number;
+  /** Tables whose row counts were checked, and all tables restored. */
+  tables?: { checked: number; restored: number };
+  notes: string[];
+}
+
+export const NO_CATALOG_NOTE =
+  'no catalog summary recorded (backup made before backups recorded one): the catalog was not checked, only the load and the assertions';
+
+/** The one line naming what failed first, for the exit message. */
+export function firstFailure(result: RestoreTestResult): string | undefined {
+  const failing = [
+    ...(result.error ? [result.error] : []),
+    ...result.differences.filter((d) => d !== NO_CATALOG_NOTE),
+    ...result.assertions.filter((a) => !a.ok).map((a) => `assertion ${JSON.stringify(a.sql)} failed: ${a.error ?? 'not true'}`),
+  ];
+  if (failing.length === 0) return undefined;
+  return failing.length === 1 ? failing[0] : `${failing[0]} (and ${failing.length - 1} more)`;
+}
+
+export async function runRestoreTest(options: RestoreTestOptions): Promise<RestoreTestOutcome> {
+  const { s3, bucket, logger } = options;
+  const started = Date.now();
+  const now = options.now ?? (() => new Date());
+  const testedAt = now();
+  let database = options.conn.database;
+  let success = 0;
+  try {
+    const resolved = await resolveBackupRef(s3, bucket, options.prefix, options.ref);
+    database = parseBackupKey(resolved.key)?.database ?? database;
+    const outcome = await testResolved(options, resolved.key, testedAt, started);
+    database = outcome.database;
+    success = outcome.result.ok ? 1 : 0;
+    return outcome;
+  } finally {
+    logger.metric('restore-test', { [METRICS.dimensionDatabase]: database }, {
+      [METRICS.restoreTestSuccess]: { value: success, unit: 'Count' },
+      [METRICS.restoreTestSeconds]: { value: secondsSince(started), unit: 'Seconds' },
+    });
+  }
+}
+
+async function testResolved(options: RestoreTestOptions, key: string, testedAt: Date, started: number): Promise<RestoreTestOutcome> {
+  const { s3, bucket, logger, signal } = options;
+  const result: RestoreTestResult = {
+    format: 'meatbackup/restore-test@1',
+    key,
+    ok: false,
+    testedAt: testedAt.toISOString(),
+    seconds: 0,
+    mode: options.mode,
+    differences: [],
+    assertions: [],
+  };
+  const outcome: RestoreTestOutcome = { result, bucket, resultKey: '', database: parseBackupKey(key)?.database ?? options.conn.database, notes: [] };
+  let catalogFailed = false;
+  let interrupted: unknown;
+  const fail = (err: unknown): void => {
+    if (signal?.aborted && interrupted === undefined) interrupted = signal.reason;
+    const message = oneLine(err instanceof Error ? err.message : String(err));
+    result.error = result.error ? `${result.error}; ${message}` : message;
+  };
+
+  try {
+    const manifest = requireManifest(await readManifest(s3, bucket, key), key);
+    outcome.database = manifest.database;
+    if (options.mode === 'cluster') checkClusterBinaries(manifest);
+    logger.info(`restore test of ${key} (${options.mode} mode)`, { key, mode: options.mode });
+    const { pin, notes } = await checkBeforeLoad(s3, bucket, key, manifest, {
+      logger,
+      ...(signal ? { signal } : {}),
+      ...(options.hash ? { hash: options.hash } : {}),
+    });
+    outcome.notes.push(...notes);
+
+    const stamp = nameStamp(testedAt);
+    const target: EphemeralTarget =
+      options.mode === 'cluster' ? await startClusterTarget(manifest, stamp, logger) : await createScratchTarget(options.conn, manifest, stamp, logger);
+    outcome.target = target.description;
+    try {
+      const checked = await restoreAndCheck(options, target, pin, manifest);
+      outcome.sqlBytes = checked.sqlBytes;
+      outcome.tables = checked.tables;
+      outcome.notes.push(...checked.notes);
+      result.differences = checked.differences;
+      catalogFailed = checked.catalogFailed;
+      result.assertions = checked.assertions;
+    } catch (err) {
+      fail(err);
+    } finally {
+      try {
+        await target.dispose();
+      } catch (err) {
+        fail(new Error(`could not remove the ${target.description} (${(err as Error).message}): remove it by hand`));
+      }
+    }
+  } catch (err) {
+    fail(err);
+  }
+
+  result.ok = result.error === undefined && !catalogFailed && result.assertions.every((a) => a.ok);
+  result.seconds = secondsSince(started);
+  outcome.resultKey = await writeRestoreTestResult(s3, bucket, result);
+  logger.info(`restore test of ${key} ${result.ok ? 'passed' : 'failed'}; result recorded at ${outcome.resultKey}`, { ok: result.ok, resultKey: outcome.resultKey });
+  if (interrupted !== undefined) throw interrupted;
+  return outcome;
+}
+
+interface Checked {
+  sqlBytes: number;
+  differences: string[];
+  catalogFailed: boolean;
+  assertions: AssertionResult[];
+  tables: { checked: number; restored: number };
+  notes: string[];
+}
+
+async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTarget, pin: PinnedObject, manifest: Manifest): Promise<Checked> {
+  const { s3, bucket, logger, signal } = options;
+  const notes: string[] = [];
+  // A throwaway cluster has none of the source's roles: the objects' owners and grantees come from the globals.
+  if (target.mode === 'cluster' && manifest.globals) {
+    const sql = await fetchVerifiedGlobals(s3, bucket, manifest.globals, signal);
+    const applied = await onServer(target.admin, "apply the backup's globals in the throwaway cluster", (client) => applyGlobals(client, sql));
+    logger.info(`applied the backup's globals: created ${applied.createdRoles.length} role(s)`, { createdRoles: applied.createdRoles });
+    for (const t of applied.missingTablespaces) notes.push(`tablespace ${t.name} of the backup's server does not exist in the throwaway cluster`);
+  } else if (target.mode === 'cluster') {
+    const note = 'the backup records no globals: the throwaway cluster has only its superuser, so a dump whose objects belong to other roles fails to load (role … does not exist); use --mode scratch for such backups';
+    logger.warn(note);
+    notes.push(note);
+  }
+
+  const { sqlBytes } = await loadPinned({
+    s3,
+    pin,
+    conn: target.connection,
+    logger,
+    ...(signal ? { signal } : {}),
+    ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
+  });
+
+  return onServer(target.connection, `check the restored ${target.description}`, async (client) => {
+    const restored = await readRestoredCatalog(client);
+    let differences: string[];
+    let catalogFailed = false;
+    let checkedTables = 0;
+    if (manifest.catalog) {
+      differences = compareCatalog(manifest.catalog, restored, {
+        ...(options.tolerance ? { tolerance: options.tolerance } : {}),
+        ...(majorOf(manifest.serverVersion) !== undefined ? { sourceMajor: majorOf(manifest.serverVersion) } : {}),
+      });
+      catalogFailed = differences.length > 0;
+      checkedTables = manifest.catalog.tables.filter((t) => t.estimatedRows >= 0).length;
+      if (catalogFailed) logger.warn(`the restored catalog differs from the recorded summary: ${differences.join('; ')}`);
+      else logger.info('the restored catalog matches the recorded summary', { tables: restored.summary.counts.tables });
+    } else {
+      differences = [NO_CATALOG_NOTE];
+      logger.warn(NO_CATALOG_NOTE);
+    }
+    const assertions = await runAssertions(client, options.assertions);
+    for (const a of assertions) {
+      if (a.ok) logger.info(`assertion held: ${a.sql}`);
+      else logger.warn(`assertion failed: ${a.sql}: ${a.error}`);
+    }
+    return { sqlBytes, differences, catalogFailed, assertions, tables: { checked: checkedTables, restored: restored.summary.counts.tables }, notes };
+  });
+}
+
+/** Throws the one-line failure of a failed outcome; returns quietly for a pass. */
+export function throwIfFailed(outcome: RestoreTestOutcome): void {
+  if (outcome.result.ok) return;
+  const what = firstFailure(outcome.result) ?? 'it did not pass';
+  throw new UserError(`restore test of ${outcome.result.key} failed: ${what}; result recorded at s3://${outcome.bucket}/${outcome.resultKey}`);
+}
