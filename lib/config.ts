@@ -22,7 +22,7 @@ import { resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN } from '../src/contract';
+import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, RETENTION_CLASSES } from '../src/contract';
 
 /** The context key that holds the configuration (a file path, inline JSON, or an object). */
 export const CONFIG_CONTEXT_KEY = 'config';
@@ -99,36 +99,88 @@ const LOG_RETENTION_DAYS = z
 /** Storage classes a backup may move to and still be read at once by a restore (no Glacier Flexible/Deep Archive). */
 export const TRANSITION_STORAGE_CLASSES = ['STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const;
 
+/** Storage classes S3 moves an object to only once it is at least 30 days old. */
+const THIRTY_DAY_MINIMUM: ReadonlySet<string> = new Set(['STANDARD_IA', 'ONEZONE_IA']);
+
+const DAYS = z.number().int().min(1).max(36500);
+
+/** Moving one retention class to a colder (still instantly readable) storage class; null: it stays in STANDARD. */
+const TRANSITION = z
+  .strictObject({
+    storageClass: z.enum(TRANSITION_STORAGE_CLASSES),
+    /** Days after the backup was written; before the class expires it. */
+    afterDays: DAYS,
+  })
+  .nullable();
+
+/**
+ * Grandfather-father-son retention (the backup tags each object `retention=daily|weekly|monthly`, see RETENTION_TAG in
+ * src/contract.ts) and Object Lock. Untagged backups/ objects (written before tagging) expire after monthlyDays: S3
+ * lifecycle rules cannot match "no tag", so the catch-all matches every backup and must not be shorter than a class.
+ */
 const RETENTION = z
   .strictObject({
-    /** Days a backup (and its sidecars) is kept under backups/ before it expires. @default 90 */
-    backupDays: z.number().int().min(1).max(36500).default(90),
-    /** Days after which backups/ objects move to {@link transitionStorageClass}; null: never. @default 30 */
-    transitionAfterDays: z.number().int().min(1).nullable().default(30),
-    /** Cheaper storage class for older backups; must be readable without a Glacier restore. @default STANDARD_IA */
-    transitionStorageClass: z.enum(TRANSITION_STORAGE_CLASSES).default('STANDARD_IA'),
+    /** Days a daily backup (and its sidecars) is kept. @default 14 */
+    dailyDays: DAYS.default(14),
+    /** Days a weekly backup (the first of an ISO week) is kept. @default 56 (8 weeks) */
+    weeklyDays: DAYS.default(56),
+    /** Days a monthly backup (the first of a month) is kept; also every untagged backup. @default 365 (12 months) */
+    monthlyDays: DAYS.default(365),
+    /**
+     * Colder storage for each class. @default daily: none (it expires first);
+     * weekly: STANDARD_IA after 30 days; monthly: GLACIER_IR after 30 days
+     */
+    transitions: z
+      .strictObject({
+        daily: TRANSITION.default(null),
+        weekly: TRANSITION.default({ storageClass: 'STANDARD_IA', afterDays: 30 }),
+        monthly: TRANSITION.default({ storageClass: 'GLACIER_IR', afterDays: 30 }),
+      })
+      .prefault({}),
+    /**
+     * Object Lock (governance mode) days each backup is written with (BACKUP_LOCK_DAYS); 0: none. The buckets have
+     * Object Lock enabled either way. @default 35
+     */
+    lockDays: z.number().int().min(0).max(36500).default(35),
     /** Days a noncurrent (overwritten or deleted) object version is kept. @default 30 */
-    noncurrentVersionDays: z.number().int().min(1).max(36500).default(30),
+    noncurrentVersionDays: DAYS.default(30),
     /** CloudWatch Logs retention of the task and Lambda logs. @default 90 */
     logDays: LOG_RETENTION_DAYS.default(90),
     /** Days S3 server access logs are kept. @default 365 */
-    accessLogDays: z.number().int().min(1).max(36500).default(365),
+    accessLogDays: DAYS.default(365),
   })
   .superRefine((r, ctx) => {
-    if (r.transitionAfterDays === null) return;
-    if (r.transitionAfterDays >= r.backupDays) {
+    if (r.weeklyDays < r.dailyDays) {
+      ctx.addIssue({ code: 'custom', path: ['weeklyDays'], message: `must be at least dailyDays (${r.dailyDays}): a weekly backup is kept at least as long as a daily one` });
+    }
+    if (r.monthlyDays < r.weeklyDays) {
+      ctx.addIssue({ code: 'custom', path: ['monthlyDays'], message: `must be at least weeklyDays (${r.weeklyDays}): a monthly backup is kept at least as long as a weekly one` });
+    }
+    if (r.lockDays > r.monthlyDays) {
       ctx.addIssue({
         code: 'custom',
-        path: ['transitionAfterDays'],
-        message: `must be less than backupDays (${r.backupDays}), or null for no transition`,
+        path: ['lockDays'],
+        message: `must not exceed monthlyDays (${r.monthlyDays}): no backup is kept longer, a longer lock only keeps expired versions`,
       });
     }
-    if ((r.transitionStorageClass === 'STANDARD_IA' || r.transitionStorageClass === 'ONEZONE_IA') && r.transitionAfterDays < 30) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['transitionAfterDays'],
-        message: `S3 moves objects to ${r.transitionStorageClass} only after at least 30 days`,
-      });
+    for (const cls of RETENTION_CLASSES) {
+      const transition = r.transitions[cls];
+      if (transition === null) continue;
+      const expiry = r[`${cls}Days`];
+      if (transition.afterDays >= expiry) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['transitions', cls, 'afterDays'],
+          message: `must be less than ${cls}Days (${expiry}): a ${cls} backup moves before it expires, or set transitions.${cls} to null`,
+        });
+      }
+      if (THIRTY_DAY_MINIMUM.has(transition.storageClass) && transition.afterDays < 30) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['transitions', cls, 'afterDays'],
+          message: `S3 moves objects to ${transition.storageClass} only after at least 30 days`,
+        });
+      }
     }
   });
 
@@ -257,6 +309,11 @@ export const configSchema = z
       })
       .prefault({}),
     retention: RETENTION.prefault({}),
+    /**
+     * Encryption at rest of both backup buckets: `kms`, a customer-managed key per region (alias `<name>-backup`, rotated
+     * yearly) that only the project's roles may use; `s3`, S3-managed keys (SSE-S3). @default kms
+     */
+    encryption: z.enum(['kms', 's3']).default('kms'),
     database: DATABASE,
     /** @default { mode: 'new' } */
     network: z.discriminatedUnion('mode', [NEW_NETWORK, EXISTING_NETWORK]).prefault({ mode: 'new' }),
@@ -316,6 +373,17 @@ function issuePath(path: readonly PropertyKey[]): string {
   return ['config', ...path.map(String)].join('.');
 }
 
+/** Settings an earlier version had, and what replaced them: an old configuration file fails with directions. */
+const RETIRED_SETTINGS: Record<string, string> = {
+  'config.retention.backupDays': 'was replaced by retention.dailyDays, weeklyDays and monthlyDays (grandfather-father-son; monthlyDays also expires untagged backups)',
+  'config.retention.transitionAfterDays': 'was replaced by retention.transitions.daily, weekly and monthly ({ "storageClass": …, "afterDays": … } or null)',
+  'config.retention.transitionStorageClass': 'was replaced by retention.transitions.daily, weekly and monthly ({ "storageClass": …, "afterDays": … } or null)',
+};
+
+function unknownSetting(path: string): string {
+  return `  - ${path}: ${RETIRED_SETTINGS[path] ?? 'is not a known setting (check its spelling and nesting)'}`;
+}
+
 /** Validates a configuration object; throws a {@link ConfigError} listing every problem with its field. */
 export function parseConfig(input: unknown, source = 'context key "config"'): AppConfig {
   const result = configSchema.safeParse(input, {
@@ -324,7 +392,7 @@ export function parseConfig(input: unknown, source = 'context key "config"'): Ap
   if (result.success) return result.data;
   const lines = result.error.issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => `  - ${issuePath([...issue.path, key])}: is not a known setting (check its spelling and nesting)`)
+      ? issue.keys.map((key) => unknownSetting(issuePath([...issue.path, key])))
       : [`  - ${issuePath(issue.path)}: ${issue.message}`],
   );
   throw new ConfigError(`invalid configuration (from ${source}):\n${lines.join('\n')}`);

@@ -2,19 +2,33 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_PREFIX } from '../../src/contract';
+import { DEFAULT_PREFIX, RETENTION_CLASSES, RETENTION_TAG } from '../../src/contract';
 import type { RetentionConfig } from '../config';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
+import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
 
 export interface BackupBucketReplication {
-  /** The replica bucket (in another region); it must exist and be versioned before this bucket is deployed. */
+  /** The replica bucket (in another region); it must exist, be versioned and have Object Lock before this one deploys. */
   readonly destination: s3.IBucket;
+  /** Fixed name of the replication role: the replica region's key policy names it (see keyUserRoleNames). */
+  readonly roleName: string;
+  /**
+   * The replica region's key, by alias: replicas are encrypted with it (ReplicaKmsKeyID) and KMS-encrypted objects of
+   * this bucket are replicated.
+   * @default - no KMS: both buckets use SSE-S3
+   */
+  readonly destinationKey?: OtherRegionKey;
 }
 
 export interface BackupBucketProps {
   /** Physical bucket name (deterministic, see lib/naming.ts). */
   readonly bucketName: string;
   readonly retention: RetentionConfig;
+  /**
+   * Customer-managed key the bucket encrypts with by default (SSE-KMS with an S3 Bucket Key).
+   * @default - SSE-S3
+   */
+  readonly encryptionKey?: BackupKey;
   /**
    * Replicate every object (and delete markers) to this destination with S3 Replication Time Control.
    * @default - no replication (the replica bucket itself)
@@ -23,26 +37,45 @@ export interface BackupBucketProps {
 }
 
 /** S3 lifecycle storage classes by configuration name. */
-const STORAGE_CLASS: Record<RetentionConfig['transitionStorageClass'], s3.StorageClass> = {
+const STORAGE_CLASS: Record<NonNullable<RetentionConfig['transitions']['daily']>['storageClass'], s3.StorageClass> = {
   STANDARD_IA: s3.StorageClass.INFREQUENT_ACCESS,
   ONEZONE_IA: s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS,
   INTELLIGENT_TIERING: s3.StorageClass.INTELLIGENT_TIERING,
   GLACIER_IR: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
 };
 
-/** The lifecycle both buckets share; a lifecycle expiry in the primary is not replicated, so the replica has its own. */
+/** ID of the lifecycle rule that expires backups/ objects tagged `retention=<cls>`. */
+export function retentionRuleId(cls: (typeof RETENTION_CLASSES)[number]): string {
+  return `backups-${cls}`;
+}
+
+/**
+ * The lifecycle both buckets share (a lifecycle expiry in the primary is not replicated, so the replica has its own):
+ *
+ * - grandfather-father-son: one rule per retention class, filtered by prefix backups/ and the tag `retention=<class>`
+ *   the backup writes on the object and its sidecars, expiring it after the class's days and moving it to a colder
+ *   storage class first when configured;
+ * - a catch-all for backups/ with the longest period (monthlyDays): S3 cannot match "no tag", so it also matches
+ *   tagged objects; where several rules expire an object the earliest wins, so it shortens no class and only expires
+ *   what carries no class (backups written before tagging). No transition, so it never competes with a class's own;
+ * - noncurrent versions (a lifecycle expiry or a delete leaves one) are removed after noncurrentVersionDays, and
+ *   never before their Object Lock retention ends: S3 keeps a locked version until then.
+ */
 export function backupLifecycleRules(retention: RetentionConfig): s3.LifecycleRule[] {
+  const byClass = RETENTION_CLASSES.map((cls): s3.LifecycleRule => {
+    const transition = retention.transitions[cls];
+    return {
+      id: retentionRuleId(cls),
+      prefix: DEFAULT_PREFIX,
+      tagFilters: { [RETENTION_TAG]: cls },
+      transitions: transition ? [{ storageClass: STORAGE_CLASS[transition.storageClass], transitionAfter: Duration.days(transition.afterDays) }] : undefined,
+      expiration: Duration.days(retention[`${cls}Days`]),
+    };
+  });
   return [
     { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-    {
-      id: 'backups-tiering-and-expiry',
-      prefix: DEFAULT_PREFIX,
-      transitions:
-        retention.transitionAfterDays === null
-          ? undefined
-          : [{ storageClass: STORAGE_CLASS[retention.transitionStorageClass], transitionAfter: Duration.days(retention.transitionAfterDays) }],
-      expiration: Duration.days(retention.backupDays),
-    },
+    ...byClass,
+    { id: 'backups-untagged', prefix: DEFAULT_PREFIX, expiration: Duration.days(retention.monthlyDays) },
     {
       id: 'noncurrent-versions-expiry',
       noncurrentVersionExpiration: Duration.days(retention.noncurrentVersionDays),
@@ -52,9 +85,10 @@ export function backupLifecycleRules(retention: RetentionConfig): s3.LifecycleRu
 }
 
 /**
- * A versioned, encrypted, private, TLS-only bucket for backups (and the platform's transcripts), with server access
- * logs in a sibling bucket and, for the primary, S3 Replication to the replica bucket in the other region.
- * Both buckets are retained when the stack is deleted: backups outlive their infrastructure.
+ * A versioned, encrypted, private, TLS-only bucket with Object Lock for backups (and the platform's transcripts), with
+ * server access logs in a sibling bucket and, for the primary, S3 Replication to the replica bucket in the other region.
+ * Object Lock has no default retention: the backup locks each of its objects (governance mode), transcripts stay
+ * unlocked. Both buckets are retained when the stack is deleted: backups outlive their infrastructure.
  */
 export class BackupBucket extends Construct {
   readonly bucket: s3.Bucket;
@@ -62,6 +96,8 @@ export class BackupBucket extends Construct {
   readonly accessLogsBucket: s3.Bucket;
   /** The role S3 assumes to replicate; only with `replication`. */
   readonly replicationRole?: iam.Role;
+  /** The bucket's customer-managed key (grant its use with {@link BackupKey.grant}); none with SSE-S3. */
+  readonly encryptionKey?: BackupKey;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps) {
     super(scope, id);
@@ -86,14 +122,21 @@ export class BackupBucket extends Construct {
 
     if (props.replication) {
       this.replicationRole = new iam.Role(this, 'ReplicationRole', {
+        roleName: props.replication.roleName,
         assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
         description: `S3 Replication of ${props.bucketName} to the replica bucket`,
       });
     }
 
+    const key = props.encryptionKey;
+    this.encryptionKey = key;
+    const destinationKey = props.replication?.destinationKey;
     this.bucket = new s3.Bucket(this, 'Bucket', {
       bucketName: props.bucketName,
       versioned: true,
+      // Replication into a bucket with Object Lock needs Object Lock on the source too. No default retention.
+      objectLockEnabled: true,
+      // With a key, SSE-KMS is set on the L1 below.
       encryption: s3.BucketEncryption.S3_MANAGED,
       bucketKeyEnabled: false,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -115,23 +158,82 @@ export class BackupBucket extends Construct {
               replicationTimeControl: s3.ReplicationTimeValue.FIFTEEN_MINUTES,
               metrics: s3.ReplicationTimeValue.FIFTEEN_MINUTES,
               deleteMarkerReplication: true,
+              ...(destinationKey ? { sseKmsEncryptedObjects: true } : {}),
             },
           ]
         : undefined,
     });
+    const cfnBucket = this.bucket.node.defaultChild as s3.CfnBucket;
+    if (key) {
+      // SSE-KMS with the bucket's key (and an S3 Bucket Key), on the L1: the L2 bucket does not know the key, so its
+      // grant helpers (grantRead, …) cannot add key statements to identity policies that this key's policy ignores (it
+      // hands no use to IAM at large); every use goes through BackupKey.grant, with both halves and S3-only conditions.
+      cfnBucket.bucketEncryption = {
+        serverSideEncryptionConfiguration: [
+          { bucketKeyEnabled: true, serverSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.key.keyArn } },
+        ],
+      };
+    }
+    if (destinationKey) {
+      // S3 takes the key's alias ARN (a key ARN would need a cross-region reference): the replica key by its fixed alias.
+      cfnBucket.addPropertyOverride('ReplicationConfiguration.Rules.0.Destination.EncryptionConfiguration', {
+        ReplicaKmsKeyID: destinationKey.aliasArn,
+      });
+    }
 
     if (props.replication && this.replicationRole) {
-      this.bucket.grantReplicationPermission(this.replicationRole, { destinations: [{ bucket: props.replication.destination }] });
-      const policy = defaultPolicyOf(this.replicationRole);
+      this.grantReplication(this.replicationRole, props.replication, key);
+    }
+  }
+
+  /**
+   * The replication role: read each version of this bucket with its tags, ACL, Object Lock retention and legal hold
+   * (copied with the replica), replicate objects, delete markers and tags into the replica bucket; with KMS, Decrypt of
+   * this bucket's objects (its key, through S3) and use of the replica region's key for the replicas.
+   */
+  private grantReplication(role: iam.Role, replication: BackupBucketReplication, key: BackupKey | undefined): void {
+    const statements = [
+      new iam.PolicyStatement({
+        sid: 'ReadReplicationConfiguration',
+        actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadSourceVersions',
+        actions: [
+          's3:GetObjectVersionForReplication',
+          's3:GetObjectVersionAcl',
+          's3:GetObjectVersionTagging',
+          's3:GetObjectRetention',
+          's3:GetObjectLegalHold',
+        ],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+      new iam.PolicyStatement({
+        sid: 'WriteReplicas',
+        actions: ['s3:ReplicateObject', 's3:ReplicateDelete', 's3:ReplicateTags'],
+        resources: [replication.destination.arnForObjects('*')],
+      }),
+    ];
+    for (const statement of statements) role.addToPrincipalPolicy(statement);
+    if (key) key.grant('ReplicationDecryptsSource', role, KEY_USE.read);
+    if (replication.destinationKey) role.addToPrincipalPolicy(otherRegionKeyStatement('ReplicationEncryptsReplicas', replication.destinationKey, KEY_USE.replicate));
+    const policy = defaultPolicyOf(role);
+    acknowledgeWildcardResource(
+      policy,
+      this.bucket.arnForObjects('*'),
+      'S3 Replication copies every object version of this bucket (the whole bucket is replicated): object-level read actions need bucket/*.',
+    );
+    acknowledgeWildcardResource(
+      policy,
+      replication.destination.arnForObjects('*'),
+      'S3 Replication writes the replica of every key (and delete marker) into the replica bucket: object-level write actions need replica/*.',
+    );
+    if (replication.destinationKey) {
       acknowledgeWildcardResource(
         policy,
-        this.bucket.arnForObjects('*'),
-        'S3 Replication copies every object version of this bucket (the whole bucket is replicated): object-level read actions need bucket/*.',
-      );
-      acknowledgeWildcardResource(
-        policy,
-        props.replication.destination.arnForObjects('*'),
-        'S3 Replication writes the replica of every key (and delete marker) into the replica bucket: object-level write actions need replica/*.',
+        replication.destinationKey.keyArnPattern,
+        'The replica key lives in the other region and is known by its alias only: key/* of that region and account, limited to the alias, S3 and the replica bucket by conditions.',
       );
     }
   }

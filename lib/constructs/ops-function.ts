@@ -48,6 +48,11 @@ export function acknowledgeNode22(fn: lambda.IFunction): void {
 }
 
 export interface OpsFunctionProps {
+  /**
+   * Fixed name of the function's role, for a key policy in the other region that must name it before it exists.
+   * @default - generated
+   */
+  readonly roleName?: string;
   readonly platform: TaskPlatform;
   /** The primary bucket; the function reads backups/ in it. */
   readonly bucket: s3.IBucket;
@@ -78,6 +83,7 @@ export class OpsFunction extends Construct {
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.role = new iam.Role(this, 'Role', {
+      roleName: props.roleName,
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'meatbackup ops Lambda: read backups/, run and describe meatbackup tasks',
     });
@@ -108,7 +114,8 @@ export class OpsFunction extends Construct {
     acknowledgeNode22(this.function);
 
     const backupObjects = props.bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
-    // list and the catalog: ListBucket limited to backups/, GetObject on backups/* only.
+    // list and the catalog: ListBucket limited to backups/, GetObject on backups/* only; each backup's class (its tags),
+    // lock (its retention) and expiry (the bucket's lifecycle rules).
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ListBackups',
@@ -118,7 +125,10 @@ export class OpsFunction extends Construct {
       }),
     );
     this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [backupObjects] }),
+      new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectRetention'], resources: [backupObjects] }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadLifecycle', actions: ['s3:GetLifecycleConfiguration'], resources: [props.bucket.bucketArn] }),
     );
     // status, and the refusal to start a task beside a running one: list and describe the tasks of this cluster only.
     const stack = Stack.of(this);

@@ -35,6 +35,12 @@ export function promotionTargetNames(config: AppConfig, primaryBucketName: strin
 export interface PromoteFunctionProps {
   /** Physical function name (see {@link promoteFunctionName}). */
   readonly functionName: string;
+  /**
+   * Fixed name of the function's role, for the primary region's key policy, which must name it (replication-check
+   * decrypts the primary's newest backup) without a cross-region reference.
+   * @default - generated
+   */
+  readonly roleName?: string;
   /** The replica bucket: promotion's source and replication-check's copy; read, never written. */
   readonly replica: s3.IBucket;
   /**
@@ -75,7 +81,8 @@ export interface PromoteFunctionProps {
  * - S3 Batch Operations: s3:CreateJob (no resource-level permissions: "*"), s3:DescribeJob on this region's jobs, and
  *   iam:PassRole of the Batch role to batchoperations.s3.amazonaws.com only;
  * - an explicit deny of every write it has on the replica, which `<name>-*` would otherwise include.
- * No KMS: both buckets and every target use SSE-S3.
+ * With `encryption: 'kms'` the stack adds Decrypt, through S3, of the replica's and the primary's objects (their keys);
+ * every target uses SSE-S3, so copies need no key.
  */
 export class PromoteFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
@@ -88,6 +95,7 @@ export class PromoteFunction extends Construct {
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.role = new iam.Role(this, 'Role', {
+      roleName: props.roleName,
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'meatbackup promotion Lambda: read the replica, create and fill a promotion target, submit Batch copy jobs',
     });

@@ -2,9 +2,10 @@ import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_PREFIX, ENV } from '../../src/contract';
+import { DEFAULT_PREFIX, ENV, RETENTION_CLASSES, RETENTION_TAG } from '../../src/contract';
 import type { AppConfig } from '../config';
 import { BackupBucket } from '../constructs/backup-bucket';
+import { BackupKey, KEY_USE, type OtherRegionKey, keyUserRoleNames, otherRegionKey, otherRegionKeyStatement, roleArnByName } from '../constructs/backup-key';
 import { BackupFailureAlarm } from '../constructs/backup-failure-alarm';
 import { BackupSchedule } from '../constructs/backup-schedule';
 import { MeatbackupTask } from '../constructs/meatbackup-task';
@@ -29,6 +30,8 @@ export interface PrimaryStackProps extends StackProps {
  * `meatbackup backup` on a schedule, the restore task the ops Lambda starts, the ops Lambda, and the failure alarm.
  */
 export class PrimaryStack extends Stack {
+  /** The primary bucket's customer-managed key; none with `encryption: 's3'`. */
+  readonly backupKey?: BackupKey;
   readonly backupBucket: BackupBucket;
   readonly network: TaskNetwork;
   readonly platform: TaskPlatform;
@@ -50,10 +53,16 @@ export class PrimaryStack extends Stack {
       region: config.replicaRegion,
       account: this.account,
     });
+    const roleNames = keyUserRoleNames(config);
+    const replicaKey = config.encryption === 'kms' ? otherRegionKey(this, config, config.replicaRegion, replicaName) : undefined;
+    this.backupKey = BackupKey.forBucket(this, config, primaryBucketName(config));
+    // replication-check of the promotion function (replica region) reads the newest backup here.
+    this.backupKey?.allow('PromotionReadsBackups', roleArnByName(this, config, roleNames.promote), KEY_USE.read);
     this.backupBucket = new BackupBucket(this, 'BackupBucket', {
       bucketName: primaryBucketName(config),
       retention: config.retention,
-      replication: { destination: replica },
+      encryptionKey: this.backupKey,
+      replication: { destination: replica, roleName: roleNames.replication, destinationKey: replicaKey },
     });
     const bucket = this.backupBucket.bucket;
 
@@ -78,9 +87,10 @@ export class PrimaryStack extends Stack {
         [ENV.prefix]: DEFAULT_PREFIX,
         [ENV.replicaBucket]: replicaName,
         [ENV.replicaRegion]: config.replicaRegion,
+        [ENV.lockDays]: String(config.retention.lockDays),
       },
     });
-    grantBackupWriter(bucket, this.backupTask);
+    grantBackupWriter(bucket, this.backupTask, { key: this.backupKey, lockDays: config.retention.lockDays });
 
     const webService = config.webService ? webServiceArns(this, config.webService) : undefined;
     // Same image and database connection as the backup. Restore streams (about 150 MB RSS, no disk), so the backup's
@@ -99,7 +109,7 @@ export class PrimaryStack extends Stack {
         ...(webService ? { [ENV.webService]: webService.ref } : {}),
       },
     });
-    grantBackupReader(bucket, this.restoreTask);
+    grantBackupReader(bucket, this.restoreTask, this.backupKey);
     if (webService) grantWebServiceStopStart(this.restoreTask, webService);
 
     this.schedule = new BackupSchedule(this, 'BackupSchedule', {
@@ -111,6 +121,7 @@ export class PrimaryStack extends Stack {
     });
 
     this.ops = new OpsFunction(this, 'Ops', {
+      roleName: roleNames.ops,
       platform: this.platform,
       bucket,
       replicaBucketName: replicaName,
@@ -118,6 +129,7 @@ export class PrimaryStack extends Stack {
       backupTask: this.backupTask,
       logRetention: config.retention.logDays,
     });
+    if (this.backupKey && replicaKey) grantOpsKeys(this.ops, this.backupKey, replicaKey);
     this.ops.allowRunTask(this.restoreTask);
     this.ops.addEnvironment(ENV.restoreTaskDefinition, this.restoreTask.taskDefinition.taskDefinitionArn);
     if (webService) this.ops.addEnvironment(ENV.webService, webService.ref);
@@ -154,9 +166,15 @@ export class PrimaryStack extends Stack {
 
 /**
  * ListBucket limited to backups/ (resolving `latest`, never overwriting a key), `objects.actions` on the objects under
- * backups/ and nothing outside it, and the acknowledgement of that prefix wildcard with `objects.reason`.
+ * backups/ and nothing outside it, and the acknowledgement of that prefix wildcard with `objects.reason`; with KMS, the
+ * bucket's key for `key.actions` (through S3, for this bucket only).
  */
-function grantOnBackups(bucket: s3.IBucket, task: MeatbackupTask, objects: { sid: string; actions: string[]; reason: string }): void {
+function grantOnBackups(
+  bucket: s3.IBucket,
+  task: MeatbackupTask,
+  objects: { sid: string; actions: string[]; reason: string },
+  key?: { key: BackupKey; sid: string; actions: readonly string[] },
+): void {
   const role = task.taskDefinition.taskRole;
   const backupObjects = bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
   role.addToPrincipalPolicy(
@@ -169,32 +187,103 @@ function grantOnBackups(bucket: s3.IBucket, task: MeatbackupTask, objects: { sid
   );
   role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: objects.sid, actions: objects.actions, resources: [backupObjects] }));
   acknowledgeWildcardResource(defaultPolicyOf(role), backupObjects, objects.reason);
+  key?.key.grant(key.sid, role, key.actions);
 }
 
 /**
- * What `meatbackup backup` does in S3: list backups/ (never overwrite a key), upload with multipart (and abort it on
- * failure), read back for verification. Nothing outside backups/, no deletes.
+ * What `meatbackup backup` does in S3: list backups/ (never overwrite a key; decide the retention class), upload with
+ * multipart (and abort it on failure), read back for verification, read the bucket's Object Lock and lifecycle
+ * configuration, tag each new object with its class, lock it (governance mode, `lockDays`), and take a failed run's
+ * own objects back out by version id. Nothing outside backups/.
+ *
+ * - Tagging may only classify an object that has no class yet: re-tagging a monthly backup `daily` would expire it early.
+ * - Retention is governance mode only (a compliance lock could never be lifted) and at most `lockDays` (+1 of slack).
+ * - The delete by version id (with BypassGovernanceRetention when backups are locked) is the cleanup of a failed run,
+ *   which must leave nothing under backups/ (DESIGN.md). It also lets this role remove any backup version of the
+ *   primary bucket; never the replica's: a delete by version id is not replicated, and this role has no access there.
  */
-function grantBackupWriter(bucket: s3.IBucket, task: MeatbackupTask): void {
-  grantOnBackups(bucket, task, {
-    sid: 'WriteBackups',
-    actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-    reason: 'Backup keys carry their timestamp, so the task writes any key under backups/ and nothing outside it; it deletes nothing.',
-  });
+function grantBackupWriter(bucket: s3.IBucket, task: MeatbackupTask, options: { key?: BackupKey; lockDays: number }): void {
+  const role = task.taskDefinition.taskRole;
+  const backupObjects = bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
+  grantOnBackups(
+    bucket,
+    task,
+    {
+      sid: 'WriteBackups',
+      actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObjectTagging', 's3:GetObjectRetention'],
+      reason:
+        'Backup keys carry their timestamp, so the task writes, classifies, locks and reads back any key under backups/, and removes only a failed run\'s own objects there; nothing outside it.',
+    },
+    options.key ? { key: options.key, sid: 'BackupWritesWithKey', actions: KEY_USE.write } : undefined,
+  );
+  const statements = [
+    new iam.PolicyStatement({
+      sid: 'ReadRetentionSettings',
+      actions: ['s3:GetBucketObjectLockConfiguration', 's3:GetLifecycleConfiguration'],
+      resources: [bucket.bucketArn],
+    }),
+    new iam.PolicyStatement({
+      sid: 'ClassifyNewBackups',
+      actions: ['s3:PutObjectTagging'],
+      resources: [backupObjects],
+      conditions: {
+        Null: { [`s3:ExistingObjectTag/${RETENTION_TAG}`]: 'true' },
+        StringEquals: { [`s3:RequestObjectTag/${RETENTION_TAG}`]: [...RETENTION_CLASSES] },
+      },
+    }),
+  ];
+  if (options.lockDays > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'LockNewBackups',
+        actions: ['s3:PutObjectRetention'],
+        resources: [backupObjects],
+        conditions: {
+          StringEquals: { 's3:object-lock-mode': 'GOVERNANCE' },
+          NumericLessThanEquals: { 's3:object-lock-remaining-retention-days': String(options.lockDays + 1) },
+        },
+      }),
+    );
+  }
+  statements.push(
+    new iam.PolicyStatement({
+      sid: 'RemoveFailedBackup',
+      actions: ['s3:DeleteObjectVersion', ...(options.lockDays > 0 ? ['s3:BypassGovernanceRetention'] : [])],
+      resources: [backupObjects],
+    }),
+  );
+  for (const statement of statements) role.addToPrincipalPolicy(statement);
 }
 
 /**
  * What `meatbackup restore` does in S3: resolve `latest` or a name by listing backups/, then read the backup (pinned to
- * its version) and its manifest. Read-only, nothing outside backups/.
+ * its version), its manifest and globals, with their tags and retention. Read-only, nothing outside backups/.
  */
-function grantBackupReader(bucket: s3.IBucket, task: MeatbackupTask): void {
-  grantOnBackups(bucket, task, {
-    sid: 'ReadBackups',
-    actions: ['s3:GetObject', 's3:GetObjectVersion'],
-    reason: 'The restore reads whichever backup the operator picks (and its manifest) by key and version under backups/; it writes and deletes nothing.',
-  });
-  // SSE-S3 today; a KMS-encrypted bucket would also need its key to decrypt.
-  bucket.encryptionKey?.grantDecrypt(task.taskDefinition.taskRole);
+function grantBackupReader(bucket: s3.IBucket, task: MeatbackupTask, key?: BackupKey): void {
+  grantOnBackups(
+    bucket,
+    task,
+    {
+      sid: 'ReadBackups',
+      actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:GetObjectRetention'],
+      reason: 'The restore reads whichever backup the operator picks (and its manifest) by key and version under backups/; it writes and deletes nothing.',
+    },
+    key ? { key, sid: 'RestoreReadsWithKey', actions: KEY_USE.read } : undefined,
+  );
+}
+
+/**
+ * The ops function reads backups/ (list, status, the catalog) with this region's key and, for replication-check, the
+ * replica's newest backup with the replica region's key, known by its alias.
+ */
+function grantOpsKeys(ops: OpsFunction, key: BackupKey, replicaKey: OtherRegionKey): void {
+  key.grant('OpsReadsWithKey', ops.role, KEY_USE.read);
+  ops.role.addToPrincipalPolicy(otherRegionKeyStatement('OpsReadsReplicaWithKey', replicaKey, KEY_USE.read));
+  acknowledgeWildcardResource(
+    defaultPolicyOf(ops.role),
+    replicaKey.keyArnPattern,
+    'replication-check decrypts the replica\'s newest backup with the replica region\'s key, known by alias only: limited to that alias, S3 and the replica bucket.',
+  );
 }
 
 interface WebServiceArns {

@@ -2,8 +2,10 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { AppConfig } from '../config';
 import { BackupBucket } from '../constructs/backup-bucket';
+import { BackupKey, KEY_USE, keyUserRoleNames, otherRegionKey, otherRegionKeyStatement, roleArnByName } from '../constructs/backup-key';
 import { BatchOperationsRole } from '../constructs/batch-operations-role';
 import { PromoteFunction, promoteFunctionName, promotionTargetNames } from '../constructs/promote-function';
+import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import { primaryBucketName, replicaBucketName } from '../naming';
 
 export interface ReplicaStackProps extends StackProps {
@@ -11,11 +13,13 @@ export interface ReplicaStackProps extends StackProps {
 }
 
 /**
- * The replica region (runbook 1.2 and 2.2): the versioned bucket S3 Replication copies the primary bucket into, and
- * what must keep working while the primary region is down: the promotion function and the role S3 Batch Operations
- * runs promotion copy jobs as. It is deployed first; the primary stack depends on it.
+ * The replica region (runbook 1.2 and 2.2): the versioned bucket (with Object Lock, and its own KMS key) S3 Replication
+ * copies the primary bucket into, and what must keep working while the primary region is down: the promotion function
+ * and the role S3 Batch Operations runs promotion copy jobs as. It is deployed first; the primary stack depends on it.
  */
 export class ReplicaStack extends Stack {
+  /** The replica bucket's customer-managed key; none with `encryption: 's3'`. */
+  readonly backupKey?: BackupKey;
   readonly backupBucket: BackupBucket;
   readonly batchOperationsRole: BatchOperationsRole;
   readonly promote: PromoteFunction;
@@ -24,9 +28,15 @@ export class ReplicaStack extends Stack {
     super(scope, id, props);
     const { config } = props;
 
+    const roleNames = keyUserRoleNames(config);
+    this.backupKey = BackupKey.forBucket(this, config, replicaBucketName(config));
+    // Roles of the primary stack, deployed after this one: named by their fixed names.
+    this.backupKey?.allow('ReplicationEncryptsReplicas', roleArnByName(this, config, roleNames.replication), KEY_USE.replicate);
+    this.backupKey?.allow('OpsReadsReplica', roleArnByName(this, config, roleNames.ops), KEY_USE.read);
     this.backupBucket = new BackupBucket(this, 'ReplicaBucket', {
       bucketName: replicaBucketName(config),
       retention: config.retention,
+      encryptionKey: this.backupKey,
     });
     const replica = this.backupBucket.bucket;
 
@@ -36,12 +46,25 @@ export class ReplicaStack extends Stack {
     this.batchOperationsRole = new BatchOperationsRole(this, 'BatchOperations', { source: replica, targetBucketNames });
     this.promote = new PromoteFunction(this, 'Promote', {
       functionName: promoteFunctionName(config),
+      roleName: roleNames.promote,
       replica,
       primaryBucketName: primaryName,
       targetBucketNames,
       batchRole: this.batchOperationsRole,
       logRetention: config.retention.logDays,
     });
+    if (this.backupKey) {
+      // Promotion and Batch copy jobs read the replica; replication-check also reads the primary's newest backup.
+      this.backupKey.grant('PromotionReadsReplica', this.promote.role, KEY_USE.read);
+      this.backupKey.grant('BatchCopyReadsReplica', this.batchOperationsRole.role, KEY_USE.read);
+      const primaryKey = otherRegionKey(this, config, config.primaryRegion, primaryName);
+      this.promote.role.addToPrincipalPolicy(otherRegionKeyStatement('PromotionReadsPrimaryWithKey', primaryKey, KEY_USE.read));
+      acknowledgeWildcardResource(
+        defaultPolicyOf(this.promote.role),
+        primaryKey.keyArnPattern,
+        'replication-check decrypts the primary\'s newest backup with the primary region\'s key, known by alias only: limited to that alias, S3 and the primary bucket.',
+      );
+    }
 
     new CfnOutput(this, 'ReplicaBucketName', { value: replica.bucketName, description: 'Replica of the backup bucket' });
     new CfnOutput(this, 'PromoteFunctionName', {

@@ -82,6 +82,9 @@ describe('compliance', () => {
           ...Array<string>(3).fill('AwsSolutions-IAM5'),
           // replica stack: promotion function (replica objects, primary backups/, target buckets, target objects, CreateJob, jobs)
           ...Array<string>(6).fill('AwsSolutions-IAM5'),
+          // the other region's backup key, known by its alias only (key/* of that region, narrowed by conditions): the
+          // replication role and the ops function (primary stack), the promotion function (replica stack)
+          ...Array<string>(3).fill('AwsSolutions-IAM5'),
         ].sort(),
       );
       for (const a of ours) {
@@ -154,6 +157,27 @@ describe('compliance', () => {
       }
       // the ops function (its own cluster) and the restore task (the web service's cluster)
       expect(found).toHaveLength(2);
+    });
+  });
+
+  describe('KMS key policies', () => {
+    test('THEN no statement allows a wildcard principal, and cryptographic use is never handed to the account at large', () => {
+      let keys = 0;
+      for (const stack of Object.values(nagged.subject.stacks)) {
+        for (const [logicalId, key] of Object.entries(Template.fromStack(stack).findResources('AWS::KMS::Key'))) {
+          keys += 1;
+          for (const statement of key.Properties.KeyPolicy.Statement as Array<Record<string, unknown>>) {
+            if (statement.Effect !== 'Allow') continue;
+            expect({ logicalId, principal: JSON.stringify(statement.Principal) }).toEqual({ logicalId, principal: expect.not.stringMatching(/^"\*"$|"AWS":"\*"/) });
+            const crypto = ([] as string[]).concat(statement.Action as string | string[]).filter((a) => /^kms:(Decrypt|Encrypt|GenerateDataKey|ReEncrypt)/.test(a));
+            const toAccount = JSON.stringify(statement.Principal).endsWith(':root"}');
+            // the account as principal only with a condition naming the role (aws:PrincipalArn)
+            if (crypto.length > 0 && toAccount) expect({ logicalId, condition: statement.Condition }).toEqual({ logicalId, condition: expect.objectContaining({ ArnEquals: { 'aws:PrincipalArn': expect.anything() } }) });
+          }
+        }
+      }
+      // the alarm topic's key and a backup key per region
+      expect(keys).toBe(3);
     });
   });
 

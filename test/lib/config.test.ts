@@ -41,13 +41,20 @@ describe('configuration', () => {
         buckets: {},
         schedule: { expression: 'cron(0 3 * * ? *)', timeZone: 'UTC', enabled: true },
         retention: {
-          backupDays: 90,
-          transitionAfterDays: 30,
-          transitionStorageClass: 'STANDARD_IA',
+          dailyDays: 14,
+          weeklyDays: 56,
+          monthlyDays: 365,
+          transitions: {
+            daily: null,
+            weekly: { storageClass: 'STANDARD_IA', afterDays: 30 },
+            monthly: { storageClass: 'GLACIER_IR', afterDays: 30 },
+          },
+          lockDays: 35,
           noncurrentVersionDays: 30,
           logDays: 90,
           accessLogDays: 365,
         },
+        encryption: 'kms',
         database: {
           host: 'meatdb.example.internal',
           port: 5432,
@@ -144,14 +151,55 @@ describe('configuration', () => {
       expect(configError(withChanges({ replicaRegon: 'eu-central-1' }))).toContain('config.replicaRegon: is not a known setting');
     });
 
-    test('GIVEN a transition not before expiry THEN config.retention.transitionAfterDays is named', () => {
-      expect(configError(withChanges({ retention: { backupDays: 30, transitionAfterDays: 30 } }))).toContain(
-        'config.retention.transitionAfterDays: must be less than backupDays (30)',
+    test('GIVEN a transition not before its class expires THEN config.retention.transitions.<class>.afterDays is named', () => {
+      expect(configError(withChanges({ retention: { weeklyDays: 30 } }))).toContain(
+        'config.retention.transitions.weekly.afterDays: must be less than weeklyDays (30)',
+      );
+      expect(configError(withChanges({ retention: { transitions: { daily: { storageClass: 'GLACIER_IR', afterDays: 14 } } } }))).toContain(
+        'config.retention.transitions.daily.afterDays: must be less than dailyDays (14)',
       );
     });
 
-    test('GIVEN STANDARD_IA before 30 days THEN the S3 minimum is explained', () => {
-      expect(configError(withChanges({ retention: { transitionAfterDays: 7 } }))).toContain('only after at least 30 days');
+    test.each(['STANDARD_IA', 'ONEZONE_IA'])('GIVEN %s before 30 days THEN the S3 minimum is explained on the class', (storageClass) => {
+      expect(configError(withChanges({ retention: { transitions: { monthly: { storageClass, afterDays: 7 } } } }))).toContain(
+        `config.retention.transitions.monthly.afterDays: S3 moves objects to ${storageClass} only after at least 30 days`,
+      );
+    });
+
+    test('GIVEN a storage class a restore cannot read at once THEN the transition\'s storageClass is named', () => {
+      expect(configError(withChanges({ retention: { transitions: { monthly: { storageClass: 'DEEP_ARCHIVE', afterDays: 90 } } } }))).toContain(
+        'config.retention.transitions.monthly.storageClass:',
+      );
+    });
+
+    test('GIVEN classes kept shorter than the class below THEN weeklyDays and monthlyDays are named', () => {
+      expect(configError(withChanges({ retention: { dailyDays: 60 } }))).toContain('config.retention.weeklyDays: must be at least dailyDays (60)');
+      expect(configError(withChanges({ retention: { monthlyDays: 40, transitions: { weekly: null, monthly: null } } }))).toContain(
+        'config.retention.monthlyDays: must be at least weeklyDays (56)',
+      );
+    });
+
+    test('GIVEN a lock longer than any backup is kept THEN config.retention.lockDays is named', () => {
+      expect(configError(withChanges({ retention: { lockDays: 400 } }))).toContain('config.retention.lockDays: must not exceed monthlyDays (365)');
+      expect(configError(withChanges({ retention: { lockDays: -1 } }))).toContain('config.retention.lockDays:');
+    });
+
+    test('GIVEN lockDays 0 and no transitions WHEN parsed THEN they are kept', () => {
+      const config = parseConfig(withChanges({ retention: { lockDays: 0, transitions: { weekly: null, monthly: null } } }));
+      expect(config.retention.lockDays).toBe(0);
+      expect(config.retention.transitions).toEqual({ daily: null, weekly: null, monthly: null });
+    });
+
+    test.each([
+      ['backupDays', 90, 'was replaced by retention.dailyDays, weeklyDays and monthlyDays'],
+      ['transitionAfterDays', 30, 'was replaced by retention.transitions.daily, weekly and monthly'],
+      ['transitionStorageClass', 'STANDARD_IA', 'was replaced by retention.transitions.daily, weekly and monthly'],
+    ])('GIVEN the retired setting retention.%s THEN the error says what replaced it', (key, value, message) => {
+      expect(configError(withChanges({ retention: { [key]: value } }))).toContain(`config.retention.${key}: ${message}`);
+    });
+
+    test('GIVEN an encryption other than kms or s3 THEN config.encryption is named', () => {
+      expect(configError(withChanges({ encryption: 'aes' }))).toContain('config.encryption:');
     });
 
     test('GIVEN a log retention CloudWatch does not offer THEN config.retention.logDays is named', () => {

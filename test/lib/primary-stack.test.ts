@@ -58,12 +58,20 @@ describe('PrimaryStack', () => {
   });
 
   describe('backup bucket', () => {
-    test('THEN it is versioned, encrypted, private and retained', () => {
+    test('THEN it is versioned, locked, encrypted with its key, private and retained', () => {
       template.hasResource('AWS::S3::Bucket', {
         Properties: Match.objectLike({
           BucketName: PRIMARY_BUCKET,
           VersioningConfiguration: { Status: 'Enabled' },
-          BucketEncryption: { ServerSideEncryptionConfiguration: [{ BucketKeyEnabled: false, ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          ObjectLockEnabled: true,
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [
+              {
+                BucketKeyEnabled: true,
+                ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupKey'), 'Arn'] } },
+              },
+            ],
+          },
           PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
           OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
         }),
@@ -88,15 +96,18 @@ describe('PrimaryStack', () => {
                 Bucket: `arn:aws:s3:::${REPLICA_BUCKET}`,
                 ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
                 Metrics: { Status: 'Enabled', EventThreshold: { Minutes: 15 } },
+                EncryptionConfiguration: { ReplicaKmsKeyID: 'arn:aws:kms:eu-central-1:123456789012:alias/meatlizard-backup-backup' },
               },
+              SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
             },
           ],
         },
       });
     });
 
-    test('THEN the explicit replication role is assumed by S3 and may only read the source and write the replica', () => {
+    test('THEN the explicit replication role (fixed name, for the replica key\'s policy) is assumed by S3 and may only read the source and write the replica', () => {
       template.hasResourceProperties('AWS::IAM::Role', {
+        RoleName: 'meatlizard-backup-replication-eu-west-1',
         AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' } }] },
         Description: Match.stringLikeRegexp('^S3 Replication of'),
       });
@@ -104,35 +115,43 @@ describe('PrimaryStack', () => {
         Roles: [{ Ref: Match.stringLikeRegexp('^BackupBucketReplicationRole') }],
         PolicyDocument: {
           Statement: [
-            { Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] } },
             {
-              Action: ['s3:GetObjectVersionAcl', 's3:GetObjectVersionForReplication', 's3:GetObjectVersionTagging'],
+              Sid: 'ReadReplicationConfiguration',
+              Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+              Effect: 'Allow',
+              Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
+            },
+            {
+              Sid: 'ReadSourceVersions',
+              Action: ['s3:GetObjectLegalHold', 's3:GetObjectRetention', 's3:GetObjectVersionAcl', 's3:GetObjectVersionForReplication', 's3:GetObjectVersionTagging'],
               Effect: 'Allow',
               Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/*']] },
             },
             {
-              Action: ['s3:ObjectOwnerOverrideToBucketOwner', 's3:ReplicateDelete', 's3:ReplicateObject', 's3:ReplicateTags'],
+              Sid: 'WriteReplicas',
+              Action: ['s3:ReplicateDelete', 's3:ReplicateObject', 's3:ReplicateTags'],
               Effect: 'Allow',
               Resource: `arn:aws:s3:::${REPLICA_BUCKET}/*`,
             },
+            // the keys of both regions (test/lib/immutability.test.ts)
+            Match.objectLike({ Sid: 'ReplicationDecryptsSource', Action: 'kms:Decrypt' }),
+            Match.objectLike({ Sid: 'ReplicationEncryptsReplicas', Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'] }),
           ],
         },
       });
     });
 
-    test('THEN the lifecycle aborts multipart uploads, tiers and expires backups/, and expires noncurrent versions', () => {
+    test('THEN the lifecycle aborts multipart uploads, expires backups/ by retention class, and expires noncurrent versions', () => {
+      // each rule in detail: test/lib/immutability.test.ts
       template.hasResourceProperties('AWS::S3::Bucket', {
         BucketName: PRIMARY_BUCKET,
         LifecycleConfiguration: {
           Rules: [
             { Id: 'abort-incomplete-multipart-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
-            {
-              Id: 'backups-tiering-and-expiry',
-              Status: 'Enabled',
-              Prefix: 'backups/',
-              Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
-              ExpirationInDays: 90,
-            },
+            Match.objectLike({ Id: 'backups-daily', Prefix: 'backups/', TagFilters: [{ Key: 'retention', Value: 'daily' }], ExpirationInDays: 14 }),
+            Match.objectLike({ Id: 'backups-weekly', Prefix: 'backups/', TagFilters: [{ Key: 'retention', Value: 'weekly' }], ExpirationInDays: 56 }),
+            Match.objectLike({ Id: 'backups-monthly', Prefix: 'backups/', TagFilters: [{ Key: 'retention', Value: 'monthly' }], ExpirationInDays: 365 }),
+            { Id: 'backups-untagged', Status: 'Enabled', Prefix: 'backups/', ExpirationInDays: 365 },
             { Id: 'noncurrent-versions-expiry', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, ExpiredObjectDeleteMarker: true },
           ],
         },
@@ -235,6 +254,7 @@ describe('PrimaryStack', () => {
               [ENV.prefix]: 'backups/',
               [ENV.replicaBucket]: REPLICA_BUCKET,
               [ENV.replicaRegion]: 'eu-central-1',
+              [ENV.lockDays]: '35',
             }),
             Secrets: [{ Name: 'PGPASSWORD', ValueFrom: `${SECRET_ARN}:password::` }],
           }),
@@ -265,7 +285,8 @@ describe('PrimaryStack', () => {
       });
     });
 
-    test('THEN the task role may list and write backups/ only, and delete nothing', () => {
+    test('THEN the task role may list, write, classify and lock backups/ only, and delete nothing but a failed run\'s own versions', () => {
+      const backupObjects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] };
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: ids.taskRole }],
         PolicyDocument: {
@@ -279,10 +300,21 @@ describe('PrimaryStack', () => {
             },
             {
               Sid: 'WriteBackups',
-              Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'],
+              Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:GetObjectRetention', 's3:GetObjectTagging', 's3:ListMultipartUploadParts', 's3:PutObject'],
               Effect: 'Allow',
-              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] },
+              Resource: backupObjects,
             },
+            // conditions of these in detail: test/lib/immutability.test.ts
+            Match.objectLike({ Sid: 'BackupWritesWithKey', Action: ['kms:Decrypt', 'kms:GenerateDataKey'] }),
+            {
+              Sid: 'ReadRetentionSettings',
+              Action: ['s3:GetBucketObjectLockConfiguration', 's3:GetLifecycleConfiguration'],
+              Effect: 'Allow',
+              Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
+            },
+            Match.objectLike({ Sid: 'ClassifyNewBackups', Action: 's3:PutObjectTagging', Resource: backupObjects }),
+            Match.objectLike({ Sid: 'LockNewBackups', Action: 's3:PutObjectRetention', Resource: backupObjects }),
+            { Sid: 'RemoveFailedBackup', Action: ['s3:BypassGovernanceRetention', 's3:DeleteObjectVersion'], Effect: 'Allow', Resource: backupObjects },
           ],
         },
       });
@@ -394,10 +426,11 @@ describe('PrimaryStack', () => {
           },
           {
             Sid: 'ReadBackups',
-            Action: ['s3:GetObject', 's3:GetObjectVersion'],
+            Action: ['s3:GetObject', 's3:GetObjectRetention', 's3:GetObjectTagging', 's3:GetObjectVersion'],
             Effect: 'Allow',
             Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] },
           },
+          expect.objectContaining({ Sid: 'RestoreReadsWithKey', Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'] } }),
           {
             Sid: 'StopStartWebService',
             Action: ['ecs:DescribeServices', 'ecs:UpdateService'],
@@ -552,7 +585,14 @@ describe('PrimaryStack', () => {
               Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
               Condition: { StringLike: { 's3:prefix': ['backups/', 'backups/*'] } },
             },
-            { Sid: 'ReadBackups', Action: 's3:GetObject', Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] } },
+            {
+              Sid: 'ReadBackups',
+              Action: ['s3:GetObject', 's3:GetObjectRetention', 's3:GetObjectTagging'],
+              Effect: 'Allow',
+              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.bucket, 'Arn'] }, '/backups/*']] },
+            },
+            // list: each backup's expiry under the bucket's lifecycle rules
+            { Sid: 'ReadLifecycle', Action: 's3:GetLifecycleConfiguration', Effect: 'Allow', Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] } },
             // ListTasks is authorized on "*" only; the condition keeps it to the meatbackup cluster
             { Sid: 'ListTasks', Action: 'ecs:ListTasks', Effect: 'Allow', Resource: '*', Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } },
             {
@@ -579,6 +619,9 @@ describe('PrimaryStack', () => {
               ],
               Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
             },
+            // this region's key for backups/, the replica's (by alias) for replication-check: test/lib/immutability.test.ts
+            Match.objectLike({ Sid: 'OpsReadsWithKey', Action: 'kms:Decrypt' }),
+            Match.objectLike({ Sid: 'OpsReadsReplicaWithKey', Action: 'kms:Decrypt' }),
           ],
         },
       });
@@ -721,7 +764,7 @@ describe('PrimaryStack and the web service a restore stops', () => {
     const { primary } = synthesize({ ...TEST_CONFIG, webService: undefined });
     // THEN
     const { environment, statements } = restoreSide(primary);
-    expect(statements.map((s) => s.Sid)).toEqual(['ListBackups', 'ReadBackups']);
+    expect(statements.map((s) => s.Sid)).toEqual(['ListBackups', 'ReadBackups', 'RestoreReadsWithKey']);
     expect(environment.map((e) => e.Name)).not.toContain(ENV.webService);
     const fn = Object.values(primary.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0];
     expect(Object.keys(fn.Properties.Environment.Variables)).not.toContain(ENV.webService);

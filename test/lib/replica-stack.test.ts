@@ -46,11 +46,16 @@ describe('ReplicaStack', () => {
     template.hasResourceProperties('AWS::S3::Bucket', { BucketName: REPLICA_BUCKET });
   });
 
-  test('THEN the replica bucket is versioned, encrypted and blocks all public access', () => {
+  test('THEN the replica bucket is versioned, locked (replication into it needs Object Lock), encrypted with its key and blocks all public access', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketName: REPLICA_BUCKET,
       VersioningConfiguration: { Status: 'Enabled' },
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      ObjectLockEnabled: true,
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupKey'), 'Arn'] } } },
+        ],
+      },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
       OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
     });
@@ -64,13 +69,17 @@ describe('ReplicaStack', () => {
     });
   });
 
-  test('THEN noncurrent versions expire, and backups/ expire as in the primary (lifecycle deletes are not replicated)', () => {
+  test('THEN noncurrent versions expire, and backups/ expire by retention class as in the primary (lifecycle deletes are not replicated)', () => {
+    const rulesOf = (t: Template, name: string) =>
+      Object.values(t.findResources('AWS::S3::Bucket', { Properties: { BucketName: name } }))[0].Properties.LifecycleConfiguration.Rules;
+    expect(rulesOf(template, REPLICA_BUCKET)).toEqual(rulesOf(synthesized.primary, PRIMARY_BUCKET));
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketName: REPLICA_BUCKET,
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
           Match.objectLike({ Id: 'abort-incomplete-multipart-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
-          Match.objectLike({ Id: 'backups-tiering-and-expiry', Prefix: 'backups/', ExpirationInDays: 90 }),
+          Match.objectLike({ Id: 'backups-daily', Prefix: 'backups/', TagFilters: [{ Key: 'retention', Value: 'daily' }], ExpirationInDays: 14 }),
+          Match.objectLike({ Id: 'backups-untagged', Prefix: 'backups/', ExpirationInDays: 365 }),
           Match.objectLike({ Id: 'noncurrent-versions-expiry', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
         ]),
       },
@@ -221,15 +230,21 @@ describe('ReplicaStack', () => {
           Effect: 'Deny',
           Resource: [replicaArn, replicaObjects],
         },
+        // decrypt the replica (this region's key) and the primary's newest backup (the primary region's key, by alias):
+        // conditions in test/lib/immutability.test.ts
+        expect.objectContaining({ Sid: 'PromotionReadsReplica', Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'] } }),
+        expect.objectContaining({ Sid: 'PromotionReadsPrimaryWithKey', Action: 'kms:Decrypt', Resource: 'arn:aws:kms:eu-west-1:123456789012:key/*' }),
       ]);
     });
 
-    test('THEN it has no KMS permission: both buckets use SSE-S3', () => {
-      template.hasResourceProperties('AWS::S3::Bucket', {
-        BucketName: REPLICA_BUCKET,
-        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      });
-      expect(JSON.stringify(statementsOf(template, roleId))).not.toContain('kms:');
+    test('THEN its role has the fixed name the primary key\'s policy names', () => {
+      expect(template.findResources('AWS::IAM::Role')[roleId].Properties.RoleName).toBe('meatlizard-backup-promote-eu-central-1');
+    });
+
+    test('GIVEN encryption "s3" THEN it has no KMS permission', () => {
+      const { replica } = synthesize({ ...TEST_CONFIG, encryption: 's3' });
+      const id = Object.values(replica.findResources('AWS::Lambda::Function', { Properties: { FunctionName: PROMOTE_FUNCTION } }))[0].Properties.Role['Fn::GetAtt'][0];
+      expect(JSON.stringify(statementsOf(replica, id))).not.toContain('kms:');
     });
 
     test('THEN it outputs the function name', () => {
@@ -272,6 +287,8 @@ describe('ReplicaStack', () => {
           Condition: { StringEquals: { 's3:ResourceAccount': '123456789012' } },
         },
         { Sid: 'NeverWriteReplica', Action: ['s3:PutObject', 's3:PutObjectTagging'], Effect: 'Deny', Resource: replicaObjects },
+        // the copy source is KMS-encrypted with the replica key (the targets use SSE-S3)
+        expect.objectContaining({ Sid: 'BatchCopyReadsReplica', Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'] } }),
       ]);
     });
 
