@@ -22,7 +22,7 @@ import { resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, RETENTION_CLASSES } from '../src/contract';
+import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, RETENTION_CLASSES, restoreTestResultSchema } from '../src/contract';
 
 /** The context key that holds the configuration (a file path, inline JSON, or an object). */
 export const CONFIG_CONTEXT_KEY = 'config';
@@ -277,6 +277,60 @@ const TASK = z
     }
   });
 
+/**
+ * The scheduled restore test (`meatbackup restore-test latest`): where it restores, what it asserts, how big its task is.
+ * In `cluster` mode (the default) it restores into a throwaway PostgreSQL server inside its own task: the production
+ * server is never connected to (no libpq settings, no password, no egress to the database port), needs no CREATEDB,
+ * and carries none of the load. `scratch` restores into a scratch database on the production server instead.
+ */
+const RESTORE_TEST = z
+  .strictObject({
+    schedule: z
+      .strictObject({
+        /** @default cron(0 5 ? * SUN *) (Sundays 05:00, two hours after the default daily backup) */
+        expression: SCHEDULE_EXPRESSION.default('cron(0 5 ? * SUN *)'),
+        /** @default UTC */
+        timeZone: TIME_ZONE.default('UTC'),
+        /** false creates the schedule disabled. @default true */
+        enabled: z.boolean().default(true),
+      })
+      .prefault({}),
+    /** `cluster`: a throwaway server in the task; `scratch`: a scratch database on the production server. @default cluster */
+    mode: restoreTestResultSchema.shape.mode.default('cluster'),
+    /**
+     * SQL statements that must each return true on the restored copy, e.g. `select count(*) > 0 from users`.
+     * @default [] (the catalog check alone: valid for any database)
+     */
+    assertions: z.array(z.string().trim().min(1, 'must not be empty').max(4096)).max(50).default([]),
+    /** Fargate CPU units: the server loading the dump and gunzip/psql feeding it each keep a core busy. @default 2048 */
+    cpu: z.union([z.literal(1024), z.literal(2048), z.literal(4096)]).default(2048),
+    /** Memory for the throwaway server's caches and index builds besides the CLI. @default 8192 */
+    memoryMiB: z.number().int().default(8192),
+    /**
+     * Fargate ephemeral storage (21-200 GiB, cluster mode only) for the image and the restored cluster: allow about
+     * twice the database's size (data, WAL and index-build temporary files) plus 5 GiB. @default 50
+     */
+    ephemeralStorageGiB: z.number().int().min(21).max(200).default(50),
+  })
+  .superRefine((t, ctx) => {
+    const [min, max, step] = FARGATE_MEMORY[t.cpu];
+    if (t.memoryMiB < min || t.memoryMiB > max || t.memoryMiB % step !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['memoryMiB'], message: `Fargate with cpu ${t.cpu} allows ${min}-${max} MiB in steps of ${step}, got ${t.memoryMiB}` });
+    }
+  });
+
+/** Thresholds of the CloudWatch alarms that publish to the alarm topic (lib/constructs/backup-alarms.ts). */
+const ALARMS = z.strictObject({
+  /** No successful backup for this many hours (evaluated in 1-hour periods, so at most 168). @default 26 */
+  backupMaxAgeHours: z.number().int().min(2).max(168).default(26),
+  /** No restore test for this many days; keep it longer than the restore test's schedule interval. @default 8 */
+  restoreTestMaxAgeDays: z.number().int().min(2).max(365).default(8),
+  /** S3 replication slower than this many seconds (Replication Time Control promises 900). @default 900 */
+  replicationLatencySeconds: z.number().int().min(60).max(86400).default(900),
+  /** Also notify the topic when an alarm returns to OK. @default true */
+  notifyOnOk: z.boolean().default(true),
+});
+
 export const configSchema = z
   .strictObject({
     /** Prefix of stack names and derived bucket names: lowercase, digits, hyphens. @default meatlizard-backup */
@@ -325,6 +379,10 @@ export const configSchema = z
         service: z.string().regex(ECS_NAME_PATTERN, 'must be an ECS service name (letters, digits, - and _)'),
       })
       .optional(),
+    /** The weekly restore test of the newest backup. */
+    restoreTest: RESTORE_TEST.prefault({}),
+    /** Alarm thresholds. */
+    alarms: ALARMS.prefault({}),
     /** Address subscribed to the alarm topic (the subscription must be confirmed from the e-mail). */
     alarmEmail: z.email('must be an e-mail address').optional(),
     /** Tags added to every resource, on top of Project=<name>. */
@@ -350,6 +408,8 @@ export type AppConfigInput = z.input<typeof configSchema>;
 export type RetentionConfig = AppConfig['retention'];
 export type DatabaseConfig = AppConfig['database'];
 export type NetworkConfig = AppConfig['network'];
+export type RestoreTestConfig = AppConfig['restoreTest'];
+export type AlarmsConfig = AppConfig['alarms'];
 
 /** Synthesized when no `config` context is given: two EU regions, a new VPC, a placeholder database host. */
 export const EXAMPLE_CONFIG: AppConfigInput = {

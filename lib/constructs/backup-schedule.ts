@@ -1,4 +1,5 @@
 import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -16,6 +17,12 @@ export interface BackupScheduleProps {
   /** IANA time zone the cron expression is read in. */
   readonly timeZone: string;
   readonly enabled: boolean;
+  /** The task's name in the role's description. @default backup */
+  readonly taskName?: string;
+  /** @default the backup's: `meatbackup backup: pg_dump to S3 backups/` */
+  readonly description?: string;
+  /** @default the platform's security group */
+  readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
 /**
@@ -37,17 +44,17 @@ export class BackupSchedule extends Construct {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
-      description: 'EventBridge Scheduler: run the meatbackup backup task',
+      description: `EventBridge Scheduler: run the meatbackup ${props.taskName ?? 'backup'} task`,
     });
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: 'meatbackup backup: pg_dump to S3 backups/',
+      description: props.description ?? 'meatbackup backup: pg_dump to S3 backups/',
       schedule: scheduler.ScheduleExpression.expression(props.expression, TimeZone.of(props.timeZone)),
       timeWindow: scheduler.TimeWindow.off(),
       enabled: props.enabled,
       target: new targets.EcsRunFargateTask(props.platform.cluster, {
         taskDefinition: props.task.taskDefinition,
         vpcSubnets: props.platform.subnets,
-        securityGroups: [props.platform.securityGroup],
+        securityGroups: props.securityGroups ?? [props.platform.securityGroup],
         assignPublicIp: props.platform.assignPublicIp,
         role: this.role,
         // Tasks carry the task definition's tags (Project=…) for cost allocation; this needs ecs:TagResource.

@@ -18,6 +18,17 @@ export interface MeatbackupTaskProps {
   readonly environment: Record<string, string>;
   /** CloudWatch Logs stream prefix. */
   readonly streamPrefix: string;
+  /**
+   * false: no libpq environment and no password secret, so the task cannot reach the database even by mistake (the
+   * restore test in cluster mode, which starts its own server). @default true
+   */
+  readonly connectsToDatabase?: boolean;
+  /**
+   * A writable directory on the task's ephemeral storage at `path` (also TMPDIR; the root filesystem stays read-only),
+   * and the task's total ephemeral storage. The image must declare `path` as a VOLUME owned by its user.
+   * @default - none: the task streams and writes nothing to disk
+   */
+  readonly scratch?: { readonly path: string; readonly ephemeralStorageGiB: number };
 }
 
 /**
@@ -32,11 +43,13 @@ export class MeatbackupTask extends Construct {
   constructor(scope: Construct, id: string, props: MeatbackupTaskProps) {
     super(scope, id);
     const platform = props.platform;
+    const connectsToDatabase = props.connectsToDatabase ?? true;
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       family: props.family,
       cpu: props.cpu,
       memoryLimitMiB: props.memoryMiB,
+      ephemeralStorageGiB: props.scratch?.ephemeralStorageGiB,
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
 
@@ -48,8 +61,12 @@ export class MeatbackupTask extends Construct {
       readonlyRootFilesystem: true,
       // SIGTERM, then up to 2 minutes to abort a multipart upload or drop a half-restored database (Fargate's maximum).
       stopTimeout: Duration.seconds(120),
-      environment: { ...platform.databaseEnvironment, ...props.environment },
-      secrets: platform.databaseSecrets,
+      environment: {
+        ...(connectsToDatabase ? platform.databaseEnvironment : {}),
+        ...props.environment,
+        ...(props.scratch ? { TMPDIR: props.scratch.path } : {}),
+      },
+      secrets: connectsToDatabase ? platform.databaseSecrets : undefined,
       logging: ecs.LogDrivers.awsLogs({
         logGroup: platform.logGroup,
         streamPrefix: props.streamPrefix,
@@ -57,6 +74,10 @@ export class MeatbackupTask extends Construct {
         mode: ecs.AwsLogDriverMode.BLOCKING,
       }),
     });
+    if (props.scratch) {
+      this.taskDefinition.addVolume({ name: 'scratch' });
+      this.container.addMountPoints({ sourceVolume: 'scratch', containerPath: props.scratch.path, readOnly: false });
+    }
     acknowledgeWildcardResource(
       defaultPolicyOf(this.taskDefinition.obtainExecutionRole()),
       '*',

@@ -2,15 +2,19 @@ import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_PREFIX, ENV, RETENTION_CLASSES, RETENTION_TAG } from '../../src/contract';
+import { DEFAULT_PREFIX, ENV, RETENTION_CLASSES, RETENTION_TAG, SIDECAR_SUFFIX } from '../../src/contract';
 import type { AppConfig } from '../config';
+import { BackupAlarms } from '../constructs/backup-alarms';
 import { BackupBucket } from '../constructs/backup-bucket';
 import { BackupKey, KEY_USE, type OtherRegionKey, keyUserRoleNames, otherRegionKey, otherRegionKeyStatement, roleArnByName } from '../constructs/backup-key';
+import { BackupDashboard } from '../constructs/backup-dashboard';
 import { BackupFailureAlarm } from '../constructs/backup-failure-alarm';
 import { BackupSchedule } from '../constructs/backup-schedule';
 import { MeatbackupTask } from '../constructs/meatbackup-task';
 import { OpsFunction } from '../constructs/ops-function';
 import { PROMOTE_FUNCTION_NAME_ENV, promoteFunctionName } from '../constructs/promote-function';
+import { RestoreTestSchedule } from '../constructs/restore-test-schedule';
+import { StatusSchedule } from '../constructs/status-schedule';
 import { TaskNetwork } from '../constructs/task-network';
 import { TaskPlatform } from '../constructs/task-platform';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
@@ -21,13 +25,19 @@ export function restoreTaskFamily(config: AppConfig): string {
   return `${config.name}-restore`;
 }
 
+/** Task definition family of the scheduled restore test; the failure alarm matches on it too. */
+export function restoreTestTaskFamily(config: AppConfig): string {
+  return `${config.name}-restore-test`;
+}
+
 export interface PrimaryStackProps extends StackProps {
   readonly config: AppConfig;
 }
 
 /**
  * The primary region: the backup bucket replicating to the replica region, the Fargate task that runs
- * `meatbackup backup` on a schedule, the restore task the ops Lambda starts, the ops Lambda, and the failure alarm.
+ * `meatbackup backup` on a schedule, the restore task the ops Lambda starts, the ops Lambda, the failure alarm, the
+ * weekly restore test, the metric alarms and the dashboard.
  */
 export class PrimaryStack extends Stack {
   /** The primary bucket's customer-managed key; none with `encryption: 's3'`. */
@@ -41,6 +51,13 @@ export class PrimaryStack extends Stack {
   readonly schedule: BackupSchedule;
   readonly ops: OpsFunction;
   readonly alarm: BackupFailureAlarm;
+  /** The weekly `meatbackup restore-test latest`: its task definition and schedule. */
+  readonly restoreTest: RestoreTestSchedule;
+  /** Metric alarms (backups, restore tests, replication) publishing to the failure alarm's topic. */
+  readonly alarms: BackupAlarms;
+  readonly dashboard: BackupDashboard;
+  /** Invokes the ops Lambda's status hourly: the backup ages it reports as metrics. */
+  readonly statusSchedule: StatusSchedule;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -120,6 +137,14 @@ export class PrimaryStack extends Stack {
       enabled: config.schedule.enabled,
     });
 
+    this.restoreTest = new RestoreTestSchedule(this, 'RestoreTest', {
+      platform: this.platform,
+      bucket,
+      family: restoreTestTaskFamily(config),
+      config: config.restoreTest,
+    });
+    grantRestoreTester(bucket, this.restoreTest.task, this.backupKey);
+
     this.ops = new OpsFunction(this, 'Ops', {
       roleName: roleNames.ops,
       platform: this.platform,
@@ -133,13 +158,34 @@ export class PrimaryStack extends Stack {
     this.ops.allowRunTask(this.restoreTask);
     this.ops.addEnvironment(ENV.restoreTaskDefinition, this.restoreTask.taskDefinition.taskDefinitionArn);
     if (webService) this.ops.addEnvironment(ENV.webService, webService.ref);
+    // status lists the restore test's tasks and reads its results (backups/*.restore-test.json, under ReadBackups).
+    this.ops.addEnvironment(ENV.restoreTestTaskDefinition, this.restoreTest.task.taskDefinition.taskDefinitionArn);
     // promote runs from the replica region's function; this one's answer names it.
     this.ops.addEnvironment(PROMOTE_FUNCTION_NAME_ENV, promoteFunctionName(config));
 
     this.alarm = new BackupFailureAlarm(this, 'FailureAlarm', {
       platform: this.platform,
-      families: [backupTaskFamily(config), restoreTaskFamily(config)],
+      families: [backupTaskFamily(config), restoreTaskFamily(config), restoreTestTaskFamily(config)],
       email: config.alarmEmail,
+    });
+
+    this.alarms = new BackupAlarms(this, 'Alarms', {
+      namePrefix: config.name,
+      database: config.database.name,
+      thresholds: config.alarms,
+      topic: this.alarm.topic,
+      topicKey: this.alarm.key,
+      sourceBucket: bucket,
+      destinationBucketName: replicaName,
+    });
+    this.statusSchedule = new StatusSchedule(this, 'StatusSchedule', { function: this.ops.function });
+    this.dashboard = new BackupDashboard(this, 'Dashboard', {
+      dashboardName: config.name,
+      database: config.database.name,
+      taskLogGroup: this.platform.logGroup,
+      alarms: this.alarms,
+      restoreTestMaxAgeDays: config.alarms.restoreTestMaxAgeDays,
+      replicationLatencySeconds: config.alarms.replicationLatencySeconds,
     });
 
     new CfnOutput(this, 'BackupBucketName', { value: bucket.bucketName, description: 'Bucket holding backups/' });
@@ -147,6 +193,8 @@ export class PrimaryStack extends Stack {
     new CfnOutput(this, 'ClusterArn', { value: this.platform.cluster.clusterArn });
     new CfnOutput(this, 'BackupTaskDefinitionArn', { value: this.backupTask.taskDefinition.taskDefinitionArn });
     new CfnOutput(this, 'RestoreTaskDefinitionArn', { value: this.restoreTask.taskDefinition.taskDefinitionArn });
+    new CfnOutput(this, 'RestoreTestTaskDefinitionArn', { value: this.restoreTest.task.taskDefinition.taskDefinitionArn });
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName, description: 'CloudWatch dashboard of backups, restore tests and replication' });
     new CfnOutput(this, 'TaskSecurityGroupId', {
       value: this.platform.securityGroup.securityGroupId,
       description: 'Allow PostgreSQL from this security group on the database',
@@ -269,6 +317,32 @@ function grantBackupReader(bucket: s3.IBucket, task: MeatbackupTask, key?: Backu
       reason: 'The restore reads whichever backup the operator picks (and its manifest) by key and version under backups/; it writes and deletes nothing.',
     },
     key ? { key, sid: 'RestoreReadsWithKey', actions: KEY_USE.read } : undefined,
+  );
+}
+
+/**
+ * What `meatbackup restore-test` does in S3: what the restore reads (list backups/, the backup by version, its manifest
+ * and globals), and its result beside the backup it tested: only `backups/*.restore-test.json` is writable. With KMS,
+ * the bucket's key to decrypt the backup and encrypt the result.
+ */
+function grantRestoreTester(bucket: s3.IBucket, task: MeatbackupTask, key?: BackupKey): void {
+  grantOnBackups(
+    bucket,
+    task,
+    {
+      sid: 'ReadBackups',
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      reason: 'The restore test reads the newest backup (and its manifest and globals) by key and version under backups/; it writes only its result there.',
+    },
+    key ? { key, sid: 'RestoreTestUsesKey', actions: KEY_USE.write } : undefined,
+  );
+  const role = task.taskDefinition.taskRole;
+  const results = bucket.arnForObjects(`${DEFAULT_PREFIX}*${SIDECAR_SUFFIX.restoreTest}`);
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteRestoreTestResults', actions: ['s3:PutObject'], resources: [results] }));
+  acknowledgeWildcardResource(
+    defaultPolicyOf(role),
+    results,
+    'The restore test writes its result beside the backup it tested, whose key carries its timestamp: *.restore-test.json under backups/ only.',
   );
 }
 

@@ -65,6 +65,15 @@ describe('configuration', () => {
         },
         network: { mode: 'new', cidr: '10.80.0.0/20', natGateways: 1 },
         task: { cpu: 2048, memoryMiB: 4096 },
+        restoreTest: {
+          schedule: { expression: 'cron(0 5 ? * SUN *)', timeZone: 'UTC', enabled: true },
+          mode: 'cluster',
+          assertions: [],
+          cpu: 2048,
+          memoryMiB: 8192,
+          ephemeralStorageGiB: 50,
+        },
+        alarms: { backupMaxAgeHours: 26, restoreTestMaxAgeDays: 8, replicationLatencySeconds: 900, notifyOnOk: true },
         tags: {},
       });
     });

@@ -653,7 +653,7 @@ describe('PrimaryStack', () => {
       });
     });
 
-    test('THEN a rule matches stopped backup and restore tasks with a non-zero exit code (or that never started) and publishes to the topic', () => {
+    test('THEN a rule matches stopped backup, restore and restore-test tasks with a non-zero exit code (or that never started) and publishes to the topic', () => {
       template.hasResourceProperties('AWS::Events::Rule', {
         State: 'ENABLED',
         EventPattern: {
@@ -665,6 +665,7 @@ describe('PrimaryStack', () => {
             taskDefinitionArn: [
               { prefix: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/meatlizard-backup-backup:' },
               { prefix: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/meatlizard-backup-restore:' },
+              { prefix: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/meatlizard-backup-restore-test:' },
             ],
             $or: [{ containers: { exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
           },
