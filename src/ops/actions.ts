@@ -7,6 +7,7 @@
  *   definition with the container command `restore <key> … --yes --json`.
  * - `startBackup`: RunTask of the backup task definition (the runbook's `/admin backup`), refused while a task runs.
  * - `opsTaskStatus`: one task's status with exit code and log link, or the project's recent tasks.
+ * - `opsBackupHealth`: the newest backup, its age and its latest restore-test result (./backup-health).
  */
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -15,7 +16,8 @@ import { readManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
 import { formatAge } from '../cli/log';
 import { describeServiceRef } from '../restore/web-service';
-import { type OpsConfig, type OpsEnv, opsConfig } from './config';
+import { type BackupHealth, backupHealth } from './backup-health';
+import { type OpsConfig, type OpsEnv, STARTABLE_TASK_KINDS, opsConfig } from './config';
 import { type TaskStatus, ensureNoProjectTaskRunning, listProjectTasks, runProjectTask, taskStatus } from './tasks';
 
 /** The clients and settings the actions use; the ops Lambda's context has exactly this shape. */
@@ -84,7 +86,7 @@ async function plan(deps: OpsDeps, config: OpsConfig, ref: string): Promise<Rest
     replaced: `${target} is restored into a fresh database first; if ${target} exists it is then renamed to ${target}_pre_restore_<UTC time> and kept, never dropped`,
     webService: config.webService ? describeServiceRef(config.webService) : null,
     command: restoreCommand(config, backup.key, target),
-    blockedBy: await listProjectTasks(deps.ecs, config, 'RUNNING'),
+    blockedBy: await listProjectTasks(deps.ecs, config, 'RUNNING', STARTABLE_TASK_KINDS),
   };
 }
 
@@ -107,6 +109,12 @@ export async function startBackup(deps: OpsDeps): Promise<{ task: TaskStatus }> 
   const config = opsConfig(deps.env);
   await ensureNoProjectTaskRunning(deps.ecs, config, 'backup');
   return { task: await runProjectTask(deps.ecs, config, 'backup', BACKUP_COMMAND) };
+}
+
+/** `{"action":"status"}`: the newest backup and its restore-test result, per database, from one listing of the prefix. */
+export async function opsBackupHealth(deps: OpsDeps): Promise<BackupHealth> {
+  const config = opsConfig(deps.env);
+  return backupHealth(deps.s3, config.bucket, config.prefix, deps.now());
 }
 
 /** `{"action":"status","taskArn"?:…}`: one task, or the project's running and recently stopped tasks. */

@@ -6,21 +6,26 @@ import { DEFAULT_PREFIX, ENV, TASK_CONTAINER_NAME, normalizePrefix } from '../co
 import { UserError } from '../cli/errors';
 import { type ServiceRef, parseServiceRef } from '../restore/web-service';
 
-export type TaskKind = 'backup' | 'restore';
+/** The tasks the ops function starts; a backup or restore never starts while one of them runs. */
+export type StartableTaskKind = 'backup' | 'restore';
+/** Every kind `status` reports on: the restore test runs on its own schedule, the function only watches it. */
+export type TaskKind = StartableTaskKind | 'restore-test';
+export const STARTABLE_TASK_KINDS: readonly StartableTaskKind[] = ['backup', 'restore'];
 
 export interface OpsConfig {
   bucket: string;
   prefix: string;
   /** ECS cluster ARN (or name) the tasks run in. */
   cluster: string;
-  taskDefinitions: Record<TaskKind, string>;
+  /** The restore test's only when the deployment has one (RESTORE_TEST_TASK_DEFINITION_ARN). */
+  taskDefinitions: Record<StartableTaskKind, string> & { 'restore-test'?: string };
   containerName: string;
   subnets: string[];
   securityGroups: string[];
   assignPublicIp: boolean;
   /** CloudWatch Logs group of the tasks' awslogs driver, for log links. */
   logGroup?: string;
-  /** The awslogs stream prefix of each task definition. @default the kind: `backup`, `restore` */
+  /** The awslogs stream prefix of each task definition. @default the kind: `backup`, `restore`, `restore-test` */
   streamPrefixes: Record<TaskKind, string>;
   /** Web service the restore stops during the swap. */
   webService?: ServiceRef;
@@ -48,15 +53,24 @@ export function opsConfig(env: OpsEnv): OpsConfig {
     bucket: env[ENV.bucket]!,
     prefix: normalizePrefix(env[ENV.prefix] || DEFAULT_PREFIX),
     cluster: env[ENV.ecsCluster]!,
-    taskDefinitions: { backup: env[ENV.backupTaskDefinition]!, restore: env[ENV.restoreTaskDefinition]! },
+    taskDefinitions: {
+      backup: env[ENV.backupTaskDefinition]!,
+      restore: env[ENV.restoreTaskDefinition]!,
+      ...(env[ENV.restoreTestTaskDefinition] ? { 'restore-test': env[ENV.restoreTestTaskDefinition] } : {}),
+    },
     containerName: env[ENV.taskContainerName] || TASK_CONTAINER_NAME,
     subnets: list(env[ENV.taskSubnets]),
     securityGroups: list(env[ENV.taskSecurityGroups]),
     assignPublicIp: publicIp === 'true' || publicIp === 'enabled',
     ...(env[ENV.taskLogGroup] ? { logGroup: env[ENV.taskLogGroup] } : {}),
-    streamPrefixes: { backup: 'backup', restore: 'restore' },
+    streamPrefixes: { backup: 'backup', restore: 'restore', 'restore-test': 'restore-test' },
     ...(env[ENV.webService] ? { webService: parseServiceRef(env[ENV.webService]!) } : {}),
   };
+}
+
+/** The kinds this deployment has a task definition for, with it. */
+export function configuredTaskDefinitions(config: OpsConfig): Array<[TaskKind, string]> {
+  return (Object.entries(config.taskDefinitions) as Array<[TaskKind, string | undefined]>).filter((e): e is [TaskKind, string] => Boolean(e[1]));
 }
 
 /** `arn:aws:ecs:region:account:task-definition/FAMILY:REV` (or `FAMILY:REV`, or `FAMILY`) → FAMILY. */

@@ -5,7 +5,15 @@
  */
 import { DescribeTasksCommand, type ECSClient, ListTasksCommand, RunTaskCommand, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
 import { UserError } from '../cli/errors';
-import { type OpsConfig, type TaskKind, arnRegion, taskDefinitionFamily } from './config';
+import {
+  type OpsConfig,
+  STARTABLE_TASK_KINDS,
+  type StartableTaskKind,
+  type TaskKind,
+  arnRegion,
+  configuredTaskDefinitions,
+  taskDefinitionFamily,
+} from './config';
 
 /** What RunTask records as the starter, so the tasks the ops function started can be told apart. */
 export const STARTED_BY = 'meatbackup-ops';
@@ -64,7 +72,7 @@ export function taskLog(config: OpsConfig, kind: TaskKind, taskArn: string): Pic
 function kindOf(config: OpsConfig, taskDefinitionArn: string | undefined): TaskKind | undefined {
   if (!taskDefinitionArn) return undefined;
   const family = taskDefinitionFamily(taskDefinitionArn);
-  return (Object.keys(config.taskDefinitions) as TaskKind[]).find((k) => taskDefinitionFamily(config.taskDefinitions[k]) === family);
+  return configuredTaskDefinitions(config).find(([, arn]) => taskDefinitionFamily(arn) === family)?.[0];
 }
 
 const STOPPING = new Set(['DEACTIVATING', 'STOPPING', 'DEPROVISIONING']);
@@ -103,16 +111,24 @@ async function describeTaskArns(ecs: ECSClient, config: OpsConfig, arns: string[
   return tasks;
 }
 
-/** Tasks of the project's backup and restore task definitions in `desiredStatus` (RUNNING includes pending ones). */
-export async function listProjectTasks(ecs: ECSClient, config: OpsConfig, desiredStatus: 'RUNNING' | 'STOPPED' = 'RUNNING'): Promise<TaskStatus[]> {
+/**
+ * Tasks of the project's task definitions (`kinds`, default every configured one: backup, restore, restore test) in
+ * `desiredStatus` (RUNNING includes pending ones).
+ */
+export async function listProjectTasks(
+  ecs: ECSClient,
+  config: OpsConfig,
+  desiredStatus: 'RUNNING' | 'STOPPED' = 'RUNNING',
+  kinds?: readonly TaskKind[],
+): Promise<TaskStatus[]> {
   const found: TaskStatus[] = [];
   try {
-    for (const kind of Object.keys(config.taskDefinitions) as TaskKind[]) {
+    for (const [kind, taskDefinition] of configuredTaskDefinitions(config).filter(([k]) => !kinds || kinds.includes(k))) {
       const arns: string[] = [];
       let nextToken: string | undefined;
       do {
         const page = await ecs.send(
-          new ListTasksCommand({ cluster: config.cluster, family: taskDefinitionFamily(config.taskDefinitions[kind]), desiredStatus, nextToken }),
+          new ListTasksCommand({ cluster: config.cluster, family: taskDefinitionFamily(taskDefinition), desiredStatus, nextToken }),
         );
         arns.push(...(page.taskArns ?? []));
         nextToken = page.nextToken;
@@ -125,9 +141,12 @@ export async function listProjectTasks(ecs: ECSClient, config: OpsConfig, desire
   return found;
 }
 
-/** Refuses (UserError, nothing started) while a backup or restore task of the project runs. */
-export async function ensureNoProjectTaskRunning(ecs: ECSClient, config: OpsConfig, starting: TaskKind): Promise<void> {
-  const running = await listProjectTasks(ecs, config, 'RUNNING');
+/**
+ * Refuses (UserError, nothing started) while a backup or restore task of the project runs. A restore test does not
+ * block: it never touches the live database (cluster mode) or only its own scratch database.
+ */
+export async function ensureNoProjectTaskRunning(ecs: ECSClient, config: OpsConfig, starting: StartableTaskKind): Promise<void> {
+  const running = await listProjectTasks(ecs, config, 'RUNNING', STARTABLE_TASK_KINDS);
   if (running.length === 0) return;
   const t = running[0];
   throw new UserError(
@@ -137,7 +156,7 @@ export async function ensureNoProjectTaskRunning(ecs: ECSClient, config: OpsConf
 }
 
 /** The exact RunTask input for a task of `kind` running the CLI with `command`. */
-export function runTaskInput(config: OpsConfig, kind: TaskKind, command: string[]): RunTaskCommandInput {
+export function runTaskInput(config: OpsConfig, kind: StartableTaskKind, command: string[]): RunTaskCommandInput {
   return {
     cluster: config.cluster,
     taskDefinition: config.taskDefinitions[kind],
@@ -156,7 +175,7 @@ export function runTaskInput(config: OpsConfig, kind: TaskKind, command: string[
 }
 
 /** Starts one task and returns its status right after RunTask (state `running`, lastStatus PROVISIONING). */
-export async function runProjectTask(ecs: ECSClient, config: OpsConfig, kind: TaskKind, command: string[]): Promise<TaskStatus> {
+export async function runProjectTask(ecs: ECSClient, config: OpsConfig, kind: StartableTaskKind, command: string[]): Promise<TaskStatus> {
   let res;
   try {
     res = await ecs.send(new RunTaskCommand(runTaskInput(config, kind, command)));
@@ -193,6 +212,6 @@ export async function taskStatus(ecs: ECSClient, config: OpsConfig, taskArn?: st
     );
   }
   const kind = kindOf(config, task.taskDefinitionArn);
-  if (!kind) throw new UserError(`task ${taskArn} is not a meatbackup backup or restore task (its task definition is ${task.taskDefinitionArn})`);
+  if (!kind) throw new UserError(`task ${taskArn} is not a meatbackup backup, restore or restore-test task (its task definition is ${task.taskDefinitionArn})`);
   return { tasks: [describeTask(config, task, kind)] };
 }

@@ -394,16 +394,24 @@ describe('GIVEN {"action": "status"}', () => {
     expect(result).toMatchObject({ ok: true, summary: expect.stringMatching(/^backup task finished successfully \(exit code 0\); log: https:/), task: { exitCode: 0, succeeded: true } });
   });
 
-  test('WHEN no task is named THEN the project\'s running and recently stopped tasks are listed', async () => {
+  test('WHEN no task is named THEN the newest backup and the project\'s running and recently stopped tasks are listed', async () => {
     // GIVEN
     runningTask('meatlizard-backup-backup', TASK_ARN);
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     // WHEN
     const result = await handleEvent({ action: 'status' }, context());
-    // THEN
+    stdout.mockRestore();
+    // THEN (the backups' side: test/lambda/ops-status.test.ts)
     expect(result).toEqual({
       ok: true,
       action: 'status',
-      summary: `backup task is running (RUNNING); log: ${LOG_URL.replace('restore$252F', 'backup$252F')}`,
+      summary: [
+        `newest backup ${LATEST} (6h15m old)`,
+        'no restore test of any meatdb backup yet',
+        `backup task is running (RUNNING); log: ${LOG_URL.replace('restore$252F', 'backup$252F')}`,
+      ].join('\n'),
+      newestBackup: expect.objectContaining({ key: LATEST, ageSeconds: 22_500, sizeBytes: latest.bytes.length }),
+      restoreTest: null,
       count: 1,
       tasks: [expect.objectContaining({ taskArn: TASK_ARN, kind: 'backup', state: 'running' })],
     });
@@ -421,6 +429,6 @@ describe('GIVEN {"action": "status"}', () => {
     // WHEN
     const result = await handleEvent({ action: 'status', taskArn: TASK_ARN }, context());
     // THEN
-    expect(result).toEqual({ ok: false, action: 'status', error: expect.stringContaining('is not a meatbackup backup or restore task') });
+    expect(result).toEqual({ ok: false, action: 'status', error: expect.stringContaining('is not a meatbackup backup, restore or restore-test task') });
   });
 });

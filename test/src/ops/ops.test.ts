@@ -257,7 +257,7 @@ describe('GIVEN {"action":"status","taskArn":…}', () => {
 
   test('WHEN the task is not one of the project\'s THEN it is refused', async () => {
     ecsMock.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: TASK_ARN, taskDefinitionArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/web:9`, lastStatus: 'RUNNING' }] });
-    await expect(opsTaskStatus(deps(), TASK_ARN)).rejects.toThrow(/is not a meatbackup backup or restore task/);
+    await expect(opsTaskStatus(deps(), TASK_ARN)).rejects.toThrow(/is not a meatbackup backup, restore or restore-test task/);
   });
 
   test('WHEN ECS no longer knows the task THEN the answer says where its log stays', async () => {
