@@ -9,8 +9,10 @@ import type { TaskPlatform } from './task-platform';
 
 /**
  * Where a cluster-mode restore test keeps its throwaway PostgreSQL cluster: a bind mount on the task's ephemeral
- * storage, also TMPDIR. container/Dockerfile declares it as a VOLUME owned by the image's user (Fargate then creates
- * the mount with that ownership; the root filesystem stays read-only).
+ * storage, also TMPDIR; the root filesystem stays read-only. container/Dockerfile declares it as a VOLUME owned by the
+ * image's user: ECS fills a bind mount from the image's VOLUME of the same path (documented), and the owner carrying
+ * over with it is what users of Fargate report, not something these tests can show. If the first deployed run's initdb
+ * says "Permission denied" on /scratch, that is why.
  */
 export const RESTORE_TEST_SCRATCH_PATH = '/scratch';
 
