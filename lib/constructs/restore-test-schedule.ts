@@ -65,6 +65,9 @@ export class RestoreTestSchedule extends Construct {
         [ENV.prefix]: DEFAULT_PREFIX,
         [ENV.restoreTestMode]: config.mode,
         [ENV.restoreTestAssertions]: JSON.stringify(config.assertions),
+        // Cluster mode never connects to the database, but its metric must still carry the Database dimension the
+        // alarms watch, even when the run fails before a backup names it.
+        ...(cluster ? { PGDATABASE: platform.databaseEnvironment.PGDATABASE } : {}),
       },
     });
 

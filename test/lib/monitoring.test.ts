@@ -101,6 +101,8 @@ describe('restore test', () => {
         { Name: ENV.prefix, Value: 'backups/' },
         { Name: ENV.restoreTestMode, Value: 'cluster' },
         { Name: ENV.restoreTestAssertions, Value: '[]' },
+        // Only the name, for the metric's Database dimension: no host, user or password.
+        { Name: 'PGDATABASE', Value: 'meatdb' },
         { Name: 'TMPDIR', Value: RESTORE_TEST_SCRATCH_PATH },
       ]);
       expect(side.container.Secrets).toBeUndefined();
