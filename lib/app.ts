@@ -21,7 +21,7 @@ export function buildStacks(app: App, config: AppConfig): MeatbackupStacks {
     config,
     stackName: names.replica,
     env: { account, region: config.replicaRegion },
-    description: `${config.name}: replica backup bucket (${config.replicaRegion})`,
+    description: `${config.name}: replica backup bucket, promotion function, S3 Batch Operations role (${config.replicaRegion})`,
     terminationProtection: true,
   });
   const primary = new PrimaryStack(app, names.primary, {

@@ -36,6 +36,8 @@ export const ENV = {
   taskLogGroup: 'TASK_LOG_GROUP',
   /** Role S3 Batch Operations assumes for a promotion copy job. */
   batchOperationsRole: 'BATCH_OPERATIONS_ROLE_ARN',
+  /** Name of the promotion function in the replica region, which the primary region's ops Lambda points to. */
+  promoteFunctionName: 'PROMOTE_FUNCTION_NAME',
   /** Account id, needed by S3 Control calls. */
   accountId: 'AWS_ACCOUNT_ID',
   /** Days of Object Lock (governance) retention each backup is written with when the bucket has Object Lock; default 35, 0 writes without a lock. */

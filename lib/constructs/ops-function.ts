@@ -93,7 +93,9 @@ export class OpsFunction extends Construct {
       description: 'meatbackup operations: {"action": "list" | "backup" | "restore" | "status" | "promote", …}',
       ...opsHandlerCode(),
       memorySize: 256,
-      timeout: Duration.seconds(30),
+      // replication-check reads the whole newest backup from the replica to recompute its sha256: at ~100 MB/s a
+      // 10 GB backup takes minutes. Every other action answers in seconds.
+      timeout: Duration.minutes(15),
       role: this.role,
       logGroup: this.logGroup,
       environment: {

@@ -14,7 +14,7 @@ import { acknowledgeNode22, opsHandlerCode } from './ops-function';
  * Environment variable of the primary region's ops function naming this function, so its `promote` answer can say
  * where promotion runs. The ops handler reads the same name (lambda/ops/actions/promote.ts; a test keeps the two equal).
  */
-export const PROMOTE_FUNCTION_NAME_ENV = 'PROMOTE_FUNCTION_NAME';
+export const PROMOTE_FUNCTION_NAME_ENV = ENV.promoteFunctionName;
 
 /** Physical name of the promotion function: fixed, so an operator finds it by name during an outage. */
 export function promoteFunctionName(config: AppConfig): string {

@@ -26,7 +26,6 @@ import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV, type Manifest, sidecarKey } from '../../src/contract';
-import { PROMOTE_FUNCTION_NAME_ENV as LIB_PROMOTE_FUNCTION_NAME_ENV } from '../../lib/constructs/promote-function';
 import { PROMOTE_FUNCTION_NAME_ENV, RUN_LIMITS, type RunLimits, promoteWithin } from '../../lambda/ops/actions/promote';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext, OpsResult } from '../../lambda/ops/types';
@@ -181,10 +180,6 @@ beforeEach(() => {
 });
 
 afterEach(() => jest.restoreAllMocks());
-
-test('THEN the primary stack and the handler agree on the name of the variable naming the promotion function', () => {
-  expect(PROMOTE_FUNCTION_NAME_ENV).toBe(LIB_PROMOTE_FUNCTION_NAME_ENV);
-});
 
 describe('promote: the plan (no "confirm")', () => {
   test('GIVEN the replica and no target WHEN {"action": "promote"} THEN it plans replica -> original primary name and writes nothing', async () => {

@@ -516,12 +516,12 @@ describe('PrimaryStack', () => {
       functionRole = fn[0].Properties.Role['Fn::GetAtt'][0];
     });
 
-    test('THEN it runs on Node.js 22 with its own log group', () => {
+    test('THEN it runs on Node.js 22 with its own log group, long enough for replication-check to hash a large backup', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Runtime: 'nodejs22.x',
         Handler: 'index.handler',
         Architectures: ['arm64'],
-        Timeout: 30,
+        Timeout: 900,
         LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^OpsLogs') } },
       });
     });

@@ -35,7 +35,7 @@ import type { ActionHandler, EventOf, OpsContext, OpsResult } from '../types';
  * Set on the primary region's ops function to the promotion function's name (lib/constructs/promote-function.ts sets
  * it; test/lambda/ops-promote.test.ts keeps both names equal).
  */
-export const PROMOTE_FUNCTION_NAME_ENV = 'PROMOTE_FUNCTION_NAME';
+export const PROMOTE_FUNCTION_NAME_ENV = ENV.promoteFunctionName;
 
 export interface RunLimits {
   /** When a confirmed copy stops scheduling copies: the 15 minutes less time to finish those under way, verify, answer. */
