@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { formatBytes } from '../src/cli/log';
+import { formatBytes, formatTable } from '../src/cli/log';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
 
@@ -275,12 +275,10 @@ export function formatBackupBench(r: BackupBenchResult): string {
     formatBytes(x.peakRssBytes),
     x.storedBytes !== undefined ? formatBytes(x.storedBytes) : '-',
   ]);
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const table = formatTable([header, ...rows], { alignRight: header.map((_, i) => i).slice(1) });
   return [
     `Backup: ${r.rows.toLocaleString('en')} rows, ${formatBytes(r.sqlBytes)} of plain SQL (${r.pgDumpVersion}); S3 = moto_server; ${r.cores} cores, load average ${r.loadAverageBefore.toFixed(2)} before (generated in ${r.generateSeconds.toFixed(1)}s)`,
-    line(header),
-    ...rows.map(line),
+    table,
     `targets: backup ≤ 1.5× raw pg_dump: ${r.targets.ratioOk ? 'met' : 'MISSED'} (${r.targets.ratio.toFixed(2)}×); peak RSS ≤ 256 MiB: ${r.targets.rssOk ? 'met' : 'MISSED'} (${formatBytes(r.targets.peakRssBytes)})`,
   ].join('\n');
 }

@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { formatBytes } from '../src/cli/log';
+import { formatBytes, formatTable } from '../src/cli/log';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
 import { CLI, DATABASE, TIME, type Timed, generate, motoPid, postmasterPid, processCpu, timed } from './backup';
@@ -119,12 +119,10 @@ export function formatRestoreBench(r: RestoreBenchResult): string {
     `${x.s3CpuSeconds.toFixed(2)}s`,
     formatBytes(x.peakRssBytes),
   ]);
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const table = formatTable([header, ...rows], { alignRight: header.map((_, i) => i).slice(1) });
   return [
     `Restore: ${r.rows.toLocaleString('en')} rows, a ${formatBytes(r.storedBytes)} backup of ${formatBytes(r.sqlBytes)} SQL; S3 = moto_server; load average ${r.loadAverageBefore.toFixed(2)} before`,
-    line(header),
-    ...rows.map(line),
+    table,
     `target: restore ≤ 1.3× gunzip -c | psql: ${r.target.ok ? 'met' : 'MISSED'} (${r.target.ratio.toFixed(2)}×)`,
   ].join('\n');
 }

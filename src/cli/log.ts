@@ -125,3 +125,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
   };
 }
+
+/**
+ * Columns padded to their widest cell, two spaces apart; the columns in `alignRight` (numbers) are right-aligned.
+ * Trailing spaces are trimmed so the last column can be long without padding every row.
+ */
+export function formatTable(rows: readonly (readonly string[])[], options: { alignRight?: readonly number[] } = {}): string {
+  if (rows.length === 0) return '';
+  const right = new Set(options.alignRight ?? []);
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (right.has(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+}

@@ -2,7 +2,7 @@
  * The demo's step runner: each runbook step is timed, its result and byte count recorded, and the first failure
  * stops the run with the step's name, so `npm start` says exactly which part of the runbook broke.
  */
-import { formatBytes } from '../cli/log';
+import { formatBytes, formatTable } from '../cli/log';
 import { UserError, oneLine } from '../cli/errors';
 
 export interface StepOutcome {
@@ -48,7 +48,6 @@ export class StepRunner {
     const rows = this.records.map((r) => [r.step, `${r.ok ? 'ok' : 'FAILED'}: ${r.result}`, `${r.seconds.toFixed(1)}s`, r.bytes !== undefined ? formatBytes(r.bytes) : '']);
     const header = ['step', 'result', 'time', 'bytes'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const fmt = (cells: string[]): string => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-    return [fmt(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n');
+    return formatTable([header, widths.map((w) => '─'.repeat(w)), ...rows], { alignRight: [2, 3] });
   }
 }

@@ -5,7 +5,7 @@ import { type BackupEntry, listBackups } from '../../catalog/catalog';
 import { type RetentionInfo, describeRetention, readLifecycleRules } from '../../catalog/expiry';
 import { formatUtc } from '../../backup/retention';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { createLogger, formatAge, formatBytes } from '../log';
+import { createLogger, formatAge, formatBytes, formatTable } from '../log';
 
 interface ListFlags {
   bucket?: string;
@@ -30,11 +30,6 @@ function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
     m ? `sha256 ${m.sha256.slice(0, 12)}` : 'no manifest',
     m ? `${m.serverVersion} / ${m.pgDumpVersion}` : '-',
   ];
-}
-
-export function formatTable(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }
 
 export function registerList(program: Command): void {
