@@ -88,7 +88,8 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     throw new UserError(`backup ${key} failed verification: it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}; do not restore it`);
   }
   if (manifest.versionId && object.versionId && manifest.versionId !== object.versionId) {
-    logger?.warn(`${key} is version ${object.versionId}, the manifest was written for version ${manifest.versionId} (copied or replaced since); checking its content`);
+    // Normal after a replication or a promotion (a copy is a new version); an overwrite is caught by the content check.
+    logger?.info(`${key} is version ${object.versionId}, the manifest was written for version ${manifest.versionId} (copied or replaced since); its content decides`);
   }
 
   const digest = new DigestStream((bytes) => logger?.progress(`verifying ${key}`, bytes, manifest.sizeBytes));
