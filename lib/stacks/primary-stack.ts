@@ -246,8 +246,9 @@ function grantOnBackups(
  *
  * - Tagging may only classify an object that has no class yet: re-tagging a monthly backup `daily` would expire it early.
  * - Retention is governance mode only (a compliance lock could never be lifted) and at most `lockDays` (+1 of slack).
- * - The delete by version id (with BypassGovernanceRetention when backups are locked) is the cleanup of a failed run,
- *   which must leave nothing under backups/ (DESIGN.md). It also lets this role remove any backup version of the
+ * - The delete by version id is the cleanup of a failed run, which must leave nothing under backups/ (DESIGN.md). It
+ *   never needs s3:BypassGovernanceRetention, which no role has: the task locks its objects only once all are stored,
+ *   so what it cleans up is never locked. It also lets this role remove any backup version of the
  *   primary bucket; never the replica's: a delete by version id is not replicated, and this role has no access there.
  */
 function grantBackupWriter(bucket: s3.IBucket, task: MeatbackupTask, options: { key?: BackupKey; lockDays: number }): void {
@@ -296,7 +297,7 @@ function grantBackupWriter(bucket: s3.IBucket, task: MeatbackupTask, options: { 
   statements.push(
     new iam.PolicyStatement({
       sid: 'RemoveFailedBackup',
-      actions: ['s3:DeleteObjectVersion', ...(options.lockDays > 0 ? ['s3:BypassGovernanceRetention'] : [])],
+      actions: ['s3:DeleteObjectVersion'],
       resources: [backupObjects],
     }),
   );

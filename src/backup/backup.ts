@@ -12,12 +12,14 @@
  * very snapshot (--snapshot), so the summary recorded in the manifest describes exactly what the dump holds.
  *
  * Kept and protected: the object is tagged with its retention class (monthly/weekly/daily, decided from the backups
- * already in the bucket) and, on a bucket with Object Lock, written with a governance-mode retention.
+ * already in the bucket) and, on a bucket with Object Lock, given a governance-mode retention as the run's last step.
  *
  * Once the object is stored, its globals (`pg_dumpall --globals-only --no-role-passwords`) and then its manifest
  * (sha256 and size of the stored bytes, versions, catalog summary, retention, timings) are written next to it, with
- * the same tag and retention; if any of that fails, what was stored is deleted again, by version id (bypassing the
- * governance retention it was just given), so every backup that exists has its globals and a manifest.
+ * the same tag; if any of that fails, what was stored is deleted again, by version id, so every backup that exists
+ * has its globals and a manifest. Lock last: only when all three are stored are they locked (PutObjectRetention by
+ * version id: object, globals, manifest), so that cleanup never has a lock to bypass, and no role may bypass one.
+ * If a lock itself fails, what is not locked yet is deleted and the error names any version already locked.
  */
 import { createHash } from 'node:crypto';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
@@ -42,7 +44,7 @@ import { DEFAULT_CONCURRENCY, DEFAULT_LEVEL, DEFAULT_MEMBER_BYTES, type GzipStat
 import { DEFAULT_PARTS_IN_FLIGHT, DEFAULT_PART_BYTES, MultipartUpload, partSizeFor } from './multipart-upload';
 import { DEFAULT_LOCK_DAYS, type ObjectLock, bucketObjectLock, classWindowStart, objectLockFor, retentionClass, retentionTagging } from './retention';
 import { type SnapshotSession, openSnapshot } from './snapshot';
-import { type StoredObject, putSidecar, removeStored, setRetention } from './stored-objects';
+import { type StoredObject, lockStored, putSidecar, removeStored } from './stored-objects';
 
 export const BACKUP_CONTENT_TYPE = 'application/gzip';
 
@@ -72,8 +74,8 @@ export interface BackupOptions {
   /** Explicit pg_dumpall, bypassing the choice by pg_dump's major (tests). */
   pgDumpall?: PgTool;
   /**
-   * Days of governance-mode Object Lock the backup, its manifest and its globals are written with, when the bucket
-   * has Object Lock enabled; 0 writes them without (and does not ask the bucket). @default DEFAULT_LOCK_DAYS (35)
+   * Days of governance-mode Object Lock the backup, its manifest and its globals are locked with once all three are
+   * stored, when the bucket has Object Lock enabled; 0 writes them without (and does not ask the bucket). @default DEFAULT_LOCK_DAYS (35)
    */
   lockDays?: number;
 }
@@ -214,7 +216,6 @@ async function dumpAndStore(options: BackupOptions, run: Run): Promise<BackupRes
           [OBJECT_METADATA.takenAt]: takenAt.toISOString(),
         },
         tagging,
-        ...(lock ? { objectLock: lock } : {}),
       },
       { partBytes, maxInFlight: partsInFlight },
     );
@@ -304,20 +305,21 @@ interface Sidecars {
 }
 
 /**
- * After the backup object is complete: its retention made explicit, then its globals, then its manifest (last: a
- * manifest means the backup is whole). Any failure deletes what was stored, and says so in the same line.
+ * After the backup object is complete: its globals, then its manifest (last: a manifest means the backup is whole),
+ * all without a retention; any failure deletes what was stored, and says so in the same line. Only once all three
+ * are stored are they locked (lockStored), so taking a failed run back out never needs to bypass a lock.
  */
 async function storeSidecars(s3: S3Client, bucket: string, { stored, manifest, globals, tagging, lock }: Sidecars): Promise<string> {
   const written: StoredObject[] = [stored];
   const manifestKey = sidecarKey(manifest.key, 'manifest');
   try {
-    if (lock) await setRetention(s3, bucket, stored, lock);
-    written.push(await putSidecar(s3, bucket, { what: 'its globals', key: sidecarKey(manifest.key, 'globals'), body: globals.body, contentType: BACKUP_CONTENT_TYPE, tagging, lock }));
-    await putSidecar(s3, bucket, { what: 'the manifest', key: manifestKey, body: `${JSON.stringify(manifest, null, 2)}\n`, contentType: 'application/json', tagging, lock });
-    return manifestKey;
+    written.push(await putSidecar(s3, bucket, { what: 'its globals', key: sidecarKey(manifest.key, 'globals'), body: globals.body, contentType: BACKUP_CONTENT_TYPE, tagging }));
+    written.push(await putSidecar(s3, bucket, { what: 'the manifest', key: manifestKey, body: `${JSON.stringify(manifest, null, 2)}\n`, contentType: 'application/json', tagging }));
   } catch (err) {
     // Without its globals and a manifest the backup cannot be verified or restored onto a new server: take it back out.
-    const cleanup = await removeStored(s3, bucket, written, lock);
+    const cleanup = await removeStored(s3, bucket, written);
     throw new UserError(`${(err as Error).message}; ${cleanup}`, err instanceof UserError ? err.exitCode : 1, { cause: err });
   }
+  if (lock) await lockStored(s3, bucket, written, lock);
+  return manifestKey;
 }

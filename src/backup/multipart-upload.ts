@@ -18,7 +18,6 @@ import {
   type CompletedPart,
   CreateMultipartUploadCommand,
   NoSuchUpload,
-  type ObjectLockMode,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -39,8 +38,6 @@ export interface MultipartTarget {
   checksumAlgorithm?: ChecksumAlgorithm;
   /** Object tags, URL-encoded (`retention=daily`); applied by S3 when the upload completes. */
   tagging?: string;
-  /** Object Lock retention the completed object gets (only on a bucket with Object Lock enabled). */
-  objectLock?: { mode: ObjectLockMode; retainUntil: Date };
 }
 
 export interface MultipartOptions {
@@ -88,7 +85,7 @@ export class MultipartUpload {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_PARTS_IN_FLIGHT);
   }
 
-  /** Starts the upload (CreateMultipartUpload with the object's content type, metadata, tags and retention). */
+  /** Starts the upload (CreateMultipartUpload with the object's content type, metadata and tags). */
   static async create(s3: S3Client, target: MultipartTarget, options: MultipartOptions = {}): Promise<MultipartUpload> {
     let uploadId: string | undefined;
     try {
@@ -100,7 +97,6 @@ export class MultipartUpload {
           Metadata: target.metadata,
           ChecksumAlgorithm: target.checksumAlgorithm ?? 'CRC32',
           ...(target.tagging ? { Tagging: target.tagging } : {}),
-          ...(target.objectLock ? { ObjectLockMode: target.objectLock.mode, ObjectLockRetainUntilDate: target.objectLock.retainUntil } : {}),
         }),
       );
       uploadId = res.UploadId;

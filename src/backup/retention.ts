@@ -5,9 +5,9 @@
  *   first backup of its database in a calendar month (UTC) is monthly, else the first of an ISO week (Monday 00:00
  *   UTC) is weekly, else it is daily. Decided from the key stamps of the backups already in the bucket; the stacks'
  *   lifecycle rules expire each tag after its own period.
- * - Object Lock. When the bucket has Object Lock enabled, the backup, its manifest and its globals are written with a
- *   governance-mode retention of BACKUP_LOCK_DAYS (default 35; 0 disables): nobody without
- *   s3:BypassGovernanceRetention can delete or shorten them before then.
+ * - Object Lock. When the bucket has Object Lock enabled, the backup, its globals and its manifest are given a
+ *   governance-mode retention of BACKUP_LOCK_DAYS (default 35; 0 disables) once all three are stored: nobody without
+ *   s3:BypassGovernanceRetention, which no role of the stacks has, can delete or shorten them before then.
  */
 import { GetObjectLockConfigurationCommand, type ObjectLockMode, type S3Client } from '@aws-sdk/client-s3';
 import { ENV, RETENTION_TAG, type RetentionClass } from '../contract';
@@ -75,11 +75,6 @@ export interface ObjectLock {
 export function objectLockFor(takenAt: Date, days: number, bucketLocked: boolean): ObjectLock | undefined {
   if (!bucketLocked || days <= 0) return undefined;
   return { mode: 'GOVERNANCE', retainUntil: new Date(takenAt.getTime() + days * DAY_MS) };
-}
-
-/** The request fields that write an object with `lock`; none without. */
-export function lockHeaders(lock: ObjectLock | undefined): { ObjectLockMode?: ObjectLockMode; ObjectLockRetainUntilDate?: Date } {
-  return lock ? { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: lock.retainUntil } : {};
 }
 
 /**

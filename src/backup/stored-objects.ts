@@ -1,12 +1,13 @@
 /**
- * The objects one backup writes besides its dump — globals and manifest — and the way back out when a later write
- * fails: every object stored so far is deleted again by version id, bypassing the governance retention it was
- * just given (the run that locked it is the one taking it back), so a failed backup leaves nothing under the prefix.
+ * The objects one backup writes besides its dump — globals and manifest —, the lock put on all three once they are
+ * stored, and the way back out when a step fails: every object stored and not yet locked is deleted again by version
+ * id, so a failed backup leaves nothing under the prefix. Nothing is locked before everything is stored, so that
+ * cleanup never needs to bypass a governance retention, and no role is given s3:BypassGovernanceRetention.
  */
 import { DeleteObjectCommand, PutObjectCommand, PutObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
-import { oneLine } from '../cli/errors';
+import { UserError, oneLine } from '../cli/errors';
 import { describeS3Error } from '../storage/s3';
-import { type ObjectLock, formatUtc, lockHeaders } from './retention';
+import { type ObjectLock, formatUtc } from './retention';
 
 export interface StoredObject {
   /** How a message names it: "the backup object", "its globals". */
@@ -22,13 +23,12 @@ export interface SidecarWrite {
   contentType: string;
   /** URL-encoded tags, e.g. `retention=daily`. */
   tagging: string;
-  lock: ObjectLock | undefined;
 }
 
 /**
- * PutObject that never replaces an existing key (If-None-Match), with the backup's tags and retention. The checksum
- * algorithm is named explicitly: S3 refuses a PutObject with Object Lock headers that carries no checksum, and the
- * SDK leaves it out when configured to send checksums only where an operation requires them.
+ * PutObject that never replaces an existing key (If-None-Match), with the backup's tags and no retention yet (see
+ * lockStored). The checksum algorithm is named explicitly: a bucket with Object Lock refuses uploads that carry no
+ * checksum, and the SDK leaves it out when configured to send checksums only where an operation requires them.
  */
 export async function putSidecar(s3: S3Client, bucket: string, write: SidecarWrite): Promise<StoredObject> {
   try {
@@ -41,7 +41,6 @@ export async function putSidecar(s3: S3Client, bucket: string, write: SidecarWri
         IfNoneMatch: '*',
         Tagging: write.tagging,
         ChecksumAlgorithm: 'CRC32',
-        ...lockHeaders(write.lock),
       }),
     );
     return { what: write.what, key: write.key, ...(res.VersionId && res.VersionId !== 'null' ? { versionId: res.VersionId } : {}) };
@@ -51,10 +50,8 @@ export async function putSidecar(s3: S3Client, bucket: string, write: SidecarWri
 }
 
 /**
- * Sets the retention on a completed multipart object's version. S3 already applies the retention sent with
- * CreateMultipartUpload; this makes it explicit on the stored version, so an S3 implementation that drops those
- * headers on multipart uploads (moto does) cannot leave the backup unlocked. The same date is not a shortening:
- * no bypass is needed.
+ * Sets the governance retention on one stored version (PutObjectRetention by version id). The version has none yet,
+ * so this never shortens a retention and needs no bypass.
  */
 export async function setRetention(s3: S3Client, bucket: string, object: StoredObject, lock: ObjectLock): Promise<void> {
   try {
@@ -76,10 +73,10 @@ function joinNames(names: string[]): string {
 }
 
 /**
- * Deletes what a failed run stored, backup object first, each by version id and, when it was locked, with
- * BypassGovernanceRetention. Never throws: returns the phrase that ends the run's error line.
+ * Deletes what a failed run stored and did not lock, backup object first, each by version id and never with a
+ * bypass: nothing it deletes has a retention. Never throws: returns the phrase that ends the run's error line.
  */
-export async function removeStored(s3: S3Client, bucket: string, stored: readonly StoredObject[], lock: ObjectLock | undefined): Promise<string> {
+export async function removeStored(s3: S3Client, bucket: string, stored: readonly StoredObject[]): Promise<string> {
   const removed: string[] = [];
   const failed: string[] = [];
   for (const object of stored) {
@@ -89,22 +86,39 @@ export async function removeStored(s3: S3Client, bucket: string, stored: readonl
           Bucket: bucket,
           Key: object.key,
           ...(object.versionId ? { VersionId: object.versionId } : {}),
-          ...(lock ? { BypassGovernanceRetention: true } : {}),
         }),
       );
       removed.push(object.what);
     } catch (err) {
       const why = oneLine((err as Error).message);
       const version = object.versionId ? `version ${object.versionId} of ` : '';
-      failed.push(
-        lock
-          ? `removing ${object.what} failed too (${why}): it is under Object Lock (governance) until ${formatUtc(lock.retainUntil)} and this role may not bypass it (s3:BypassGovernanceRetention): delete ${version}${object.key} with a role that may, or once the lock has expired`
-          : `removing ${object.what} failed too (${why}): delete ${version}${object.key} by hand`,
-      );
+      failed.push(`removing ${object.what} failed too (${why}): delete ${version}${object.key} by hand`);
     }
   }
   const parts: string[] = [];
   if (removed.length > 0) parts.push(`${joinNames(removed)} ${removed.length === 1 ? 'was' : 'were'} removed again`);
   if (failed.length > 0) parts.push(`and ${failed.join('; and ')}`);
   return parts.join('; ');
+}
+
+/**
+ * The last step of a backup, once the object, its globals and its manifest are all stored: locks each of them, in
+ * that order. If a lock fails, what is not locked yet is deleted again (no bypass needed) and the error line names
+ * each version already locked: it stays until its date, and there is nothing else to do.
+ */
+export async function lockStored(s3: S3Client, bucket: string, stored: readonly StoredObject[], lock: ObjectLock): Promise<void> {
+  const locked: StoredObject[] = [];
+  for (const [i, object] of stored.entries()) {
+    try {
+      await setRetention(s3, bucket, object, lock);
+      locked.push(object);
+    } catch (err) {
+      const cleanup = await removeStored(s3, bucket, stored.slice(i));
+      const kept = locked.map((o) => `${o.what} (${o.versionId ? `version ${o.versionId} of ` : ''}${o.key})`);
+      const stays = kept.length === 0
+        ? ''
+        : `; ${joinNames(kept)} ${kept.length === 1 ? 'is' : 'are'} already locked until ${formatUtc(lock.retainUntil)} and ${kept.length === 1 ? 'stays' : 'stay'} until then: nothing else to do`;
+      throw new UserError(`${(err as Error).message}; ${cleanup}${stays}`, err instanceof UserError ? err.exitCode : 1, { cause: err });
+    }
+  }
 }

@@ -314,7 +314,7 @@ describe('PrimaryStack', () => {
             },
             Match.objectLike({ Sid: 'ClassifyNewBackups', Action: 's3:PutObjectTagging', Resource: backupObjects }),
             Match.objectLike({ Sid: 'LockNewBackups', Action: 's3:PutObjectRetention', Resource: backupObjects }),
-            { Sid: 'RemoveFailedBackup', Action: ['s3:BypassGovernanceRetention', 's3:DeleteObjectVersion'], Effect: 'Allow', Resource: backupObjects },
+            { Sid: 'RemoveFailedBackup', Action: 's3:DeleteObjectVersion', Effect: 'Allow', Resource: backupObjects },
           ],
         },
       });

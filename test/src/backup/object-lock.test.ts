@@ -87,10 +87,18 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
       for (const r of uploads) {
         expect([r.command, r.key, Object.keys(r.headers).some((h) => /^x-amz-checksum-(crc32|crc32c|sha1|sha256|crc64nvme)$|^content-md5$/i.test(h))]).toEqual([r.command, r.key, true]);
       }
-      // The lock headers ride on the upload that creates the object, and on each PutObject.
+      // Lock last: the objects are written with their tags but no lock headers, and locked only once all three are
+      // stored, by PutObjectRetention: object, globals, manifest, as the run's last requests.
       const create = requests.find((r) => r.command === 'CreateMultipartUploadCommand')!;
-      expect(create.headers).toMatchObject({ 'x-amz-object-lock-mode': 'GOVERNANCE', 'x-amz-tagging': 'retention=monthly' });
-      for (const r of uploads.filter((u) => u.command === 'PutObjectCommand')) expect(r.headers['x-amz-object-lock-mode']).toBe('GOVERNANCE');
+      expect(create.headers).toMatchObject({ 'x-amz-tagging': 'retention=monthly' });
+      for (const r of requests.filter((u) => u.command === 'CreateMultipartUploadCommand' || u.command === 'PutObjectCommand')) {
+        expect([r.command, r.key, Object.keys(r.headers).filter((name) => /^x-amz-object-lock/i.test(name))]).toEqual([r.command, r.key, []]);
+      }
+      expect(requests.slice(-3).map((r) => [r.command, r.key])).toEqual([
+        ['PutObjectRetentionCommand', result.key],
+        ['PutObjectRetentionCommand', result.globalsKey],
+        ['PutObjectRetentionCommand', result.manifestKey],
+      ]);
     } finally {
       strict.destroy();
     }
@@ -125,9 +133,10 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     await expect(verifyBackup({ s3: h.client, bucket, key: result.key })).rejects.toThrow(/failed verification: it is \d+ bytes but the manifest records \d+; do not restore it$/);
   });
 
-  test('GIVEN a locked bucket WHEN the manifest cannot be written THEN the backup object and its globals are deleted again, bypassing the governance retention, and nothing is left', async () => {
+  test('GIVEN a locked bucket WHEN the manifest cannot be written (before the lock step) THEN the backup object and its globals, never locked, are deleted again without any bypass, and nothing is left', async () => {
     const bucket = await freshLockedBucket(h.client, 'lock-cleanup');
     const local = h.s3.client();
+    const requests = recordRequests(local);
     const deletes: Record<string, unknown>[] = [];
     local.middlewareStack.add(
       (next, context) => async (args) => {
@@ -140,23 +149,51 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     const err = await runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb') }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/^could not write the manifest backups\/meatdb-.*\.manifest\.json to bucket .*: access denied to bucket .*; the backup object and its globals were removed again$/);
     expect(deletes).toEqual([
-      expect.objectContaining({ Key: expect.stringMatching(/\.sql\.gz$/) as string, VersionId: expect.any(String) as string, BypassGovernanceRetention: true }),
-      expect.objectContaining({ Key: expect.stringMatching(/\.globals\.sql\.gz$/) as string, VersionId: expect.any(String) as string, BypassGovernanceRetention: true }),
+      expect.objectContaining({ Key: expect.stringMatching(/\.sql\.gz$/) as string, VersionId: expect.any(String) as string }),
+      expect.objectContaining({ Key: expect.stringMatching(/\.globals\.sql\.gz$/) as string, VersionId: expect.any(String) as string }),
     ]);
+    for (const d of deletes) expect(d).not.toHaveProperty('BypassGovernanceRetention');
+    expect(requests.filter((r) => r.command === 'DeleteObjectCommand').map((r) => r.headers['x-amz-bypass-governance-retention'])).toEqual([undefined, undefined]);
+    expect(requests.map((r) => r.command)).not.toContain('PutObjectRetentionCommand');
     expect(await bucketContents(h.client, bucket)).toEqual({ versions: [], uploads: [] });
   });
 
-  test('GIVEN a locked bucket and a role that may not bypass governance WHEN the manifest cannot be written THEN the line says the object stays locked until when, and what is needed', async () => {
-    const bucket = await freshLockedBucket(h.client, 'lock-no-bypass');
+  test('GIVEN a locked bucket WHEN locking the globals fails (the backup object is already locked) THEN its globals and manifest are deleted without bypass, and the one line names the locked version and until when it stays', async () => {
+    const bucket = await freshLockedBucket(h.client, 'lock-step-fails');
     const local = h.s3.client();
-    failWhen(local, (cmd, input) => cmd === 'PutObjectCommand' && String(input.Key).endsWith('.manifest.json'), 'InternalError', 500);
-    failWhen(local, (cmd, input) => cmd === 'DeleteObjectCommand' && input.BypassGovernanceRetention === true, 'AccessDenied', 403);
+    const deletes: Record<string, unknown>[] = [];
+    local.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteObjectCommand') deletes.push(args.input as Record<string, unknown>);
+        return next(args);
+      },
+      { step: 'initialize', name: 'record-deletes' },
+    );
+    failWhen(local, (cmd, input) => cmd === 'PutObjectRetentionCommand' && String(input.Key).endsWith('.globals.sql.gz'), 'InternalError', 500);
     const now = second();
     const err = await runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb'), now: () => now }).catch((e: unknown) => e);
     const until = `${new Date(now.getTime() + 35 * DAY_MS).toISOString().slice(0, 19)}Z`;
-    expect((err as Error).message).toMatch(new RegExp(
-      `^could not write the manifest .*: InternalError \\(HTTP 500\\): .*; and removing the backup object failed too \\(Access Denied\\): it is under Object Lock \\(governance\\) until ${until} and this role may not bypass it \\(s3:BypassGovernanceRetention\\): delete version \\S+ of backups/meatdb-\\S+\\.sql\\.gz with a role that may, or once the lock has expired; and removing its globals failed too`,
+    const message = (err as Error).message;
+    expect(message).toMatch(new RegExp(
+      `^could not set the Object Lock retention of backups/meatdb-\\S+\\.globals\\.sql\\.gz in bucket ${bucket} \\(s3:PutObjectRetention\\): InternalError \\(HTTP 500\\).*; its globals and the manifest were removed again; the backup object \\(version \\S+ of backups/meatdb-\\S+\\.sql\\.gz\\) is already locked until ${until} and stays until then: nothing else to do$`,
     ));
+    expect(message).not.toContain('\n');
+    expect(deletes.map((d) => String(d.Key).replace(/^.*?(\.globals\.sql\.gz|\.manifest\.json)$/, '$1'))).toEqual(['.globals.sql.gz', '.manifest.json']);
+    for (const d of deletes) expect(d).not.toHaveProperty('BypassGovernanceRetention');
+    const contents = await bucketContents(h.client, bucket);
+    expect(contents.versions).toHaveLength(1);
+    expect(contents.versions[0]).toMatch(/^backups\/meatdb-\S+\.sql\.gz$/);
+    const head = await h.client.send(new HeadObjectCommand({ Bucket: bucket, Key: contents.versions[0] }));
+    expect([head.ObjectLockMode, head.ObjectLockRetainUntilDate?.toISOString()]).toEqual(['GOVERNANCE', new Date(now.getTime() + 35 * DAY_MS).toISOString()]);
+  });
+
+  test('GIVEN a locked bucket WHEN locking the backup object itself fails THEN nothing was locked, all three are deleted without bypass, and nothing is left', async () => {
+    const bucket = await freshLockedBucket(h.client, 'lock-first-fails');
+    const local = h.s3.client();
+    failWhen(local, (cmd, input) => cmd === 'PutObjectRetentionCommand' && String(input.Key).endsWith('.sql.gz') && !String(input.Key).endsWith('.globals.sql.gz'), 'AccessDenied', 403);
+    const err = await runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb') }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^could not set the Object Lock retention of backups\/meatdb-\S+\.sql\.gz in bucket .*; the backup object, its globals and the manifest were removed again$/);
+    expect(await bucketContents(h.client, bucket)).toEqual({ versions: [], uploads: [] });
   });
 
   test('GIVEN BACKUP_LOCK_DAYS=0 WHEN backing up to a locked bucket THEN nothing is locked and the bucket is not even asked', async () => {
