@@ -339,7 +339,8 @@ function grantRestoreTester(bucket: s3.IBucket, task: MeatbackupTask, key?: Back
   );
   const role = task.taskDefinition.taskRole;
   const results = bucket.arnForObjects(`${DEFAULT_PREFIX}*${SIDECAR_SUFFIX.restoreTest}`);
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteRestoreTestResults', actions: ['s3:PutObject'], resources: [results] }));
+  // PutObject with a Tagging header needs PutObjectTagging too: the result carries its backup's retention class.
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteRestoreTestResults', actions: ['s3:PutObject', 's3:PutObjectTagging'], resources: [results] }));
   acknowledgeWildcardResource(
     defaultPolicyOf(role),
     results,

@@ -5,16 +5,22 @@
  * The SDK sends a checksum with the PutObject, which a bucket with Object Lock requires.
  */
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { type RestoreTestResult, restoreTestResultSchema, sidecarKey } from '../contract';
+import { type RestoreTestResult, type RetentionClass, restoreTestResultSchema, sidecarKey } from '../contract';
+import { retentionTagging } from '../backup/retention';
 import { UserError } from '../cli/errors';
 import { describeS3Error } from '../storage/s3';
 
-/** Writes the result beside its backup and returns the key it was written to. */
-export async function writeRestoreTestResult(s3: S3Client, bucket: string, result: RestoreTestResult): Promise<string> {
+/**
+ * Writes the result beside its backup and returns the key it was written to. Tagged with the backup's retention
+ * class, when it has one, so the bucket's lifecycle rules expire the result together with the backup.
+ */
+export async function writeRestoreTestResult(s3: S3Client, bucket: string, result: RestoreTestResult, retention?: RetentionClass): Promise<string> {
   const key = sidecarKey(result.key, 'restoreTest');
   const body = `${JSON.stringify(restoreTestResultSchema.parse(result), null, 2)}\n`;
   try {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json', ...(retention ? { Tagging: retentionTagging(retention) } : {}) }),
+    );
   } catch (err) {
     throw describeS3Error(err, `record the restore test result at ${key} in bucket ${bucket}`, bucket);
   }

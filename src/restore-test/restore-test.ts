@@ -20,7 +20,7 @@
  * result from being written (no such backup, S3 refusing the result) or an interruption is thrown.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { METRICS, type Manifest, type RestoreTestResult, parseBackupKey } from '../contract';
+import { METRICS, type Manifest, type RestoreTestResult, type RetentionClass, parseBackupKey } from '../contract';
 import { UserError, oneLine } from '../cli/errors';
 import type { Logger } from '../cli/log';
 import { readManifest } from '../catalog/catalog';
@@ -123,6 +123,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   const outcome: RestoreTestOutcome = { result, bucket, resultKey: '', database: parseBackupKey(key)?.database ?? options.conn.database, notes: [] };
   let catalogFailed = false;
   let interrupted: unknown;
+  let retention: RetentionClass | undefined;
   const fail = (err: unknown): void => {
     if (signal?.aborted && interrupted === undefined) interrupted = signal.reason;
     const message = oneLine(err instanceof Error ? err.message : String(err));
@@ -132,6 +133,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   try {
     const manifest = requireManifest(await readManifest(s3, bucket, key), key);
     outcome.database = manifest.database;
+    retention = manifest.retention?.class;
     if (options.mode === 'cluster') checkClusterBinaries(manifest);
     logger.info(`restore test of ${key} (${options.mode} mode)`, { key, mode: options.mode });
     const { pin, notes } = await checkBeforeLoad(s3, bucket, key, manifest, {
@@ -168,7 +170,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
 
   result.ok = result.error === undefined && !catalogFailed && result.assertions.every((a) => a.ok);
   result.seconds = secondsSince(started);
-  outcome.resultKey = await writeRestoreTestResult(s3, bucket, result);
+  outcome.resultKey = await writeRestoreTestResult(s3, bucket, result, retention);
   logger.info(`restore test of ${key} ${result.ok ? 'passed' : 'failed'}; result recorded at ${outcome.resultKey}`, { ok: result.ok, resultKey: outcome.resultKey });
   if (interrupted !== undefined) throw interrupted;
   return outcome;

@@ -139,7 +139,7 @@ describe('restore test', () => {
           Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'] },
           Condition: throughS3,
         },
-        { Sid: 'WriteRestoreTestResults', Action: 's3:PutObject', Effect: 'Allow', Resource: { 'Fn::Join': ['', [bucketArn, '/backups/*.restore-test.json']] } },
+        { Sid: 'WriteRestoreTestResults', Action: ['s3:PutObject', 's3:PutObjectTagging'], Effect: 'Allow', Resource: { 'Fn::Join': ['', [bucketArn, '/backups/*.restore-test.json']] } },
       ]);
       // and the key's policy names the role, for the same use
       template.hasResourceProperties('AWS::KMS::Key', {

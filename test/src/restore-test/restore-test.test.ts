@@ -3,11 +3,12 @@
  * `npm run build` first) and, where the clock must be fixed, through runRestoreTest in-process.
  */
 import { existsSync } from 'node:fs';
-import { CreateBucketCommand, GetObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, GetObjectRetentionCommand, GetObjectTaggingCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { createLogger } from '../../../src/cli/log';
 import { type RestoreTestResult, restoreTestResultSchema } from '../../../src/contract';
+import { readManifest } from '../../../src/catalog/catalog';
 import { readRestoreTestResult } from '../../../src/restore-test/record-result';
 import { runRestoreTest } from '../../../src/restore-test/restore-test';
 import { type CliResult, cleanEnv, runCli } from '../../support/cli';
@@ -117,6 +118,11 @@ describe('GIVEN a good backup taken with `meatbackup backup`', () => {
     const { resultKey: _resultKey, notes: _notes, ...recorded } = out as RestoreTestResult & { resultKey: string; notes: string[] };
     expect(await storedResult(backup.key)).toEqual(recorded);
     expect(await readRestoreTestResult(client, BUCKET, backup.key)).toMatchObject({ ok: true, key: backup.key });
+    // The result carries its backup's retention class, so the lifecycle rules expire both together.
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: `${backup.key}.restore-test.json` }));
+    const recordedClass = (await readManifest(client, BUCKET, backup.key))?.retention?.class;
+    expect(recordedClass).toMatch(/^(daily|weekly|monthly)$/);
+    expect(tags.TagSet).toEqual([{ Key: 'retention', Value: recordedClass }]);
     // The scratch database existed only during the test, and the live one is byte for byte what it was.
     expect(result.stderr).toMatch(/created scratch database meatdb_restore_test_\d{8}T\d{6}Z/);
     expect(await databases()).toEqual(before);
