@@ -1,11 +1,11 @@
 /** `meatbackup delete <key>`: removes one backup and its sidecars for good, unless Object Lock still protects it. */
-import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
 import { type DeletePlan, deleteBackup } from '../../backup/delete';
 import { backupKeyFromRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../errors';
+import { askYes, requireYesOrTerminal } from '../prompt';
 
 interface DeleteFlags {
   bucket?: string;
@@ -22,16 +22,8 @@ function describe(plan: DeletePlan): string {
 /** --yes, or a y/yes typed on the terminal; without a terminal and without --yes nothing is deleted. */
 async function confirmDelete(plan: DeletePlan, yes: boolean | undefined): Promise<boolean> {
   if (yes) return true;
-  if (!(process.stdin.isTTY && process.stderr.isTTY)) {
-    throw usageError(`deleting backup ${plan.key} removes ${describe(plan)} for good: pass --yes to confirm; nothing was deleted`);
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`Delete ${describe(plan)} from s3://${plan.bucket} for good? [y/N] `);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
+  requireYesOrTerminal(yes, `deleting backup ${plan.key} removes ${describe(plan)} for good: pass --yes to confirm; nothing was deleted`);
+  return askYes(`Delete ${describe(plan)} from s3://${plan.bucket} for good? [y/N] `);
 }
 
 export function registerDelete(program: Command): void {

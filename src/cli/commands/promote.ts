@@ -3,10 +3,10 @@
  * (a new one, or the original name once S3 has freed it). It creates a bucket and writes into it: on a TTY it shows
  * the plan and asks; otherwise it needs --yes. Resumable: run it again after an interruption.
  */
-import { createInterface } from 'node:readline/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ENV } from '../../contract';
 import { EXIT, UserError, usageError } from '../errors';
+import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger, formatBytes, formatDuration } from '../log';
 import { shutdownSignal } from '../signals';
 import { GiB, MiB } from '../../promote/copy-object';
@@ -78,16 +78,6 @@ export function describeResult(r: PromotionResult): string {
   return lines.join('\n');
 }
 
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(question);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
-}
-
 export function registerPromote(program: Command): void {
   program
     .command('promote')
@@ -108,10 +98,7 @@ export function registerPromote(program: Command): void {
       const from = flags.from ?? process.env[ENV.replicaBucket];
       if (!from) throw usageError(`no replica bucket given: pass --from BUCKET or set ${ENV.replicaBucket}`);
       if (!flags.to) throw usageError('no target bucket given: pass --to BUCKET (a new name, or the original one once S3 has freed it)');
-      const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-      if (!flags.yes && !interactive) {
-        throw usageError(`promote creates bucket ${flags.to} and writes into it: pass --yes to confirm (there is no TTY to ask on); nothing was changed`);
-      }
+      requireYesOrTerminal(flags.yes, `promote creates bucket ${flags.to} and writes into it: pass --yes to confirm (there is no TTY to ask on); nothing was changed`);
       const logger = createLogger({ quiet: flags.json === true });
       const fromRegion = flags.fromRegion ?? process.env[ENV.replicaRegion] ?? flags.region;
       const options = {
@@ -137,7 +124,7 @@ export function registerPromote(program: Command): void {
       if (conflict) throw new UserError(conflict, EXIT.failed);
       if (!flags.yes) {
         process.stderr.write(`${describePlan(plan)}\n`);
-        if (!(await confirm(`go ahead? type yes to promote into ${plan.to}: `))) throw new UserError('not confirmed: nothing was changed', EXIT.failed);
+        if (!(await askYes(`go ahead? type yes to promote into ${plan.to}: `))) throw new UserError('not confirmed: nothing was changed', EXIT.failed);
       }
       const result = await runPromotion(options, plan);
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${describeResult(result)}\n`);

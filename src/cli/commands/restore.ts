@@ -1,5 +1,4 @@
 /** `meatbackup restore <key|latest>`: the runbook's step 2.1 (what the ops Lambda's restore task runs). */
-import { createInterface } from 'node:readline';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
@@ -8,6 +7,7 @@ import { type RestorePlan, type RestoreResult, restoreBackup } from '../../resto
 import { parseServiceRef } from '../../restore/web-service';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../errors';
+import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger, formatBytes, formatDuration } from '../log';
 import { shutdownSignal } from '../signals';
 
@@ -32,30 +32,14 @@ function describePlan(plan: RestorePlan): string {
   ].join('\n');
 }
 
-/** Asks on the terminal; anything but y/yes is a no. */
-function ask(question: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    rl.on('SIGINT', () => {
-      rl.close();
-      resolve(false);
-    });
-    rl.question(question, (answer) => {
-      rl.close();
-      resolve(/^y(es)?$/i.test(answer.trim()));
-    });
-  });
-}
-
 async function confirmReplace(plan: RestorePlan, yes: boolean | undefined): Promise<boolean> {
   if (yes) return true;
-  if (!(process.stdin.isTTY && process.stderr.isTTY)) {
-    throw usageError(
-      `restoring ${plan.key} replaces database ${plan.target} (the current one would be kept as ${plan.keptAs}): pass --yes to confirm; nothing was changed`,
-    );
-  }
+  requireYesOrTerminal(
+    yes,
+    `restoring ${plan.key} replaces database ${plan.target} (the current one would be kept as ${plan.keptAs}): pass --yes to confirm; nothing was changed`,
+  );
   process.stderr.write(`${describePlan(plan)}\n`);
-  return ask(`Replace database ${plan.target} with this backup? [y/N] `);
+  return askYes(`Replace database ${plan.target} with this backup? [y/N] `);
 }
 
 function humanResult(r: RestoreResult): string {
