@@ -3,9 +3,9 @@
  * manifest each successful backup writes beside it. A backup object without a manifest is listed as
  * unverified: its upload finished but the run that made it never recorded its checksum.
  */
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_PREFIX, type Manifest, formatStamp, manifestSchema, normalizePrefix, parseBackupKey, sidecarKey } from '../contract';
-import { UserError } from '../cli/errors';
+import { readJsonObject } from '../storage/json-object';
 import { describeS3Error } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 
@@ -21,28 +21,12 @@ export interface BackupEntry {
 }
 
 /** Reads and validates a backup's manifest; undefined when there is none. */
-export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest | undefined> {
-  const manifestKey = sidecarKey(key, 'manifest');
-  let body: string;
-  try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }));
-    body = (await res.Body?.transformToString('utf8')) ?? '';
-  } catch (err) {
-    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw describeS3Error(err, `read ${manifestKey} from bucket ${bucket}`, bucket);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new UserError(`manifest ${manifestKey} in bucket ${bucket} is not JSON: it was altered or truncated; verify or restore another backup`);
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UserError(`manifest ${manifestKey} in bucket ${bucket} is not a meatbackup manifest (${issue?.path.join('.') || 'document'}: ${issue?.message}); verify or restore another backup`);
-  }
-  return parsed.data;
+export function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest | undefined> {
+  return readJsonObject(s3, bucket, sidecarKey(key, 'manifest'), manifestSchema, {
+    what: 'manifest',
+    kind: 'a meatbackup manifest',
+    remedy: 'verify or restore another backup',
+  });
 }
 
 export interface ListBackupObjectsOptions {

@@ -4,10 +4,10 @@
  * versioned bucket). It is written without Object Lock retention: it describes the backup, it is not the backup.
  * The SDK sends a checksum with the PutObject, which a bucket with Object Lock requires.
  */
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type RestoreTestResult, type RetentionClass, restoreTestResultSchema, sidecarKey } from '../contract';
 import { retentionTagging } from '../backup/retention';
-import { UserError } from '../cli/errors';
+import { readJsonObject } from '../storage/json-object';
 import { describeS3Error } from '../storage/s3';
 
 /**
@@ -28,26 +28,10 @@ export async function writeRestoreTestResult(s3: S3Client, bucket: string, resul
 }
 
 /** The latest restore test result of a backup; undefined when it was never tested. */
-export async function readRestoreTestResult(s3: S3Client, bucket: string, backupKey: string): Promise<RestoreTestResult | undefined> {
-  const key = sidecarKey(backupKey, 'restoreTest');
-  let body: string;
-  try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    body = (await res.Body?.transformToString('utf8')) ?? '';
-  } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404) return undefined;
-    throw describeS3Error(err, `read ${key} from bucket ${bucket}`, bucket);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new UserError(`restore test result ${key} in bucket ${bucket} is not JSON: run the restore test again`);
-  }
-  const parsed = restoreTestResultSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new UserError(`restore test result ${key} in bucket ${bucket} is not a meatbackup restore test result: run the restore test again`);
-  }
-  return parsed.data;
+export function readRestoreTestResult(s3: S3Client, bucket: string, backupKey: string): Promise<RestoreTestResult | undefined> {
+  return readJsonObject(s3, bucket, sidecarKey(backupKey, 'restoreTest'), restoreTestResultSchema, {
+    what: 'restore test result',
+    kind: 'a meatbackup restore test result',
+    remedy: 'run the restore test again',
+  });
 }
