@@ -57,6 +57,31 @@ export interface BackupBenchRow {
   storedBytes?: number;
 }
 
+/** One command timed under GNU time, with the CPU the server and the emulator spent meanwhile. */
+export async function measure(
+  name: string,
+  script: string,
+  at: { env: NodeJS.ProcessEnv; work: string; server: number; moto: number },
+): Promise<{ timing: Timed; row: BackupBenchRow }> {
+  const server0 = processCpu(at.server);
+  const moto0 = processCpu(at.moto);
+  const timing = await timed(script, at.env, at.work);
+  // The postmaster adds a backend's CPU to its own children's total when it reaps it: give it a moment.
+  await new Promise((r) => setTimeout(r, 300));
+  return {
+    timing,
+    row: {
+      name,
+      wallSeconds: timing.wallSeconds,
+      ratio: 0,
+      cpuSeconds: timing.cpuSeconds,
+      serverCpuSeconds: processCpu(at.server) - server0,
+      s3CpuSeconds: processCpu(at.moto) - moto0,
+      peakRssBytes: timing.peakRssBytes,
+    },
+  };
+}
+
 export interface BackupBenchResult {
   rows: number;
   sqlBytes: number;
@@ -221,20 +246,7 @@ export async function benchBackup(options: BackupBenchOptions = {}): Promise<Bac
     for (let round = 0; round < repeat; round++) {
       for (const command of commands) {
         log(`${command.name}${repeat > 1 ? ` (run ${round + 1}/${repeat})` : ''}…`);
-        const server0 = processCpu(server);
-        const moto0 = processCpu(moto);
-        const t = await timed(command.script(), env, work);
-        // The postmaster adds a backend's CPU to its own children's total when it reaps it: give it a moment.
-        await new Promise((r) => setTimeout(r, 300));
-        const row: BackupBenchRow = {
-          name: command.name,
-          wallSeconds: t.wallSeconds,
-          ratio: 0,
-          cpuSeconds: t.cpuSeconds,
-          serverCpuSeconds: processCpu(server) - server0,
-          s3CpuSeconds: processCpu(moto) - moto0,
-          peakRssBytes: t.peakRssBytes,
-        };
+        const { timing: t, row } = await measure(command.name, command.script(), { env, work, server, moto });
         const stored = await command.stored(t);
         if (stored !== undefined) row.storedBytes = stored;
         if (t.stdout.startsWith('{')) sqlBytes = (JSON.parse(t.stdout) as { sqlBytes: number }).sqlBytes;

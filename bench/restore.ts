@@ -19,19 +19,12 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { formatBytes, formatTable } from '../src/cli/log';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
-import { CLI, DATABASE, TIME, type Timed, generate, motoPid, postmasterPid, processCpu, timed } from './backup';
+import { type BackupBenchRow, CLI, DATABASE, TIME, generate, measure, motoPid, postmasterPid } from './backup';
 
 const BUCKET = 'bench-restore';
 
-export interface RestoreBenchRow {
-  name: string;
-  wallSeconds: number;
-  ratio: number;
-  cpuSeconds: number;
-  serverCpuSeconds: number;
-  s3CpuSeconds: number;
-  peakRssBytes: number;
-}
+/** The backup benchmark's row; a restore stores nothing in S3. */
+export type RestoreBenchRow = Omit<BackupBenchRow, 'storedBytes'>;
 
 export interface RestoreBenchResult {
   rows: number;
@@ -80,19 +73,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
         // The manual procedure restores into an existing empty database; ours creates its own.
         if (!command.name.startsWith('meatbackup')) await pg.query(`create database ${db}`);
         log(`${command.name}${repeat > 1 ? ` (run ${round + 1}/${repeat})` : ''}…`);
-        const server0 = processCpu(server);
-        const moto0 = processCpu(moto);
-        const t: Timed = await timed(command.script(db), env, work);
-        await new Promise((r) => setTimeout(r, 300));
-        const row: RestoreBenchRow = {
-          name: command.name,
-          wallSeconds: t.wallSeconds,
-          ratio: 0,
-          cpuSeconds: t.cpuSeconds,
-          serverCpuSeconds: processCpu(server) - server0,
-          s3CpuSeconds: processCpu(moto) - moto0,
-          peakRssBytes: t.peakRssBytes,
-        };
+        const { row } = await measure(command.name, command.script(db), { env, work, server, moto });
         await pg.query(`drop database ${db}`);
         const previous = best.get(command.name);
         if (!previous || row.wallSeconds < previous.wallSeconds) best.set(command.name, row);
