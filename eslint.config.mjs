@@ -18,17 +18,29 @@ export default tseslint.config(
     },
   },
   {
-    // The boundary from DESIGN.md: runtime code never pulls in the CDK.
+    // The boundary from docs/architecture.md: runtime code never pulls in the CDK.
     files: ['src/**/*.ts', 'lambda/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '../lib/*', '../../lib/*'], message: 'src/ and lambda/ must not import the CDK or lib/ (DESIGN.md layout).' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '../lib/*', '../../lib/*'], message: 'src/ and lambda/ must not import the CDK or lib/ (docs/architecture.md).' }] }],
+    },
+  },
+  {
+    // The CLI sits on top: errors, logging and formatting live in src/core, below every command, so nothing but the
+    // CLI itself (and its tests) may import src/cli (docs/architecture.md, "What may import what").
+    files: ['src/**/*.ts', 'lambda/**/*.ts', 'bench/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '../lib/*', '../../lib/*'], message: 'src/ and lambda/ must not import the CDK or lib/ (docs/architecture.md).' },
+        { regex: '(^|/)cli(/|$)', message: 'only src/cli may import src/cli: shared code lives in src/core (docs/architecture.md).' },
+      ] }],
     },
   },
   {
     // ...and infrastructure only shares src/contract.ts with the runtime.
     files: ['lib/**/*.ts', 'bin/app.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+src/(?!contract$)', message: 'lib/ may import only src/contract.ts from the runtime (DESIGN.md layout).' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+src/(?!contract$)', message: 'lib/ may import only src/contract.ts from the runtime (docs/architecture.md).' }] }],
     },
   },
 );

@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { formatBytes, formatTable } from '../src/cli/log';
+import { formatBytes, formatTable } from '../src/core/format';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
 

@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { formatBytes, formatTable } from '../src/cli/log';
+import { formatBytes, formatTable } from '../src/core/format';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
 import { type BackupBenchRow, CLI, DATABASE, TIME, generate, measure, motoPid, postmasterPid } from './backup';

@@ -1,5 +1,5 @@
 /** The function's settings, from the environment the primary stack sets (names from ENV in src/contract.ts). */
-import { UserError } from '../../src/cli/errors';
+import { UserError } from '../../src/core/errors';
 import type { OpsContext } from './types';
 
 /** A required variable; its absence is a deployment problem, and the answer says so. */

@@ -6,7 +6,7 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { z } from 'zod';
 import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
-import { UserError, oneLine } from '../../src/cli/errors';
+import { UserError, oneLine } from '../../src/core/errors';
 import { createS3Client } from '../../src/storage/s3';
 import { actions } from './actions';
 import type { ActionTable, EventOf, OpsContext, OpsResult } from './types';

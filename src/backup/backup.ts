@@ -32,8 +32,8 @@ import {
   manifestSchema,
   sidecarKey,
 } from '../contract';
-import { UserError } from '../cli/errors';
-import type { Logger } from '../cli/log';
+import { UserError } from '../core/errors';
+import type { Logger } from '../core/log';
 import { listBackupObjects } from '../catalog/catalog';
 import type { Connection } from '../postgres/connection';
 import { type PgTool, choosePgDump, choosePgDumpall } from '../postgres/tools';

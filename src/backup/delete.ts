@@ -13,7 +13,7 @@
  */
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SIDECAR_SUFFIX, sidecarKey } from '../contract';
-import { UserError, oneLine } from '../cli/errors';
+import { UserError, oneLine } from '../core/errors';
 import { describeS3Error } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import { bucketObjectLock, formatUtc } from './retention';

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import type { Connection } from '../postgres/connection';
 import type { PgTool } from '../postgres/tools';
 import { describeDumpFailure, startTool } from './dump-process';

@@ -21,7 +21,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { describeS3Error } from '../storage/s3';
 
 export const MIN_PART_BYTES = 5 * 1024 * 1024;

@@ -11,7 +11,7 @@
  */
 import { GetObjectLockConfigurationCommand, type ObjectLockMode, type S3Client } from '@aws-sdk/client-s3';
 import { ENV, RETENTION_TAG, type RetentionClass } from '../contract';
-import { UserError, usageError } from '../cli/errors';
+import { UserError, usageError } from '../core/errors';
 import { describeS3Error } from '../storage/s3';
 
 /** Days of governance retention when BACKUP_LOCK_DAYS is unset (the stacks' default too). */

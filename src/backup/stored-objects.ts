@@ -5,7 +5,7 @@
  * cleanup never needs to bypass a governance retention, and no role is given s3:BypassGovernanceRetention.
  */
 import { DeleteObjectCommand, PutObjectCommand, PutObjectRetentionCommand, type S3Client } from '@aws-sdk/client-s3';
-import { UserError, oneLine } from '../cli/errors';
+import { UserError, oneLine } from '../core/errors';
 import { describeS3Error } from '../storage/s3';
 import { type ObjectLock, formatUtc } from './retention';
 

@@ -13,8 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '../contract';
-import { UserError } from '../cli/errors';
-import type { Logger } from '../cli/log';
+import { UserError } from '../core/errors';
+import type { Logger } from '../core/log';
 import { readManifest } from '../catalog/catalog';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
 

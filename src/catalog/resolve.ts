@@ -5,7 +5,7 @@
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type BackupName, DEFAULT_PREFIX, normalizePrefix, parseBackupKey } from '../contract';
-import { UserError, usageError } from '../cli/errors';
+import { UserError, usageError } from '../core/errors';
 import { describeS3Error } from '../storage/s3';
 import { listBackupObjects } from './catalog';
 

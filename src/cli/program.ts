@@ -3,8 +3,8 @@
  * Every failure ends as one line on stderr (`meatbackup: …`) and a non-zero exit; --debug adds the stack.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT, UserError, oneLine } from './errors';
-import { Interrupted, installSignalHandlers } from './signals';
+import { EXIT, UserError, oneLine } from '../core/errors';
+import { Interrupted, installSignalHandlers } from '../core/signals';
 import { commands } from './commands';
 
 export interface GlobalOptions {

@@ -3,7 +3,7 @@
  * every destructive command treats "no terminal", "n" and Ctrl-C at the prompt the same way.
  */
 import { createInterface } from 'node:readline';
-import { usageError } from './errors';
+import { usageError } from '../core/errors';
 
 /** Whether a person can answer: both the input and the prompt's output are a terminal. */
 export function canAsk(): boolean {

@@ -14,8 +14,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
-import { UserError, oneLine } from '../cli/errors';
-import { shutdownSignal } from '../cli/signals';
+import { UserError, oneLine } from '../core/errors';
+import { shutdownSignal } from '../core/signals';
 import { type LocalCluster, startLocalCluster } from '../local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../local/s3-emulator';
 import { copyObject } from '../promote/copy-object';

@@ -2,8 +2,8 @@
  * The demo's step runner: each runbook step is timed, its result and byte count recorded, and the first failure
  * stops the run with the step's name, so `npm start` says exactly which part of the runbook broke.
  */
-import { formatBytes, formatTable } from '../cli/log';
-import { UserError, oneLine } from '../cli/errors';
+import { formatBytes, formatTable } from '../core/format';
+import { UserError, oneLine } from '../core/errors';
 
 export interface StepOutcome {
   /** One short line: what the step showed. */

@@ -11,10 +11,10 @@
  */
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { readManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
-import { formatAge } from '../cli/log';
+import { formatAge } from '../core/format';
 import { describeServiceRef } from '../restore/web-service';
 import { type BackupHealth, backupHealth } from './backup-health';
 import { type OpsConfig, type OpsEnv, STARTABLE_TASK_KINDS, opsConfig } from './config';

@@ -7,7 +7,8 @@
  */
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type BackupName, METRICS, SIDECAR_SUFFIX, normalizePrefix, parseBackupKey, restoreTestResultSchema, sidecarKey } from '../contract';
-import { type Logger, formatAge } from '../cli/log';
+import { type Logger } from '../core/log';
+import { formatAge } from '../core/format';
 import { describeS3Error } from '../storage/s3';
 
 export interface NewestBackup {

@@ -3,7 +3,7 @@
  * Lambda (names from ENV in src/contract.ts). A missing setting is a deployment problem and is reported as one.
  */
 import { DEFAULT_PREFIX, ENV, TASK_CONTAINER_NAME, normalizePrefix } from '../contract';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { type ServiceRef, parseServiceRef } from '../restore/web-service';
 
 /** The tasks the ops function starts; a backup or restore never starts while one of them runs. */

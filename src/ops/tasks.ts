@@ -4,7 +4,7 @@
  * one's status with its exit code and a link to its log.
  */
 import { DescribeTasksCommand, type ECSClient, ListTasksCommand, RunTaskCommand, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import {
   type OpsConfig,
   STARTABLE_TASK_KINDS,

@@ -1,6 +1,6 @@
 /** Short-lived node-postgres sessions with failures translated into one actionable line. */
 import { Client } from 'pg';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { type Connection, describeConnection, pgClientConfig } from './connection';
 
 export function describePgError(err: unknown, conn: Connection): UserError {

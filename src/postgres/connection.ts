@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { ClientConfig } from 'pg';
 import { ENV } from '../contract';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 
 export interface Connection {
   host: string;

@@ -16,7 +16,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { ENV } from '../contract';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 
 export const DEFAULT_PG_LIB_DIR = '/usr/lib/postgresql';
 

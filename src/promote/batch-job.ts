@@ -18,7 +18,7 @@ import {
   S3ControlClient,
 } from '@aws-sdk/client-s3-control';
 import { ENV } from '../contract';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { describeS3Error } from '../storage/s3';
 import { MAX_SINGLE_COPY_BYTES } from './copy-object';
 import { partitionOf } from './target-bucket';

@@ -13,8 +13,8 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3ControlClient } from '@aws-sdk/client-s3-control';
-import { UserError } from '../cli/errors';
-import type { Logger } from '../cli/log';
+import { UserError } from '../core/errors';
+import type { Logger } from '../core/log';
 import { createS3Client, endpointOverride } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import { RESERVED_PREFIX, createS3ControlClient, resolveAccountId, resolveRoleArn, submitBatchCopyJob } from './batch-job';

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_PREFIX, sidecarKey } from '../contract';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { listBackups } from '../catalog/catalog';
 import { describeS3Error } from '../storage/s3';
 import { inspectBucket } from './target-bucket';

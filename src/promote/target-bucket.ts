@@ -16,7 +16,7 @@ import {
   PutPublicAccessBlockCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { describeS3Error } from '../storage/s3';
 
 export type BucketState = { exists: false } | { exists: true; region?: string };

@@ -6,7 +6,7 @@
  */
 import type { Client } from 'pg';
 import { ENV } from '../contract';
-import { oneLine, usageError } from '../cli/errors';
+import { oneLine, usageError } from '../core/errors';
 
 export interface AssertionResult {
   sql: string;

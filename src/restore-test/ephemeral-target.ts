@@ -12,8 +12,8 @@
  */
 import { basename, dirname } from 'node:path';
 import type { Manifest } from '../contract';
-import { UserError } from '../cli/errors';
-import type { Logger } from '../cli/log';
+import { UserError } from '../core/errors';
+import type { Logger } from '../core/log';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../local/postgres-cluster';
 import { type Connection, describeConnection, withDatabase } from '../postgres/connection';
 import { createFreshDatabase, databaseExists, derivedName, describeDatabase, dropDatabase } from '../restore/database-swap';

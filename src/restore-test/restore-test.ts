@@ -21,8 +21,8 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type Manifest, type RestoreTestResult, type RetentionClass, parseBackupKey } from '../contract';
-import { UserError, oneLine } from '../cli/errors';
-import type { Logger } from '../cli/log';
+import { UserError, oneLine } from '../core/errors';
+import type { Logger } from '../core/log';
 import { readManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
 import type { Connection } from '../postgres/connection';

@@ -27,8 +27,8 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Client } from 'pg';
 import type { Manifest } from '../contract';
-import { UserError, oneLine } from '../cli/errors';
-import { formatBytes } from '../cli/log';
+import { UserError, oneLine } from '../core/errors';
+import { formatBytes } from '../core/format';
 import { describeS3Error } from '../storage/s3';
 import { type GlobalsStatement, classify, splitSql } from './globals-sql';
 

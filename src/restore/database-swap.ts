@@ -7,7 +7,7 @@
  * Every statement is built server-side with format('%I', '%L') so names and values are quoted by PostgreSQL itself.
  */
 import type { Client } from 'pg';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 
 /** PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; we shorten ourselves so names stay distinct. */
 const MAX_NAME_BYTES = 63;

@@ -13,8 +13,8 @@ import { createHash } from 'node:crypto';
 import type { Readable, TransformCallback } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '../contract';
-import { UserError } from '../cli/errors';
-import { formatBytes } from '../cli/log';
+import { UserError } from '../core/errors';
+import { formatBytes } from '../core/format';
 import { describeS3Error, endpointOverride } from '../storage/s3';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../backup/read-object';
 

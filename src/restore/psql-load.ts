@@ -12,7 +12,7 @@ import { delimiter, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ENV } from '../contract';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { type Connection, libpqEnv } from '../postgres/connection';
 import { DEFAULT_PG_LIB_DIR } from '../postgres/tools';
 

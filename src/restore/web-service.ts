@@ -11,8 +11,8 @@ import {
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
 import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN } from '../contract';
-import { UserError, usageError } from '../cli/errors';
-import { formatDuration } from '../cli/log';
+import { UserError, usageError } from '../core/errors';
+import { formatDuration } from '../core/format';
 
 export interface ServiceRef {
   cluster: string;

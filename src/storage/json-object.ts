@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 import { describeS3Error } from './s3';
 
 export interface JsonObjectDescription {

@@ -4,7 +4,7 @@
  */
 import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { ENV } from '../contract';
-import { UserError } from '../cli/errors';
+import { UserError } from '../core/errors';
 
 export interface S3Options {
   region?: string;

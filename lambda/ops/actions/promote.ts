@@ -17,8 +17,9 @@
  * answers where promotion runs instead.
  */
 import { ENV } from '../../../src/contract';
-import { UserError } from '../../../src/cli/errors';
-import { createLogger, formatBytes, formatDuration } from '../../../src/cli/log';
+import { UserError } from '../../../src/core/errors';
+import { createLogger } from '../../../src/core/log';
+import { formatBytes, formatDuration } from '../../../src/core/format';
 import { createS3ControlClient, describeBatchJob } from '../../../src/promote/batch-job';
 import {
   type PromotionOptions,

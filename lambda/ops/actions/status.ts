@@ -7,7 +7,7 @@
  * Without an ARN it also writes the ages as CloudWatch metrics (Embedded Metric Format on stdout, which Lambda passes
  * to its log unchanged): an hourly schedule sends this event for the dashboard and the restore-test staleness alarm.
  */
-import { createLogger } from '../../../src/cli/log';
+import { createLogger } from '../../../src/core/log';
 import { opsBackupHealth, opsTaskStatus } from '../../../src/ops/actions';
 import { describeHealth, emitHealthMetrics } from '../../../src/ops/backup-health';
 import type { TaskStatus } from '../../../src/ops/tasks';

@@ -5,9 +5,10 @@ import { runBackup } from '../../backup/backup';
 import { formatUtc, lockDaysFromEnv } from '../../backup/retention';
 import { resolveConnection } from '../../postgres/connection';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { usageError } from '../errors';
-import { createLogger, formatBytes, formatDuration } from '../log';
-import { shutdownSignal } from '../signals';
+import { usageError } from '../../core/errors';
+import { createLogger } from '../../core/log';
+import { formatBytes, formatDuration } from '../../core/format';
+import { shutdownSignal } from '../../core/signals';
 
 interface BackupFlags {
   bucket?: string;

@@ -4,7 +4,7 @@ import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
 import { type DeletePlan, deleteBackup } from '../../backup/delete';
 import { backupKeyFromRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { usageError } from '../errors';
+import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
 
 interface DeleteFlags {

@@ -5,7 +5,8 @@ import { type BackupEntry, listBackups } from '../../catalog/catalog';
 import { type RetentionInfo, describeRetention, readLifecycleRules } from '../../catalog/expiry';
 import { formatUtc } from '../../backup/retention';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { createLogger, formatAge, formatBytes, formatTable } from '../log';
+import { createLogger } from '../../core/log';
+import { formatAge, formatBytes, formatTable } from '../../core/format';
 
 interface ListFlags {
   bucket?: string;

@@ -1,8 +1,8 @@
 /** `meatbackup promote-status JOB`: where an S3 Batch Operations promotion job is; non-zero once it failed. */
 import { type Command, Option } from 'commander';
 import { ENV } from '../../contract';
-import { EXIT, UserError } from '../errors';
-import { formatDuration } from '../log';
+import { EXIT, UserError } from '../../core/errors';
+import { formatDuration } from '../../core/format';
 import { type JobReport, createS3ControlClient, describeBatchJob, resolveAccountId } from '../../promote/batch-job';
 
 interface StatusFlags {

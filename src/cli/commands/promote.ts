@@ -5,10 +5,11 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ENV } from '../../contract';
-import { EXIT, UserError, usageError } from '../errors';
+import { EXIT, UserError, usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
-import { createLogger, formatBytes, formatDuration } from '../log';
-import { shutdownSignal } from '../signals';
+import { createLogger } from '../../core/log';
+import { formatBytes, formatDuration } from '../../core/format';
+import { shutdownSignal } from '../../core/signals';
 import { GiB, MiB } from '../../promote/copy-object';
 import { type Engine, type PromotionPlan, type PromotionResult, conflictMessage, planPromotion, runPromotion } from '../../promote/promote';
 

@@ -4,8 +4,8 @@
  */
 import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
-import { UserError } from '../errors';
-import { formatBytes } from '../log';
+import { UserError } from '../../core/errors';
+import { formatBytes } from '../../core/format';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { type ReplicationReport, checkReplication } from '../../promote/replication-check';
 

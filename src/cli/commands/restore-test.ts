@@ -6,9 +6,10 @@ import { assertionsFrom } from '../../restore-test/assertions';
 import { RESTORE_TEST_MODES, type RestoreTestMode } from '../../restore-test/ephemeral-target';
 import { NO_CATALOG_NOTE, type RestoreTestOutcome, runRestoreTest, throwIfFailed } from '../../restore-test/restore-test';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { usageError } from '../errors';
-import { createLogger, formatBytes, formatDuration } from '../log';
-import { shutdownSignal } from '../signals';
+import { usageError } from '../../core/errors';
+import { createLogger } from '../../core/log';
+import { formatBytes, formatDuration } from '../../core/format';
+import { shutdownSignal } from '../../core/signals';
 
 interface RestoreTestFlags {
   bucket?: string;

@@ -6,10 +6,11 @@ import { resolveConnection } from '../../postgres/connection';
 import { type RestorePlan, type RestoreResult, restoreBackup } from '../../restore/restore';
 import { parseServiceRef } from '../../restore/web-service';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { usageError } from '../errors';
+import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
-import { createLogger, formatBytes, formatDuration } from '../log';
-import { shutdownSignal } from '../signals';
+import { createLogger } from '../../core/log';
+import { formatBytes, formatDuration } from '../../core/format';
+import { shutdownSignal } from '../../core/signals';
 
 interface RestoreFlags {
   bucket?: string;

@@ -4,8 +4,9 @@ import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
 import { verifyBackup } from '../../backup/verify';
 import { resolveBackupRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
-import { createLogger, formatBytes, formatDuration } from '../log';
-import { shutdownSignal } from '../signals';
+import { createLogger } from '../../core/log';
+import { formatBytes, formatDuration } from '../../core/format';
+import { shutdownSignal } from '../../core/signals';
 
 interface VerifyFlags {
   bucket?: string;

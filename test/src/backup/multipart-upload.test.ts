@@ -2,7 +2,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { MultipartUpload, partSizeFor } from '../../../src/backup/multipart-upload';
-import { UserError } from '../../../src/cli/errors';
+import { UserError } from '../../../src/core/errors';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { bucketContents, freshBucket, watchCommands } from './fixtures';
 

@@ -1,7 +1,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { backupKeyFromRef, resolveBackupRef } from '../../../src/catalog/resolve';
-import { UserError } from '../../../src/cli/errors';
+import { UserError } from '../../../src/core/errors';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { freshBucket } from '../backup/fixtures';
 

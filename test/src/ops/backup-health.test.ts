@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type RestoreTestResult, sidecarKey } from '../../../src/contract';
-import { createLogger } from '../../../src/cli/log';
+import { createLogger } from '../../../src/core/log';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { type BackupHealth, backupHealth, describeHealth, emitHealthMetrics } from '../../../src/ops/backup-health';
 import { writeBackupFixture } from '../../support/backup-fixture';

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { choosePgDump, choosePgDumpall, parseToolVersion, toolVersion } from '../../../src/postgres/tools';
-import { UserError } from '../../../src/cli/errors';
+import { UserError } from '../../../src/core/errors';
 
 /** A fake /usr/lib/postgresql with shell-script stubs (pg_dump unless told) that only answer --version. */
 function fakeLibDir(versions: Record<string, string>, programs: readonly string[] = ['pg_dump']): string {

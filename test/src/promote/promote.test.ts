@@ -18,7 +18,7 @@ import { SOURCE_ETAG_METADATA } from '../../../src/promote/identity';
 import { listCurrentObjects } from '../../../src/promote/listing';
 import { type PromotionOptions, planPromotion, runPromotion } from '../../../src/promote/promote';
 import { hardenBucket } from '../../../src/promote/target-bucket';
-import { UserError } from '../../../src/cli/errors';
+import { UserError } from '../../../src/core/errors';
 import { BIG_KEY, DELETED_KEY, HEADERS, HEADERS_KEY, MiB, ODD_KEYS, PARTS_SOURCE_KEY, TAGS, VERSIONED_KEY, makeReplica } from './fixtures';
 
 const REPLICA = 'meat-replica';

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { CreateBucketCommand, GetObjectCommand, GetObjectRetentionCommand, GetObjectTaggingCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
-import { createLogger } from '../../../src/cli/log';
+import { createLogger } from '../../../src/core/log';
 import { type RestoreTestResult, restoreTestResultSchema } from '../../../src/contract';
 import { readManifest } from '../../../src/catalog/catalog';
 import { readRestoreTestResult } from '../../../src/restore-test/record-result';

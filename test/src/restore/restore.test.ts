@@ -7,7 +7,7 @@ import { DescribeServicesCommand, DescribeTasksCommand, ECSClient, ListTasksComm
 import { mockClient } from 'aws-sdk-client-mock';
 import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
-import { createLogger } from '../../../src/cli/log';
+import { createLogger } from '../../../src/core/log';
 import { restoreBackup } from '../../../src/restore/restore';
 import { createFreshDatabase, describeDatabase, swapDatabases } from '../../../src/restore/database-swap';
 import { hashPinnedObject, pinBackupObject } from '../../../src/restore/fetch-verified';

@@ -1,0 +1,38 @@
+/** How sizes, durations, ages and tables read in human output: one place for the CLI, the Lambda and the bench. */
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const m = Math.floor(seconds / 60);
+  const s = Math.round(seconds % 60);
+  if (m < 60) return `${m}m${String(s).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** Age of something taken at `from`: "3m", "2h05m", "4d". */
+export function formatAge(from: Date, now: Date = new Date()): string {
+  const seconds = Math.max(0, (now.getTime() - from.getTime()) / 1000);
+  if (seconds < 48 * 3600) return formatDuration(Math.round(seconds)).replace(/\.0s$/, 's');
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+/**
+ * Columns padded to their widest cell, two spaces apart; the columns in `alignRight` (numbers) are right-aligned.
+ * Trailing spaces are trimmed so the last column can be long without padding every row.
+ */
+export function formatTable(rows: readonly (readonly string[])[], options: { alignRight?: readonly number[] } = {}): string {
+  if (rows.length === 0) return '';
+  const right = new Set(options.alignRight ?? []);
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (right.has(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+}
