@@ -33,6 +33,17 @@ const REGION = z
 
 const ACCOUNT = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
 
+/**
+ * An IAM role of the stacks' account, by ARN (with its path, e.g. IAM Identity Center's
+ * `role/aws-reserved/sso.amazonaws.com/…`). `*` may stand for the random suffix such roles carry, never for the whole name.
+ */
+const OPERATOR_ROLE_ARN = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:iam::\d{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-][\w+=,.@*-]*$/,
+    'must be an IAM role ARN such as arn:aws:iam::111122223333:role/break-glass (a * may stand for a suffix, not the whole name)',
+  );
+
 /** S3 bucket naming rules (general purpose buckets): https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html */
 export function bucketNameProblem(name: string): string | undefined {
   if (name.length < 3 || name.length > 63) return 'must be 3 to 63 characters long';
@@ -368,6 +379,13 @@ export const configSchema = z
      * yearly) that only the project's roles may use; `s3`, S3-managed keys (SSE-S3). @default kms
      */
     encryption: z.enum(['kms', 's3']).default('kms'),
+    /**
+     * The people's roles (e.g. a break-glass role) that may use both backup keys, through S3, for their buckets: read
+     * backups (list, verify, restore, the manual `aws s3 cp`), and write for `promote`. Only these roles and the
+     * project's own may ever use the keys: the account's IAM policies alone cannot grant it (lib/constructs/backup-key.ts).
+     * Roles of the stacks' account. @default [] (no person can read a backup from outside AWS: synth warns)
+     */
+    operatorRoleArns: z.array(OPERATOR_ROLE_ARN).max(20).default([]),
     database: DATABASE,
     /** @default { mode: 'new' } */
     network: z.discriminatedUnion('mode', [NEW_NETWORK, EXISTING_NETWORK]).prefault({ mode: 'new' }),
@@ -396,6 +414,16 @@ export const configSchema = z
         message: `must differ from primaryRegion (both are ${c.primaryRegion}): replication needs a second region`,
       });
     }
+    c.operatorRoleArns.forEach((arn, i) => {
+      const roleAccount = arn.split(':')[4];
+      if (c.account !== undefined && roleAccount !== c.account) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['operatorRoleArns', i],
+          message: `must be a role of the stacks' account ${c.account}, not ${roleAccount}: the key policies name roles of their own account`,
+        });
+      }
+    });
     if (c.buckets.primary !== undefined && c.buckets.primary === c.buckets.replica) {
       ctx.addIssue({ code: 'custom', path: ['buckets', 'replica'], message: 'must differ from buckets.primary' });
     }
@@ -415,6 +443,8 @@ export type AlarmsConfig = AppConfig['alarms'];
 export const EXAMPLE_CONFIG: AppConfigInput = {
   primaryRegion: 'eu-west-1',
   replicaRegion: 'eu-central-1',
+  // Placeholder: the role people assume to read backups by hand (README, "Who may read backups").
+  operatorRoleArns: ['arn:aws:iam::123456789012:role/meatlizard-break-glass'],
   database: {
     host: 'meatdb.example.internal',
     // Placeholders, like the host: the example synthesizes but is not meant to be deployed.

@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
@@ -107,11 +107,19 @@ export interface BackupKeyProps {
 
 /**
  * The customer-managed KMS key of one backup bucket (one per region): rotated yearly, aliased `alias/<name>-backup`,
- * retained with the bucket (objects outlive the stack, so must their key). Its key policy has no `kms:*` and does not
- * hand key use to IAM at large: the account administers the key (IAM decides who may), and each use is a statement of
- * its own naming one role of this project (by `aws:PrincipalArn`, so a role of the other region's stack may be named
- * before it exists), through S3 only, for this bucket's objects only. The role also needs the identity half
- * ({@link grant} adds both for a role of this stack).
+ * retained with the bucket (objects outlive the stack, so must their key).
+ *
+ * Who may use it. AWS's default key policy lets the account's IAM policies grant key use to any principal
+ * (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam).
+ * This one does not: the account administers the key (administration only, no cryptographic action), and each use is
+ * a statement of its own that delegates to IAM for named roles only (`aws:PrincipalArn`), through S3 only, for this
+ * bucket's objects only (https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html). The named roles
+ * are the project's own (a role of the other region's stack is named before it exists) and the configured
+ * `operatorRoleArns`, the people's way in (e.g. a break-glass role); an administrator outside that list is denied even
+ * with AdministratorAccess, so a leaked admin credential does not read the database. A named role also needs the
+ * identity half (its own IAM policy allowing the kms and s3 actions: {@link grant} adds both for a role of this
+ * stack; AdministratorAccess has it for an operator role). The last resort stays: the account's key administrators
+ * may change this policy (kms:PutKeyPolicy), and the next deploy puts it back.
  */
 export class BackupKey extends Construct {
   readonly key: kms.Key;
@@ -133,6 +141,31 @@ export class BackupKey extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
       pendingWindow: Duration.days(30),
     });
+    this.allowOperators(props.config.operatorRoleArns);
+  }
+
+  /**
+   * Key policy: the operator roles read backups through S3 (list, verify, restore, the manual `aws s3 cp`) and write
+   * with the key (promote back under the original name into a bucket that encrypts with it). ArnLike: an IAM Identity
+   * Center role is named with `*` for its random suffix.
+   */
+  private allowOperators(roleArns: readonly string[]): void {
+    if (roleArns.length === 0) {
+      Annotations.of(this).addWarning(
+        'operatorRoleArns is empty: no person can read a backup of this bucket from outside AWS (the ops and promotion functions still can). ' +
+          'Name a break-glass role in operatorRoleArns (README, "Who may read backups").',
+      );
+      return;
+    }
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OperatorsUseThroughS3',
+        principals: [new iam.AccountRootPrincipal()],
+        actions: [...KEY_USE.write],
+        resources: ['*'],
+        conditions: { ArnLike: { 'aws:PrincipalArn': [...roleArns] }, ...throughS3For(this.region, this.bucketArn) },
+      }),
+    );
   }
 
   /** The key of the bucket `bucketName` when the configuration encrypts with KMS (`id` BackupKey); none with `s3`. */

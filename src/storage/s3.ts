@@ -70,6 +70,9 @@ export function describeS3Error(err: unknown, doing: string, bucket?: string): U
     hint = `bucket ${bucket ?? '(unnamed)'} does not exist: check --bucket or ${ENV.bucket}`;
   } else if (code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'UnrecognizedClientException' || code === 'ExpiredToken') {
     hint = `S3 rejected the credentials (${code}): check AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`;
+  } else if ((code === 'AccessDenied' || status === 403) && /\bkms:/i.test((err as Error)?.message ?? '')) {
+    // S3 answers AccessDenied naming the kms: action when the bucket's key policy does not name the caller.
+    hint = `access denied by the KMS key of bucket ${bucket ?? '(unnamed)'}: assume one of the stacks' operatorRoleArns (README, "Who may read backups")`;
   } else if (code === 'AccessDenied' || status === 403) {
     hint = `access denied${bucket ? ` to bucket ${bucket}` : ''}: the role or user needs s3 permissions on it`;
   } else if (/Region is missing/i.test((err as Error)?.message ?? '')) {

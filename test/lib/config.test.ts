@@ -55,6 +55,7 @@ describe('configuration', () => {
           accessLogDays: 365,
         },
         encryption: 'kms',
+        operatorRoleArns: ['arn:aws:iam::123456789012:role/meatlizard-break-glass'],
         database: {
           host: 'meatdb.example.internal',
           port: 5432,
@@ -154,6 +155,27 @@ describe('configuration', () => {
       expect(configError(withChanges({ buckets: { primary: 'same-bucket', replica: 'same-bucket' } }))).toContain(
         'config.buckets.replica: must differ from buckets.primary',
       );
+    });
+
+    test.each([
+      ['arn:aws:iam::123456789012:user/alice', 'must be an IAM role ARN'],
+      ['arn:aws:iam::123456789012:role/*', 'not the whole name'],
+      ['break-glass', 'must be an IAM role ARN'],
+    ])('GIVEN operator %j THEN config.operatorRoleArns.0 says %j', (arn, message) => {
+      const error = configError(withChanges({ operatorRoleArns: [arn] }));
+      expect(error).toContain('config.operatorRoleArns.0:');
+      expect(error).toContain(message);
+    });
+
+    test('GIVEN an operator role of another account than the pinned one THEN it is refused with both accounts', () => {
+      expect(configError(withChanges({ account: '111122223333', operatorRoleArns: ['arn:aws:iam::444455556666:role/break-glass'] }))).toContain(
+        "config.operatorRoleArns.0: must be a role of the stacks' account 111122223333, not 444455556666",
+      );
+    });
+
+    test('GIVEN an IAM Identity Center role with a path and a * for its suffix WHEN parsed THEN it is kept as written', () => {
+      const arn = 'arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_BreakGlass_*';
+      expect(parseConfig(withChanges({ account: '111122223333', operatorRoleArns: [arn] })).operatorRoleArns).toEqual([arn]);
     });
 
     test('GIVEN a misspelt key THEN it is named as unknown', () => {

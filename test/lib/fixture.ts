@@ -14,11 +14,15 @@ import { type AppConfigInput, parseConfig } from '../../lib/config';
 export const REPO_ROOT = join(__dirname, '..', '..');
 const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 
+/** The break-glass role of the test configuration: the operator principal of the README's manual runbook steps. */
+export const OPERATOR_ROLE_ARN = 'arn:aws:iam::123456789012:role/meatlizard-break-glass';
+
 /** A complete configuration with every optional part set, pinned to a (fake) account so names are literal. */
 export const TEST_CONFIG: AppConfigInput = {
   account: '123456789012',
   primaryRegion: 'eu-west-1',
   replicaRegion: 'eu-central-1',
+  operatorRoleArns: [OPERATOR_ROLE_ARN],
   database: {
     host: 'meatdb.cluster-abc.eu-west-1.rds.amazonaws.com',
     port: 5432,

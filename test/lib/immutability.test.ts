@@ -3,10 +3,10 @@
  * a customer-managed KMS key per region whose policy only the project's roles may use (through S3, for their bucket),
  * and S3 Replication of KMS-encrypted objects into the replica key.
  */
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { ENV, RETENTION_CLASSES, RETENTION_TAG } from '../../src/contract';
 import type { AppConfigInput } from '../../lib/config';
-import { TEST_CONFIG, logicalIdOf, policyStatements, type SynthesizedTemplates, synthesize } from './fixture';
+import { OPERATOR_ROLE_ARN, TEST_CONFIG, logicalIdOf, policyStatements, type SynthesizedTemplates, synthesize } from './fixture';
 
 const PRIMARY_BUCKET = 'meatlizard-backup-123456789012-eu-west-1';
 const REPLICA_BUCKET = 'meatlizard-backup-replica-123456789012-eu-central-1';
@@ -284,13 +284,15 @@ describe('immutability, retention classes and encryption', () => {
       expect(actions(admin)).toEqual(expect.arrayContaining(['kms:Put*', 'kms:ScheduleKeyDeletion']));
       expect(uses.length).toBeGreaterThanOrEqual(4);
       for (const use of uses) {
+        // the operators' statement names the configured roles (ArnLike: a `*` may stand for a role's suffix)
+        const naming = use.Sid === 'OperatorsUseThroughS3' ? { ArnLike: { 'aws:PrincipalArn': [OPERATOR_ROLE_ARN] } } : { ArnEquals: { 'aws:PrincipalArn': expect.anything() } };
         expect(use).toEqual({
           Sid: expect.any(String),
           Effect: 'Allow',
           Principal: { AWS: 'arn:aws:iam::123456789012:root' },
           Resource: '*',
           Action: use.Action,
-          Condition: { ArnEquals: { 'aws:PrincipalArn': expect.anything() }, ...throughS3(region, bucket) },
+          Condition: { ...naming, ...throughS3(region, bucket) },
         });
         for (const action of actions(use)) expect(action).toMatch(/^kms:(Decrypt|Encrypt|GenerateDataKey)$/);
       }
@@ -329,6 +331,34 @@ describe('immutability, retention classes and encryption', () => {
       // ...names the primary stack really gives those roles
       roleIdNamed(primary, 'meatlizard-backup-replication-eu-west-1');
       roleIdNamed(primary, 'meatlizard-backup-ops-eu-west-1');
+    });
+
+    test.each([
+      ['primary', 'eu-west-1', PRIMARY_BUCKET],
+      ['replica', 'eu-central-1', REPLICA_BUCKET],
+    ] as const)('THEN the operator roles may read and write through S3 with the %s key, for its bucket only; nobody else outside the project', (stack, region, bucket) => {
+      const template = synthesized[stack];
+      expect(keyStatement(template, 'OperatorsUseThroughS3')).toEqual({
+        Sid: 'OperatorsUseThroughS3',
+        Effect: 'Allow',
+        Principal: { AWS: 'arn:aws:iam::123456789012:root' },
+        Resource: '*',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Condition: { ArnLike: { 'aws:PrincipalArn': [OPERATOR_ROLE_ARN] }, ...throughS3(region, bucket) },
+      });
+      // no statement hands cryptographic use to the account's IAM without naming who (the AWS default key policy would)
+      for (const statement of backupKey(template).statements) {
+        if (!actions(statement).some((a) => CRYPTO_ACTIONS.test(a))) continue;
+        expect(Object.keys(statement.Condition ?? {})).toEqual(expect.arrayContaining([expect.stringMatching(/^Arn(Equals|Like)$/)]));
+      }
+    });
+
+    test('GIVEN no operator roles WHEN synthesized THEN neither key names one, and synth warns that no person can read a backup', () => {
+      const { app, primary, replica } = synthesize({ ...TEST_CONFIG, operatorRoleArns: [] });
+      for (const template of [primary, replica]) expect(backupKey(template).statements.map((s) => s.Sid)).not.toContain('OperatorsUseThroughS3');
+      for (const stack of [app.stacks.primary, app.stacks.replica]) {
+        Annotations.fromStack(stack).hasWarning(`/${stack.stackName}/BackupKey`, Match.stringLikeRegexp('operatorRoleArns is empty: no person can read a backup'));
+      }
     });
 
     test('THEN every identity statement on a key is limited to S3 and one bucket, and names the key or, in the other region, its alias', () => {
