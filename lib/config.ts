@@ -342,6 +342,57 @@ const ALARMS = z.strictObject({
   notifyOnOk: z.boolean().default(true),
 });
 
+/**
+ * The team's chat channel (AWS Chatbot, now "Amazon Q Developer in chat applications"): alarms and failed tasks
+ * arrive there, and a few command aliases invoke the ops function. Exactly one of `slack` and `teams`. The workspace
+ * (Slack) or team (Teams) must have been authorized once in the console first; see README "Chat".
+ */
+const CHAT = z
+  .strictObject({
+    slack: z
+      .strictObject({
+        /** The workspace id the Chatbot console shows after authorizing the workspace, e.g. T0123ABCD. */
+        workspaceId: z.string().regex(/^[0-9A-Z]{1,255}$/, 'must be the Slack workspace id from the Chatbot console, e.g. T0123ABCD'),
+        /** The channel id (the end of the channel's link), e.g. C0123ABCDEF. */
+        channelId: z.string().regex(/^[A-Za-z0-9]{1,255}$/, 'must be a Slack channel id, e.g. C0123ABCDEF (the end of the channel link)'),
+      })
+      .optional(),
+    teams: z
+      .strictObject({
+        /** The team id the Chatbot console shows after authorizing the team. */
+        teamId: z.uuid('must be the Microsoft Teams team id (a UUID) from the Chatbot console'),
+        tenantId: z.uuid('must be the Microsoft Teams tenant id (a UUID)'),
+        /** From the channel's link: the URL-encoded `19:…@thread.tacv2` part. */
+        channelId: z
+          .string()
+          .regex(/^[A-Za-z0-9\-_=+/.,]*%3[aA][A-Za-z0-9\-_=+/.,]*%40[A-Za-z0-9\-_=+/.,]*$/, 'must be the URL-encoded channel id from the channel link, e.g. 19%3Aabc%40thread.tacv2'),
+      })
+      .optional(),
+    /** Channel members must map their own IAM role before running anything (the channel role alone is not enough). @default false */
+    userRoleRequired: z.boolean().default(false),
+    /**
+     * Let the channel carry out a restore (`"confirm": true`); off: the channel only gets the plan. @default false
+     */
+    allowRestore: z.boolean().default(false),
+    /**
+     * Where the README of this deployment is published (e.g. https://github.com/acme/meatlizard-backup/blob/main/README.md);
+     * alarm and task-failure messages link its sections. @default none (messages name the section instead)
+     */
+    runbookUrl: z.url({ protocol: /^https$/, message: 'must be an https:// URL of the README' }).optional(),
+    /**
+     * Prefix of the command aliases (`<prefix>backup-now`, …): aliases are per AWS account, so two deployments in
+     * one account need different prefixes. @default none
+     */
+    aliasPrefix: z.string().regex(/^[A-Za-z0-9_-]{0,15}$/, 'must be at most 15 letters, digits, - or _').default(''),
+    /** What Chatbot itself logs to CloudWatch Logs about this channel. @default ERROR */
+    loggingLevel: z.enum(['NONE', 'ERROR', 'INFO']).default('ERROR'),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.slack === undefined) === (c.teams === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'needs exactly one of slack ({workspaceId, channelId}) and teams ({teamId, tenantId, channelId})' });
+    }
+  });
+
 export const configSchema = z
   .strictObject({
     /** Prefix of stack names and derived bucket names: lowercase, digits, hyphens. @default meatlizard-backup */
@@ -403,6 +454,8 @@ export const configSchema = z
     alarms: ALARMS.prefault({}),
     /** Address subscribed to the alarm topic (the subscription must be confirmed from the e-mail). */
     alarmEmail: z.email('must be an e-mail address').optional(),
+    /** Alarms, failed tasks and ops commands in a Slack or Microsoft Teams channel. @default none */
+    chat: CHAT.optional(),
     /** Tags added to every resource, on top of Project=<name>. */
     tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
   })
@@ -438,6 +491,7 @@ export type DatabaseConfig = AppConfig['database'];
 export type NetworkConfig = AppConfig['network'];
 export type RestoreTestConfig = AppConfig['restoreTest'];
 export type AlarmsConfig = AppConfig['alarms'];
+export type ChatConfig = NonNullable<AppConfig['chat']>;
 
 /** Synthesized when no `config` context is given: two EU regions, a new VPC, a placeholder database host. */
 export const EXAMPLE_CONFIG: AppConfigInput = {

@@ -48,9 +48,29 @@ export const ENV = {
   restoreTestAssertions: 'RESTORE_TEST_ASSERTIONS',
   /** Task definition of the restore test, for the ops Lambda's status. */
   restoreTestTaskDefinition: 'RESTORE_TEST_TASK_DEFINITION_ARN',
+  /** `true` only when the configuration lets the chat channel carry out a restore (chat.allowRestore). */
+  chatRestoreEnabled: 'CHAT_RESTORE_ENABLED',
+  /** The configuration's chat.aliasPrefix, so chat answers name the commands as the channel knows them. */
+  chatCommandPrefix: 'CHAT_COMMAND_PREFIX',
 } as const;
 
 export const DEFAULT_PREFIX = 'backups/';
+
+/**
+ * The Lambda alias of the ops function that the chat channel (AWS Chatbot) may invoke, and nothing else. The handler
+ * tells a chat request by the alias it was invoked through (the ARN Lambda hands it), never by a field of the event:
+ * anyone in the channel can type their own `lambda invoke` payload, but not change what their role may invoke.
+ */
+export const CHAT_ALIAS = 'chat';
+
+/** The chat channel's command aliases (each after the configuration's chat.aliasPrefix): `@aws run backup-now`. */
+export const CHAT_COMMANDS = {
+  backup: 'backup-now',
+  list: 'list-backups',
+  status: 'backup-status',
+  restorePlan: 'restore-plan',
+  restoreRun: 'restore-run',
+} as const;
 
 /** ECS cluster and service names, as ECS accepts them; a cluster may also be given by its ARN. */
 export const ECS_NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;

@@ -2,11 +2,15 @@
  * The ops Lambda: a thin adapter. It validates the event against the contract (opsEventSchema), answers bad input
  * with `{ ok: false, error }` naming the field (and starts nothing), and hands a valid event to its action's module
  * (./actions). Console test event: `{"action": "list"}`.
+ *
+ * Invoked through the chat alias (src/ops/chat.ts), it refuses what the channel may not do and answers in a few chat
+ * lines instead of the JSON document; every invocation is logged with what the function knows of its caller.
  */
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { z } from 'zod';
-import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
+import { ENV, OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
+import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal } from '../../src/ops/chat';
 import { createS3Client } from '../../src/storage/s3';
 import { actions } from './actions';
 import type { ActionTable, EventOf, OpsContext, OpsResult } from './types';
@@ -38,15 +42,27 @@ function dispatch<A extends OpsAction>(table: ActionTable, event: EventOf<A>, ct
   return run(event, ctx);
 }
 
-/** Validates and dispatches one event; never throws. */
-export async function handleEvent(event: unknown, ctx: OpsContext, table: ActionTable = actions): Promise<OpsResult> {
+/** A task the chat channel started says so in its answer (and so in the channel). */
+function markStartedFromChat(result: OpsResult): OpsResult {
+  if (!result.ok || result.started !== true) return result;
+  const message = typeof result.message === 'string' ? `started from chat: ${result.message}` : 'started from chat';
+  return { ...result, startedFrom: 'chat', message };
+}
+
+/** Validates and dispatches one event; never throws. `via`: where it came from (src/ops/chat.ts). */
+export async function handleEvent(event: unknown, ctx: OpsContext, table: ActionTable = actions, via: RequestVia = 'direct'): Promise<OpsResult> {
   const parsed = opsEventSchema.safeParse(event, {
     error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined),
   });
   if (!parsed.success) return { ok: false, error: describeEventProblem(event, parsed.error) };
   const action = parsed.data.action;
+  if (via === 'chat') {
+    const refusal = chatRefusal(parsed.data, ctx.env);
+    if (refusal) return { ok: false, action, error: refusal };
+  }
   try {
-    return await dispatch(table, parsed.data, ctx);
+    const result = await dispatch(table, parsed.data, ctx);
+    return via === 'chat' ? markStartedFromChat(result) : result;
   } catch (err) {
     if (err instanceof UserError) return { ok: false, action, error: oneLine(err.message) };
     console.error(JSON.stringify({ message: 'ops action failed', action, error: err instanceof Error ? err.stack : String(err) }));
@@ -62,8 +78,21 @@ function context(): OpsContext {
   return defaultContext;
 }
 
-export async function handler(event: unknown): Promise<OpsResult> {
-  const result = await handleEvent(event, context());
-  console.log(JSON.stringify({ message: 'ops action', action: result.action ?? null, ok: result.ok }));
-  return result;
+/**
+ * The Lambda entry point. Logs who asked before anything else (so a request that crashes is still on record), then
+ * answers: the JSON result for the console and the API, a few chat lines through the chat alias.
+ */
+export async function handler(event: unknown, invocation?: InvocationContext): Promise<OpsResult | ChatAnswer> {
+  const ctx = context();
+  const caller = callerOf(invocation);
+  const requested = event !== null && typeof event === 'object' ? (event as Record<string, unknown>).action : undefined;
+  console.log(JSON.stringify({ message: 'ops request', action: typeof requested === 'string' ? requested : null, caller }));
+  const result = await handleEvent(event, ctx, actions, caller.via);
+  console.log(JSON.stringify({ message: 'ops action', action: result.action ?? null, ok: result.ok, via: caller.via, requestId: caller.requestId }));
+  if (caller.via !== 'chat') return result;
+  return chatAnswer(result, {
+    now: ctx.now(),
+    restoreAllowed: ctx.env[ENV.chatRestoreEnabled] === 'true',
+    commands: chatCommandNames(ctx.env),
+  });
 }

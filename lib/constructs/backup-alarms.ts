@@ -73,6 +73,32 @@ export interface BackupAlarmsProps {
   /** The replicating source bucket and its destination's name. */
   readonly sourceBucket: s3.Bucket;
   readonly destinationBucketName: string;
+  /**
+   * For a chat channel (where the description is what people read first): each description ends with the first thing
+   * to do and where the runbook says more.
+   * @default - the descriptions alone
+   */
+  readonly guidance?: AlarmGuidance;
+}
+
+export interface AlarmGuidance {
+  /** The runbook section (URL, or its name). */
+  readonly runbook: string;
+  /** How the channel asks for the status, e.g. `@aws run backup-status`. */
+  readonly statusCommand: string;
+  /** How the channel starts a backup, e.g. `@aws run backup-now`. */
+  readonly backupCommand: string;
+}
+
+/** The first thing to do for each alarm, as the chat channel can do it. */
+function firstSteps(g: AlarmGuidance) {
+  return {
+    noSuccessfulBackup: `${g.statusCommand}: read the last backup task's exit code and log, fix what it names, then ${g.backupCommand}`,
+    restoreTestFailed: `${g.statusCommand}: it names the tested backup and the difference; restore that backup into a scratch database to look`,
+    noRecentRestoreTest: `${g.statusCommand}: check that the restore-test schedule is enabled and read its last task's log`,
+    replicationFailed: 'run the ops function\'s {"action": "replication-check"} to see whether the newest backup reached the replica',
+    replicationLatency: 'wait for the lag to pass 15 minutes, then run {"action": "replication-check"}',
+  };
 }
 
 /**
@@ -102,6 +128,7 @@ export class BackupAlarms extends Construct {
     super(scope, id);
     const { database, thresholds, namePrefix } = props;
     this.allowCloudWatchToPublish(props);
+    const first = props.guidance ? firstSteps(props.guidance) : undefined;
 
     const hours = thresholds.backupMaxAgeHours;
     this.noSuccessfulBackup = this.alarm(props, 'NoSuccessfulBackup', {
@@ -115,7 +142,7 @@ export class BackupAlarms extends Construct {
       evaluationPeriods: hours,
       datapointsToAlarm: hours,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
+    }, this, first?.noSuccessfulBackup);
 
     this.restoreTestFailed = this.alarm(props, 'RestoreTestFailed', {
       alarmName: `${namePrefix}-restore-test-failed`,
@@ -128,7 +155,7 @@ export class BackupAlarms extends Construct {
       evaluationPeriods: 1,
       datapointsToAlarm: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    }, this, first?.restoreTestFailed);
 
     const days = thresholds.restoreTestMaxAgeDays;
     this.noRecentRestoreTest = this.alarm(props, 'NoRecentRestoreTest', {
@@ -142,7 +169,7 @@ export class BackupAlarms extends Construct {
       evaluationPeriods: 2,
       datapointsToAlarm: 2,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
+    }, this, first?.noRecentRestoreTest);
 
     const source = props.sourceBucket.bucketName;
     const latencySeconds = thresholds.replicationLatencySeconds;
@@ -158,7 +185,7 @@ export class BackupAlarms extends Construct {
         evaluationPeriods: 1,
         datapointsToAlarm: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }, construct);
+      }, construct, first?.replicationFailed);
       const latencyAlarm = this.alarm(props, 'Latency', {
         alarmName: `${namePrefix}-replication-latency-${ruleId}`,
         alarmDescription: `S3 Replication rule ${ruleId} took longer than ${latencySeconds} s to replicate to ${props.destinationBucketName} (ReplicationLatency Maximum): the replica lags behind the backups.`,
@@ -168,7 +195,7 @@ export class BackupAlarms extends Construct {
         evaluationPeriods: 1,
         datapointsToAlarm: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }, construct);
+      }, construct, first?.replicationLatency);
       return { ...metrics, failedAlarm, latencyAlarm };
     });
   }
@@ -183,8 +210,15 @@ export class BackupAlarms extends Construct {
     ];
   }
 
-  private alarm(props: BackupAlarmsProps, id: string, alarmProps: cloudwatch.AlarmProps, scope: Construct = this): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(scope, id, alarmProps);
+  private alarm(
+    props: BackupAlarmsProps,
+    id: string,
+    alarmProps: cloudwatch.AlarmProps,
+    scope: Construct = this,
+    firstStep?: string,
+  ): cloudwatch.Alarm {
+    const guided = props.guidance && firstStep ? `${alarmProps.alarmDescription} First: ${firstStep}. Runbook: ${props.guidance.runbook}` : undefined;
+    const alarm = new cloudwatch.Alarm(scope, id, guided ? { ...alarmProps, alarmDescription: guided } : alarmProps);
     const action = new cloudwatchActions.SnsAction(props.topic);
     alarm.addAlarmAction(action);
     if (props.thresholds.notifyOnOk) alarm.addOkAction(action);

@@ -26,6 +26,16 @@ const KEY_ADMIN_ACTIONS = [
   'kms:CancelKeyDeletion',
 ];
 
+/** What a chat message about a failed task adds to the facts of the event. */
+export interface ChatFailureGuidance {
+  /** The database the tasks back up and restore. */
+  readonly database: string;
+  /** The runbook section (URL, or its name). */
+  readonly runbook: string;
+  /** How the channel asks for the status, e.g. `@aws run backup-status`. */
+  readonly statusCommand: string;
+}
+
 export interface BackupFailureAlarmProps {
   readonly platform: TaskPlatform;
   /** Task definition families whose failures alarm, e.g. the backup's. */
@@ -43,6 +53,7 @@ export class BackupFailureAlarm extends Construct {
   readonly topic: sns.Topic;
   readonly key: kms.Key;
   readonly rule: events.Rule;
+  private readonly logGroupName: string;
 
   constructor(scope: Construct, id: string, props: BackupFailureAlarmProps) {
     super(scope, id);
@@ -84,6 +95,7 @@ export class BackupFailureAlarm extends Construct {
         },
       },
     });
+    this.logGroupName = props.platform.logGroup.logGroupName;
     const field = (path: string) => events.EventField.fromPath(path);
     this.rule.addTarget(
       new eventTargets.SnsTopic(this.topic, {
@@ -92,6 +104,45 @@ export class BackupFailureAlarm extends Construct {
             `(${field('$.detail.stopCode')}, exit code ${field('$.detail.containers[0].exitCode')}): ` +
             `${field('$.detail.stoppedReason')}. Logs: CloudWatch log group ${props.platform.logGroup.logGroupName}.`,
         ),
+      }),
+    );
+  }
+
+  /**
+   * Also publishes each failure to `topic` as an AWS Chatbot custom notification (version 1.0, source custom): the
+   * plain-text message above is what e-mail shows, but Chatbot renders only the formats it knows
+   * (https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html). Which task, which database, since
+   * when (the time ECS stopped it) and the first thing to do. EventBridge escapes the values it puts into a JSON
+   * template (only its aws.events.event variables are inserted raw:
+   * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html), so a stop reason with
+   * quotes keeps the message valid JSON.
+   */
+  notifyChat(topic: sns.ITopic, guidance: ChatFailureGuidance): void {
+    const field = (path: string) => events.EventField.fromPath(path);
+    this.rule.addTarget(
+      new eventTargets.SnsTopic(topic, {
+        message: events.RuleTargetInput.fromObject({
+          version: '1.0',
+          source: 'custom',
+          id: field('$.id'),
+          content: {
+            textType: 'client-markdown',
+            title: `:rotating_light: meatbackup task failed: ${field('$.detail.group')}`,
+            description:
+              `*Database* ${guidance.database}\n*Since* ${field('$.detail.stoppedAt')} (stopped; created ${field('$.detail.createdAt')})\n` +
+              `*Task* ${field('$.detail.taskArn')}\n*Why* ${field('$.detail.stopCode')}, exit code ${field('$.detail.containers[0].exitCode')}: ` +
+              `${field('$.detail.stoppedReason')}\n*Logs* log group ${this.logGroupName}`,
+            nextSteps: [
+              `First: ${guidance.statusCommand}: it shows the task's exit code, stop reason and log link`,
+              `Runbook: ${guidance.runbook}`,
+            ],
+          },
+          metadata: {
+            summary: `meatbackup task failed (${guidance.database})`,
+            eventType: 'MeatbackupTaskFailed',
+            relatedResources: [field('$.detail.taskArn')],
+          },
+        }),
       }),
     );
   }

@@ -49,6 +49,11 @@ export function acknowledgeNode22(fn: lambda.IFunction): void {
 
 export interface OpsFunctionProps {
   /**
+   * Physical function name, for a name people type (the chat channel's commands name the function).
+   * @default - generated
+   */
+  readonly functionName?: string;
+  /**
    * Fixed name of the function's role, for a key policy in the other region that must name it before it exists.
    * @default - generated
    */
@@ -90,6 +95,7 @@ export class OpsFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
+      functionName: props.functionName,
       description: 'meatbackup operations: {"action": "list" | "backup" | "restore" | "status" | "promote", …}',
       ...opsHandlerCode(),
       memorySize: 256,

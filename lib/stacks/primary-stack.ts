@@ -1,15 +1,17 @@
 import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { DEFAULT_PREFIX, ENV, RETENTION_CLASSES, RETENTION_TAG, SIDECAR_SUFFIX } from '../../src/contract';
-import type { AppConfig } from '../config';
+import { CHAT_COMMANDS, DEFAULT_PREFIX, ENV, RETENTION_CLASSES, RETENTION_TAG, SIDECAR_SUFFIX } from '../../src/contract';
+import type { AppConfig, ChatConfig } from '../config';
 import { BackupAlarms } from '../constructs/backup-alarms';
 import { BackupBucket } from '../constructs/backup-bucket';
 import { BackupKey, KEY_USE, type OtherRegionKey, keyUserRoleNames, otherRegionKey, otherRegionKeyStatement, roleArnByName } from '../constructs/backup-key';
 import { BackupDashboard } from '../constructs/backup-dashboard';
 import { BackupFailureAlarm } from '../constructs/backup-failure-alarm';
 import { BackupSchedule } from '../constructs/backup-schedule';
+import { ChatChannel, runbookLink } from '../constructs/chat-channel';
 import { MeatbackupTask } from '../constructs/meatbackup-task';
 import { OpsFunction } from '../constructs/ops-function';
 import { PROMOTE_FUNCTION_NAME_ENV, promoteFunctionName } from '../constructs/promote-function';
@@ -23,6 +25,16 @@ import { backupTaskFamily, primaryBucketName, replicaBucketName } from '../namin
 /** Task definition family of the restore task; the failure alarm matches on it too. */
 export function restoreTaskFamily(config: AppConfig): string {
   return `${config.name}-restore`;
+}
+
+/** Physical name of the ops function when a chat channel types it (see OpsFunctionProps.functionName). */
+export function opsFunctionName(config: AppConfig): string {
+  return `${config.name}-ops`;
+}
+
+/** How the chat channel runs one of its commands, e.g. `@aws run backup-status`. */
+function chatCommand(chat: ChatConfig, command: keyof typeof CHAT_COMMANDS): string {
+  return `@aws run ${chat.aliasPrefix}${CHAT_COMMANDS[command]}`;
 }
 
 /** Task definition family of the scheduled restore test; the failure alarm matches on it too. */
@@ -58,6 +70,8 @@ export class PrimaryStack extends Stack {
   readonly dashboard: BackupDashboard;
   /** Invokes the ops Lambda's status hourly: the backup ages it reports as metrics. */
   readonly statusSchedule: StatusSchedule;
+  /** The team's chat channel (configuration `chat`); none by default. */
+  readonly chat?: ChatChannel;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -146,6 +160,8 @@ export class PrimaryStack extends Stack {
     grantRestoreTester(bucket, this.restoreTest.task, this.backupKey);
 
     this.ops = new OpsFunction(this, 'Ops', {
+      // Named only for a chat channel, whose commands type it; other deployments keep the generated name.
+      functionName: config.chat ? opsFunctionName(config) : undefined,
       roleName: roleNames.ops,
       platform: this.platform,
       bucket,
@@ -177,7 +193,11 @@ export class PrimaryStack extends Stack {
       topicKey: this.alarm.key,
       sourceBucket: bucket,
       destinationBucketName: replicaName,
+      ...(config.chat
+        ? { guidance: { runbook: runbookLink(config.chat), statusCommand: chatCommand(config.chat, 'status'), backupCommand: chatCommand(config.chat, 'backup') } }
+        : {}),
     });
+    if (config.chat) this.chat = this.addChat(config, config.chat);
     this.statusSchedule = new StatusSchedule(this, 'StatusSchedule', { function: this.ops.function });
     this.dashboard = new BackupDashboard(this, 'Dashboard', {
       dashboardName: config.name,
@@ -201,6 +221,34 @@ export class PrimaryStack extends Stack {
     });
     new CfnOutput(this, 'TaskLogGroupName', { value: this.platform.logGroup.logGroupName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarm.topic.topicArn });
+  }
+
+  /**
+   * The chat channel: subscribed to the alarm topic (CloudWatch alarms, which Chatbot renders itself) and to a topic of
+   * its own for failed tasks in Chatbot's custom-notification format (the alarm topic's plain text stays for e-mail);
+   * the ops function answers the channel's commands through its chat alias.
+   */
+  private addChat(config: AppConfig, chat: ChatConfig): ChatChannel {
+    if (chat.allowRestore) this.ops.addEnvironment(ENV.chatRestoreEnabled, 'true');
+    if (chat.aliasPrefix) this.ops.addEnvironment(ENV.chatCommandPrefix, chat.aliasPrefix);
+    const failures = new sns.Topic(this, 'ChatTopic', {
+      displayName: 'meatbackup task failures for the chat channel',
+      masterKey: this.alarm.key,
+      enforceSSL: true,
+    });
+    this.alarm.notifyChat(failures, { database: config.database.name, runbook: runbookLink(chat), statusCommand: chatCommand(chat, 'status') });
+    const channel = new ChatChannel(this, 'Chat', {
+      name: config.name,
+      chat,
+      opsFunction: this.ops.function,
+      functionName: opsFunctionName(config),
+      topics: [this.alarm.topic, failures],
+    });
+    new CfnOutput(this, 'ChatChannelConfigurationArn', {
+      value: channel.configuration.attrArn,
+      description: 'The chat channel configuration (AWS Chatbot)',
+    });
+    return channel;
   }
 
   /**
