@@ -82,8 +82,7 @@ function context(): OpsContext {
  * The Lambda entry point. Logs who asked before anything else (so a request that crashes is still on record), then
  * answers: the JSON result for the console and the API, a few chat lines through the chat alias.
  */
-export async function handler(event: unknown, invocation?: InvocationContext): Promise<OpsResult | ChatAnswer> {
-  const ctx = context();
+export async function respond(event: unknown, invocation: InvocationContext | undefined, ctx: OpsContext): Promise<OpsResult | ChatAnswer> {
   const caller = callerOf(invocation);
   const requested = event !== null && typeof event === 'object' ? (event as Record<string, unknown>).action : undefined;
   console.log(JSON.stringify({ message: 'ops request', action: typeof requested === 'string' ? requested : null, caller }));
@@ -95,4 +94,8 @@ export async function handler(event: unknown, invocation?: InvocationContext): P
     restoreAllowed: ctx.env[ENV.chatRestoreEnabled] === 'true',
     commands: chatCommandNames(ctx.env),
   });
+}
+
+export function handler(event: unknown, invocation?: InvocationContext): Promise<OpsResult | ChatAnswer> {
+  return respond(event, invocation, context());
 }

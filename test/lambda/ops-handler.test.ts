@@ -216,16 +216,20 @@ describe('ops handler: the Lambda entry point', () => {
     process.env = { ...saved };
   });
 
-  test('GIVEN the environment the stack sets WHEN invoked with {"action": "list"} THEN it answers from the bucket and logs one line', async () => {
+  test('GIVEN the environment the stack sets WHEN the console invokes {"action": "list"} THEN it answers the JSON result and logs who asked and how it ended', async () => {
     // GIVEN
     Object.assign(process.env, ENVIRONMENT, { AWS_REGION: 'eu-west-1' });
     s3Mock.on(ListObjectsV2Command).resolves({ IsTruncated: false, Contents: [] });
     const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    const functionArn = 'arn:aws:lambda:eu-west-1:123456789012:function:meatlizard-backup-ops';
     // WHEN
-    const result = await handler({ action: 'list' });
+    const result = await handler({ action: 'list' }, { invokedFunctionArn: functionArn, awsRequestId: 'req-1' });
     // THEN
     expect(result).toEqual({ ok: true, action: 'list', bucket: BUCKET, prefix: 'backups/', count: 0, backups: [] });
-    expect(log).toHaveBeenCalledWith(JSON.stringify({ message: 'ops action', action: 'list', ok: true }));
+    expect(log.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+      { message: 'ops request', action: 'list', caller: { via: 'direct', invokedFunctionArn: functionArn, requestId: 'req-1' } },
+      { message: 'ops action', action: 'list', ok: true, via: 'direct', requestId: 'req-1' },
+    ]);
     log.mockRestore();
   });
 });

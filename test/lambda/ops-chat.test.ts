@@ -1,0 +1,263 @@
+/**
+ * The ops Lambda as the team's chat channel uses it: the exact payloads its command aliases send (taken from the
+ * custom actions the stack defines), invoked through the function's chat alias. S3 against the emulator (moto), ECS
+ * with aws-sdk-client-mock. What a channel member reads is a few lines with the key fact first; what the function
+ * logs says the request came through the chat alias; a restore is carried out only when the deployment allows it.
+ */
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type ChatCommand, chatCommands } from '../../lib/constructs/chat-channel';
+import { CHAT_COMMANDS, ENV, opsEventSchema } from '../../src/contract';
+import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
+import { respond } from '../../lambda/ops/handler';
+import type { OpsContext } from '../../lambda/ops/types';
+import { writeBackupFixture } from '../support/backup-fixture';
+
+const BUCKET = 'ops-chat-backups';
+const REGION = 'eu-west-1';
+const ACCOUNT = '111122223333';
+const FUNCTION = 'meatlizard-backup-ops';
+const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FUNCTION}`;
+const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/meatlizard-backup-TasksCluster`;
+const BACKUP_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-backup:3`;
+const RESTORE_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-restore:1`;
+const TASK_ID = '5d1c2b3a49586776a5b4c3d2e1f00f1e';
+const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/meatlizard-backup-TasksCluster/${TASK_ID}`;
+const LOG_GROUP = 'meatlizard-backup-primary-TasksLogs';
+const LATEST = 'backups/meatdb-2025-09-17T03:00:00.sql.gz';
+const NOW = new Date('2025-09-17T09:15:00Z');
+
+const ENVIRONMENT = {
+  [ENV.bucket]: BUCKET,
+  [ENV.prefix]: 'backups/',
+  [ENV.ecsCluster]: CLUSTER,
+  [ENV.backupTaskDefinition]: BACKUP_TD,
+  [ENV.restoreTaskDefinition]: RESTORE_TD,
+  [ENV.taskContainerName]: 'meatbackup',
+  [ENV.taskSubnets]: 'subnet-0123456789abcdef0',
+  [ENV.taskSecurityGroups]: 'sg-0123456789abcdef0',
+  [ENV.taskAssignPublicIp]: 'false',
+  [ENV.taskLogGroup]: LOG_GROUP,
+  [ENV.webService]: 'meatlizard/web',
+};
+
+/** What Lambda hands the handler when the channel invokes `meatlizard-backup-ops:chat`. */
+const THROUGH_CHAT = { invokedFunctionArn: `${FUNCTION_ARN}:chat`, awsRequestId: 'chat-req-1' };
+/** The console (or the CLI, or the schedule) invokes the unqualified function. */
+const FROM_CONSOLE = { invokedFunctionArn: FUNCTION_ARN, awsRequestId: 'console-req-1' };
+
+const ecsMock = mockClient(ECSClient);
+let s3: LocalS3;
+let client: S3Client;
+let log: jest.SpyInstance;
+
+function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
+  return { s3: client, ecs: new ECSClient({ region: REGION }), env, now: () => NOW };
+}
+
+/** The commands of a deployment's channel, as the stack defines its custom actions. */
+function commands(allowRestore: boolean): Map<string, ChatCommand> {
+  return new Map(chatCommands({ name: 'meatlizard-backup', functionName: FUNCTION, chat: { aliasPrefix: '', allowRestore } }).map((c) => [c.aliasName, c]));
+}
+
+/** The payload a custom action sends, with `$key` filled in as the member typed it. */
+function payloadOf(command: ChatCommand | undefined, key?: string): unknown {
+  if (!command) throw new Error('no such chat command');
+  const match = /^lambda invoke --function-name (\S+) --payload (\S+)$/.exec(command.commandText);
+  if (!match) throw new Error(`unexpected command text ${command.commandText}`);
+  expect(match[1]).toBe(`${FUNCTION}:chat`);
+  return JSON.parse(key === undefined ? match[2] : match[2].replace('$key', key));
+}
+
+function runTaskInputs(): Array<{ taskDefinition?: string }> {
+  return ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input);
+}
+
+function loggedLines(): Array<Record<string, unknown>> {
+  return log.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+}
+
+beforeAll(async () => {
+  s3 = await startLocalS3();
+  client = s3.client();
+  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await writeBackupFixture(client, BUCKET, { sql: 'create table t (id int);\n', database: 'meatdb', takenAt: new Date('2025-09-17T03:00:00Z') });
+  await writeBackupFixture(client, BUCKET, { sql: 'select 1;\n', database: 'meatdb', takenAt: new Date('2025-09-16T03:00:00Z') });
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+beforeEach(() => {
+  ecsMock.reset();
+  ecsMock.on(ListTasksCommand).resolves({ taskArns: [] });
+  ecsMock.on(DescribeTasksCommand).resolves({ tasks: [] });
+  ecsMock.on(RunTaskCommand).callsFake((input: { taskDefinition: string }) => ({
+    tasks: [{ taskArn: TASK_ARN, taskDefinitionArn: input.taskDefinition, lastStatus: 'PROVISIONING', containers: [{ name: 'meatbackup' }] }],
+    failures: [],
+  }));
+  log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+});
+afterEach(() => {
+  log.mockRestore();
+});
+
+describe('GIVEN the payloads of the channel\'s commands', () => {
+  test('THEN each is a valid ops event (with $key filled in as "latest" or a backup name), and the restore-run only exists when chat restores are allowed', () => {
+    const all = commands(true);
+    expect([...all.keys()]).toEqual(Object.values(CHAT_COMMANDS));
+    for (const command of all.values()) {
+      for (const key of ['latest', 'meatdb-2025-09-17T03:00:00.sql.gz']) {
+        const parsed = opsEventSchema.safeParse(payloadOf(command, key));
+        expect({ alias: command.aliasName, key, ok: parsed.success }).toEqual({ alias: command.aliasName, key, ok: true });
+      }
+    }
+    expect([...commands(false).keys()]).not.toContain(CHAT_COMMANDS.restoreRun);
+  });
+});
+
+describe('GIVEN "@aws run backup-now" (the runbook\'s /admin backup) through the chat alias', () => {
+  test('WHEN handled THEN the backup task starts once and the answer is a few lines: started from chat, the task, its log link, what to run next', async () => {
+    // WHEN
+    const answer = await respond(payloadOf(commands(false).get('backup-now')), THROUGH_CHAT, context());
+    // THEN
+    expect(runTaskInputs().map((i) => i.taskDefinition)).toEqual([BACKUP_TD]);
+    expect(answer).toEqual({
+      ok: true,
+      action: 'backup',
+      answer: [
+        `backup started from chat: task ${TASK_ID}`,
+        expect.stringMatching(/^log: https:\/\/eu-west-1\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=eu-west-1#logsV2:log-groups\/log-group\//),
+        'progress and exit code: @aws run backup-status',
+      ],
+    });
+    // AND the function logged who asked (the chat alias, the request id) before doing anything, then the outcome
+    expect(loggedLines()).toEqual([
+      { message: 'ops request', action: 'backup', caller: { via: 'chat', invokedFunctionArn: `${FUNCTION_ARN}:chat`, requestId: 'chat-req-1' } },
+      { message: 'ops action', action: 'backup', ok: true, via: 'chat', requestId: 'chat-req-1' },
+    ]);
+  });
+});
+
+describe('GIVEN "@aws run list-backups" through the chat alias', () => {
+  test('WHEN handled THEN the answer lists the newest backups one per line: name, age, size, manifest', async () => {
+    // WHEN
+    const answer = await respond(payloadOf(commands(false).get('list-backups')), THROUGH_CHAT, context());
+    // THEN
+    expect(answer).toEqual({
+      ok: true,
+      action: 'list',
+      answer: [
+        `2 newest backups in s3://${BUCKET}/backups/:`,
+        expect.stringMatching(/^meatdb-2025-09-17T03:00:00\.sql\.gz · 6h15m ago · \d+ B · sha256 recorded$/),
+        expect.stringMatching(/^meatdb-2025-09-16T03:00:00\.sql\.gz · 30h15m ago · \d+ B · sha256 recorded$/),
+      ],
+    });
+    expect(runTaskInputs()).toEqual([]);
+  });
+});
+
+describe('GIVEN "@aws run backup-status" through the chat alias', () => {
+  test('WHEN handled THEN the answer is the status summary as lines, the newest backup first', async () => {
+    // WHEN
+    const answer = await respond(payloadOf(commands(false).get('backup-status')), THROUGH_CHAT, context());
+    // THEN
+    expect(answer).toMatchObject({ ok: true, action: 'status' });
+    const lines = (answer as { answer: string[] }).answer;
+    expect(lines[0]).toContain('meatdb-2025-09-17T03:00:00');
+    expect(lines.at(-1)).toBe('no backup, restore or restore-test task is running or stopped recently');
+    expect(lines.every((line) => !line.startsWith('{'))).toBe(true);
+  });
+});
+
+describe('GIVEN "@aws run restore-plan" with key latest through the chat alias', () => {
+  test('WHEN chat restores are off THEN the plan names the backup, target and web service, starts nothing, and says where to carry it out', async () => {
+    // WHEN
+    const answer = await respond(payloadOf(commands(false).get('restore-plan'), 'latest'), THROUGH_CHAT, context());
+    // THEN
+    expect(runTaskInputs()).toEqual([]);
+    expect(answer).toEqual({
+      ok: true,
+      action: 'restore',
+      answer: [
+        'restore plan, nothing started: meatdb-2025-09-17T03:00:00.sql.gz',
+        expect.stringMatching(/^taken 2025-09-17T03:00:00\.000Z \(6h15m ago\), \d+ B, sha256 [0-9a-f]{12}…$/),
+        'into database meatdb: loaded into a fresh database first, the one it replaces is kept (renamed), never dropped',
+        'web service meatlizard/web is stopped for the swap only, then started again',
+        'to carry it out: the console or the CLI (restores from chat are off in this deployment)',
+      ],
+    });
+  });
+
+  test('WHEN chat restores are on THEN the plan\'s last line names the restore-run command with the exact key', async () => {
+    // WHEN
+    const answer = await respond(payloadOf(commands(true).get('restore-plan'), 'latest'), THROUGH_CHAT, context({ ...ENVIRONMENT, [ENV.chatRestoreEnabled]: 'true' }));
+    // THEN
+    expect((answer as { answer: string[] }).answer.at(-1)).toBe(`to carry it out: @aws run restore-run with key ${LATEST}`);
+    expect(runTaskInputs()).toEqual([]);
+  });
+});
+
+describe('GIVEN a confirmed restore sent through the chat alias', () => {
+  test('WHEN the deployment does not allow chat restores THEN it is refused and nothing starts, even when typed as a raw lambda invoke', async () => {
+    // GIVEN the restore-run payload (a member can type it by hand even where the alias does not exist)
+    const event = payloadOf(commands(true).get('restore-run'), 'latest');
+    // WHEN
+    const answer = await respond(event, THROUGH_CHAT, context());
+    // THEN
+    expect(answer).toEqual({
+      ok: false,
+      action: 'restore',
+      answer: [expect.stringMatching(/^restore failed: carrying out a restore from chat is off in this deployment \(configuration chat\.allowRestore\); nothing was started/)],
+    });
+    expect(ecsMock.calls()).toHaveLength(0);
+  });
+
+  test('WHEN the deployment allows chat restores THEN the restore task starts and the answer says it was started from chat, with the task and its log link', async () => {
+    // WHEN
+    const answer = await respond(
+      payloadOf(commands(true).get('restore-run'), 'latest'),
+      THROUGH_CHAT,
+      context({ ...ENVIRONMENT, [ENV.chatRestoreEnabled]: 'true' }),
+    );
+    // THEN
+    expect(runTaskInputs().map((i) => i.taskDefinition)).toEqual([RESTORE_TD]);
+    expect(answer).toEqual({
+      ok: true,
+      action: 'restore',
+      answer: [
+        `restore started from chat: task ${TASK_ID}`,
+        'backup meatdb-2025-09-17T03:00:00.sql.gz into database meatdb; web service meatlizard/web stopped for the swap',
+        expect.stringMatching(/^log: https:\/\/eu-west-1\.console\.aws\.amazon\.com\/.*restore\$252Fmeatbackup\$252F5d1c2b3a/),
+        'progress and exit code: @aws run backup-status',
+      ],
+    });
+  });
+
+  test('WHEN the same confirmed restore comes from the console THEN the console gets its JSON result, not marked as from chat', async () => {
+    // WHEN
+    const result = await respond({ action: 'restore', key: 'latest', confirm: true }, FROM_CONSOLE, context());
+    // THEN
+    expect(result).toMatchObject({ ok: true, action: 'restore', confirmed: true, started: true, taskArn: TASK_ARN, plan: { key: LATEST } });
+    expect(result).not.toHaveProperty('startedFrom');
+    expect(result).not.toHaveProperty('answer');
+  });
+});
+
+describe('GIVEN other events typed into the channel', () => {
+  test('WHEN a promote arrives through the chat alias THEN it is refused and nothing is read or started', async () => {
+    // WHEN
+    const answer = await respond({ action: 'promote', confirm: true }, THROUGH_CHAT, context());
+    // THEN
+    expect(answer).toEqual({ ok: false, action: 'promote', answer: [expect.stringContaining('promote is not a chat command')] });
+    expect(ecsMock.calls()).toHaveLength(0);
+  });
+
+  test('WHEN a malformed payload arrives through the chat alias THEN the answer is one line naming the field', async () => {
+    // WHEN
+    const answer = await respond({ action: 'restore', key: 'yesterday' }, THROUGH_CHAT, context());
+    // THEN
+    expect(answer).toEqual({ ok: false, answer: [expect.stringMatching(/^request failed: invalid restore event: key: key must be "latest" or a backup name/)] });
+    expect(ecsMock.calls()).toHaveLength(0);
+  });
+});
