@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { Template } from 'aws-cdk-lib/assertions';
 import { EXAMPLE_CONFIG } from '../../lib/config';
-import { TEST_CONFIG, type TestApp, policyStatements, testApp } from './fixture';
+import { TEST_CHAT_CONFIG, TEST_CONFIG, type TestApp, policyStatements, testApp } from './fixture';
 
 interface ValidationReport {
   pluginReports: Array<{
@@ -32,14 +32,18 @@ function synthWithNag(subject: TestApp): { assembly?: CloudAssembly; findings: s
 }
 
 describe('compliance', () => {
-  // GIVEN the test configuration and the example configuration, synthesized with cdk-nag
+  // GIVEN the test configuration, the example configuration and the test configuration with a chat channel, each
+  // synthesized with cdk-nag
   let nagged: { subject: TestApp; assembly?: CloudAssembly; findings: string[] };
   let example: { subject: TestApp; assembly?: CloudAssembly; findings: string[] };
+  let chat: { subject: TestApp; assembly?: CloudAssembly; findings: string[] };
   beforeAll(() => {
     const subject = testApp(TEST_CONFIG, { nag: true });
     nagged = { subject, ...synthWithNag(subject) };
     const exampleSubject = testApp(EXAMPLE_CONFIG, { nag: true });
     example = { subject: exampleSubject, ...synthWithNag(exampleSubject) };
+    const chatSubject = testApp(TEST_CHAT_CONFIG, { nag: true });
+    chat = { subject: chatSubject, ...synthWithNag(chatSubject) };
   });
 
   describe('cdk-nag AwsSolutions', () => {
@@ -51,6 +55,14 @@ describe('compliance', () => {
     test('THEN the example configuration has no unacknowledged finding', () => {
       expect(example.findings).toEqual([]);
       expect(example.assembly).toBeDefined();
+    });
+
+    test('THEN the configuration with a chat channel has no unacknowledged finding, and acknowledges nothing more than without it', () => {
+      expect(chat.findings).toEqual([]);
+      expect(chat.assembly).toBeDefined();
+      const acknowledged = (subject: TestApp) =>
+        subject.app.node.findAll().flatMap((c) => c.node.metadata.filter((e) => e.type === 'aws:cdk:acknowledged-rules').flatMap((e) => Object.keys(e.data as object))).sort();
+      expect(acknowledged(chat.subject)).toEqual(acknowledged(nagged.subject));
     });
 
     test('THEN every acknowledgement names its rule and carries a specific reason', () => {
@@ -189,11 +201,12 @@ describe('compliance', () => {
   });
 
   describe('cfn-lint', () => {
-    test('THEN every synthesized template lints without errors', () => {
-      // GIVEN the templates written to the temporary output directory
-      const assembly = nagged.assembly as CloudAssembly;
-      const templates = assembly.stacks.map((s) => join(assembly.directory, s.templateFile));
-      expect(templates).toHaveLength(2);
+    test('THEN every synthesized template lints without errors (with and without a chat channel)', () => {
+      // GIVEN the templates written to the temporary output directories
+      const templates = [nagged.assembly as CloudAssembly, chat.assembly as CloudAssembly].flatMap((assembly) =>
+        assembly.stacks.map((s) => join(assembly.directory, s.templateFile)),
+      );
+      expect(templates).toHaveLength(4);
       // WHEN
       const run = spawnSync('cfn-lint', ['--format', 'json', '--', ...templates], { encoding: 'utf8' });
       if (run.error) {

@@ -86,3 +86,13 @@ export function logicalIdOf(template: Template, type: string, properties: Record
   if (ids.length !== 1) throw new Error(`expected one ${type} with ${JSON.stringify(properties)}, found ${ids.join(', ') || 'none'}`);
   return ids[0];
 }
+
+/** The test configuration with a Slack channel (chat restores off, user roles required, a published runbook). */
+export const TEST_CHAT_CONFIG: AppConfigInput = {
+  ...TEST_CONFIG,
+  chat: {
+    slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCDEF' },
+    userRoleRequired: true,
+    runbookUrl: 'https://github.com/example/meatlizard-backup/blob/main/README.md',
+  },
+};
