@@ -63,7 +63,7 @@ export const DEFAULT_PREFIX = 'backups/';
  */
 export const CHAT_ALIAS = 'chat';
 
-/** The chat channel's command aliases (each after the configuration's chat.aliasPrefix): `@aws run backup-now`. */
+/** The chat channel's command aliases (each after the configuration's chat.aliasPrefix): `@Amazon Q run backup-now`. */
 export const CHAT_COMMANDS = {
   backup: 'backup-now',
   list: 'list-backups',

@@ -84,9 +84,9 @@ export interface BackupAlarmsProps {
 export interface AlarmGuidance {
   /** The runbook section (URL, or its name). */
   readonly runbook: string;
-  /** How the channel asks for the status, e.g. `@aws run backup-status`. */
+  /** How the channel asks for the status, e.g. `@Amazon Q run backup-status`. */
   readonly statusCommand: string;
-  /** How the channel starts a backup, e.g. `@aws run backup-now`. */
+  /** How the channel starts a backup, e.g. `@Amazon Q run backup-now`. */
   readonly backupCommand: string;
 }
 

@@ -32,7 +32,7 @@ export interface ChatFailureGuidance {
   readonly database: string;
   /** The runbook section (URL, or its name). */
   readonly runbook: string;
-  /** How the channel asks for the status, e.g. `@aws run backup-status`. */
+  /** How the channel asks for the status, e.g. `@Amazon Q run backup-status`. */
   readonly statusCommand: string;
 }
 

@@ -19,7 +19,7 @@ export function runbookLink(chat: Pick<ChatConfig, 'runbookUrl'>): string {
  * Chatbot variable, filled in with what the channel member gives when running the command.
  */
 export interface ChatCommand {
-  /** The alias the channel types: `@aws run <aliasName>`. */
+  /** The alias the channel types: `@Amazon Q run <aliasName>`. */
   readonly aliasName: string;
   /** The custom action's name (unique in the account, in its ARN). */
   readonly actionName: string;

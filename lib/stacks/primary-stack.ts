@@ -32,9 +32,9 @@ export function opsFunctionName(config: AppConfig): string {
   return `${config.name}-ops`;
 }
 
-/** How the chat channel runs one of its commands, e.g. `@aws run backup-status`. */
+/** How the chat channel runs one of its commands, e.g. `@Amazon Q run backup-status`. */
 function chatCommand(chat: ChatConfig, command: keyof typeof CHAT_COMMANDS): string {
-  return `@aws run ${chat.aliasPrefix}${CHAT_COMMANDS[command]}`;
+  return `@Amazon Q run ${chat.aliasPrefix}${CHAT_COMMANDS[command]}`;
 }
 
 /** Task definition family of the scheduled restore test; the failure alarm matches on it too. */

@@ -109,7 +109,7 @@ export function chatCommandNames(env: Readonly<Record<string, string | undefined
 
 function backupAnswer(r: Result, via: string, commands: ChatCommandNames): string[] {
   const arn = str(r.taskArn);
-  return [`backup started${via}: task ${arn ? taskId(arn) : '(no ARN)'}`, ...logLine(r), `progress and exit code: @aws run ${commands.status}`];
+  return [`backup started${via}: task ${arn ? taskId(arn) : '(no ARN)'}`, ...logLine(r), `progress and exit code: @Amazon Q run ${commands.status}`];
 }
 
 function listAnswer(r: Result, now: Date): string[] {
@@ -152,7 +152,7 @@ function restorePlanAnswer(r: Result, restoreAllowed: boolean, commands: ChatCom
     ...(str(plan.webService) ? [`web service ${str(plan.webService)} is stopped for the swap only, then started again`] : []),
     ...blockers.map((b) => `blocked: a ${str(b.kind) ?? ''} task is running (${taskId(str(b.taskArn) ?? '')}); wait until it stops`),
     restoreAllowed
-      ? `to carry it out: @aws run ${commands.restoreRun} with key ${key}`
+      ? `to carry it out: @Amazon Q run ${commands.restoreRun} with key ${key}`
       : 'to carry it out: the console or the CLI (restores from chat are off in this deployment)',
   ];
 }
@@ -165,7 +165,7 @@ function restoreStartedAnswer(r: Result, via: string, commands: ChatCommandNames
     `backup ${fileName(str(plan.key) ?? '?')} into database ${str(plan.target) ?? '?'}` +
       (str(plan.webService) ? `; web service ${str(plan.webService)} stopped for the swap` : ''),
     ...logLine(r),
-    `progress and exit code: @aws run ${commands.status}`,
+    `progress and exit code: @Amazon Q run ${commands.status}`,
   ];
 }
 

@@ -116,7 +116,7 @@ describe('GIVEN the payloads of the channel\'s commands', () => {
   });
 });
 
-describe('GIVEN "@aws run backup-now" (the runbook\'s /admin backup) through the chat alias', () => {
+describe('GIVEN "@Amazon Q run backup-now" (the runbook\'s /admin backup) through the chat alias', () => {
   test('WHEN handled THEN the backup task starts once and the answer is a few lines: started from chat, the task, its log link, what to run next', async () => {
     // WHEN
     const answer = await respond(payloadOf(commands(false).get('backup-now')), THROUGH_CHAT, context());
@@ -128,7 +128,7 @@ describe('GIVEN "@aws run backup-now" (the runbook\'s /admin backup) through the
       answer: [
         `backup started from chat: task ${TASK_ID}`,
         expect.stringMatching(/^log: https:\/\/eu-west-1\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=eu-west-1#logsV2:log-groups\/log-group\//),
-        'progress and exit code: @aws run backup-status',
+        'progress and exit code: @Amazon Q run backup-status',
       ],
     });
     // AND the function logged who asked (the chat alias, the request id) before doing anything, then the outcome
@@ -139,7 +139,7 @@ describe('GIVEN "@aws run backup-now" (the runbook\'s /admin backup) through the
   });
 });
 
-describe('GIVEN "@aws run list-backups" through the chat alias', () => {
+describe('GIVEN "@Amazon Q run list-backups" through the chat alias', () => {
   test('WHEN handled THEN the answer lists the newest backups one per line: name, age, size, manifest', async () => {
     // WHEN
     const answer = await respond(payloadOf(commands(false).get('list-backups')), THROUGH_CHAT, context());
@@ -157,7 +157,7 @@ describe('GIVEN "@aws run list-backups" through the chat alias', () => {
   });
 });
 
-describe('GIVEN "@aws run backup-status" through the chat alias', () => {
+describe('GIVEN "@Amazon Q run backup-status" through the chat alias', () => {
   test('WHEN handled THEN the answer is the status summary as lines, the newest backup first', async () => {
     // WHEN
     const answer = await respond(payloadOf(commands(false).get('backup-status')), THROUGH_CHAT, context());
@@ -170,7 +170,7 @@ describe('GIVEN "@aws run backup-status" through the chat alias', () => {
   });
 });
 
-describe('GIVEN "@aws run restore-plan" with key latest through the chat alias', () => {
+describe('GIVEN "@Amazon Q run restore-plan" with key latest through the chat alias', () => {
   test('WHEN chat restores are off THEN the plan names the backup, target and web service, starts nothing, and says where to carry it out', async () => {
     // WHEN
     const answer = await respond(payloadOf(commands(false).get('restore-plan'), 'latest'), THROUGH_CHAT, context());
@@ -193,7 +193,7 @@ describe('GIVEN "@aws run restore-plan" with key latest through the chat alias',
     // WHEN
     const answer = await respond(payloadOf(commands(true).get('restore-plan'), 'latest'), THROUGH_CHAT, context({ ...ENVIRONMENT, [ENV.chatRestoreEnabled]: 'true' }));
     // THEN
-    expect((answer as { answer: string[] }).answer.at(-1)).toBe(`to carry it out: @aws run restore-run with key ${LATEST}`);
+    expect((answer as { answer: string[] }).answer.at(-1)).toBe(`to carry it out: @Amazon Q run restore-run with key ${LATEST}`);
     expect(runTaskInputs()).toEqual([]);
   });
 });
@@ -229,7 +229,7 @@ describe('GIVEN a confirmed restore sent through the chat alias', () => {
         `restore started from chat: task ${TASK_ID}`,
         'backup meatdb-2025-09-17T03:00:00.sql.gz into database meatdb; web service meatlizard/web stopped for the swap',
         expect.stringMatching(/^log: https:\/\/eu-west-1\.console\.aws\.amazon\.com\/.*restore\$252Fmeatbackup\$252F5d1c2b3a/),
-        'progress and exit code: @aws run backup-status',
+        'progress and exit code: @Amazon Q run backup-status',
       ],
     });
   });

@@ -128,7 +128,7 @@ describe('GIVEN a configuration with a Slack channel', () => {
     expect(message.content.description).toContain('*Database* meatdb');
     expect(message.content.description).toContain('*Since* 2025-09-17T03:04:05Z');
     expect(message.content.description).toContain('exit code 1: Essential container in task exited: "pg_dump" failed');
-    expect(message.content.nextSteps).toEqual([expect.stringMatching(/^First: @aws run backup-status: /), `Runbook: ${RUNBOOK}`]);
+    expect(message.content.nextSteps).toEqual([expect.stringMatching(/^First: @Amazon Q run backup-status: /), `Runbook: ${RUNBOOK}`]);
     // AND the e-mail target keeps its plain text
     expect(rule.Properties.Targets).toHaveLength(2);
   });
@@ -141,7 +141,7 @@ describe('GIVEN a configuration with a Slack channel', () => {
       expect(alarm.Properties.AlarmDescription.length).toBeLessThanOrEqual(1024);
     }
     const noBackup = alarms.find(([, a]) => a.Properties.AlarmName === 'meatlizard-backup-no-successful-backup')![1];
-    expect(noBackup.Properties.AlarmDescription).toMatch(/^No successful backup of meatdb in 26 hours.* First: @aws run backup-status: .* then @aws run backup-now\./);
+    expect(noBackup.Properties.AlarmDescription).toMatch(/^No successful backup of meatdb in 26 hours.* First: @Amazon Q run backup-status: .* then @Amazon Q run backup-now\./);
   });
 });
 
