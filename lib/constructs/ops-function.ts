@@ -96,6 +96,8 @@ export class OpsFunction extends Construct {
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       functionName: props.functionName,
+      // Only a chat channel publishes versions (for its alias); a replaced version is not kept forever.
+      currentVersionOptions: { removalPolicy: RemovalPolicy.DESTROY },
       description: 'meatbackup operations: {"action": "list" | "backup" | "restore" | "status" | "promote", …}',
       ...opsHandlerCode(),
       memorySize: 256,

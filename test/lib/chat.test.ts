@@ -70,6 +70,8 @@ describe('GIVEN a configuration with a Slack channel', () => {
       FunctionName: { Ref: ids.fn },
       FunctionVersion: { 'Fn::GetAtt': [Match.stringLikeRegexp('^OpsFunctionCurrentVersion'), 'Version'] },
     });
+    // a version the alias no longer points to is deleted, not kept forever
+    template.hasResource('AWS::Lambda::Version', { DeletionPolicy: 'Delete', Properties: { FunctionName: { Ref: ids.fn } } });
     const env = template.findResources('AWS::Lambda::Function')[ids.fn].Properties.Environment.Variables;
     // chat restores off, no alias prefix: neither setting is present
     expect(env[ENV.chatRestoreEnabled]).toBeUndefined();
