@@ -21,6 +21,7 @@ import { type BucketLocationConstraint, CopyObjectCommand, CreateBucketCommand, 
 import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/client-s3-control';
 import { DescribeServicesCommand, DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, type RunTaskCommandInput, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
+import { writeFileSync } from 'node:fs';
 import { ENV } from '../../src/contract';
 import { parseConfig } from '../../lib/config';
 import { useHarness } from '../src/backup/fixtures';
@@ -30,7 +31,7 @@ import { type AwsCall, CallRecorder } from '../support/iam/recorder';
 import { type RunOutput, runCommand, runEvent } from '../support/iam/run';
 import { ADMINISTRATOR_ACCESS, type PolicyWorld, type Principal, simulate } from '../support/iam/simulate';
 import { type StackModel, bucketsOf, functionOf, keysOf, roleModel, resourcesOfType, stackModel, taskDefinitions, taskRoleOf } from '../support/iam/templates';
-import { TEST_CONFIG, synthesize } from './fixture';
+import { OPERATOR_ROLE_ARN, TEST_CONFIG, synthesize } from './fixture';
 
 const config = parseConfig(TEST_CONFIG, 'test');
 const ACCOUNT = config.account!;
@@ -54,8 +55,11 @@ const batchRoleId = resourcesOfType(replica, 'AWS::IAM::Role').find((id) => repl
 const PRIMARY_BUCKET = opsFunction.environment[ENV.bucket];
 const REPLICA_BUCKET = opsFunction.environment[ENV.replicaBucket];
 
-/** The operator of the README's manual steps: an administrator (AdministratorAccess) in the account. */
-const OPERATOR_ARN = `arn:aws:iam::${ACCOUNT}:role/meatlizard-operator`;
+/**
+ * The operator of the README's manual steps: the test configuration's operator role (operatorRoleArns, which both
+ * key policies name), an administrator in the account (AdministratorAccess).
+ */
+const OPERATOR_ARN = OPERATOR_ROLE_ARN;
 
 const role = (name: string, model: { arn: string; policies: Principal['policies'] }): Principal => ({ name, arn: model.arn, policies: model.policies });
 const ROLES = {
@@ -65,7 +69,7 @@ const ROLES = {
   ops: role('ops Lambda role', opsFunction.role),
   promote: role('promotion Lambda role', promoteFunction.role),
   batch: role('Batch Operations role', roleModel(replica, batchRoleId)),
-  operator: { name: 'operator (administrator)', arn: OPERATOR_ARN, policies: [{ name: 'AdministratorAccess', policy: ADMINISTRATOR_ACCESS }] } satisfies Principal,
+  operator: { name: 'operator role (administrator)', arn: OPERATOR_ARN, policies: [{ name: 'AdministratorAccess', policy: ADMINISTRATOR_ACCESS }] } satisfies Principal,
 };
 type RoleName = keyof typeof ROLES;
 
@@ -252,6 +256,7 @@ describe('IAM, simulated: every call of the runbooks under the role that makes i
     );
 
     // THEN every call is allowed to the role that makes it
+    if (process.env.MEATBACKUP_IAM_CALLS) writeCalls(process.env.MEATBACKUP_IAM_CALLS);
     const denials = await deniedCalls(runs.filter((r) => r.role !== 'operator'));
     expect(denials).toEqual([]);
   }, 600_000);
@@ -262,9 +267,19 @@ describe('IAM, simulated: every call of the runbooks under the role that makes i
     for (const run of runs) expect({ run: `${run.command} as ${ROLES[run.role].name}`, calls: run.calls.length > 0 }).toEqual({ run: `${run.command} as ${ROLES[run.role].name}`, calls: true });
   });
 
-  test('GIVEN the operator (an administrator) WHEN the README\'s manual steps run THEN each call is allowed', async () => {
+  test('GIVEN the operator role (an administrator named in operatorRoleArns) WHEN the README\'s manual steps run THEN each call is allowed', async () => {
     const denials = await deniedCalls(runs.filter((r) => r.role === 'operator'));
     expect(denials).toEqual([]);
+  });
+
+  test('GIVEN the restore-test task\'s calls WHEN they are made as the restore task role THEN the denial names the call, the role and the missing permission', async () => {
+    const restoreTest = runs.filter((r) => r.command === 'restore-test').map((r) => ({ ...r, role: 'restoreTask' as const }));
+    const denials = await deniedCalls(restoreTest);
+    expect(denials).toEqual([
+      expect.stringMatching(/^restore-test as restore task role: s3:PutObject .*\.restore-test\.json needs s3:PutObject on arn:aws:s3:::.*\.restore-test\.json: ImplicitlyDenied, no identity policy allows it/),
+      expect.stringMatching(/needs s3:PutObjectTagging on .* \(the write sets tags \(x-amz-tagging\)\): ImplicitlyDenied/),
+      expect.stringMatching(/needs kms:GenerateDataKey on arn:aws:kms:.*\(S3 asks for a data key with the caller's credentials \(SSE-KMS\)\): ImplicitlyDenied/),
+    ]);
   });
 });
 
@@ -293,6 +308,20 @@ describe('IAM, simulated: what must be denied', () => {
       }
     }
   });
+
+  // A role that may write a bucket's policy, lock configuration or lifecycle could grant itself the bypass or expire
+  // locked backups early. The promotion role creates and hardens its target (its policy included) under the
+  // project's name pattern, which the primary bucket's name also matches; it is held to this for the replica only.
+  const bucketControls = ['s3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration', 's3:PutLifecycleConfiguration', 's3:PutBucketVersioning', 's3:DeleteBucket'];
+  test.each(projectRoles.flatMap((r) => [PRIMARY_BUCKET, REPLICA_BUCKET].filter((b) => r !== 'promote' || b === REPLICA_BUCKET).map((b) => [r, b] as const)))(
+    'GIVEN the %s THEN it cannot change the policy, Object Lock, lifecycle or versioning of %s',
+    async (roleName, bucket) => {
+      for (const action of bucketControls) {
+        const verdict = await simulate(policyWorld, ROLES[roleName], { action, resource: `arn:aws:s3:::${bucket}`, context: {} });
+        expect({ role: ROLES[roleName].name, action, allowed: verdict.allowed }).toEqual({ role: ROLES[roleName].name, action, allowed: false });
+      }
+    },
+  );
 
   test('GIVEN the restore-test task role THEN it cannot write, retag or lock a backup or its sidecars, only its own result', async () => {
     const r = ROLES.restoreTestTask;
@@ -340,13 +369,19 @@ async function batchJobCalls(input: Record<string, unknown>): Promise<AwsCall[]>
   const report = bucketOf(job.Report.Bucket);
   const at = new Date();
   const call = (operation: string, fields: Record<string, unknown>): AwsCall => ({ service: 's3', operation, region: config.replicaRegion, input: fields, headers: {}, status: 200, at, command: 'Batch Operations copy job' });
-  const calls: AwsCall[] = [call('GetBucketLocation', { Bucket: from }), call('ListObjectVersions', { Bucket: from }), call('GetBucketLocation', { Bucket: to })];
+  const calls: AwsCall[] = [call('GetBucketLocation', { Bucket: from }), call('ListObjectsV2', { Bucket: from }), call('GetBucketLocation', { Bucket: to })];
   const page = await emulatorClient(config.replicaRegion).send(new ListObjectsV2Command({ Bucket: from }));
   for (const o of page.Contents ?? []) {
     calls.push(call('CopyObject', { Bucket: to, Key: o.Key, CopySource: `${from}/${encodeURIComponent(o.Key!)}?versionId=v1`, MetadataDirective: 'COPY' }));
   }
   calls.push(call('GetBucketLocation', { Bucket: report }), call('PutObject', { Bucket: report, Key: `${job.Report.Prefix}/job-job-0001/report.csv` }));
   return calls;
+}
+
+/** MEATBACKUP_IAM_CALLS=<file>: the recorded calls as JSON lines (run, role, call), to read what each command does. */
+function writeCalls(file: string): void {
+  const lines = runs.flatMap((r) => r.calls.map((c) => JSON.stringify({ run: r.command, role: ROLES[r.role].name, ...c })));
+  writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
 function describeCall(call: AwsCall): string {

@@ -47,15 +47,15 @@ export class CallRecorder {
   /** Patches the SDK's Client.send so that every client gets the recording middleware before its first call. */
   install(): void {
     if (this.restoreSend) return;
-    // eslint-disable-next-line @typescript-eslint/unbound-method
-    const original = Client.prototype.send;
-    const recorder = this;
+    const original = Client.prototype.send as (...a: unknown[]) => unknown;
+    const instrumented = this.instrumented;
+    const instrument = (client: AnyClient) => this.instrument(client);
     const patched = function (this: AnyClient, ...args: unknown[]) {
-      if (!recorder.instrumented.has(this)) {
-        recorder.instrumented.add(this);
-        recorder.instrument(this);
+      if (!instrumented.has(this)) {
+        instrumented.add(this);
+        instrument(this);
       }
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
+      return original.apply(this, args);
     };
     (Client.prototype as { send: unknown }).send = patched;
     this.restoreSend = () => {
