@@ -17,6 +17,8 @@ export const ENV = {
   replicaBucket: 'REPLICA_BUCKET',
   /** Region of the replica bucket. */
   replicaRegion: 'REPLICA_REGION',
+  /** Region of the primary bucket (the promotion function's default region for copying back under the original name). */
+  primaryRegion: 'PRIMARY_REGION',
   /** Full connection URL; when unset, libpq's own PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE/PGSSLMODE apply. */
   databaseUrl: 'DATABASE_URL',
   /** Explicit pg_dump binary, overriding the per-server-major lookup. */
@@ -271,6 +273,7 @@ export const opsEventSchema = z.discriminatedUnion('action', [
     action: z.literal('promote'),
     from: bucketName.optional(),
     to: bucketName.optional(),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'not an AWS region name such as eu-west-1').optional(),
     engine: z.enum(['copy', 'batch']).optional(),
     confirm,
   }),

@@ -15,6 +15,8 @@ export interface OpsContext {
   /** The function's environment (names from ENV in src/contract.ts). */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now: () => Date;
+  /** The S3 client of another region (a promotion's target, the replica); one per region. @default from the storage layer */
+  readonly s3ForRegion?: (region: string) => S3Client;
 }
 
 export type EventOf<A extends OpsAction> = Extract<OpsEvent, { action: A }>;

@@ -48,6 +48,8 @@ export interface PromoteFunctionProps {
    * and what replication-check reads backups/ of.
    */
   readonly primaryBucketName: string;
+  /** Region of the primary bucket: where `promote` creates the original name again unless the event names a region. */
+  readonly primaryRegion: string;
   /** Names or `*` patterns of the buckets promotion may create and fill (see {@link promotionTargetNames}). */
   readonly targetBucketNames: string[];
   /** The role the function hands to S3 Batch Operations for `"engine": "batch"`. */
@@ -116,6 +118,7 @@ export class PromoteFunction extends Construct {
         [ENV.prefix]: DEFAULT_PREFIX,
         [ENV.replicaBucket]: props.replica.bucketName,
         [ENV.replicaRegion]: stack.region,
+        [ENV.primaryRegion]: props.primaryRegion,
         [ENV.batchOperationsRole]: props.batchRole.role.roleArn,
         [ENV.accountId]: stack.account,
         NODE_OPTIONS: '--enable-source-maps',

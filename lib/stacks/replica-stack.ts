@@ -49,6 +49,7 @@ export class ReplicaStack extends Stack {
       roleName: roleNames.promote,
       replica,
       primaryBucketName: primaryName,
+      primaryRegion: config.primaryRegion,
       targetBucketNames,
       batchRole: this.batchOperationsRole,
       logRetention: config.retention.logDays,

@@ -66,8 +66,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       const seconds = Math.max((t - progressStarted) / 1000, 0.001);
       const rate = bytes / seconds;
       if (tty) {
-        const pct = totalBytes ? ` (${((100 * bytes) / totalBytes).toFixed(0)}%)` : '';
-        stderr.write(`\r\x1b[K${label}: ${formatBytes(bytes)}${pct} at ${formatBytes(rate)}/s`);
+        // The percentage is of bytes and says so, beside the byte counts: a label may count something else (objects).
+        const of = totalBytes ? ` of ${formatBytes(totalBytes)} (${((100 * bytes) / totalBytes).toFixed(0)}%)` : '';
+        stderr.write(`\r\x1b[K${label}: ${formatBytes(bytes)}${of} at ${formatBytes(rate)}/s`);
         progressShown = true;
       } else if (!quiet) {
         line('info', label, { bytes, totalBytes, bytesPerSecond: Math.round(rate) });

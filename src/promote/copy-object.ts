@@ -1,14 +1,15 @@
 /**
- * Copying one object from the replica to the target, server-side (no byte passes through this process):
- *  - up to the multipart threshold, one CopyObject. MetadataDirective COPY carries Content-Type, Cache-Control,
- *    Content-Disposition/-Encoding/-Language, Expires and the user metadata; TaggingDirective COPY carries the tags.
- *    When the source was uploaded in parts its ETag cannot carry over, so the headers are restated from a HeadObject
- *    with MetadataDirective REPLACE plus the source-ETag record (see identity.ts);
- *  - over the threshold (5 GB in production: CopyObject's own limit), CreateMultipartUpload with the source's headers,
- *    user metadata and tags, UploadPartCopy over byte ranges, CompleteMultipartUpload; any failure aborts the upload
- *    so no invisible parts are left behind (and billed).
- * Every request that reads the source after a HeadObject pins it with CopySourceIfMatch, so all parts (and the
- * recorded ETag) come from one version even while replication writes to the replica.
+ * Copying one object from the replica to the target, server-side (no byte passes through this process). Every copy
+ * starts with a HeadObject of the source and writes the source-ETag record of identity.ts in the same request as the
+ * bytes, so that any later run can prove the copy whatever the encryption and part layout:
+ *  - up to the multipart threshold, one CopyObject with MetadataDirective REPLACE restating Content-Type,
+ *    Cache-Control, Content-Disposition/-Encoding/-Language, Expires and the user metadata from the HeadObject, plus
+ *    the record; TaggingDirective COPY carries the tags; no checksum algorithm is named, so S3 keeps the source's;
+ *  - over the threshold (5 GB in production: CopyObject's own limit), CreateMultipartUpload with the same headers,
+ *    record and tags, UploadPartCopy over byte ranges, CompleteMultipartUpload; any failure aborts the upload so no
+ *    invisible parts are left behind (and billed).
+ * Every request that reads the source pins it with CopySourceIfMatch to the ETag of the HeadObject, so the bytes, all
+ * parts and the record come from one version even while replication writes to the replica.
  */
 import {
   AbortMultipartUploadCommand,
@@ -22,7 +23,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mapBounded } from '../util/pool';
-import { SOURCE_ETAG_METADATA, needsSourceEtagRecord } from './identity';
+import { SOURCE_ETAG_METADATA, SOURCE_VERSION_METADATA } from './identity';
 import { type ObjectSummary, bareEtag } from './listing';
 
 export const GiB = 1024 ** 3;
@@ -50,12 +51,14 @@ export interface CopyClients {
   target: S3Client;
 }
 
-export type CopyMethod = 'copy' | 'copy-with-record' | 'multipart';
+export type CopyMethod = 'copy' | 'multipart';
 
 export interface CopyOutcome {
   method: CopyMethod;
   /** ETag of the object written, without quotes. */
   etag: string;
+  /** ETag of the replica's object it was copied from (what the record says). */
+  sourceEtag: string;
   parts?: number;
 }
 
@@ -82,6 +85,7 @@ export function partRanges(size: number, partSize: number): { partNumber: number
 
 /** The headers a copy in REPLACE mode or a multipart upload has to restate to match the source. */
 function restatedHeaders(head: HeadObjectCommandOutput, sourceEtag: string) {
+  const version: Record<string, string> = head.VersionId && head.VersionId !== 'null' ? { [SOURCE_VERSION_METADATA]: head.VersionId } : {};
   const expires = head.Expires instanceof Date && !Number.isNaN(head.Expires.getTime()) ? head.Expires : undefined;
   return {
     ...(head.ContentType ? { ContentType: head.ContentType } : {}),
@@ -91,7 +95,7 @@ function restatedHeaders(head: HeadObjectCommandOutput, sourceEtag: string) {
     ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
     ...(expires ? { Expires: expires } : {}),
     ...(head.WebsiteRedirectLocation ? { WebsiteRedirectLocation: head.WebsiteRedirectLocation } : {}),
-    Metadata: { ...(head.Metadata ?? {}), [SOURCE_ETAG_METADATA]: sourceEtag },
+    Metadata: { ...(head.Metadata ?? {}), [SOURCE_ETAG_METADATA]: sourceEtag, ...version },
   };
 }
 
@@ -113,24 +117,12 @@ export async function copyObject(
   signal?: AbortSignal,
 ): Promise<CopyOutcome> {
   const threshold = tuning.multipartThreshold ?? MAX_SINGLE_COPY_BYTES;
-  if (object.size <= threshold && !needsSourceEtagRecord(object)) {
-    const res = await clients.target.send(
-      new CopyObjectCommand({
-        Bucket: to,
-        Key: object.key,
-        CopySource: copySource(from, object.key),
-        MetadataDirective: 'COPY',
-        TaggingDirective: 'COPY',
-      }),
-    );
-    return { method: 'copy', etag: bareEtag(res.CopyObjectResult?.ETag) };
-  }
   for (let attempt = 0; ; attempt++) {
     try {
       const head = await clients.source.send(new HeadObjectCommand({ Bucket: from, Key: object.key }));
       const size = head.ContentLength ?? object.size;
       const etag = bareEtag(head.ETag);
-      if (size <= threshold) return await copyWithRecord(clients, from, to, object.key, head, etag);
+      if (size <= threshold) return await copyInOne(clients, from, to, object.key, head, etag);
       return await copyInParts(clients, from, to, object.key, head, etag, size, tuning, signal);
     } catch (err) {
       if (!isPreconditionFailed(err) || attempt >= 2) throw err;
@@ -138,7 +130,7 @@ export async function copyObject(
   }
 }
 
-async function copyWithRecord(clients: CopyClients, from: string, to: string, key: string, head: HeadObjectCommandOutput, etag: string): Promise<CopyOutcome> {
+async function copyInOne(clients: CopyClients, from: string, to: string, key: string, head: HeadObjectCommandOutput, etag: string): Promise<CopyOutcome> {
   const res = await clients.target.send(
     new CopyObjectCommand({
       Bucket: to,
@@ -150,7 +142,7 @@ async function copyWithRecord(clients: CopyClients, from: string, to: string, ke
       ...restatedHeaders(head, etag),
     }),
   );
-  return { method: 'copy-with-record', etag: bareEtag(res.CopyObjectResult?.ETag) };
+  return { method: 'copy', etag: bareEtag(res.CopyObjectResult?.ETag), sourceEtag: etag };
 }
 
 async function copyInParts(
@@ -197,7 +189,7 @@ async function copyInParts(
     const done = await clients.target.send(
       new CompleteMultipartUploadCommand({ Bucket: to, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
     );
-    return { method: 'multipart', etag: bareEtag(done.ETag), parts: parts.length };
+    return { method: 'multipart', etag: bareEtag(done.ETag), sourceEtag: etag, parts: parts.length };
   } catch (err) {
     await clients.target.send(new AbortMultipartUploadCommand({ Bucket: to, Key: key, UploadId: uploadId })).catch(() => undefined);
     throw err;

@@ -7,22 +7,25 @@
  * planPromotion() only reads (what would be done); runPromotion() does it. The CLI asks between the two; the ops
  * Lambda returns the plan unless the event confirms.
  *
- * Resume: a run stopped half-way (Ctrl-C, a lost laptop, throttling) is simply run again. Objects already in the
- * target and identical to the replica's (identity.ts) are skipped; anything else in the target means it is not ours,
- * and nothing is written.
+ * Resume: a run stopped half-way (the Lambda's deadline, Ctrl-C, a lost laptop, throttling) or a finished S3 Batch
+ * Operations job is simply followed by another copy-engine run. Objects already in the target and proven identical to
+ * the replica's by content (identity.ts) are skipped; our stale copies and copies nothing proves (a Batch copy of an
+ * object without an S3 checksum) are copied again; anything else in the target means it is not ours, and nothing is
+ * written. The final verification proves every object the same way.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
-import { createS3Client, endpointOverride } from '../storage/s3';
+import { endpointOverride } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import { RESERVED_PREFIX, createS3ControlClient, resolveAccountId, resolveRoleArn, submitBatchCopyJob } from './batch-job';
 import { type CopyClients, type CopyOutcome, type CopyTuning, MAX_SINGLE_COPY_BYTES, copyObject } from './copy-object';
 import { type ObjectSummary, forEachCurrentObject, listCurrentObjects } from './listing';
+import { regionalClients } from './regional-clients';
 import { type RetryOptions, withRetry } from './retry';
 import { type Hardening, createBucket, hardenBucket, inspectBucket } from './target-bucket';
-import { type Verification, diffListings, verifyListings } from './verify-listing';
+import { type Verification, type Written, diffListings, verifyListings } from './verify-listing';
 
 export type Engine = 'copy' | 'batch';
 
@@ -44,8 +47,10 @@ export interface PromotionOptions {
   /** Stops scheduling copies; those under way finish (or, multipart, abort), then the run throws the reason. */
   signal?: AbortSignal;
   logger?: Logger;
-  /** Injected clients (tests, the Lambda); built from the SDK chain otherwise. */
+  /** Injected clients (tests); built per region otherwise. */
   clients?: CopyClients;
+  /** The S3 client for a region (undefined: the SDK's region); one per region is kept. @default createS3Client */
+  clientForRegion?: (region: string | undefined) => S3Client;
   /** Told after each object copied. */
   onCopied?: (object: ObjectSummary, outcome: CopyOutcome) => void;
   batch?: {
@@ -74,6 +79,8 @@ export interface PromotionPlan {
   from: string;
   to: string;
   engine: Engine;
+  /** The target's region, when given. */
+  region?: string;
   targetExists: boolean;
   /** Current objects of the replica (promotion's own reserved prefix excluded). */
   source: Count;
@@ -81,10 +88,12 @@ export interface PromotionPlan {
   alreadyCopied: Count;
   /** Still to copy (by the copy engine, or by the Batch job plus the in-process multipart copies). */
   toCopy: Count;
+  /** Of those, objects the target holds a stale or unprovable copy of (copied again). */
+  recopy: Count;
   /** Of those, objects over the multipart threshold (copied in parts, in this process, for both engines). */
   multipart: Count;
   /** Keys that make the target unusable: present with other content, or absent from the replica. */
-  conflicts: { count: number; keys: string[] };
+  conflicts: { count: number; keys: string[]; first?: string };
 }
 
 export interface PromotionResult {
@@ -92,7 +101,7 @@ export interface PromotionResult {
   /** Whether this run created the target. */
   created: boolean;
   hardening: Hardening;
-  copied: Count & { single: number; withRecord: number; multipart: number };
+  copied: Count & { single: number; multipart: number };
   skipped: Count;
   /** Keys deleted from the replica between listing and copying. */
   vanished: string[];
@@ -108,22 +117,31 @@ export interface PromotionResult {
   ok: boolean;
 }
 
-interface Prepared {
-  clients: CopyClients;
-  pending: ObjectSummary[];
-  skipped: ObjectSummary[];
+/**
+ * A plan with what running it needs: the clients it was made with and the objects it found to copy. planPromotion
+ * returns it and runPromotion takes it back, so the CLI and the Lambda run exactly what they showed.
+ */
+export interface PreparedPromotion {
+  readonly plan: PromotionPlan;
+  readonly clients: CopyClients;
+  /** To copy: missing from the target, or there as a stale or unprovable copy. */
+  readonly pending: readonly ObjectSummary[];
+  /** Already in the target, proven identical. */
+  readonly skipped: readonly ObjectSummary[];
 }
-const prepared = new WeakMap<PromotionPlan, Prepared>();
 
 const count = (objects: readonly ObjectSummary[]): Count => ({ objects: objects.length, bytes: objects.reduce((n, o) => n + o.size, 0) });
 const notReserved = (o: ObjectSummary) => !o.key.startsWith(RESERVED_PREFIX);
 
+/**
+ * One S3 client per region: the replica's for reads, the target's for every write (CopyObject is sent to the
+ * destination's region and names the source bucket; https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+ */
 function clientsFor(options: PromotionOptions): CopyClients {
   if (options.clients) return options.clients;
-  const target = createS3Client(options.region ? { region: options.region } : {});
+  const forRegion = options.clientForRegion ?? regionalClients();
   const fromRegion = options.fromRegion ?? options.region;
-  const source = fromRegion === options.region ? target : createS3Client(fromRegion ? { region: fromRegion } : {});
-  return { source, target };
+  return { source: forRegion(fromRegion), target: forRegion(options.region) };
 }
 
 function flags(options: PromotionOptions) {
@@ -134,76 +152,91 @@ function threshold(options: PromotionOptions): number {
   return Math.min(options.tuning?.multipartThreshold ?? MAX_SINGLE_COPY_BYTES, MAX_SINGLE_COPY_BYTES);
 }
 
+interface Found {
+  source: Count;
+  pending: ObjectSummary[];
+  skipped: ObjectSummary[];
+  recopy: ObjectSummary[];
+  multipart: ObjectSummary[];
+  conflicts: PromotionPlan['conflicts'];
+}
+
+const noConflicts = (): PromotionPlan['conflicts'] => ({ count: 0, keys: [] });
+
+/** Batch engine: S3 lists the replica for the job; here only count it and keep the objects too large for PutObjectCopy. */
+async function surveyForBatch(clients: CopyClients, from: string, to: string, targetExists: boolean, large: number): Promise<Found> {
+  const source = { objects: 0, bytes: 0 };
+  const multipart: ObjectSummary[] = [];
+  await forEachCurrentObject(clients.source, from, (o) => {
+    if (!notReserved(o)) return;
+    source.objects += 1;
+    source.bytes += o.size;
+    if (o.size > large) multipart.push(o);
+  });
+  const conflicts = noConflicts();
+  if (targetExists) {
+    const present = (await listCurrentObjects(clients.target, to, { limit: 1000 })).filter(notReserved);
+    conflicts.count = present.length;
+    conflicts.keys = present.slice(0, 10).map((o) => o.key);
+  }
+  return { source, pending: multipart, skipped: [], recopy: [], multipart, conflicts };
+}
+
+/** Copy engine: both listings compared with identity.ts's proofs. */
+async function surveyForCopy(clients: CopyClients, from: string, to: string, targetExists: boolean, large: number, log?: Logger): Promise<Found> {
+  log?.info(`listing ${from}`);
+  const sourceObjects = (await listCurrentObjects(clients.source, from)).filter(notReserved);
+  const found: Found = { source: count(sourceObjects), pending: sourceObjects, skipped: [], recopy: [], multipart: [], conflicts: noConflicts() };
+  if (targetExists) {
+    log?.info(`listing ${to} (it exists: checking what is already there)`);
+    const targetObjects = (await listCurrentObjects(clients.target, to)).filter(notReserved);
+    if (targetObjects.length > 0) {
+      const diff = await diffListings(clients, from, to, sourceObjects, targetObjects);
+      const conflicts = [...diff.different, ...diff.extra];
+      found.conflicts = { count: conflicts.length, keys: conflicts.slice(0, 10), ...(diff.firstDifference ? { first: diff.firstDifference } : {}) };
+      found.pending = [...diff.missing, ...diff.recopy];
+      found.skipped = diff.same;
+      found.recopy = diff.recopy;
+      if (diff.unproven.length > 0) {
+        log?.info(`${diff.unproven.length} object(s) in ${to} have the replica's size but nothing proves their content (no copy record, no comparable S3 checksum): they are copied again`);
+      }
+    }
+  }
+  found.multipart = found.pending.filter((o) => o.size > large);
+  return found;
+}
+
 /** What a promotion would do. Reads both buckets, writes nothing. */
-export async function planPromotion(options: PromotionOptions): Promise<PromotionPlan> {
+export async function planPromotion(options: PromotionOptions): Promise<PreparedPromotion> {
   const { from, to } = options;
   const flag = flags(options);
   if (from === to) throw new UserError(`${flag.from} and ${flag.to} name the same bucket ${from}: promote into another bucket`, 2);
   const engine = options.engine ?? 'copy';
   const clients = clientsFor(options);
-  const log = options.logger;
 
   const replica = await inspectBucket(clients.source, from, 'replica', flag.from);
   if (!replica.exists) {
     throw new UserError(`the replica bucket ${from} does not exist${options.fromRegion ? ` in ${options.fromRegion}` : ''}: check ${flag.from} and the replica's region`, 1);
   }
   const target = await inspectBucket(clients.target, to, 'target', flag.to);
-  const large = threshold(options);
-
-  let pending: ObjectSummary[] = [];
-  let skipped: ObjectSummary[] = [];
-  let source: Count;
-  let multipart: ObjectSummary[];
-  let conflictKeys: string[] = [];
-  let conflictCount = 0;
-  if (engine === 'batch') {
-    // S3 lists the replica for the job: here only count it and keep the objects too large for PutObjectCopy.
-    source = { objects: 0, bytes: 0 };
-    multipart = [];
-    await forEachCurrentObject(clients.source, from, (o) => {
-      if (!notReserved(o)) return;
-      source.objects += 1;
-      source.bytes += o.size;
-      if (o.size > large) multipart.push(o);
-    });
-    if (target.exists) {
-      const present = (await listCurrentObjects(clients.target, to, { limit: 1000 })).filter(notReserved);
-      conflictCount = present.length;
-      conflictKeys = present.slice(0, 10).map((o) => o.key);
-    }
-    pending = multipart;
-  } else {
-    log?.info(`listing ${from}`);
-    const sourceObjects = (await listCurrentObjects(clients.source, from)).filter(notReserved);
-    source = count(sourceObjects);
-    pending = sourceObjects;
-    if (target.exists) {
-      log?.info(`listing ${to} (it exists: checking what is already there)`);
-      const targetObjects = (await listCurrentObjects(clients.target, to)).filter(notReserved);
-      if (targetObjects.length > 0) {
-        const diff = await diffListings(clients.target, to, sourceObjects, targetObjects);
-        const conflicts = [...diff.different, ...diff.extra];
-        conflictCount = conflicts.length;
-        conflictKeys = conflicts.slice(0, 10);
-        pending = diff.missing;
-        skipped = diff.same;
-      }
-    }
-    multipart = pending.filter((o) => o.size > large);
-  }
+  const found =
+    engine === 'batch'
+      ? await surveyForBatch(clients, from, to, target.exists, threshold(options))
+      : await surveyForCopy(clients, from, to, target.exists, threshold(options), options.logger);
   const plan: PromotionPlan = {
     from,
     to,
     engine,
+    ...(options.region ? { region: options.region } : {}),
     targetExists: target.exists,
-    source,
-    alreadyCopied: count(skipped),
-    toCopy: engine === 'batch' ? source : count(pending),
-    multipart: count(multipart),
-    conflicts: { count: conflictCount, keys: conflictKeys },
+    source: found.source,
+    alreadyCopied: count(found.skipped),
+    toCopy: engine === 'batch' ? found.source : count(found.pending),
+    recopy: count(found.recopy),
+    multipart: count(found.multipart),
+    conflicts: found.conflicts,
   };
-  prepared.set(plan, { clients, pending, skipped });
-  return plan;
+  return { plan, clients, pending: found.pending, skipped: found.skipped };
 }
 
 /** The one-line refusal for a target that holds something else; undefined when the plan can go ahead. */
@@ -214,7 +247,8 @@ export function conflictMessage(plan: PromotionPlan, toFlag = '--to'): string | 
   if (plan.engine === 'batch') {
     return `bucket ${plan.to} is not empty (${shown}${more}): the batch engine needs a new or empty bucket; resume a partial promotion with --engine copy, or pass ${toFlag} with another name`;
   }
-  return `bucket ${plan.to} is not empty and holds data that is not the replica's: ${plan.conflicts.count} key(s) differ or are not in ${plan.from} (${shown}${more}); nothing was written: pass ${toFlag} with another name`;
+  const why = plan.conflicts.first ? `; ${plan.conflicts.first}` : '';
+  return `bucket ${plan.to} is not empty and holds data that is not the replica's: ${plan.conflicts.count} key(s) differ or are not in ${plan.from} (${shown}${more})${why}; nothing was written: pass ${toFlag} with another name`;
 }
 
 /** Creates or hardens the target. Only called once the plan says the target is usable. */
@@ -242,99 +276,115 @@ function describeFailure(err: unknown): string {
   return `${e?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(err)}`;
 }
 
-/** Carries out a promotion (after `plan`, when given: the CLI plans, asks, then runs that same plan). */
-export async function runPromotion(options: PromotionOptions, plan?: PromotionPlan): Promise<PromotionResult> {
-  const started = Date.now();
-  const thePlan = plan && prepared.has(plan) ? plan : await planPromotion(options);
-  const state = prepared.get(thePlan) as Prepared;
-  const { clients } = state;
+async function submitBatch(plan: PromotionPlan, options: PromotionOptions): Promise<NonNullable<PromotionResult['batchJob']>> {
+  const roleArn = resolveRoleArn(options.batch?.roleArn);
+  const accountId = resolveAccountId(options.batch?.accountId, roleArn);
+  const control = options.batch?.control ?? createS3ControlClient(options.region);
+  const { jobId } = await submitBatchCopyJob(control, {
+    accountId,
+    roleArn,
+    from: plan.from,
+    to: plan.to,
+    ...(options.region ? { region: options.region } : {}),
+    ...(options.batch?.createdBefore ? { createdBefore: options.batch.createdBefore } : {}),
+    ...(options.batch?.priority !== undefined ? { priority: options.batch.priority } : {}),
+    ...(options.batch?.clientRequestToken ? { clientRequestToken: options.batch.clientRequestToken } : {}),
+    maxSingleCopyBytes: threshold(options),
+  });
+  options.logger?.info(`submitted S3 Batch Operations job ${jobId}; follow it with: meatbackup promote-status ${jobId}`);
+  return { jobId, accountId, ...(options.region ? { region: options.region } : {}) };
+}
+
+interface CopyRun {
+  copied: PromotionResult['copied'];
+  /** What was written, by key, for the verification (proven without a HeadObject). */
+  written: Map<string, Written>;
+  vanished: string[];
+  seconds: number;
+}
+
+/** Stops at the 10th failure: something systematic (permissions, a key policy) is wrong, and more tries only cost. */
+const MAX_FAILURES = 10;
+
+/** Copies `work`, `concurrency` objects at once; throws when aborted or when any object failed (a rerun resumes). */
+async function copyAll(prepared: PreparedPromotion, work: readonly ObjectSummary[], options: PromotionOptions): Promise<CopyRun> {
+  const { plan, clients } = prepared;
   const log = options.logger;
-  const conflict = conflictMessage(thePlan, flags(options).to);
-  if (conflict) throw new UserError(conflict, 1);
-  options.signal?.throwIfAborted();
-
-  const { created, hardening } = await prepareTarget(clients.target, thePlan, options);
-
-  let batchJob: PromotionResult['batchJob'];
-  if (thePlan.engine === 'batch') {
-    const roleArn = resolveRoleArn(options.batch?.roleArn);
-    const accountId = resolveAccountId(options.batch?.accountId, roleArn);
-    const control = options.batch?.control ?? createS3ControlClient(options.region);
-    const { jobId } = await submitBatchCopyJob(control, {
-      accountId,
-      roleArn,
-      from: thePlan.from,
-      to: thePlan.to,
-      ...(options.region ? { region: options.region } : {}),
-      ...(options.batch?.createdBefore ? { createdBefore: options.batch.createdBefore } : {}),
-      ...(options.batch?.priority !== undefined ? { priority: options.batch.priority } : {}),
-      ...(options.batch?.clientRequestToken ? { clientRequestToken: options.batch.clientRequestToken } : {}),
-      maxSingleCopyBytes: threshold(options),
-    });
-    batchJob = { jobId, accountId, ...(options.region ? { region: options.region } : {}) };
-    log?.info(`submitted S3 Batch Operations job ${jobId}; follow it with: meatbackup promote-status ${jobId}`);
-  }
-
-  // The copy engine copies everything pending; the batch engine only what the job cannot (over 5 GB).
-  const work = state.pending;
   const total = count(work);
-  const copied = { objects: 0, bytes: 0, single: 0, withRecord: 0, multipart: 0 };
-  const written = new Map<string, string>();
-  const vanished: string[] = [];
+  const run: CopyRun = { copied: { objects: 0, bytes: 0, single: 0, multipart: 0 }, written: new Map(), vanished: [], seconds: 0 };
   const failures: { key: string; error: string }[] = [];
-  const copyStarted = Date.now();
-  const label = () => `copying ${copied.objects + vanished.length + failures.length}/${total.objects} objects`;
+  const started = Date.now();
+  // Objects and bytes are counted apart: the percentage the logger adds is of bytes, next to the byte counts.
+  const label = () => `copied ${(run.copied.objects + run.vanished.length + failures.length).toLocaleString('en-US')} of ${total.objects.toLocaleString('en-US')} objects`;
   await mapBounded(work, options.concurrency ?? 32, async (object) => {
-    if (options.signal?.aborted || failures.length >= 10) return;
+    if (options.signal?.aborted || failures.length >= MAX_FAILURES) return;
     try {
-      const outcome = await withRetry(() => copyObject(clients, thePlan.from, thePlan.to, object, options.tuning, options.signal), {
+      const outcome = await withRetry(() => copyObject(clients, plan.from, plan.to, object, options.tuning, options.signal), {
         ...options.retry,
         ...(options.signal ? { signal: options.signal } : {}),
         onRetry: (err, attempt, delay) => log?.warn(`retrying ${object.key} (attempt ${attempt + 1}) in ${delay} ms: ${describeFailure(err)}`),
       });
-      copied.objects += 1;
-      copied.bytes += object.size;
-      if (outcome.method === 'copy') copied.single += 1;
-      else if (outcome.method === 'copy-with-record') copied.withRecord += 1;
-      else copied.multipart += 1;
-      written.set(object.key, outcome.etag);
+      run.copied.objects += 1;
+      run.copied.bytes += object.size;
+      run.copied[outcome.method === 'multipart' ? 'multipart' : 'single'] += 1;
+      run.written.set(object.key, { etag: outcome.etag, sourceEtag: outcome.sourceEtag });
       options.onCopied?.(object, outcome);
     } catch (err) {
-      if (isNoSuchKey(err)) vanished.push(object.key);
+      if (isNoSuchKey(err)) run.vanished.push(object.key);
       else if (!options.signal?.aborted) failures.push({ key: object.key, error: describeFailure(err) });
     }
-    log?.progress(label(), copied.bytes, total.bytes);
+    log?.progress(label(), run.copied.bytes, total.bytes);
   });
   log?.progressDone();
-  const copySeconds = (Date.now() - copyStarted) / 1000;
+  run.seconds = (Date.now() - started) / 1000;
   if (options.signal?.aborted) throw options.signal.reason ?? new Error('promotion aborted');
   if (failures.length > 0) {
     const first = failures[0];
     throw new UserError(
-      `${failures.length} object(s) could not be copied${failures.length >= 10 ? ' (stopped after 10 failures)' : ''}, first ${JSON.stringify(first.key)}: ${first.error}; ${copied.objects} were copied: run the same command again to resume`,
+      `${failures.length} object(s) could not be copied${failures.length >= MAX_FAILURES ? ` (stopped after ${MAX_FAILURES} failures)` : ''}, first ${JSON.stringify(first.key)}: ${first.error}; ${run.copied.objects} were copied: run the same command again to resume`,
       1,
     );
   }
+  return run;
+}
+
+/**
+ * Carries out a promotion: the one `prepared` by planPromotion when given (the CLI and the Lambda show the plan, then
+ * run that same plan), else a fresh plan. Refuses a target with other data; creates or hardens the target; submits
+ * the Batch job (batch engine); copies what is pending; proves both listings equal (copy engine).
+ */
+export async function runPromotion(options: PromotionOptions, prepared?: PreparedPromotion): Promise<PromotionResult> {
+  const started = Date.now();
+  const ready = prepared ?? (await planPromotion(options));
+  const { plan } = ready;
+  const conflict = conflictMessage(plan, flags(options).to);
+  if (conflict) throw new UserError(conflict, 1);
+  options.signal?.throwIfAborted();
+
+  const { created, hardening } = await prepareTarget(ready.clients.target, plan, options);
+  const batchJob = plan.engine === 'batch' ? await submitBatch(plan, options) : undefined;
+  // The copy engine copies everything pending; the batch engine only what the job cannot (over 5 GB).
+  const run = await copyAll(ready, ready.pending, options);
 
   let verification: Verification | undefined;
-  if (thePlan.engine === 'copy') {
-    log?.info(`verifying: comparing the listings of ${thePlan.from} and ${thePlan.to}`);
-    verification = await verifyListings(clients, thePlan.from, thePlan.to, { written, ignorePrefix: RESERVED_PREFIX });
+  if (plan.engine === 'copy') {
+    options.logger?.info(`verifying: comparing the listings of ${plan.from} and ${plan.to}, object by object`);
+    verification = await verifyListings(ready.clients, plan.from, plan.to, { written: run.written, ignorePrefix: RESERVED_PREFIX });
   }
-  const seconds = Math.max(copySeconds, 0.001);
+  const seconds = Math.max(run.seconds, 0.001);
   return {
-    plan: thePlan,
+    plan,
     created,
     hardening,
-    copied,
-    skipped: count(state.skipped),
-    vanished,
+    copied: run.copied,
+    skipped: count(ready.skipped),
+    vanished: run.vanished,
     ...(verification ? { verification } : {}),
     ...(batchJob ? { batchJob } : {}),
-    copySeconds,
+    copySeconds: run.seconds,
     totalSeconds: (Date.now() - started) / 1000,
-    objectsPerSecond: copied.objects / seconds,
-    bytesPerSecond: copied.bytes / seconds,
+    objectsPerSecond: run.copied.objects / seconds,
+    bytesPerSecond: run.copied.bytes / seconds,
     ok: verification ? verification.ok : batchJob !== undefined,
   };
 }

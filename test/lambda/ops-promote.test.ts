@@ -26,7 +26,7 @@ import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV, type Manifest, sidecarKey } from '../../src/contract';
-import { PROMOTE_FUNCTION_NAME_ENV, RUN_LIMITS, type RunLimits, promoteWithin } from '../../lambda/ops/actions/promote';
+import { PROMOTE_FUNCTION_NAME_ENV, RUN_LIMITS, type RunLimits, promoteWithin } from '../../src/ops/promote';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext, OpsResult } from '../../lambda/ops/types';
 

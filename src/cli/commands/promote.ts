@@ -12,6 +12,7 @@ import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { GiB, MiB } from '../../promote/copy-object';
 import { type Engine, type PromotionPlan, type PromotionResult, conflictMessage, planPromotion, runPromotion } from '../../promote/promote';
+import { describeProofs } from '../../promote/verify-listing';
 
 interface PromoteFlags {
   from?: string;
@@ -53,6 +54,7 @@ export function describePlan(plan: PromotionPlan): string {
     `  already there: ${n(plan.alreadyCopied.objects)} objects, ${formatBytes(plan.alreadyCopied.bytes)} (identical, skipped)`,
     `  to copy:       ${n(plan.toCopy.objects)} objects, ${formatBytes(plan.toCopy.bytes)}${plan.multipart.objects ? ` (${n(plan.multipart.objects)} in parts, ${formatBytes(plan.multipart.bytes)})` : ''}`,
   ];
+  if (plan.recopy.objects) lines.push(`  copied again:  ${n(plan.recopy.objects)} objects already there whose content nothing proves, or copied from an older version (included above)`);
   if (plan.engine === 'batch') lines.push('  an S3 Batch Operations job copies the rest inside AWS; follow it with meatbackup promote-status JOB');
   return lines.join('\n');
 }
@@ -60,7 +62,7 @@ export function describePlan(plan: PromotionPlan): string {
 export function describeResult(r: PromotionResult): string {
   const lines = [
     `promoted s3://${r.plan.from} -> s3://${r.plan.to}${r.created ? ' (created the bucket)' : ''}`,
-    `  copied:   ${n(r.copied.objects)} objects, ${formatBytes(r.copied.bytes)} (${n(r.copied.single)} single copies, ${n(r.copied.withRecord)} with source-ETag record, ${n(r.copied.multipart)} in parts)`,
+    `  copied:   ${n(r.copied.objects)} objects, ${formatBytes(r.copied.bytes)} (${n(r.copied.single)} in one copy, ${n(r.copied.multipart)} in parts; each with its source-ETag record)`,
     `  skipped:  ${n(r.skipped.objects)} objects, ${formatBytes(r.skipped.bytes)} (already identical)`,
   ];
   if (r.vanished.length) lines.push(`  vanished: ${n(r.vanished.length)} objects deleted from the replica during the run (first ${JSON.stringify(r.vanished[0])})`);
@@ -68,7 +70,7 @@ export function describeResult(r: PromotionResult): string {
     const v = r.verification;
     lines.push(
       v.ok
-        ? `  verified: ${n(v.objects)} objects, ${formatBytes(v.bytes)}: both listings match (key, size, ETag or source-ETag record)`
+        ? `  verified: ${n(v.objects)} objects, ${formatBytes(v.bytes)}: every replica object is in the target, proven by content (${describeProofs(v.proofs)})`
         : `  VERIFICATION FAILED: ${n(v.missing.length)} missing, ${n(v.different.length)} different, ${n(v.extra.length)} extra`,
     );
   }
@@ -120,14 +122,15 @@ export function registerPromote(program: Command): void {
           ...(flags.accountId ? { accountId: flags.accountId } : {}),
         },
       };
-      const plan = await planPromotion(options);
+      const prepared = await planPromotion(options);
+      const { plan } = prepared;
       const conflict = conflictMessage(plan);
       if (conflict) throw new UserError(conflict, EXIT.failed);
       if (!flags.yes) {
         process.stderr.write(`${describePlan(plan)}\n`);
         if (!(await askYes(`go ahead? type yes to promote into ${plan.to}: `))) throw new UserError('not confirmed: nothing was changed', EXIT.failed);
       }
-      const result = await runPromotion(options, plan);
+      const result = await runPromotion(options, prepared);
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${describeResult(result)}\n`);
       const v = result.verification;
       if (v && !v.ok) {

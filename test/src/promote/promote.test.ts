@@ -1,5 +1,11 @@
-/** Promotion on moto S3: 1,000+ objects, versions, odd keys, headers/metadata/tags, parts, resume, refusals. */
+/**
+ * Promotion on moto S3: 1,000+ objects, versions, odd keys, headers/metadata/tags, parts, resume, refusals. Every
+ * client gives objects SSE-KMS ETags, as AWS does under the stacks' default encryption (test/support/aws-rules.ts):
+ * no proof may rest on a copy's ETag equalling its source's. Each test promotes into its own target; the replica is
+ * made once and only read.
+ */
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   GetBucketEncryptionCommand,
   GetBucketVersioningCommand,
@@ -10,13 +16,14 @@ import {
   ListObjectVersionsCommand,
   type ObjectVersion,
   PutObjectCommand,
-  type S3Client,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
-import type { CopyOutcome } from '../../../src/promote/copy-object';
-import { SOURCE_ETAG_METADATA } from '../../../src/promote/identity';
+import { kmsEtags } from '../../support/aws-rules';
+import { type CopyOutcome, copySource } from '../../../src/promote/copy-object';
+import { SOURCE_ETAG_METADATA, SOURCE_VERSION_METADATA } from '../../../src/promote/identity';
 import { listCurrentObjects } from '../../../src/promote/listing';
-import { type PromotionOptions, planPromotion, runPromotion } from '../../../src/promote/promote';
+import { type PromotionOptions, type PromotionResult, planPromotion, runPromotion } from '../../../src/promote/promote';
 import { hardenBucket } from '../../../src/promote/target-bucket';
 import { UserError } from '../../../src/core/errors';
 import { BIG_KEY, DELETED_KEY, HEADERS, HEADERS_KEY, MiB, ODD_KEYS, PARTS_SOURCE_KEY, TAGS, VERSIONED_KEY, makeReplica } from './fixtures';
@@ -42,7 +49,7 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
 
   beforeAll(async () => {
     s3 = await startLocalS3();
-    client = s3.client();
+    client = kmsEtags(s3.client());
     carried = await makeReplica(client, REPLICA, { small: SMALL });
   }, 120_000);
   afterAll(async () => {
@@ -62,13 +69,21 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
     }
   }
 
+  /** The promotion into meat-promoted, run by whichever test needs it first. */
+  let promotedRun: Promise<{ result: PromotionResult; outcomes: Map<string, CopyOutcome> }> | undefined;
+  const promoted = () =>
+    (promotedRun ??= (async () => {
+      const outcomes = new Map<string, CopyOutcome>();
+      const result = await runPromotion(base('meat-promoted', { onCopied: (o, outcome) => outcomes.set(o.key, outcome) }));
+      return { result, outcomes };
+    })());
+
   const text = async (bucket: string, key: string) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
   const tags = async (bucket: string, key: string) =>
     ((await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet ?? []).map((t) => `${t.Key}=${t.Value}`).sort();
 
   test('GIVEN a replica of 1,000+ objects WHEN I promote it into a new bucket THEN every current object is there once, identical, and the listings verify', async () => {
-    const outcomes = new Map<string, CopyOutcome>();
-    const result = await runPromotion(base('meat-promoted', { onCopied: (o, outcome) => outcomes.set(o.key, outcome) }));
+    const { result } = await promoted();
 
     expect(result.ok).toBe(true);
     expect(result.created).toBe(true);
@@ -77,7 +92,9 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
     expect(result.copied.objects).toBe(carried.length);
     expect(result.skipped.objects).toBe(0);
     expect(result.verification).toMatchObject({ ok: true, objects: carried.length, missing: [], different: [], extra: [] });
-    expect(result.copied).toMatchObject({ single: carried.length - 2, withRecord: 1, multipart: 1 });
+    // SSE-KMS ETags never match across buckets: every object is proven by the record written with its copy.
+    expect(result.verification?.proofs).toEqual({ record: carried.length, checksum: 0, etag: 0 });
+    expect(result.copied).toMatchObject({ single: carried.length - 1, multipart: 1 });
 
     const target = await listCurrentObjects(client, 'meat-promoted');
     expect(target.map((o) => o.key).sort()).toEqual(carried);
@@ -86,6 +103,7 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
   });
 
   test('GIVEN a key with three versions and a deleted key WHEN promoted THEN only the latest version is carried and the deleted key is not', async () => {
+    await promoted();
     expect(JSON.parse(await text('meat-promoted', VERSIONED_KEY))).toEqual({ version: 3 });
     const versions = (await allVersions('meat-promoted')).filter((v) => v.Key === VERSIONED_KEY);
     expect(versions).toHaveLength(1);
@@ -93,10 +111,12 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
   });
 
   test('GIVEN keys with spaces, plus signs, unicode and percent signs WHEN promoted THEN each is copied under the same key with the same bytes', async () => {
+    await promoted();
     for (const key of ODD_KEYS) expect(await text('meat-promoted', key)).toBe(`odd ${key}`);
   });
 
   test('GIVEN an object with content headers, user metadata and tags WHEN promoted THEN all of them are kept', async () => {
+    await promoted();
     const head = await client.send(new HeadObjectCommand({ Bucket: 'meat-promoted', Key: HEADERS_KEY }));
     expect(head).toMatchObject({
       ContentType: HEADERS.ContentType,
@@ -104,19 +124,20 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
       ContentDisposition: HEADERS.ContentDisposition,
       ContentEncoding: HEADERS.ContentEncoding,
       ContentLanguage: HEADERS.ContentLanguage,
-      Metadata: HEADERS.Metadata,
+      Metadata: { ...HEADERS.Metadata, [SOURCE_ETAG_METADATA]: expect.any(String), [SOURCE_VERSION_METADATA]: expect.any(String) },
     });
     expect(head.Expires?.toISOString()).toBe(HEADERS.Expires.toISOString());
     expect(await tags('meat-promoted', HEADERS_KEY)).toEqual(TAGS.replace('%20', ' ').split('&').sort());
   });
 
   test('GIVEN a multi-megabyte object over the (lowered) threshold WHEN promoted THEN it is copied in parts with its headers, metadata and tags', async () => {
+    await promoted();
     const source = await client.send(new HeadObjectCommand({ Bucket: REPLICA, Key: BIG_KEY }));
     const copy = await client.send(new HeadObjectCommand({ Bucket: 'meat-promoted', Key: BIG_KEY }));
     expect(copy.ETag).toMatch(/-3"$/); // 12 MiB in 5 MiB parts
     expect(copy.ContentLength).toBe(12 * MiB);
     expect(copy).toMatchObject({ ContentType: 'application/octet-stream', CacheControl: 'no-cache' });
-    expect(copy.Metadata).toEqual({ big: 'yes', [SOURCE_ETAG_METADATA]: source.ETag!.replace(/"/g, '') });
+    expect(copy.Metadata).toEqual({ big: 'yes', [SOURCE_ETAG_METADATA]: source.ETag!.replace(/"/g, ''), [SOURCE_VERSION_METADATA]: source.VersionId });
     expect(await tags('meat-promoted', BIG_KEY)).toEqual(['size=big']);
     const [a, b] = await Promise.all(
       [REPLICA, 'meat-promoted'].map(async (bucket) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: BIG_KEY }))).Body!.transformToByteArray())),
@@ -125,15 +146,17 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
   });
 
   test('GIVEN an object uploaded in parts (a backup) WHEN promoted in one copy THEN it keeps its metadata plus the source-ETag record resumption relies on', async () => {
+    await promoted();
     const source = await client.send(new HeadObjectCommand({ Bucket: REPLICA, Key: PARTS_SOURCE_KEY }));
     const copy = await client.send(new HeadObjectCommand({ Bucket: 'meat-promoted', Key: PARTS_SOURCE_KEY }));
     expect(source.ETag).toMatch(/-2"$/);
     expect(copy.ContentType).toBe('application/gzip');
-    expect(copy.Metadata).toEqual({ 'meatbackup-database': 'meatdb', [SOURCE_ETAG_METADATA]: source.ETag!.replace(/"/g, '') });
+    expect(copy.Metadata).toEqual({ 'meatbackup-database': 'meatdb', [SOURCE_ETAG_METADATA]: source.ETag!.replace(/"/g, ''), [SOURCE_VERSION_METADATA]: source.VersionId });
     expect(await tags('meat-promoted', PARTS_SOURCE_KEY)).toEqual(['kind=backup']);
   });
 
   test('GIVEN a new target WHEN promoted THEN it is versioned, blocks public access and encrypts by default', async () => {
+    await promoted();
     expect((await client.send(new GetBucketVersioningCommand({ Bucket: 'meat-promoted' }))).Status).toBe('Enabled');
     expect((await client.send(new GetPublicAccessBlockCommand({ Bucket: 'meat-promoted' }))).PublicAccessBlockConfiguration).toEqual({
       BlockPublicAcls: true,
@@ -165,11 +188,11 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
     const afterFirst = await listCurrentObjects(client, 'meat-resumed');
     expect(afterFirst).toHaveLength(firstRun.length);
 
-    const plan = await planPromotion(base('meat-resumed'));
-    expect(plan).toMatchObject({ targetExists: true, alreadyCopied: { objects: firstRun.length }, toCopy: { objects: carried.length - firstRun.length }, conflicts: { count: 0 } });
+    const prepared = await planPromotion(base('meat-resumed'));
+    expect(prepared.plan).toMatchObject({ targetExists: true, alreadyCopied: { objects: firstRun.length }, toCopy: { objects: carried.length - firstRun.length }, conflicts: { count: 0 } });
 
     const secondRun: string[] = [];
-    const result = await runPromotion(base('meat-resumed', { onCopied: (o) => secondRun.push(o.key) }), plan);
+    const result = await runPromotion(base('meat-resumed', { onCopied: (o) => secondRun.push(o.key) }), prepared);
     expect(result.created).toBe(false);
     expect(result.skipped.objects).toBe(firstRun.length);
     expect(result.copied.objects).toBe(carried.length - firstRun.length);
@@ -180,6 +203,40 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
     // A third run has nothing left to do, including the multipart and recorded copies.
     const third = await runPromotion(base('meat-resumed'));
     expect(third).toMatchObject({ copied: { objects: 0 }, skipped: { objects: carried.length }, ok: true });
+    expect(third.verification?.proofs).toEqual({ record: carried.length, checksum: 0, etag: 0 });
+  });
+
+  test('GIVEN a target a Batch Operations job filled (plain copies, no record) WHEN the copy engine runs THEN it proves them by S3 checksum, copies again what nothing proves, and verifies every object', async () => {
+    // GIVEN a replica with one object uploaded without any checksum (as objects written before S3 added default
+    // checksums are), and a target where a Batch job copied every object it may (PutObjectCopy: MetadataDirective
+    // COPY, no record; the big one is left to the caller, as the job's size filter does)
+    const replica = 'meat-replica-batch';
+    const keys = await makeReplica(client, replica, { small: 20 });
+    const legacy = kmsEtags(
+      new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, requestChecksumCalculation: 'WHEN_REQUIRED' }),
+    );
+    await legacy.send(new PutObjectCommand({ Bucket: replica, Key: 'legacy/before-checksums.txt', Body: 'written in 2019' }));
+    legacy.destroy();
+    const all = [...keys, 'legacy/before-checksums.txt'].sort();
+    await client.send(new CreateBucketCommand({ Bucket: 'meat-batch-copied' }));
+    const batchCopied = (await listCurrentObjects(client, replica)).filter((o) => o.key !== BIG_KEY);
+    for (const o of batchCopied) {
+      await client.send(new CopyObjectCommand({ Bucket: 'meat-batch-copied', Key: o.key, CopySource: copySource(replica, o.key), MetadataDirective: 'COPY', TaggingDirective: 'COPY' }));
+    }
+
+    // WHEN the documented next step runs: the copy engine on the same target
+    const prepared = await planPromotion({ ...base('meat-batch-copied'), from: replica });
+    const copiedNow: string[] = [];
+    const result = await runPromotion({ ...base('meat-batch-copied'), from: replica, onCopied: (o) => copiedNow.push(o.key) }, prepared);
+
+    // THEN no refusal: the Batch copies with S3's checksum are proven and skipped; the ones without (the legacy
+    // object, and the backup uploaded in parts with no checksum algorithm) are copied again, with their record
+    const unproven = [PARTS_SOURCE_KEY, 'legacy/before-checksums.txt'];
+    expect(prepared.plan).toMatchObject({ conflicts: { count: 0 }, alreadyCopied: { objects: batchCopied.length - 2 }, recopy: { objects: 2 }, toCopy: { objects: 3 } });
+    expect(copiedNow.sort()).toEqual([BIG_KEY, ...unproven].sort());
+    expect(result.verification).toMatchObject({ ok: true, objects: all.length, missing: [], different: [], extra: [] });
+    expect(result.verification?.proofs).toEqual({ checksum: batchCopied.length - 2, record: 3, etag: 0 });
+    expect((await listCurrentObjects(client, 'meat-batch-copied')).map((o) => o.key).sort()).toEqual(all);
   });
 
   test('GIVEN a target that holds other data WHEN I promote into it THEN it is refused, naming the keys, and nothing is written', async () => {
@@ -187,9 +244,9 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
     await client.send(new PutObjectCommand({ Bucket: 'someone-elses-data', Key: 'invoices/2025.csv', Body: 'not ours' }));
     await client.send(new PutObjectCommand({ Bucket: 'someone-elses-data', Key: VERSIONED_KEY, Body: 'a different settings file' }));
 
-    const plan = await planPromotion(base('someone-elses-data'));
-    expect(plan.conflicts.count).toBe(2);
-    const error = await runPromotion(base('someone-elses-data'), plan).catch((e: unknown) => e);
+    const prepared = await planPromotion(base('someone-elses-data'));
+    expect(prepared.plan.conflicts.count).toBe(2);
+    const error = await runPromotion(base('someone-elses-data'), prepared).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as Error).message).toMatch(/bucket someone-elses-data is not empty .*"versions\/settings.json".*"invoices\/2025.csv".*pass --to with another name/);
     expect((error as Error).message).not.toContain('\n');

@@ -1,6 +1,6 @@
 /** The pure pieces of promotion: CopySource encoding, part layout, backoff, identity, the TLS-only policy, sizes. */
 import { choosePartSize, copySource, GiB, MiB, partRanges } from '../../../src/promote/copy-object';
-import { compareListed, isMultipartEtag, SOURCE_ETAG_METADATA, sameByRecord } from '../../../src/promote/identity';
+import { checksumOf, compareByRecord, compareChecksums, compareListed, isMultipartEtag, SOURCE_ETAG_METADATA } from '../../../src/promote/identity';
 import { backoffDelay, isRetryable, withRetry } from '../../../src/promote/retry';
 import { tlsOnlyStatement, withTlsOnly } from '../../../src/promote/target-bucket';
 import { parseSize } from '../../../src/cli/commands/promote';
@@ -31,17 +31,34 @@ describe('multipart layout', () => {
   });
 });
 
-describe('identity of a copy', () => {
+describe('identity of a copy, by content', () => {
   const source = { key: 'k', size: 10, etag: 'abc-2' };
-  test('GIVEN listings WHEN compared THEN size decides first, equal ETags prove it, other ETags need the record', () => {
+  const crc = (value: string, type = 'FULL_OBJECT') => ({ algorithm: 'CRC32' as const, value, type });
+
+  test('GIVEN listings WHEN compared THEN only equal single-part ETags prove a copy; anything else needs its head', () => {
     expect(isMultipartEtag('abc-2')).toBe(true);
     expect(isMultipartEtag('d41d8cd98f00b204e9800998ecf8427e')).toBe(false);
-    expect(compareListed(source, { ...source, size: 11 })).toBe('different');
-    expect(compareListed(source, { ...source })).toBe('same');
-    expect(compareListed(source, { ...source, etag: 'fff' })).toBe('check-record');
-    expect(sameByRecord(source, { [SOURCE_ETAG_METADATA]: 'abc-2' })).toBe(true);
-    expect(sameByRecord(source, { [SOURCE_ETAG_METADATA]: 'abc-3' })).toBe(false);
-    expect(sameByRecord(source, undefined)).toBe(false);
+    const plain = { key: 'k', size: 10, etag: 'd41d8cd98f00b204e9800998ecf8427e' };
+    expect(compareListed(plain, { ...plain })).toEqual({ kind: 'same', proof: 'etag' });
+    expect(compareListed(source, { ...source })).toBeUndefined();
+    expect(compareListed(plain, { ...plain, etag: 'fff' })).toBeUndefined();
+  });
+
+  test('GIVEN a target head WHEN it carries our record THEN the record decides: same when it names the current ETag, stale otherwise', () => {
+    expect(compareByRecord(source, { etag: 'x', size: 10, metadata: { [SOURCE_ETAG_METADATA]: 'abc-2' } })).toEqual({ kind: 'same', proof: 'record' });
+    expect(compareByRecord(source, { etag: 'x', size: 10, metadata: { [SOURCE_ETAG_METADATA]: 'abc-3' } })).toEqual({ kind: 'stale' });
+    expect(compareByRecord(source, { etag: 'x', size: 99, metadata: { [SOURCE_ETAG_METADATA]: 'abc-2' } })).toEqual({ kind: 'stale' });
+    expect(compareByRecord(source, { etag: 'x', size: 11 })).toMatchObject({ kind: 'different' });
+    expect(compareByRecord(source, { etag: 'x', size: 10 })).toBeUndefined();
+  });
+
+  test('GIVEN both heads without a record WHEN compared THEN equal S3 checksums of one algorithm and type prove it; none is unproven', () => {
+    const facts = (checksum?: ReturnType<typeof crc>) => ({ etag: 'x', size: 10, ...(checksum ? { checksum } : {}) });
+    expect(compareChecksums(facts(crc('AAAA')), facts(crc('AAAA')))).toEqual({ kind: 'same', proof: 'checksum' });
+    expect(compareChecksums(facts(crc('AAAA')), facts(crc('BBBB')))).toMatchObject({ kind: 'different' });
+    expect(compareChecksums(facts(crc('AAAA')), facts(crc('AAAA', 'COMPOSITE')))).toEqual({ kind: 'unproven' });
+    expect(compareChecksums(facts(crc('AAAA')), facts())).toEqual({ kind: 'unproven' });
+    expect(checksumOf({ ChecksumCRC64NVME: 'n', ChecksumCRC32: 'c', ChecksumType: 'FULL_OBJECT' })).toEqual({ algorithm: 'CRC64NVME', value: 'n', type: 'FULL_OBJECT' });
   });
 });
 

@@ -1,0 +1,46 @@
+/**
+ * The ops Lambda's `replication-check` action: is the newest backup in the replica bucket with the same size and
+ * sha256, and what does S3 report as the primary object's replication status (src/promote/replication-check.ts)?
+ * `ok` says the check ran; `replicated` and `verdict` say what it found (`pending` while the backup is younger than
+ * the 15 minutes replication may take).
+ *
+ * Both functions answer it: the primary region's ops function (it reads the replica in the replica's region) and the
+ * replica region's promotion function (it reads the primary in the primary's region, PRIMARY_REGION). Each bucket is
+ * read with a client of its own region; a function deployed before PRIMARY_REGION existed reads the primary with its
+ * own region's client, which follows S3's redirect to the bucket's region.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../contract';
+import { UserError } from '../core/errors';
+import { type ReplicationReport, checkReplication } from '../promote/replication-check';
+
+export interface ReplicationCheckDeps {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The function's own region. */
+  readonly home: string;
+  /** The S3 client of a region (one per region). */
+  readonly s3ForRegion: (region: string) => S3Client;
+  readonly now: () => Date;
+}
+
+export type ReplicationCheckAnswer = { ok: true; action: 'replication-check'; replicated: boolean } & Omit<ReplicationReport, 'ok'>;
+
+function required(env: ReplicationCheckDeps['env'], name: string): string {
+  const value = env[name];
+  if (!value) throw new UserError(`this deployment has no ${name} in its environment: redeploy the stacks`);
+  return value;
+}
+
+export async function replicationCheckAction(deps: ReplicationCheckDeps): Promise<ReplicationCheckAnswer> {
+  const { env, home } = deps;
+  const report = await checkReplication({
+    primary: required(env, ENV.bucket),
+    replica: required(env, ENV.replicaBucket),
+    prefix: normalizePrefix(env[ENV.prefix] || DEFAULT_PREFIX),
+    primaryClient: deps.s3ForRegion(env[ENV.primaryRegion] || home),
+    replicaClient: deps.s3ForRegion(env[ENV.replicaRegion] || home),
+    now: deps.now(),
+  });
+  const { ok: replicated, ...details } = report;
+  return { ok: true, action: 'replication-check', replicated, ...details };
+}
