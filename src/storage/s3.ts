@@ -21,6 +21,8 @@ export function createS3Client(options: S3Options = {}): S3Client {
     ...(region ? { region } : {}),
     // Emulators and most S3-compatible endpoints only understand path-style addressing.
     forcePathStyle: endpointOverride() !== undefined,
+    // A bucket in another region answers 301 with its region; the SDK then retries there instead of failing.
+    followRegionRedirects: true,
     maxAttempts: 3,
     // Every backup read is checked against the sha256 in its manifest, end to end, so the SDK's own response
     // CRC check adds nothing for us; and after a server-side copy of a multipart object some S3 implementations

@@ -26,6 +26,7 @@ import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV, type Manifest, sidecarKey } from '../../src/contract';
+import { SOURCE_ETAG_METADATA } from '../../src/promote/identity';
 import { PROMOTE_FUNCTION_NAME_ENV, RUN_LIMITS, type RunLimits, promoteWithin } from '../../src/ops/promote';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext, OpsResult } from '../../lambda/ops/types';
@@ -45,6 +46,7 @@ const PROMOTE_ENV = {
   [ENV.prefix]: 'backups/',
   [ENV.replicaBucket]: REPLICA,
   [ENV.replicaRegion]: REPLICA_REGION,
+  [ENV.primaryRegion]: PRIMARY_REGION,
   [ENV.batchOperationsRole]: BATCH_ROLE,
   [ENV.accountId]: ACCOUNT,
 };
@@ -86,6 +88,10 @@ function put(bucket: string, key: string, body: string | Buffer, extra: Partial<
   const objects = buckets.get(bucket) ?? new Map<string, StoredObject>();
   buckets.set(bucket, objects);
   objects.set(key, { body: bytes, etag: createHash('md5').update(bytes).digest('hex'), lastModified: NOW, ...extra });
+}
+
+function kmsEtag(bucket: string, etag: string): string {
+  return createHash('md5').update(`${bucket}/${etag}`).digest('hex');
 }
 
 function objectsOf(bucket: string): Map<string, StoredObject> {
@@ -134,13 +140,15 @@ function serveBuckets(): void {
   s3Mock.on(PutBucketEncryptionCommand).resolves({});
   s3Mock.on(GetBucketPolicyCommand).rejects(s3Error('NoSuchBucketPolicy', 404));
   s3Mock.on(PutBucketPolicyCommand).resolves({});
-  s3Mock.on(CopyObjectCommand).callsFake(({ Bucket, Key, CopySource }) => {
+  // As under SSE-KMS, a copy's ETag is not its source's; REPLACE writes the metadata the request restates.
+  s3Mock.on(CopyObjectCommand).callsFake(({ Bucket, Key, CopySource, MetadataDirective, Metadata }) => {
     const [from, ...rest] = (CopySource as string).split('/');
     const sourceKey = rest.map(decodeURIComponent).join('/');
     const source = objectsOf(from).get(sourceKey);
     if (!source) throw s3Error('NoSuchKey', 404);
-    objectsOf(Bucket).set(Key, { ...source });
-    return { CopyObjectResult: { ETag: `"${source.etag}"` } };
+    const etag = kmsEtag(Bucket, source.etag);
+    objectsOf(Bucket).set(Key, { ...source, etag, metadata: MetadataDirective === 'REPLACE' ? Metadata : source.metadata });
+    return { CopyObjectResult: { ETag: `"${etag}"` } };
   });
 }
 
@@ -152,6 +160,16 @@ function messageOf(result: OpsResult): string {
 function errorOf(result: OpsResult): string {
   if (result.ok) throw new Error('expected a refusal');
   return result.error;
+}
+
+async function regionsByBucket(): Promise<Record<string, string[]>> {
+  const seen: Record<string, Set<string>> = {};
+  for (const call of s3Mock.calls()) {
+    const bucket = (call.args[0].input as { Bucket: string }).Bucket;
+    const client = call.thisValue as S3Client;
+    (seen[bucket] ??= new Set()).add(await client.config.region());
+  }
+  return Object.fromEntries(Object.entries(seen).map(([bucket, regions]) => [bucket, [...regions]]));
 }
 
 /** The names of the S3 commands sent so far, in order. */
@@ -193,19 +211,21 @@ describe('promote: the plan (no "confirm")', () => {
       action: 'promote',
       confirmed: false,
       message: `nothing was changed; add "confirm": true to promote ${REPLICA} into ${PRIMARY} (copy engine)`,
-      confirmWith: { action: 'promote', from: REPLICA, to: PRIMARY, engine: 'copy', confirm: true },
+      confirmWith: { action: 'promote', from: REPLICA, to: PRIMARY, region: PRIMARY_REGION, engine: 'copy', confirm: true },
       fitsOneRun: true,
       estimatedCopySeconds: 0,
-      region: REPLICA_REGION,
-      target: `will be created in ${REPLICA_REGION}: versioned, public access blocked, encrypted (SSE-S3), TLS-only policy`,
+      region: PRIMARY_REGION,
+      target: `will be created in ${PRIMARY_REGION}: versioned, public access blocked, encrypted (SSE-S3), TLS-only policy`,
       plan: {
         from: REPLICA,
         to: PRIMARY,
         engine: 'copy',
+        region: PRIMARY_REGION,
         targetExists: false,
         source: { objects: 3, bytes: 15 + 15 + 22 },
         alreadyCopied: { objects: 0, bytes: 0 },
         toCopy: { objects: 3, bytes: 52 },
+        recopy: { objects: 0, bytes: 0 },
         multipart: { objects: 0, bytes: 0 },
         conflicts: { count: 0, keys: [] },
       },
@@ -245,7 +265,7 @@ describe('promote: the plan (no "confirm")', () => {
     const message = messageOf(result);
     expect(message).toContain('too large for one run of this function: 3 objects (52 B) to copy');
     expect(message).toContain('send "engine": "batch"');
-    expect(message).toContain(`run the CLI, which has no time limit: meatbackup promote --from ${REPLICA} --to ${PRIMARY} --region ${REPLICA_REGION} [--engine batch]`);
+    expect(message).toContain(`run the CLI, which has no time limit: meatbackup promote --from ${REPLICA} --to ${PRIMARY} --region ${PRIMARY_REGION} [--engine batch]`);
     expect(result).not.toHaveProperty('confirmWith');
     expect(s3Calls().filter((name) => !READS.has(name))).toEqual([]);
   });
@@ -267,7 +287,7 @@ describe('promote: the plan (no "confirm")', () => {
 });
 
 describe('promote: confirmed', () => {
-  test('GIVEN the replica WHEN confirmed with the copy engine THEN the target is created here, hardened, filled and verified', async () => {
+  test('GIVEN the replica WHEN confirmed with the copy engine THEN the original name is created in the primary region, hardened, filled and verified', async () => {
     // GIVEN
     seedReplica();
     // WHEN
@@ -277,18 +297,20 @@ describe('promote: confirmed', () => {
       ok: true,
       action: 'promote',
       confirmed: true,
-      message: `promoted s3://${REPLICA} into s3://${PRIMARY} (created in ${REPLICA_REGION}): 3 objects, 52 B verified (key, size, ETag or source-ETag record); 3 copied, 0 already identical`,
+      message: `promoted s3://${REPLICA} into s3://${PRIMARY} (created in ${PRIMARY_REGION}): 3 objects, 52 B verified by content (3 by copy record); 3 copied, 0 already identical`,
       engine: 'copy',
       from: REPLICA,
       to: PRIMARY,
       created: true,
-      copied: { objects: 3, bytes: 52, single: 3, withRecord: 0, multipart: 0 },
+      copied: { objects: 3, bytes: 52, single: 3, multipart: 0 },
       skipped: { objects: 0, bytes: 0 },
-      verification: { ok: true, objects: 3, bytes: 52, missing: [], different: [], extra: [] },
+      verification: { ok: true, objects: 3, bytes: 52, proofs: { record: 3, checksum: 0, etag: 0 }, missing: [], different: [], extra: [] },
     });
     expect(s3Mock.commandCalls(CreateBucketCommand).map((c) => c.args[0].input)).toEqual([
-      { Bucket: PRIMARY, ObjectOwnership: 'BucketOwnerEnforced', CreateBucketConfiguration: { LocationConstraint: REPLICA_REGION } },
+      { Bucket: PRIMARY, ObjectOwnership: 'BucketOwnerEnforced', CreateBucketConfiguration: { LocationConstraint: PRIMARY_REGION } },
     ]);
+    // every bucket is addressed by a client of its own region: the replica's reads here, the target's writes there
+    expect(await regionsByBucket()).toEqual({ [REPLICA]: [REPLICA_REGION], [PRIMARY]: [PRIMARY_REGION] });
     expect(s3Mock.commandCalls(PutBucketVersioningCommand)).toHaveLength(1);
     expect(s3Mock.commandCalls(PutPublicAccessBlockCommand)).toHaveLength(1);
     expect(s3Mock.commandCalls(PutBucketEncryptionCommand)).toHaveLength(1);
@@ -379,12 +401,24 @@ describe('promote: confirmed', () => {
     expect(objectsOf(PRIMARY).size).toBe(copied);
   });
 
-  test('GIVEN a half-done promotion WHEN the same event is sent again THEN identical objects are skipped and the rest copied', async () => {
+  test('GIVEN a half-done promotion (SSE-KMS: the copy has its own ETag) WHEN the same event is sent again THEN the recorded copy is skipped and the rest copied', async () => {
     seedReplica();
-    buckets.set(PRIMARY, new Map([['transcripts/a+b/ü ñ.json', { ...(objectsOf(REPLICA).get('transcripts/a+b/ü ñ.json') as StoredObject) }]]));
+    const done = objectsOf(REPLICA).get('transcripts/a+b/ü ñ.json') as StoredObject;
+    const earlier = { ...done, etag: kmsEtag(PRIMARY, done.etag), metadata: { [SOURCE_ETAG_METADATA]: done.etag } };
+    buckets.set(PRIMARY, new Map([['transcripts/a+b/ü ñ.json', earlier]]));
     const result = await handleEvent({ action: 'promote', confirm: true }, context(PROMOTE_ENV));
     expect(result).toMatchObject({ ok: true, created: false, copied: { objects: 2 }, skipped: { objects: 1 }, verification: { ok: true, objects: 3 } });
     expect(s3Mock.commandCalls(CreateBucketCommand)).toHaveLength(0);
+  });
+
+  test('GIVEN "region" WHEN a new bucket name is confirmed THEN it is created and written in that region; without it, in this function\'s region', async () => {
+    seedReplica();
+    const there = await handleEvent({ action: 'promote', to: 'meatlizard-backup-new', region: 'us-east-2', confirm: true }, context(PROMOTE_ENV));
+    const here = await handleEvent({ action: 'promote', to: 'meatlizard-backup-here', confirm: true }, context(PROMOTE_ENV));
+    expect(there).toMatchObject({ ok: true, region: 'us-east-2', created: true });
+    expect(here).toMatchObject({ ok: true, region: REPLICA_REGION, created: true });
+    expect(s3Mock.commandCalls(CreateBucketCommand).map((c) => c.args[0].input.CreateBucketConfiguration?.LocationConstraint)).toEqual(['us-east-2', REPLICA_REGION]);
+    expect(await regionsByBucket()).toMatchObject({ 'meatlizard-backup-new': ['us-east-2'], 'meatlizard-backup-here': [REPLICA_REGION] });
   });
 });
 
@@ -397,7 +431,8 @@ describe('promote: bad input starts nothing', () => {
     [{ action: 'promote', engine: 'fast' }, 'invalid promote event: engine:'],
     [{ action: 'promote', confirm: 'yes' }, 'invalid promote event: confirm: confirm must be exactly true'],
     [{ action: 'promote', confirm: false }, 'invalid promote event: confirm: confirm must be exactly true'],
-    [{ action: 'promote', region: 'us-east-1' }, 'invalid promote event: region: not a field of the promote action'],
+    [{ action: 'promote', region: 'Frankfurt' }, 'invalid promote event: region: not an AWS region name such as eu-west-1'],
+    [{ action: 'promote', bucket: PRIMARY }, 'invalid promote event: bucket: not a field of the promote action'],
   ])('GIVEN %j WHEN handled THEN it answers %j and calls nothing', async (event, message) => {
     seedReplica();
     const result = await handleEvent(event, context(PROMOTE_ENV));
@@ -447,16 +482,6 @@ describe('replication-check', () => {
     }
   }
 
-  async function regionsByBucket(): Promise<Record<string, string[]>> {
-    const seen: Record<string, Set<string>> = {};
-    for (const call of s3Mock.calls()) {
-      const bucket = (call.args[0].input as { Bucket: string }).Bucket;
-      const client = call.thisValue as S3Client;
-      (seen[bucket] ??= new Set()).add(await client.config.region());
-    }
-    return Object.fromEntries(Object.entries(seen).map(([bucket, regions]) => [bucket, [...regions]]));
-  }
-
   test('GIVEN the newest backup replicated WHEN the promotion function checks THEN it is ok, reading the primary across regions', async () => {
     // GIVEN
     seedBackup({ inReplica: true, status: 'COMPLETED' });
@@ -474,7 +499,7 @@ describe('replication-check', () => {
       primary: { bucket: PRIMARY, sizeBytes: DUMP.length, sha256: createHash('sha256').update(DUMP).digest('hex'), replicationStatus: 'COMPLETED' },
       replica: { bucket: REPLICA, exists: true, sizeBytes: DUMP.length, sha256: createHash('sha256').update(DUMP).digest('hex'), manifest: true },
     });
-    // the primary is read by a client that follows S3 to the bucket's region (this function is not told it)
+    // the primary is read by a client of its region, which would also follow S3 to another region
     const primaryClients = s3Mock.calls().filter((c) => (c.args[0].input as { Bucket: string }).Bucket === PRIMARY).map((c) => c.thisValue as S3Client);
     expect(primaryClients.every((c) => c.config.followRegionRedirects === true)).toBe(true);
     expect(s3Calls().filter((name) => !READS.has(name))).toEqual([]);

@@ -1,5 +1,6 @@
 /** Replica buckets for the promotion tests and the bench: many small objects, odd keys, versions, headers, tags. */
 import {
+  type BucketLocationConstraint,
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
@@ -42,13 +43,16 @@ export interface ReplicaShape {
   specials?: boolean;
   /** Size of the big object (copied in parts once the threshold is lowered). @default 12 MiB */
   bigBytes?: number;
+  /** Region to create the bucket in (a LocationConstraint; moto keeps it). @default us-east-1 */
+  region?: string;
 }
 
 export const smallKey = (i: number) => `objects/${String(i).padStart(5, '0')}.json`;
 
 /** Creates a versioned bucket and fills it; returns the keys that must be carried (current, not deleted). */
 export async function makeReplica(s3: S3Client, bucket: string, shape: ReplicaShape): Promise<string[]> {
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const where = shape.region && shape.region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: shape.region as BucketLocationConstraint } } : {};
+  await s3.send(new CreateBucketCommand({ Bucket: bucket, ...where }));
   await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
   const keys: string[] = [];
   const small = Array.from({ length: shape.small }, (_, i) => i);
