@@ -16,6 +16,7 @@ import type { Manifest } from '../contract';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { readManifest } from '../catalog/catalog';
+import { SOURCE_VERSION_METADATA } from '../promote/identity';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
 
 export const DUMP_COMPLETE_LINE = '-- PostgreSQL database dump complete';
@@ -75,6 +76,18 @@ class TailSink extends Writable {
   }
 }
 
+/**
+ * The line for a backup whose version differs from the one its manifest names. A promoted copy records the version it
+ * was copied from (src/promote/identity.ts): when that is the manifest's version, this is the expected state of a
+ * promoted bucket, said plainly. Otherwise (replaced, or copied by other means) the content check decides.
+ */
+export function versionNote(key: string, versionId: string, manifestVersionId: string, metadata: Record<string, string> = {}): string {
+  if (metadata[SOURCE_VERSION_METADATA] === manifestVersionId) {
+    return `${key} is a promoted copy of version ${manifestVersionId}, the version its manifest names; checking its content against the manifest`;
+  }
+  return `${key} is version ${versionId}, the manifest was written for version ${manifestVersionId} (a copy, or replaced since): checking its content against the manifest`;
+}
+
 export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult> {
   const { s3, bucket, key, signal, logger } = options;
   const started = Date.now();
@@ -88,8 +101,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     throw new UserError(`backup ${key} failed verification: it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}; do not restore it`);
   }
   if (manifest.versionId && object.versionId && manifest.versionId !== object.versionId) {
-    // Normal after a replication or a promotion (a copy is a new version); an overwrite is caught by the content check.
-    logger?.info(`${key} is version ${object.versionId}, the manifest was written for version ${manifest.versionId} (copied or replaced since); its content decides`);
+    logger?.info(versionNote(key, object.versionId, manifest.versionId, object.metadata));
   }
 
   const digest = new DigestStream((bytes) => logger?.progress(`verifying ${key}`, bytes, manifest.sizeBytes));

@@ -151,6 +151,7 @@ describe('ReplicaStack', () => {
             [ENV.prefix]: 'backups/',
             [ENV.replicaBucket]: { Ref: bucketId },
             [ENV.replicaRegion]: 'eu-central-1',
+            [ENV.primaryRegion]: 'eu-west-1',
             [ENV.batchOperationsRole]: { 'Fn::GetAtt': [batchRoleId, 'Arn'] },
             [ENV.accountId]: '123456789012',
             NODE_OPTIONS: '--enable-source-maps',

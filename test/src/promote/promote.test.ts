@@ -15,11 +15,15 @@ import {
   HeadObjectCommand,
   ListObjectVersionsCommand,
   type ObjectVersion,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { kmsEtags } from '../../support/aws-rules';
+import { writeBackupFixture } from '../../support/backup-fixture';
+import { verifyBackup } from '../../../src/backup/verify';
+import { createLogger } from '../../../src/core/log';
 import { type CopyOutcome, copySource } from '../../../src/promote/copy-object';
 import { SOURCE_ETAG_METADATA, SOURCE_VERSION_METADATA } from '../../../src/promote/identity';
 import { listCurrentObjects } from '../../../src/promote/listing';
@@ -237,6 +241,26 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
     expect(result.verification).toMatchObject({ ok: true, objects: all.length, missing: [], different: [], extra: [] });
     expect(result.verification?.proofs).toEqual({ checksum: batchCopied.length - 2, record: 3, etag: 0 });
     expect((await listCurrentObjects(client, 'meat-batch-copied')).map((o) => o.key).sort()).toEqual(all);
+  });
+
+  test('GIVEN a backup promoted into a new bucket WHEN verified there THEN it passes and names the version it is a copy of, calmly', async () => {
+    // GIVEN a replica holding a backup and its manifest (the manifest names the version the backup run wrote)
+    const replica = 'meat-replica-backup';
+    await client.send(new CreateBucketCommand({ Bucket: replica }));
+    await client.send(new PutBucketVersioningCommand({ Bucket: replica, VersioningConfiguration: { Status: 'Enabled' } }));
+    const backup = await writeBackupFixture(client, replica, { sql: 'select 1;\n-- PostgreSQL database dump complete\n', database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z') });
+    expect(backup.manifest.versionId).toBeDefined();
+    await runPromotion({ ...base('meat-promoted-backup'), from: replica });
+
+    // WHEN
+    const lines: string[] = [];
+    const logger = { ...createLogger({ quiet: true }), info: (message: string) => lines.push(message) };
+    const result = await verifyBackup({ s3: client, bucket: 'meat-promoted-backup', key: backup.key, logger });
+
+    // THEN
+    expect(result.sha256).toBe(backup.manifest.sha256);
+    expect(result.versionId).not.toBe(backup.manifest.versionId);
+    expect(lines).toContain(`${backup.key} is a promoted copy of version ${backup.manifest.versionId}, the version its manifest names; checking its content against the manifest`);
   });
 
   test('GIVEN a target that holds other data WHEN I promote into it THEN it is refused, naming the keys, and nothing is written', async () => {
