@@ -75,9 +75,14 @@ export function describeResult(r: PromotionResult): string {
     );
   }
   if (r.batchJob) lines.push(`  batch job: ${r.batchJob.jobId} (follow it with: meatbackup promote-status ${r.batchJob.jobId}${r.batchJob.region ? ` --region ${r.batchJob.region}` : ''})`);
-  lines.push(
-    `  throughput: ${r.objectsPerSecond.toFixed(0)} objects/s, ${formatBytes(r.bytesPerSecond)}/s over ${formatDuration(r.copySeconds)} of copying (${formatDuration(r.totalSeconds)} in all)`,
-  );
+  // A rate over no copy, or over a few milliseconds, means nothing: say what happened instead.
+  if (r.copied.objects === 0) lines.push(`  time:     ${formatDuration(r.totalSeconds)} in all (nothing needed copying)`);
+  else if (r.copySeconds < 0.1) lines.push(`  time:     copying took under 0.1s (${formatDuration(r.totalSeconds)} in all)`);
+  else {
+    lines.push(
+      `  throughput: ${r.objectsPerSecond.toFixed(0)} objects/s, ${formatBytes(r.bytesPerSecond)}/s over ${formatDuration(r.copySeconds)} of copying (${formatDuration(r.totalSeconds)} in all)`,
+    );
+  }
   return lines.join('\n');
 }
 

@@ -3,7 +3,8 @@ import { choosePartSize, copySource, GiB, MiB, partRanges } from '../../../src/p
 import { checksumOf, compareByRecord, compareChecksums, compareListed, isMultipartEtag, SOURCE_ETAG_METADATA } from '../../../src/promote/identity';
 import { backoffDelay, isRetryable, withRetry } from '../../../src/promote/retry';
 import { tlsOnlyStatement, withTlsOnly } from '../../../src/promote/target-bucket';
-import { parseSize } from '../../../src/cli/commands/promote';
+import { describeResult, parseSize } from '../../../src/cli/commands/promote';
+import type { PromotionResult } from '../../../src/promote/promote';
 
 describe('CopySource', () => {
   test('GIVEN keys with spaces, plus signs, unicode and slashes WHEN encoded THEN each segment is percent-encoded and slashes stay', () => {
@@ -140,5 +141,30 @@ describe('--multipart-threshold sizes', () => {
     expect(parseSize('8MB')).toBe(8_000_000);
     expect(parseSize('1048576')).toBe(MiB);
     expect(() => parseSize('lots')).toThrow('must be a size');
+  });
+});
+
+describe('the result line', () => {
+  const result = (copied: number, copySeconds: number): PromotionResult => ({
+    plan: { from: 'r', to: 't', engine: 'copy', targetExists: true, source: { objects: 5, bytes: 50 }, alreadyCopied: { objects: 5 - copied, bytes: 0 }, toCopy: { objects: copied, bytes: 0 }, recopy: { objects: 0, bytes: 0 }, multipart: { objects: 0, bytes: 0 }, conflicts: { count: 0, keys: [] } },
+    created: false,
+    hardening: { versioning: 'already', publicAccessBlocked: true, encryption: 'already', tlsOnlyPolicy: 'already' },
+    copied: { objects: copied, bytes: copied * 10, single: copied, multipart: 0 },
+    skipped: { objects: 5 - copied, bytes: 0 },
+    vanished: [],
+    verification: { ok: true, objects: 5, bytes: 50, proofs: { record: 5, checksum: 0, etag: 0 }, missing: [], different: [], extra: [] },
+    copySeconds,
+    totalSeconds: 1.5,
+    objectsPerSecond: copied / Math.max(copySeconds, 0.001),
+    bytesPerSecond: 0,
+    ok: true,
+  });
+
+  test('GIVEN a resumed run that copied nothing, or copied in milliseconds WHEN described THEN no rate "over 0.0s" is printed', () => {
+    expect(describeResult(result(0, 0))).toContain('time:     1.5s in all (nothing needed copying)');
+    expect(describeResult(result(2, 0.004))).toContain('copying took under 0.1s');
+    expect(describeResult(result(0, 0))).not.toContain('over 0.0s');
+    expect(describeResult(result(5, 2))).toContain('objects/s');
+    expect(describeResult(result(5, 2))).toContain('5 by copy record');
   });
 });
