@@ -33,6 +33,10 @@ import { UserError } from '../../../src/core/errors';
 import { BIG_KEY, DELETED_KEY, HEADERS, HEADERS_KEY, MiB, ODD_KEYS, PARTS_SOURCE_KEY, TAGS, VERSIONED_KEY, makeReplica } from './fixtures';
 
 const REPLICA = 'meat-replica';
+
+// A promotion of 1,000+ objects makes two requests per object (HeadObject, CopyObject) and then proves every one; on
+// a shared 2-core machine running other suites this outlasts the default two minutes. Nothing here measures speed.
+jest.setTimeout(300_000);
 const SMALL = 1000;
 
 describe('promote: copy the replica into a new bucket, verified and resumable', () => {
