@@ -10,7 +10,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import type { z } from 'zod';
 import { ENV, OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
-import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal } from '../../src/ops/chat';
+import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal, markStartedFromChat } from '../../src/ops/chat';
 import { createS3Client } from '../../src/storage/s3';
 import { actions } from './actions';
 import type { ActionTable, EventOf, OpsContext, OpsResult } from './types';
@@ -40,13 +40,6 @@ export function describeEventProblem(event: unknown, error: z.ZodError): string 
 function dispatch<A extends OpsAction>(table: ActionTable, event: EventOf<A>, ctx: OpsContext): Promise<OpsResult> {
   const run = table[event.action] as (event: EventOf<A>, ctx: OpsContext) => Promise<OpsResult>;
   return run(event, ctx);
-}
-
-/** A task the chat channel started says so in its answer (and so in the channel). */
-function markStartedFromChat(result: OpsResult): OpsResult {
-  if (!result.ok || result.started !== true) return result;
-  const message = typeof result.message === 'string' ? `started from chat: ${result.message}` : 'started from chat';
-  return { ...result, startedFrom: 'chat', message };
 }
 
 /** Validates and dispatches one event; never throws. `via`: where it came from (src/ops/chat.ts). */

@@ -70,6 +70,14 @@ export function chatRefusal(event: OpsEvent, env: Readonly<Record<string, string
   return undefined;
 }
 
+/** A task the channel started says so in its answer (so in the channel, and in the JSON the function logs). */
+export function markStartedFromChat<T extends { ok: boolean }>(result: T): T {
+  const r = result as T & Record<string, unknown>;
+  if (!r.ok || r.started !== true) return result;
+  const message = typeof r.message === 'string' ? `started from chat: ${r.message}` : 'started from chat';
+  return { ...r, startedFrom: 'chat', message };
+}
+
 /** The answer a chat channel shows: `ok` first, then a few short lines. */
 export interface ChatAnswer {
   ok: boolean;
