@@ -3,7 +3,7 @@
  *
  *   `gunzip -c file | psql -d new`                 the runbook's manual restore, from a file already on disk
  *   `aws s3 cp - | gunzip -c | psql -d new`         the same, streamed from S3
- *   `meatbackup restore latest --target-db new`     ours: sha256 check first, then load into a fresh database
+ *   `meatbackup restore latest --from-database DB --target-db new` ours: sha256 check first, then load into a fresh database
  *
  * Wall time and its ratio to the manual restore, CPU of the command, of the server and of the emulator, peak RSS.
  *
@@ -64,7 +64,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
     const commands: { name: string; script: (db: string) => string }[] = [
       { name: 'gunzip -c file | psql (manual runbook)', script: (db) => `gunzip -c ${work}/backup.sql.gz | ${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} > /dev/null` },
       { name: 'aws s3 cp - | gunzip -c | psql', script: (db) => `${aws} s3 cp s3://${BUCKET}/${backup.key} - | gunzip -c | ${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} > /dev/null` },
-      { name: 'meatbackup restore (sha256 first)', script: (db) => `node ${CLI} restore latest --target-db ${db} --yes --json > /dev/null` },
+      { name: 'meatbackup restore (sha256 first)', script: (db) => `node ${CLI} restore latest --from-database ${DATABASE} --target-db ${db} --yes --json > /dev/null` },
     ];
     const best = new Map<string, RestoreBenchRow>();
     for (let round = 0; round < repeat; round++) {

@@ -25,6 +25,12 @@ export const ENV = {
   pgDumpPath: 'PG_DUMP_PATH',
   /** Directory holding /usr/lib/postgresql/<major>/bin, for the per-major lookup. */
   pgLibDir: 'PG_LIB_DIR',
+  /**
+   * The database this deployment backs up and restores (config `database.name`), for the ops functions, which do not
+   * connect to it: `latest` there is the newest backup of this database, and a restore goes into it. The tasks read
+   * libpq's PGDATABASE instead.
+   */
+  database: 'BACKUP_DATABASE',
   /** Web service stopped during a restore, as CLUSTER/SERVICE. */
   webService: 'WEB_SERVICE',
   /** ECS wiring the ops Lambda needs to run tasks. */
@@ -261,13 +267,23 @@ export const backupRefSchema = z
     message: 'key must be "latest" or a backup name like backups/meatdb-2025-09-17T10:30:00.sql.gz',
   });
 
+/** A database name as an event may give it: what fits in a backup key and in PostgreSQL's 63 bytes. */
+const databaseName = z
+  .string()
+  .min(1, 'database name must not be empty')
+  .refine((name) => new TextEncoder().encode(name).length <= 63 && new RegExp(`^${DATABASE_IN_KEY}$`).test(name), { message: 'not a database name a backup can have' });
+
 const confirm = z.literal(true, { message: 'confirm must be exactly true to carry out the plan' }).optional();
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name');
 
 export const opsEventSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('backup') }),
   z.strictObject({ action: z.literal('list'), limit: z.number().int().min(1).max(1000).optional() }),
-  z.strictObject({ action: z.literal('restore'), key: backupRefSchema, confirm }),
+  /**
+   * `fromDatabase`: the database the backup is of, when it is not the configured one. Without it `latest` is the
+   * configured database's newest backup and a backup of any other database is refused.
+   */
+  z.strictObject({ action: z.literal('restore'), key: backupRefSchema, fromDatabase: databaseName.optional(), confirm }),
   z.strictObject({ action: z.literal('status'), taskArn: z.string().startsWith('arn:').optional() }),
   z.strictObject({
     action: z.literal('promote'),

@@ -111,6 +111,7 @@ export class OpsFunction extends Construct {
         [ENV.prefix]: DEFAULT_PREFIX,
         [ENV.replicaBucket]: props.replicaBucketName,
         [ENV.replicaRegion]: props.replicaRegion,
+        [ENV.database]: platform.databaseEnvironment.PGDATABASE,
         [ENV.ecsCluster]: platform.cluster.clusterArn,
         [ENV.backupTaskDefinition]: props.backupTask.taskDefinition.taskDefinitionArn,
         [ENV.taskContainerName]: TASK_CONTAINER_NAME,

@@ -1,7 +1,7 @@
 /**
  * What the ops Lambda's backup, restore and status actions do, once its adapter has validated the event:
  *
- * - `planRestore`: resolve the key and read its manifest, and say what a restore would do (key, size, age, target,
+ * - `planRestore`: resolve the key (`latest`: the configured database's newest backup) and read its manifest, and say what a restore would do (key, size, age, target,
  *   web service to stop, the exact task command, any task that would block it). Changes nothing.
  * - `startRestore`: the same plan, then (unless a backup or restore task is running) RunTask of the restore task
  *   definition with the container command `restore <key> … --yes --json`.
@@ -13,7 +13,7 @@ import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../core/errors';
 import { readManifest } from '../catalog/catalog';
-import { resolveBackupRef } from '../catalog/resolve';
+import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
 import { formatAge } from '../core/format';
 import { describeServiceRef } from '../restore/web-service';
 import { type BackupHealth, backupHealth } from './backup-health';
@@ -31,7 +31,7 @@ export interface OpsDeps {
 export interface RestoreTaskPlan {
   bucket: string;
   key: string;
-  /** The database the backup was taken from, and the one the task restores into. */
+  /** The database the backup was taken from, and the one the task restores into (the configured database). */
   database: string;
   target: string;
   takenAt: string;
@@ -50,13 +50,14 @@ export interface RestoreTaskPlan {
   blockedBy: TaskStatus[];
 }
 
-/** The restore task's container command for a resolved key. */
-export function restoreCommand(config: OpsConfig, key: string, target: string): string[] {
+/** The restore task's container command for a resolved key (a backup of `source`, restored into `target`). */
+export function restoreCommand(config: OpsConfig, key: string, target: string, source: string = target): string[] {
   return [
     'restore', key,
     '--bucket', config.bucket,
     '--prefix', config.prefix,
     '--target-db', target,
+    ...(source !== target ? ['--from-database', source] : []),
     ...(config.webService ? ['--stop-ecs-service', describeServiceRef(config.webService)] : []),
     '--yes', '--json',
   ];
@@ -64,18 +65,39 @@ export function restoreCommand(config: OpsConfig, key: string, target: string): 
 
 export const BACKUP_COMMAND = ['backup', '--json'];
 
-async function plan(deps: OpsDeps, config: OpsConfig, ref: string): Promise<RestoreTaskPlan> {
-  const backup = await resolveBackupRef(deps.s3, config.bucket, config.prefix, ref);
+/**
+ * The backup `ref` names for a restore into the configured database: `latest` is the newest backup of that database
+ * (or of `fromDatabase`), and a backup of another database needs `fromDatabase` to name it. A deployment without
+ * BACKUP_DATABASE (from before it was set) restores a backup into the database it was taken from.
+ */
+async function resolveForRestore(deps: OpsDeps, config: OpsConfig, ref: string, fromDatabase: string | undefined): Promise<{ backup: ResolvedBackup; target: string }> {
+  const source = fromDatabase ?? config.database;
+  const backup = await resolveBackupRef(deps.s3, config.bucket, config.prefix, ref, {
+    ...(source !== undefined ? { database: source } : {}),
+    databaseHint: 'name the backup by its key, or add "fromDatabase": NAME',
+  });
+  const target = config.database ?? backup.database;
+  if (backup.database !== target && backup.database !== fromDatabase) {
+    throw new UserError(
+      fromDatabase === undefined
+        ? `backup ${backup.key} is of database ${backup.database}, not of ${target} (the database this deployment restores): add "fromDatabase": "${backup.database}" to restore it into ${target} anyway; nothing was started`
+        : `backup ${backup.key} is of database ${backup.database}, but "fromDatabase" says ${fromDatabase}; nothing was started`,
+    );
+  }
+  return { backup, target };
+}
+
+async function plan(deps: OpsDeps, config: OpsConfig, ref: string, fromDatabase?: string): Promise<RestoreTaskPlan> {
+  const { backup, target } = await resolveForRestore(deps, config, ref, fromDatabase);
   const manifest = await readManifest(deps.s3, config.bucket, backup.key);
   if (!manifest) {
     throw new UserError(`backup ${backup.key} has no manifest, so the restore task could not check its sha256 and would refuse it: pick another backup; nothing was started`);
   }
-  const target = manifest.database;
   const now = deps.now();
   return {
     bucket: config.bucket,
     key: backup.key,
-    database: manifest.database,
+    database: backup.database,
     target,
     takenAt: backup.takenAt.toISOString(),
     age: formatAge(backup.takenAt, now),
@@ -85,20 +107,20 @@ async function plan(deps: OpsDeps, config: OpsConfig, ref: string): Promise<Rest
     ...(manifest.versionId ? { versionId: manifest.versionId } : {}),
     replaced: `${target} is restored into a fresh database first; if ${target} exists it is then renamed to ${target}_pre_restore_<UTC time> and kept, never dropped`,
     webService: config.webService ? describeServiceRef(config.webService) : null,
-    command: restoreCommand(config, backup.key, target),
+    command: restoreCommand(config, backup.key, target, backup.database),
     blockedBy: await listProjectTasks(deps.ecs, config, 'RUNNING', STARTABLE_TASK_KINDS),
   };
 }
 
 /** What `{"action":"restore","key":…}` would do. Reads S3 and lists tasks; starts and changes nothing. */
-export async function planRestore(deps: OpsDeps, ref: string): Promise<RestoreTaskPlan> {
-  return plan(deps, opsConfig(deps.env), ref);
+export async function planRestore(deps: OpsDeps, ref: string, fromDatabase?: string): Promise<RestoreTaskPlan> {
+  return plan(deps, opsConfig(deps.env), ref, fromDatabase);
 }
 
 /** Confirmed restore: re-plans with the key as it resolves now, refuses while a task runs, starts the restore task. */
-export async function startRestore(deps: OpsDeps, ref: string): Promise<{ plan: RestoreTaskPlan; task: TaskStatus }> {
+export async function startRestore(deps: OpsDeps, ref: string, fromDatabase?: string): Promise<{ plan: RestoreTaskPlan; task: TaskStatus }> {
   const config = opsConfig(deps.env);
-  const p = await plan(deps, config, ref);
+  const p = await plan(deps, config, ref, fromDatabase);
   if (p.blockedBy.length > 0) await ensureNoProjectTaskRunning(deps.ecs, config, 'restore');
   const task = await runProjectTask(deps.ecs, config, 'restore', p.command);
   return { plan: p, task };
@@ -111,10 +133,13 @@ export async function startBackup(deps: OpsDeps): Promise<{ task: TaskStatus }> 
   return { task: await runProjectTask(deps.ecs, config, 'backup', BACKUP_COMMAND) };
 }
 
-/** `{"action":"status"}`: the newest backup and its restore-test result, per database, from one listing of the prefix. */
+/**
+ * `{"action":"status"}`: the newest backup and its restore-test result, per database, from one listing of the prefix;
+ * the configured database first.
+ */
 export async function opsBackupHealth(deps: OpsDeps): Promise<BackupHealth> {
   const config = opsConfig(deps.env);
-  return backupHealth(deps.s3, config.bucket, config.prefix, deps.now());
+  return backupHealth(deps.s3, config.bucket, config.prefix, deps.now(), config.database);
 }
 
 /** `{"action":"status","taskArn"?:…}`: one task, or the project's running and recently stopped tasks. */

@@ -153,6 +153,7 @@ async function readResult(s3: S3Client, bucket: string, backup: ListedBackup, of
 }
 
 async function databaseHealth(s3: S3Client, bucket: string, database: string, backups: ListedBackup[], now: Date): Promise<DatabaseHealth> {
+  if (backups.length === 0) return { database, newestBackup: null, restoreTest: null };
   const newestIndex = backups.findIndex((b) => b.verified);
   if (newestIndex < 0) return { database, newestBackup: null, restoreTest: null };
   const newest = backups[newestIndex];
@@ -175,10 +176,14 @@ async function databaseHealth(s3: S3Client, bucket: string, database: string, ba
   return { database, newestBackup, restoreTest, restoreTestAgeSeconds: restoreTest.ageSeconds };
 }
 
-/** The newest backup and its restore-test result for every database with backups under `prefix`. */
-export async function backupHealth(s3: S3Client, bucket: string, prefix: string, now: Date): Promise<BackupHealth> {
+/**
+ * The newest backup and its restore-test result for every database with backups under `prefix`, newest first; the
+ * deployment's own database (`database`, when known) first, even when it has no backup at all or another database's
+ * is newer.
+ */
+export async function backupHealth(s3: S3Client, bucket: string, prefix: string, now: Date, database?: string): Promise<BackupHealth> {
   const want = normalizePrefix(prefix);
-  const byDatabase = new Map<string, ListedBackup[]>();
+  const byDatabase = new Map<string, ListedBackup[]>(database !== undefined ? [[database, []]] : []);
   for (const backup of await listWithSidecars(s3, bucket, want)) {
     byDatabase.set(backup.database, [...(byDatabase.get(backup.database) ?? []), backup]);
   }

@@ -29,6 +29,8 @@ export interface OpsConfig {
   streamPrefixes: Record<TaskKind, string>;
   /** Web service the restore stops during the swap. */
   webService?: ServiceRef;
+  /** The database this deployment restores (BACKUP_DATABASE): what `latest` is the newest backup of. */
+  database?: string;
 }
 
 /** The environment the ops functions read. */
@@ -65,6 +67,7 @@ export function opsConfig(env: OpsEnv): OpsConfig {
     ...(env[ENV.taskLogGroup] ? { logGroup: env[ENV.taskLogGroup] } : {}),
     streamPrefixes: { backup: 'backup', restore: 'restore', 'restore-test': 'restore-test' },
     ...(env[ENV.webService] ? { webService: parseServiceRef(env[ENV.webService]!) } : {}),
+    ...(env[ENV.database] ? { database: env[ENV.database] } : {}),
   };
 }
 

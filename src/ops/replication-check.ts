@@ -1,5 +1,5 @@
 /**
- * The ops Lambda's `replication-check` action: is the newest backup in the replica bucket with the same size and
+ * The ops Lambda's `replication-check` action: is the newest backup (of BACKUP_DATABASE) in the replica bucket with the same size and
  * sha256, and what does S3 report as the primary object's replication status (src/promote/replication-check.ts)?
  * `ok` says the check ran; `replicated` and `verdict` say what it found (`pending` while the backup is younger than
  * the 15 minutes replication may take).
@@ -33,7 +33,11 @@ function required(env: ReplicationCheckDeps['env'], name: string): string {
 
 export async function replicationCheckAction(deps: ReplicationCheckDeps): Promise<ReplicationCheckAnswer> {
   const { env, home } = deps;
+  // The newest backup of the deployment's database (BACKUP_DATABASE), not of any database under the prefix.
+  const database = env[ENV.database] || undefined;
   const report = await checkReplication({
+    ...(database ? { database } : {}),
+    databaseHint: `this deployment has no ${ENV.database} in its environment: redeploy the stacks`,
     primary: required(env, ENV.bucket),
     replica: required(env, ENV.replicaBucket),
     prefix: normalizePrefix(env[ENV.prefix] || DEFAULT_PREFIX),

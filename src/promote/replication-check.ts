@@ -1,5 +1,5 @@
 /**
- * Is the newest backup safe in the replica? It must be there with the same size and the same sha256 as its
+ * Is the newest backup (of the database it is asked for) safe in the replica? It must be there with the same size and the same sha256 as its
  * manifest says (recomputed over the replica's bytes, not trusted from metadata), its manifest must be there too
  * (a restore from the replica needs it), and the primary object's ReplicationStatus must not be FAILED.
  *
@@ -9,9 +9,10 @@
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_PREFIX, sidecarKey } from '../contract';
+import { DEFAULT_PREFIX, type Manifest, sidecarKey } from '../contract';
 import { UserError } from '../core/errors';
-import { listBackups } from '../catalog/catalog';
+import { readManifest } from '../catalog/catalog';
+import { newestBackupName } from '../catalog/resolve';
 import { describeS3Error } from '../storage/s3';
 import { inspectBucket } from './target-bucket';
 
@@ -37,6 +38,10 @@ export interface ReplicationCheckOptions {
   primaryClient: S3Client;
   replicaClient: S3Client;
   now?: Date;
+  /** Whose newest backup is checked. Unset: the only database with backups under the prefix (several: refused). */
+  database?: string;
+  /** How the caller names the database, for the message when several have backups. */
+  databaseHint?: string;
 }
 
 interface Facts {
@@ -98,14 +103,21 @@ export async function checkReplication(options: ReplicationCheckOptions): Promis
   const { primary, replica } = options;
   const replicaBucket = await inspectBucket(options.replicaClient, replica, 'replica', '--replica');
   if (!replicaBucket.exists) throw new UserError(`the replica bucket ${replica} does not exist: check --replica and --replica-region`, 1);
-  const [newest] = await listBackups(options.primaryClient, primary, options.prefix ?? DEFAULT_PREFIX, { limit: 1 });
-  if (!newest) throw new UserError(`no backups under ${options.prefix ?? DEFAULT_PREFIX} in bucket ${primary}: nothing to check (take one with meatbackup backup)`, 1);
+  const name = await newestBackupName(options.primaryClient, primary, options.prefix ?? DEFAULT_PREFIX, {
+    ...(options.database !== undefined ? { database: options.database } : {}),
+    ...(options.databaseHint ? { databaseHint: options.databaseHint } : {}),
+  });
   let replicationStatus: string | undefined;
+  let newest: { key: string; takenAt: Date; sizeBytes: number; lastModified?: Date; manifest?: Manifest };
   try {
-    replicationStatus = (await options.primaryClient.send(new HeadObjectCommand({ Bucket: primary, Key: newest.key }))).ReplicationStatus;
+    const head = await options.primaryClient.send(new HeadObjectCommand({ Bucket: primary, Key: name.key }));
+    replicationStatus = head.ReplicationStatus;
+    newest = { key: name.key, takenAt: name.takenAt, sizeBytes: head.ContentLength ?? 0, ...(head.LastModified ? { lastModified: head.LastModified } : {}) };
   } catch (err) {
-    throw describeS3Error(err, `read the replication status of ${newest.key} in bucket ${primary}`, primary);
+    throw describeS3Error(err, `read the replication status of ${name.key} in bucket ${primary}`, primary);
   }
+  const manifest = await readManifest(options.primaryClient, primary, name.key);
+  if (manifest) newest.manifest = manifest;
   const [copy, replicaManifest] = await Promise.all([
     sha256Of(options.replicaClient, replica, newest.key),
     exists(options.replicaClient, replica, sidecarKey(newest.key, 'manifest')),

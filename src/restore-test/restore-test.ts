@@ -41,6 +41,10 @@ export interface RestoreTestOptions {
   prefix: string;
   /** `latest`, a file name, or a full key. */
   ref: string;
+  /** The database `latest` is the newest backup of. Unset: the only database with backups under the prefix. */
+  database?: string;
+  /** How the caller names the database, for the message when several have backups. */
+  databaseHint?: string;
   mode: RestoreTestMode;
   /** SQL that must each return one true value on the restored copy. */
   assertions: readonly string[];
@@ -91,10 +95,13 @@ export async function runRestoreTest(options: RestoreTestOptions): Promise<Resto
   const started = Date.now();
   const now = options.now ?? (() => new Date());
   const testedAt = now();
-  let database = options.conn.database;
+  let database = options.database ?? options.conn.database;
   let success = 0;
   try {
-    const resolved = await resolveBackupRef(s3, bucket, options.prefix, options.ref);
+    const resolved = await resolveBackupRef(s3, bucket, options.prefix, options.ref, {
+      ...(options.database !== undefined ? { database: options.database } : {}),
+      ...(options.databaseHint ? { databaseHint: options.databaseHint } : {}),
+    });
     database = parseBackupKey(resolved.key)?.database ?? database;
     const outcome = await testResolved(options, resolved.key, testedAt, started);
     database = outcome.database;

@@ -60,6 +60,28 @@ export async function databaseExists(admin: Client, name: string): Promise<boole
   return (rowCount ?? 0) > 0;
 }
 
+/**
+ * Databases a restore never replaces or creates: the templates every CREATE DATABASE copies (a restored template0
+ * loses datistemplate and every later restore, which creates from template0, fails) and `postgres`, the maintenance
+ * database the restore's own sessions and lock use.
+ */
+export const SYSTEM_DATABASES: readonly string[] = ['template0', 'template1', 'postgres'];
+
+function refuseSystemTarget(name: string, why: string): UserError {
+  return new UserError(`database ${name} is ${why}: a restore never replaces it; restore into your application's database or a new one (--target-db NAME); nothing was changed`, 2);
+}
+
+/** Refuses a system database by name, before anything is read or connected to. */
+export function refuseSystemDatabaseName(name: string): void {
+  if (SYSTEM_DATABASES.includes(name)) throw refuseSystemTarget(name, name === 'postgres' ? 'the system maintenance database' : 'a system template database');
+}
+
+/** Refuses any database marked as a template on the server (datistemplate), whatever its name. */
+export async function refuseTemplateDatabase(admin: Client, name: string): Promise<void> {
+  const { rows } = await admin.query<{ t: boolean }>('select datistemplate as t from pg_database where datname = $1', [name]);
+  if (rows[0]?.t) throw refuseSystemTarget(name, 'a template database (datistemplate is set)');
+}
+
 /** A name not taken yet: `name`, else `name_2`, `name_3`… (shortened to fit). */
 export async function unusedName(admin: Client, make: (suffix: string) => string): Promise<string> {
   for (let n = 1; n < 100; n += 1) {

@@ -2,7 +2,10 @@
  * `meatbackup restore`: the runbook's section 2.1 without its gap. The runbook drops the live database before the
  * new one is known to be good; here nothing is dropped but what the restore itself created:
  *
- * 1. resolve the key and read its manifest;
+ * 0. refuse a system database as the target, and take the restore lock of the target (./restore-lock): a second
+ *    restore of the same database is refused at once, saying where the running one runs from and since when;
+ * 1. resolve the key (`latest`: the newest backup of the source database, which is the target unless `fromDatabase`
+ *    says otherwise) and read its manifest; a backup of another database is refused unless `fromDatabase` names it;
  * 2. plan: which database it replaces (or creates), the names it will use, and ask (the caller's `confirm`);
  * 3. read every byte once and check the manifest's size and sha256 — an altered backup stops here, nothing touched;
  *    with `withGlobals`, read and check the backup's globals too and apply them (./apply-globals: missing roles are
@@ -22,7 +25,7 @@ import { METRICS, type Manifest } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import type { Logger } from '../core/log';
 import { readManifest } from '../catalog/catalog';
-import { resolveBackupRef } from '../catalog/resolve';
+import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
 import { type Connection, describeConnection, withDatabase } from '../postgres/connection';
 import { type GlobalsApplied, applyGlobals, fetchVerifiedGlobals, requireGlobals } from './apply-globals';
 import {
@@ -36,18 +39,21 @@ import {
   freshName,
   keptName,
   nameStamp,
+  refuseSystemDatabaseName,
+  refuseTemplateDatabase,
   renameDatabase,
   swapDatabases,
   unusedName,
 } from './database-swap';
-import type { HashOptions } from './fetch-verified';
+import type { HashOptions, PinnedObject } from './fetch-verified';
 import { checkBeforeLoad, loadPinned, maintenance, onServer, requireManifest, secondsSince } from './load-pipeline';
+import { withRestoreLock } from './restore-lock';
 import { type ServiceRef, type WebServiceOptions, describeServiceRef, withWebServiceStopped } from './web-service';
 
 export interface RestorePlan {
   bucket: string;
   key: string;
-  /** The database the backup was taken from. */
+  /** The database the backup was taken from (its key's database). */
   sourceDatabase: string;
   takenAt: string;
   sizeBytes: number;
@@ -87,6 +93,13 @@ export interface RestoreOptions {
   /** Restore into this database instead: created when it does not exist, replaced when it does. */
   targetDb?: string;
   /**
+   * The database the backup is of, when it is not the target: `latest` is then its newest backup, and a named backup
+   * must be of it. Without it a backup of another database than the target is refused. @default the target
+   */
+  fromDatabase?: string;
+  /** Where this restore runs from, as the lock's holder shows it to a second restore. @default user@host */
+  lockHolder?: string;
+  /**
    * Apply the backup's globals (roles, memberships) before loading, so a restore onto a new server finds the roles
    * its objects are owned by and granted to. @default false
    */
@@ -110,21 +123,44 @@ export interface RestoreOptions {
 }
 
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
-  const { s3, bucket, logger } = options;
-  const started = Date.now();
   const now = options.now ?? (() => new Date());
   const target = options.targetDb ?? options.conn.database;
   if (!target) throw new UserError('no target database: pass --target-db NAME or set PGDATABASE', 2);
+  refuseSystemDatabaseName(target);
   const admin = maintenance(options.conn, target);
+  return withRestoreLock(admin, target, () => restoreLocked(options, target, admin, now), {
+    ...(options.lockHolder ? { from: options.lockHolder } : {}),
+    now: now(),
+  });
+}
+
+/** The backup `options.ref` names, refused when it is of another database than the restore is for. */
+async function resolveSource(options: RestoreOptions, target: string): Promise<ResolvedBackup> {
+  const source = options.fromDatabase ?? target;
+  const resolved = await resolveBackupRef(options.s3, options.bucket, options.prefix, options.ref, { database: source });
+  if (resolved.database === source) return resolved;
+  if (options.fromDatabase === undefined) {
+    throw new UserError(
+      `${resolved.fileName} is a backup of database ${resolved.database}, not of ${target}: to restore it into ${target} anyway, add --from-database ${resolved.database}; nothing was changed`,
+      2,
+    );
+  }
+  throw new UserError(`${resolved.fileName} is a backup of database ${resolved.database}, but --from-database says ${options.fromDatabase}; nothing was changed`, 2);
+}
+
+async function restoreLocked(options: RestoreOptions, target: string, admin: Connection, now: () => Date): Promise<RestoreResult> {
+  const { s3, bucket, logger } = options;
+  const started = Date.now();
 
   // 1. What to restore.
-  const resolved = await resolveBackupRef(s3, bucket, options.prefix, options.ref);
+  const resolved = await resolveSource(options, target);
   const manifest = requireManifest(await readManifest(s3, bucket, resolved.key), resolved.key);
   if (options.withGlobals) requireGlobals(manifest, resolved.key);
 
   // 2. The plan, on the server as it is now.
   const stamp = nameStamp(now());
   const { existing, fresh, kept } = await onServer(admin, `inspect ${describeConnection(admin)}`, async (client) => {
+    await refuseTemplateDatabase(client, target);
     const info = await describeDatabase(client, target);
     const freshDb = await unusedName(client, (n) => freshName(target, `${stamp}${n}`));
     const keptDb = info ? await unusedName(client, (n) => keptName(target, `${stamp}${n}`)) : undefined;
@@ -133,7 +169,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const plan: RestorePlan = {
     bucket,
     key: resolved.key,
-    sourceDatabase: manifest.database,
+    sourceDatabase: resolved.database,
     takenAt: manifest.takenAt,
     sizeBytes: manifest.sizeBytes,
     sha256: manifest.sha256,
@@ -148,7 +184,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   if (existing && !(await (options.confirmReplace?.(plan) ?? Promise.resolve(false)))) {
     throw new UserError(`restore cancelled: database ${target} was not replaced and nothing was changed`);
   }
-  logger.info(`restoring ${plan.key} into ${existing ? `a fresh database, then replacing ${target}` : `new database ${target}`}`, { ...plan });
+  const from = plan.sourceDatabase === target ? '' : ` (a backup of database ${plan.sourceDatabase})`;
+  logger.info(`restoring ${plan.key}${from} into ${existing ? `a fresh database, then replacing ${target}` : `new database ${target}`}`, { ...plan });
 
   let success = 0;
   try {
@@ -163,6 +200,16 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   }
 }
 
+/** What one planned restore works with, passed from step to step. */
+interface Run {
+  options: RestoreOptions;
+  plan: RestorePlan;
+  manifest: Manifest;
+  /** The database being replaced, as it was when planned; undefined for a new target. */
+  existing: DatabaseInfo | undefined;
+  admin: Connection;
+}
+
 async function restorePlanned(
   options: RestoreOptions,
   plan: RestorePlan,
@@ -170,108 +217,124 @@ async function restorePlanned(
   existing: DatabaseInfo | undefined,
   admin: Connection,
 ): Promise<RestoreResult> {
-  const { s3, bucket, logger, signal } = options;
-
+  const run: Run = { options, plan, manifest, existing, admin };
   // 3. Every byte checked before any database is touched (the globals too, when asked for).
-  const { pin, notes, seconds: checkSeconds } = await checkBeforeLoad(s3, bucket, plan.key, manifest, {
-    logger,
-    ...(signal ? { signal } : {}),
+  const { pin, notes, seconds: checkSeconds } = await checkBeforeLoad(options.s3, options.bucket, plan.key, manifest, {
+    logger: options.logger,
+    ...(options.signal ? { signal: options.signal } : {}),
     ...(options.hash ? { hash: options.hash } : {}),
   });
-  let globals: GlobalsApplied | undefined;
-  if (options.withGlobals) {
-    const sql = await fetchVerifiedGlobals(s3, bucket, requireGlobals(manifest, plan.key), signal);
-    if (signal?.aborted) throw signal.reason;
-    globals = await onServer(admin, 'apply the backup\'s globals', (client) => applyGlobals(client, sql));
-    logger.info(`roles: created ${globals.createdRoles.length}, kept ${globals.keptRoles.length} existing, ${globals.memberships.length} membership(s) granted`, {
-      createdRoles: globals.createdRoles,
-      keptRoles: globals.keptRoles,
-    });
-    for (const note of globals.notes) logger.warn(note);
-    notes.push(...globals.notes);
-  }
+  const globals = options.withGlobals ? await applyBackupGlobals(run) : undefined;
+  if (globals) notes.push(...globals.notes);
 
-  // 4. Fresh database, loaded from the same pinned bytes.
+  // 4. Fresh database, loaded from the same pinned bytes; 5–6. properties, then the names.
   await onServer(admin, `create database ${plan.freshName}`, (client) => createFreshDatabase(client, plan.freshName, existing));
   /** Set once the fresh database carries the target's name: from then on there is nothing to drop. */
-  let renamed = false;
-  let sqlBytes = 0;
-  let loadSeconds = 0;
-  let swapSeconds = 0;
-  let webServiceDesiredCount: number | undefined;
+  const state = { renamed: false };
   try {
-    ({ sqlBytes, seconds: loadSeconds } = await loadPinned({
-      s3,
-      pin,
-      conn: withDatabase(options.conn, plan.freshName),
-      logger,
-      ...(signal ? { signal } : {}),
-      ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
-    }));
-
-    // 5–6. Properties, then the names.
+    const { sqlBytes, seconds: loadSeconds } = await loadFresh(run, pin);
     const t = Date.now();
-    if (existing) {
-      const copied = await onServer(admin, `copy grants and settings of ${plan.target} to ${plan.freshName}`, (client) =>
-        copyDatabaseProperties(client, existing, plan.freshName),
-      );
-      if (copied.length > 0) logger.info(`copied ${copied.length} database-level grant(s)/setting(s) from ${plan.target}`, { statements: copied });
-      const swap = async (): Promise<void> => {
-        await onServer(admin, `swap ${plan.target} and ${plan.freshName}`, (client) =>
-          swapDatabases(client, { live: plan.target, fresh: plan.freshName, kept: plan.keptAs! }, {
-            ...options.swap,
-            onTerminated: (count, attempt) => logger.info(`ended ${count} session(s) on ${plan.target} (attempt ${attempt})`),
-          }),
-        );
-        renamed = true;
-      };
-      if (options.webService) {
-        if (!options.ecs) throw new UserError('a web service to stop was given but no ECS client: this is a bug');
-        const stopped = await withWebServiceStopped(options.ecs(), options.webService, swap, {
-          ...options.webServiceOptions,
-          ...(signal ? { signal } : {}),
-          log: (message, fields) => logger.info(message, fields),
-        });
-        webServiceDesiredCount = stopped.desiredCount;
-      } else {
-        await swap();
-      }
-      logger.info(`${plan.target} is now the restored database; the one it replaced is kept as ${plan.keptAs}`);
-    } else {
-      await onServer(admin, `rename ${plan.freshName} to ${plan.target}`, async (client) => {
-        if (await databaseExists(client, plan.target)) {
-          throw new UserError(`database ${plan.target} appeared while the restore ran: not replacing it; run the restore again to replace it`);
-        }
-        await renameDatabase(client, plan.freshName, plan.target);
-      });
-      renamed = true;
-    }
-    swapSeconds = secondsSince(t);
+    const webServiceDesiredCount = existing ? await replaceLive(run, existing, state) : await renameIntoPlace(run, state);
+    return {
+      ...plan,
+      ...(pin.versionId ? { versionId: pin.versionId } : {}),
+      sqlBytes,
+      ...(webServiceDesiredCount !== undefined ? { webServiceDesiredCount } : {}),
+      ...(globals ? { globals } : {}),
+      notes,
+      seconds: { check: checkSeconds, load: loadSeconds, swap: secondsSince(t), total: 0 },
+    };
   } catch (err) {
     // Before the rename the fresh database is ours alone to drop; after it (e.g. the web service failed to start
     // again) the restore itself is done and nothing is dropped.
-    if (!renamed) {
-      try {
-        await onServer(admin, `drop ${plan.freshName}`, (client) => dropDatabase(client, plan.freshName));
-        const roles = globals?.createdRoles.length ? ` (the ${globals.createdRoles.length} role(s) created from the globals stay; restoring again keeps them)` : '';
-        logger.info(`dropped the fresh database ${plan.freshName}; ${existing ? `${plan.target} was not changed` : 'no database was left behind'}${roles}`);
-      } catch (dropErr) {
-        logger.warn(`could not drop ${plan.freshName} (${oneLine((dropErr as Error).message)}): drop it by hand`);
-        if (err instanceof UserError) {
-          throw new UserError(`${err.message}; the half-restored database ${plan.freshName} could not be dropped: drop it by hand`, err.exitCode, { cause: err });
-        }
-      }
-    }
+    if (!state.renamed) await dropFresh(run, globals, err);
     throw err;
   }
+}
 
-  return {
-    ...plan,
-    ...(pin.versionId ? { versionId: pin.versionId } : {}),
-    sqlBytes,
-    ...(webServiceDesiredCount !== undefined ? { webServiceDesiredCount } : {}),
-    ...(globals ? { globals } : {}),
-    notes,
-    seconds: { check: checkSeconds, load: loadSeconds, swap: swapSeconds, total: 0 },
+/** Step 3b (withGlobals): the backup's globals, checked against the manifest, applied before anything is loaded. */
+async function applyBackupGlobals({ options, plan, manifest, admin }: Run): Promise<GlobalsApplied> {
+  const { signal, logger } = options;
+  const sql = await fetchVerifiedGlobals(options.s3, options.bucket, requireGlobals(manifest, plan.key), signal);
+  if (signal?.aborted) throw signal.reason;
+  const globals = await onServer(admin, 'apply the backup\'s globals', (client) => applyGlobals(client, sql));
+  logger.info(`roles: created ${globals.createdRoles.length}, kept ${globals.keptRoles.length} existing, ${globals.memberships.length} membership(s) granted`, {
+    createdRoles: globals.createdRoles,
+    keptRoles: globals.keptRoles,
+  });
+  for (const note of globals.notes) logger.warn(note);
+  return globals;
+}
+
+/** Step 4: the pinned bytes into the fresh database. */
+function loadFresh({ options, plan }: Run, pin: PinnedObject): Promise<{ sqlBytes: number; seconds: number }> {
+  return loadPinned({
+    s3: options.s3,
+    pin,
+    conn: withDatabase(options.conn, plan.freshName),
+    logger: options.logger,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
+  });
+}
+
+/**
+ * Steps 5–6 when replacing: the database-level grants and settings, then the swap (with the web service stopped
+ * around it when one is given). Returns the web service's desired count, which it has again.
+ */
+async function replaceLive({ options, plan, admin }: Run, existing: DatabaseInfo, state: { renamed: boolean }): Promise<number | undefined> {
+  const { logger, signal } = options;
+  const copied = await onServer(admin, `copy grants and settings of ${plan.target} to ${plan.freshName}`, (client) =>
+    copyDatabaseProperties(client, existing, plan.freshName),
+  );
+  if (copied.length > 0) logger.info(`copied ${copied.length} database-level grant(s)/setting(s) from ${plan.target}`, { statements: copied });
+  const swap = async (): Promise<void> => {
+    await onServer(admin, `swap ${plan.target} and ${plan.freshName}`, (client) =>
+      swapDatabases(client, { live: plan.target, fresh: plan.freshName, kept: plan.keptAs! }, {
+        ...options.swap,
+        onTerminated: (count, attempt) => logger.info(`ended ${count} session(s) on ${plan.target} (attempt ${attempt})`),
+      }),
+    );
+    state.renamed = true;
   };
+  let desiredCount: number | undefined;
+  if (options.webService) {
+    if (!options.ecs) throw new UserError('a web service to stop was given but no ECS client: this is a bug');
+    const stopped = await withWebServiceStopped(options.ecs(), options.webService, swap, {
+      ...options.webServiceOptions,
+      ...(signal ? { signal } : {}),
+      log: (message, fields) => logger.info(message, fields),
+    });
+    desiredCount = stopped.desiredCount;
+  } else {
+    await swap();
+  }
+  logger.info(`${plan.target} is now the restored database; the one it replaced is kept as ${plan.keptAs}`);
+  return desiredCount;
+}
+
+/** Step 6 for a new target: the fresh database takes its name, unless the name was taken meanwhile. */
+async function renameIntoPlace({ plan, admin }: Run, state: { renamed: boolean }): Promise<undefined> {
+  await onServer(admin, `rename ${plan.freshName} to ${plan.target}`, async (client) => {
+    if (await databaseExists(client, plan.target)) {
+      throw new UserError(`database ${plan.target} appeared while the restore ran: not replacing it; run the restore again to replace it`);
+    }
+    await renameDatabase(client, plan.freshName, plan.target);
+  });
+  state.renamed = true;
+  return undefined;
+}
+
+/** After a failure before the rename: drops the fresh database, or says (in the error) that it could not. */
+async function dropFresh({ options, plan, existing, admin }: Run, globals: GlobalsApplied | undefined, err: unknown): Promise<void> {
+  try {
+    await onServer(admin, `drop ${plan.freshName}`, (client) => dropDatabase(client, plan.freshName));
+    const roles = globals?.createdRoles.length ? ` (the ${globals.createdRoles.length} role(s) created from the globals stay; restoring again keeps them)` : '';
+    options.logger.info(`dropped the fresh database ${plan.freshName}; ${existing ? `${plan.target} was not changed` : 'no database was left behind'}${roles}`);
+  } catch (dropErr) {
+    options.logger.warn(`could not drop ${plan.freshName} (${oneLine((dropErr as Error).message)}): drop it by hand`);
+    if (err instanceof UserError) {
+      throw new UserError(`${err.message}; the half-restored database ${plan.freshName} could not be dropped: drop it by hand`, err.exitCode, { cause: err });
+    }
+  }
 }

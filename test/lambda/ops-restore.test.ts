@@ -23,6 +23,8 @@ const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/meatlizard-backup-TasksC
 const OTHER_TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/meatlizard-backup-TasksCluster/0a0b0c0d0e0f00112233445566778899`;
 const LOG_GROUP = 'meatlizard-backup-primary-TasksLogs';
 const LATEST = 'backups/meatdb-2025-09-17T03:00:00.sql.gz';
+/** Newer than every meatdb backup, of another database (a backup run with PGDATABASE unset dumps `postgres`). */
+const OTHER_DATABASE = 'backups/postgres-2025-09-17T08:00:00.sql.gz';
 
 /** What the primary stack sets on the function (test/lib/primary-stack.test.ts checks the stack's side). */
 const ENVIRONMENT = {
@@ -37,6 +39,7 @@ const ENVIRONMENT = {
   [ENV.taskAssignPublicIp]: 'false',
   [ENV.taskLogGroup]: LOG_GROUP,
   [ENV.webService]: 'meatlizard/web',
+  [ENV.database]: 'meatdb',
 };
 const NOW = new Date('2025-09-17T09:15:00Z');
 const NETWORK = {
@@ -93,6 +96,7 @@ beforeAll(async () => {
   await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
   latest = await writeBackupFixture(client, BUCKET, { sql: 'create table t (id int);\n', database: 'meatdb', takenAt: new Date('2025-09-17T03:00:00Z') });
   await writeBackupFixture(client, BUCKET, { sql: 'select 1;\n', database: 'meatdb', takenAt: new Date('2025-09-16T03:00:00Z') });
+  await writeBackupFixture(client, BUCKET, { sql: 'select 2;\n', database: 'postgres', takenAt: new Date('2025-09-17T08:00:00Z') });
 });
 afterAll(async () => {
   await s3?.stop();
@@ -165,6 +169,45 @@ describe('GIVEN {"action": "restore", "key": "latest"} without "confirm"', () =>
   });
 });
 
+describe('GIVEN a newer backup of another database than the configured one', () => {
+  test('WHEN "latest" is planned THEN it is the configured database\'s newest backup, not the newer one of the other database', async () => {
+    const result = await handleEvent({ action: 'restore', key: 'latest', confirm: true }, context());
+    expect(result).toMatchObject({ ok: true, confirmed: true, plan: { key: LATEST, database: 'meatdb', target: 'meatdb', command: RESTORE_COMMAND } });
+  });
+
+  test('WHEN the other database\'s backup is named THEN it is refused, saying how to mean it, and nothing is started', async () => {
+    const result = await handleEvent({ action: 'restore', key: OTHER_DATABASE, confirm: true }, context());
+    expect(result).toEqual({
+      ok: false,
+      action: 'restore',
+      error: `backup ${OTHER_DATABASE} is of database postgres, not of meatdb (the database this deployment restores): add "fromDatabase": "postgres" to restore it into meatdb anyway; nothing was started`,
+    });
+    expect(runTaskInputs()).toEqual([]);
+  });
+
+  test('WHEN "fromDatabase" names it THEN the plan and the task name both databases and the confirmation carries it', async () => {
+    const planned = await handleEvent({ action: 'restore', key: 'latest', fromDatabase: 'postgres' }, context());
+    expect(planned).toMatchObject({
+      ok: true,
+      confirmWith: { action: 'restore', key: OTHER_DATABASE, fromDatabase: 'postgres', confirm: true },
+      plan: { key: OTHER_DATABASE, database: 'postgres', target: 'meatdb' },
+    });
+    const started = await handleEvent({ action: 'restore', key: OTHER_DATABASE, fromDatabase: 'postgres', confirm: true }, context());
+    expect(started).toMatchObject({ ok: true, message: expect.stringMatching(new RegExp(`^restore task started for ${OTHER_DATABASE} \\(a backup of database postgres\\) into meatdb`)) });
+    expect(runTaskInputs()).toEqual([
+      expect.objectContaining({
+        overrides: { containerOverrides: [{ name: 'meatbackup', command: ['restore', OTHER_DATABASE, '--bucket', BUCKET, '--prefix', 'backups/', '--target-db', 'meatdb', '--from-database', 'postgres', '--stop-ecs-service', 'meatlizard/web', '--yes', '--json'] }] },
+      }),
+    ]);
+  });
+
+  test('WHEN the deployment does not say its database THEN "latest" is refused as ambiguous and nothing is started', async () => {
+    const result = await handleEvent({ action: 'restore', key: 'latest', confirm: true }, context({ ...ENVIRONMENT, [ENV.database]: undefined }));
+    expect(result).toEqual({ ok: false, action: 'restore', error: expect.stringMatching(/^"latest" is ambiguous: .* holds backups of 2 databases \(postgres, meatdb\): name the backup by its key, or add "fromDatabase": NAME$/) });
+    expect(runTaskInputs()).toEqual([]);
+  });
+});
+
 describe('GIVEN {"action": "restore", "key": …, "confirm": true}', () => {
   test('WHEN nothing else runs THEN the restore task is started with exactly this RunTask input, and the answer has its ARN and log link', async () => {
     // WHEN
@@ -233,7 +276,7 @@ describe('GIVEN {"action": "restore", "key": …, "confirm": true}', () => {
     expect(result).toEqual({
       ok: false,
       action: 'restore',
-      error: `backup meatdb-2024-01-01T00:00:00.sql.gz not found under s3://${BUCKET}/backups/; newest there: meatdb-2025-09-17T03:00:00.sql.gz, meatdb-2025-09-16T03:00:00.sql.gz`,
+      error: `backup meatdb-2024-01-01T00:00:00.sql.gz not found under s3://${BUCKET}/backups/; newest there: postgres-2025-09-17T08:00:00.sql.gz, meatdb-2025-09-17T03:00:00.sql.gz, meatdb-2025-09-16T03:00:00.sql.gz`,
     });
     expect(ecsMock.calls()).toHaveLength(0);
   });
@@ -266,6 +309,7 @@ describe('GIVEN a bad event', () => {
     [{ action: 'restore', key: 'latest', confirm: 'yes' }, 'invalid restore event: confirm: confirm must be exactly true to carry out the plan'],
     [{ action: 'restore', key: 'latest', confirm: false }, 'invalid restore event: confirm: confirm must be exactly true to carry out the plan'],
     [{ action: 'restore', key: 'latest', confirm: true, targetDb: 'other' }, 'invalid restore event: targetDb: not a field of the restore action'],
+    [{ action: 'restore', key: 'latest', fromDatabase: 'a/b' }, 'invalid restore event: fromDatabase: not a database name a backup can have'],
     [{ action: 'backup', confirm: true }, 'invalid backup event: confirm: not a field of the backup action'],
     [{ action: 'status', taskArn: TASK_ID }, 'invalid status event: taskArn:'],
     [{ action: 'status', task: TASK_ARN }, 'invalid status event: task: not a field of the status action'],
@@ -412,6 +456,8 @@ describe('GIVEN {"action": "status"}', () => {
       ].join('\n'),
       newestBackup: expect.objectContaining({ key: LATEST, ageSeconds: 22_500, sizeBytes: latest.bytes.length }),
       restoreTest: null,
+      // The configured database comes first even though another database's backup is newer.
+      otherDatabases: [{ database: 'postgres', newestBackup: expect.objectContaining({ key: OTHER_DATABASE }), restoreTest: null }],
       count: 1,
       tasks: [expect.objectContaining({ taskArn: TASK_ARN, kind: 'backup', state: 'running' })],
     });

@@ -8,11 +8,13 @@ import { UserError } from '../../core/errors';
 import { formatBytes } from '../../core/format';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { type ReplicationReport, checkReplication } from '../../promote/replication-check';
+import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 
 /** Exit code for "not replicated yet, but still within the replication window". */
 export const EXIT_PENDING = 3;
 
 interface CheckFlags {
+  database?: string;
   bucket?: string;
   replica?: string;
   replicaRegion?: string;
@@ -31,18 +33,22 @@ export function describeReport(r: ReplicationReport): string {
 export function registerReplicationCheck(program: Command): void {
   program
     .command('replication-check')
-    .description('check that the newest backup is in the replica bucket with the same size and sha256; exit 3 while pending')
+    .description('check that the newest backup (of --database) is in the replica bucket with the same size and sha256; exit 3 while pending')
     .addOption(new Option('--bucket <name>', `primary bucket (default: $${ENV.bucket})`))
     .addOption(new Option('--replica <name>', `replica bucket (default: $${ENV.replicaBucket})`))
     .addOption(new Option('--replica-region <region>', `replica region (default: $${ENV.replicaRegion}, else the SDK region)`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
+    .addOption(databaseOption('whose newest backup is checked'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: CheckFlags) => {
       const primary = resolveBucket(flags.bucket);
       const replica = flags.replica ?? process.env[ENV.replicaBucket];
       if (!replica) throw new UserError(`no replica bucket given: pass --replica NAME or set ${ENV.replicaBucket}`, 2);
       const replicaRegion = flags.replicaRegion ?? process.env[ENV.replicaRegion];
+      const database = configuredDatabase(flags.database);
       const report = await checkReplication({
+        ...(database !== undefined ? { database } : {}),
+        databaseHint: DATABASE_HINT,
         primary,
         replica,
         prefix: normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX),

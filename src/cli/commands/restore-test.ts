@@ -10,8 +10,10 @@ import { usageError } from '../../core/errors';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
+import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 
 interface RestoreTestFlags {
+  database?: string;
   bucket?: string;
   prefix?: string;
   mode?: string;
@@ -55,7 +57,7 @@ export function registerRestoreTest(program: Command): void {
   program
     .command('restore-test')
     .description('prove a backup restores: load it into an ephemeral database (never the live one), check its catalog against the summary recorded at backup time and run SQL assertions, record the result beside the backup, then drop it')
-    .argument('[key]', '"latest", a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)', 'latest')
+    .argument('[key]', '"latest" (the newest backup of --database), a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)', 'latest')
     .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(
@@ -66,6 +68,7 @@ export function registerRestoreTest(program: Command): void {
         (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
       ),
     )
+    .addOption(databaseOption('whose newest backup "latest" is'))
     .addOption(new Option('--database-url <url>', `scratch mode's server: postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
     .action(async (ref: string, flags: RestoreTestFlags) => {
@@ -73,7 +76,10 @@ export function registerRestoreTest(program: Command): void {
       const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
       const mode = resolveMode(flags.mode);
       const assertions = assertionsFrom(flags.assert);
+      const database = configuredDatabase(flags.database, flags.databaseUrl);
       const outcome = await runRestoreTest({
+        ...(database !== undefined ? { database } : {}),
+        databaseHint: DATABASE_HINT,
         s3: createS3Client(),
         bucket,
         prefix,

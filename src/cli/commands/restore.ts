@@ -16,6 +16,7 @@ interface RestoreFlags {
   bucket?: string;
   prefix?: string;
   targetDb?: string;
+  fromDatabase?: string;
   stopEcsService?: string;
   databaseUrl?: string;
   withGlobals?: boolean;
@@ -23,9 +24,14 @@ interface RestoreFlags {
   json?: boolean;
 }
 
+/** "a backup of database meatdb", so that every plan and result line names the source next to the target. */
+function backupOf(plan: RestorePlan): string {
+  return `a backup of database ${plan.sourceDatabase}${plan.sourceDatabase === plan.target ? '' : `, restored into ${plan.target}`}`;
+}
+
 function describePlan(plan: RestorePlan): string {
   return [
-    `backup    s3://${plan.bucket}/${plan.key} (${formatBytes(plan.sizeBytes)}, taken ${plan.takenAt})`,
+    `backup    s3://${plan.bucket}/${plan.key} (${backupOf(plan)}; ${formatBytes(plan.sizeBytes)}, taken ${plan.takenAt})`,
     `replaces  ${plan.server}`,
     `keeps     the current ${plan.target} as ${plan.keptAs} (never dropped)`,
     `web       ${plan.webService ? `${plan.webService} is stopped during the swap and started again` : 'no web service to stop (--stop-ecs-service or WEB_SERVICE)'}`,
@@ -45,7 +51,7 @@ async function confirmReplace(plan: RestorePlan, yes: boolean | undefined): Prom
 
 function humanResult(r: RestoreResult): string {
   const lines = [
-    `restored  s3://${r.bucket}/${r.key} (${formatBytes(r.sizeBytes)}, ${formatBytes(r.sqlBytes)} SQL, sha256 checked)`,
+    `restored  s3://${r.bucket}/${r.key} (${backupOf(r)}; ${formatBytes(r.sizeBytes)}, ${formatBytes(r.sqlBytes)} SQL, sha256 checked)`,
     `into      ${r.server}`,
   ];
   if (r.replaces) lines.push(`kept      the database it replaced, as ${r.keptAs}: drop it once you no longer need it`);
@@ -64,10 +70,13 @@ export function registerRestore(program: Command): void {
   program
     .command('restore')
     .description('restore a backup into a fresh database and swap it in; the database it replaces is kept as <db>_pre_restore_<UTC time>')
-    .argument('<key>', '"latest", a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)')
+    .argument('<key>', '"latest" (the newest backup of the target database, or of --from-database), a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)')
     .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(new Option('--target-db <name>', 'database to restore into: created when missing, replaced when it exists (default: the connection\'s database)'))
+    .addOption(
+      new Option('--from-database <name>', 'the database the backup is of, when it is not the target: "latest" is then its newest backup (without it, a backup of another database than the target is refused)'),
+    )
     .addOption(new Option('--stop-ecs-service <cluster/service>', `ECS service stopped while the databases swap names (default: $${ENV.webService})`))
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--with-globals', "first apply the backup's roles and memberships (pg_dumpall --globals-only stored beside it): missing roles are created, existing ones kept; for a restore onto a new server"))
@@ -78,6 +87,7 @@ export function registerRestore(program: Command): void {
       const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
       const conn = resolveConnection(flags.databaseUrl);
       if (flags.targetDb !== undefined && flags.targetDb.trim() === '') throw usageError('--target-db needs a database name');
+      if (flags.fromDatabase !== undefined && flags.fromDatabase.trim() === '') throw usageError('--from-database needs a database name');
       const service = flags.stopEcsService ?? process.env[ENV.webService];
       const webService = service ? parseServiceRef(service) : undefined;
       let ecs: ECSClient | undefined;
@@ -88,6 +98,7 @@ export function registerRestore(program: Command): void {
         ref,
         conn,
         ...(flags.targetDb !== undefined ? { targetDb: flags.targetDb } : {}),
+        ...(flags.fromDatabase !== undefined ? { fromDatabase: flags.fromDatabase } : {}),
         withGlobals: flags.withGlobals ?? false,
         ...(webService ? { webService, ecs: () => (ecs ??= new ECSClient({ maxAttempts: 5 })) } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),

@@ -7,8 +7,10 @@ import { createS3Client, resolveBucket } from '../../storage/s3';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
+import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 
 interface VerifyFlags {
+  database?: string;
   bucket?: string;
   prefix?: string;
   versionId?: string;
@@ -19,8 +21,9 @@ export function registerVerify(program: Command): void {
   program
     .command('verify')
     .description("re-read a backup and check its sha256 and size against its manifest, every gzip member, pg_dump's completion line, and its globals object's sha256")
-    .argument('<key>', '"latest", a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)')
+    .argument('<key>', '"latest" (the newest backup of --database), a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)')
     .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
+    .addOption(databaseOption('whose newest backup "latest" is'))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(new Option('--version-id <id>', 'check this version of the backup object instead of the current one (e.g. the version its manifest records)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
@@ -28,7 +31,8 @@ export function registerVerify(program: Command): void {
       const bucket = resolveBucket(flags.bucket);
       const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
       const s3 = createS3Client();
-      const backup = await resolveBackupRef(s3, bucket, prefix, ref);
+      const database = configuredDatabase(flags.database);
+      const backup = await resolveBackupRef(s3, bucket, prefix, ref, { ...(database !== undefined ? { database } : {}), databaseHint: DATABASE_HINT });
       const result = await verifyBackup({
         s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), logger: createLogger(),
       });

@@ -64,6 +64,31 @@ describe('resolving what an operator types to one backup (`latest`, a file name,
       await expect(resolveBackupRef(client, bucket, 'nightly/', 'latest')).rejects.toThrow(`there are no backups under s3://${bucket}/nightly/: take one with \`meatbackup backup\``);
     });
 
+    describe('GIVEN a prefix holding backups of two databases, the newest of them of postgres', () => {
+      beforeAll(async () => {
+        for (const key of ['mixed/meatdb-2025-09-17T10:30:00.sql.gz', 'mixed/meatdb-2025-09-16T10:30:00.sql.gz', 'mixed/postgres-2025-09-18T03:00:00.sql.gz']) {
+          await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+        }
+      });
+
+      test('WHEN "latest" is resolved for meatdb THEN it is the newest backup of meatdb, not the newer one of postgres', async () => {
+        expect((await resolveBackupRef(client, bucket, 'mixed/', 'latest', { database: 'meatdb' })).key).toBe('mixed/meatdb-2025-09-17T10:30:00.sql.gz');
+        expect((await resolveBackupRef(client, bucket, 'mixed/', 'latest', { database: 'postgres' })).key).toBe('mixed/postgres-2025-09-18T03:00:00.sql.gz');
+      });
+
+      test('WHEN "latest" is resolved for a database without backups THEN it says which databases have some', async () => {
+        await expect(resolveBackupRef(client, bucket, 'mixed/', 'latest', { database: 'shop' })).rejects.toThrow(
+          `there is no backup of database shop under s3://${bucket}/mixed/, only of postgres, meatdb: "latest" means the newest backup of shop`,
+        );
+      });
+
+      test('WHEN "latest" is resolved for no database in particular THEN it is refused as ambiguous, with how to say which', async () => {
+        const refused = resolveBackupRef(client, bucket, 'mixed/', 'latest', { databaseHint: 'pass --database NAME' });
+        await expect(refused).rejects.toThrow(`"latest" is ambiguous: s3://${bucket}/mixed/ holds backups of 2 databases (postgres, meatdb): pass --database NAME`);
+        await expect(refused).rejects.toMatchObject({ exitCode: 2 });
+      });
+    });
+
     test('GIVEN a bucket that does not exist WHEN a name is resolved THEN it says the bucket is missing, not the backup', async () => {
       await expect(resolveBackupRef(client, 'no-such-bucket', 'backups/', 'meatdb-2025-09-15T10:30:00.sql.gz')).rejects.toThrow('bucket no-such-bucket does not exist');
     });

@@ -5,8 +5,6 @@
 import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeServicesCommand, DescribeTasksCommand, ECSClient, ListTasksCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
-import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { createLogger } from '../../../src/core/log';
 import { restoreBackup } from '../../../src/restore/restore';
 import { createFreshDatabase, describeDatabase, swapDatabases } from '../../../src/restore/database-swap';
@@ -16,42 +14,35 @@ import { Client } from 'pg';
 import { spawn } from 'node:child_process';
 import { type CliResult, CLI, cleanEnv, runCli } from '../../support/cli';
 import { alterBackupObject, pgDumpSql, writeBackupFixture } from '../../support/backup-fixture';
+import { useHarness } from '../backup/fixtures';
 import { AWKWARD_SCHEMA_SQL } from './awkward-schema';
 
 const VERSIONED = 'restore-versioned';
 const PLAIN = 'restore-plain';
 
-let pg: LocalCluster;
-let s3: LocalS3;
-let client: S3Client;
-
-beforeAll(async () => {
-  [pg, s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
-  client = s3.client();
+// Both buckets are made once; every test writes under its own prefix and creates its own databases.
+const h = useHarness('restore', async ({ client }) => {
   await client.send(new CreateBucketCommand({ Bucket: VERSIONED }));
   await client.send(new PutBucketVersioningCommand({ Bucket: VERSIONED, VersioningConfiguration: { Status: 'Enabled' } }));
   await client.send(new CreateBucketCommand({ Bucket: PLAIN }));
 });
-afterAll(async () => {
-  await Promise.all([pg?.stop(), s3?.stop()]);
-});
 
 function env(database: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return cleanEnv({ ...s3.env, ...pg.env(database), BACKUP_BUCKET: VERSIONED, ...extra });
+  return cleanEnv({ ...h.s3.env, ...h.pg.env(database), BACKUP_BUCKET: VERSIONED, ...extra });
 }
 
 async function createDatabase(name: string, sql?: string): Promise<void> {
-  await pg.query(`create database "${name}"`);
-  if (sql) await pg.query(sql, name);
+  await h.pg.query(`create database "${name}"`);
+  if (sql) await h.pg.query(sql, name);
 }
 
 async function databases(): Promise<string[]> {
-  return (await pg.query<{ datname: string }>('select datname from pg_database order by 1')).map((r) => r.datname);
+  return (await h.pg.query<{ datname: string }>('select datname from pg_database order by 1')).map((r) => r.datname);
 }
 
 /** pg_dump of a database without the per-run `\restrict` key lines recent pg_dump releases add. */
 function dumpOf(database: string): string {
-  return pgDumpSql(pg.env(database), database)
+  return pgDumpSql(h.pg.env(database), database)
     .split('\n')
     .filter((line) => !/^\\(un)?restrict /.test(line))
     .join('\n');
@@ -78,7 +69,7 @@ describe('GIVEN backups taken with `meatbackup backup`', () => {
     await createDatabase('source', AWKWARD_SCHEMA_SQL);
     await backupWithCli('source', 'awkward/');
 
-    const result = await runCli(['restore', 'latest', '--prefix', 'awkward/', '--target-db', 'réstauré 数据', '--json'], { env: env('source') });
+    const result = await runCli(['restore', 'latest', '--prefix', 'awkward/', '--from-database', 'source', '--target-db', 'réstauré 数据', '--json'], { env: env('source') });
     const out = json(result);
 
     expect(out).toMatchObject({ target: 'réstauré 数据', replaces: false, sourceDatabase: 'source' });
@@ -95,44 +86,48 @@ describe('GIVEN backups taken with `meatbackup backup`', () => {
 
   test('WHEN I restore over the live database with --yes THEN it holds the backup and the replaced database is kept with the rows written after the backup', async () => {
     await createDatabase('meatdb', MEATDB_SQL);
-    await pg.query(`alter database meatdb set work_mem = '7MB'`);
-    await pg.query(`alter database meatdb set search_path = "$user", public, "we ird"`);
-    await pg.query(`comment on database meatdb is 'the platform database'`);
-    await pg.query('create role meat_readonly');
-    await pg.query('revoke temporary on database meatdb from public');
-    await pg.query('grant connect on database meatdb to meat_readonly');
+    await h.pg.query(`alter database meatdb set work_mem = '7MB'`);
+    await h.pg.query(`alter database meatdb set search_path = "$user", public, "we ird"`);
+    await h.pg.query(`comment on database meatdb is 'the platform database'`);
+    await h.pg.query('create role meat_readonly');
+    await h.pg.query('revoke temporary on database meatdb from public');
+    await h.pg.query('grant connect on database meatdb to meat_readonly');
     const key = await backupWithCli('meatdb', 'live/');
-    await pg.query(`insert into users values (101, 'written after the backup')`, 'meatdb');
-    const settingsBefore = await pg.query(`select setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase where d.datname = 'meatdb'`);
-    const aclBefore = await pg.query(`select datacl::text as acl, shobj_description(oid, 'pg_database') as comment from pg_database where datname = 'meatdb'`);
+    await h.pg.query(`insert into users values (101, 'written after the backup')`, 'meatdb');
+    const settingsBefore = await h.pg.query(`select setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase where d.datname = 'meatdb'`);
+    const aclBefore = await h.pg.query(`select datacl::text as acl, shobj_description(oid, 'pg_database') as comment from pg_database where datname = 'meatdb'`);
 
     const result = await runCli(['restore', key.split('/').pop()!, '--prefix', 'live/', '--yes'], { env: env('meatdb') });
 
     expect(result.code).toBe(0);
     const kept = /kept\s+the database it replaced, as (\S+):/.exec(result.stdout)?.[1];
     expect(kept).toMatch(/^meatdb_pre_restore_\d{8}T\d{6}Z$/);
-    expect(await pg.query('select count(*)::int as n from users', 'meatdb')).toEqual([{ n: 100 }]);
-    expect(await pg.query('select name from users where id = 101', kept)).toEqual([{ name: 'written after the backup' }]);
+    expect(await h.pg.query('select count(*)::int as n from users', 'meatdb')).toEqual([{ n: 100 }]);
+    expect(await h.pg.query('select name from users where id = 101', kept)).toEqual([{ name: 'written after the backup' }]);
     // What pg_dump leaves out travelled with the swap: settings, grants, comment.
-    const settingsAfter = await pg.query(`select setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase where d.datname = 'meatdb'`);
+    const settingsAfter = await h.pg.query(`select setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase where d.datname = 'meatdb'`);
     expect(settingsAfter).toEqual(settingsBefore);
-    expect(await pg.query(`select datacl::text as acl, shobj_description(oid, 'pg_database') as comment from pg_database where datname = 'meatdb'`)).toEqual(aclBefore);
-    expect(await pg.query('show search_path', 'meatdb')).toEqual([{ search_path: '"$user", public, "we ird"' }]);
+    expect(await h.pg.query(`select datacl::text as acl, shobj_description(oid, 'pg_database') as comment from pg_database where datname = 'meatdb'`)).toEqual(aclBefore);
+    expect(await h.pg.query('show search_path', 'meatdb')).toEqual([{ search_path: '"$user", public, "we ird"' }]);
   });
 
   test('WHEN the bucket is not versioned THEN the restore reads the current object, checked by its sha256 alone, without notes', async () => {
     await createDatabase('unversioned', MEATDB_SQL);
     const out = json(await runCli(['backup', '--bucket', PLAIN, '--prefix', 'unversioned/', '--json'], { env: env('unversioned') }));
-    const restored = json(await runCli(['restore', out.key as string, '--bucket', PLAIN, '--prefix', 'unversioned/', '--target-db', 'unversioned_copy', '--json'], { env: env('unversioned') }));
+    const restored = json(await runCli(['restore', out.key as string, '--bucket', PLAIN, '--prefix', 'unversioned/', '--from-database', 'unversioned', '--target-db', 'unversioned_copy', '--json'], { env: env('unversioned') }));
     expect(restored).toMatchObject({ target: 'unversioned_copy', notes: [] });
     expect(restored).not.toHaveProperty('versionId');
     expect(dumpOf('unversioned_copy')).toBe(dumpOf('unversioned'));
   });
 
   test('WHEN I name a backup that does not exist THEN the error lists the ones that do and nothing is changed', async () => {
-    const result = await runCli(['restore', 'meatdb-2001-01-01T00:00:00.sql.gz', '--prefix', 'live/', '--yes'], { env: env('meatdb') });
+    await createDatabase('missingdb', MEATDB_SQL);
+    await writeBackupFixture(h.client, VERSIONED, { sql: pgDumpSql(h.pg.env(), 'missingdb'), database: 'missingdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'missing/' });
+    const before = await databases();
+    const result = await runCli(['restore', 'missingdb-2001-01-01T00:00:00.sql.gz', '--prefix', 'missing/', '--yes'], { env: env('missingdb') });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^meatbackup: backup meatdb-2001-01-01T00:00:00\.sql\.gz not found under s3:\/\/restore-versioned\/live\/; newest there: meatdb-\d{4}-.*\.sql\.gz\n$/);
+    expect(result.stderr).toMatch(/^meatbackup: backup missingdb-2001-01-01T00:00:00\.sql\.gz not found under s3:\/\/restore-versioned\/missing\/; newest there: missingdb-2025-09-17T10:30:00\.sql\.gz\n$/);
+    expect(await databases()).toEqual(before);
   });
 
   test('WHEN I name a key outside the prefix THEN it is refused before S3 is asked', async () => {
@@ -145,7 +140,7 @@ describe('GIVEN backups taken with `meatbackup backup`', () => {
 describe('GIVEN a live database and no terminal', () => {
   test('WHEN I restore over it without --yes THEN it is refused in one line and nothing changes', async () => {
     await createDatabase('noyes', MEATDB_SQL);
-    const backup = await writeBackupFixture(client, VERSIONED, { sql: pgDumpSql(pg.env(), 'noyes'), database: 'noyes', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'noyes/' });
+    const backup = await writeBackupFixture(h.client, VERSIONED, { sql: pgDumpSql(h.pg.env(), 'noyes'), database: 'noyes', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'noyes/' });
     const before = await databases();
 
     const result = await runCli(['restore', backup.key], { env: env('noyes', { BACKUP_PREFIX: 'noyes/' }) });
@@ -180,9 +175,9 @@ describe('GIVEN a live database and an operator at a terminal', () => {
     ['n', 1, /restore cancelled: database onterm was not replaced and nothing was changed/],
     ['y', 0, /kept\s+the database it replaced, as onterm_pre_restore_\d{8}T\d{6}Z/],
   ])('WHEN the restore asks and the answer is %s THEN it exits %i', async (answer, code, said) => {
-    if ((await databases()).includes('onterm')) await pg.query('drop database onterm');
+    if ((await databases()).includes('onterm')) await h.pg.query('drop database onterm');
     await createDatabase('onterm', MEATDB_SQL);
-    const backup = await writeBackupFixture(client, VERSIONED, { sql: pgDumpSql(pg.env(), 'onterm'), database: 'onterm', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'onterm/' });
+    const backup = await writeBackupFixture(h.client, VERSIONED, { sql: pgDumpSql(h.pg.env(), 'onterm'), database: 'onterm', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'onterm/' });
     const before = await databases();
 
     const result = await runOnTerminal(['restore', backup.key, '--prefix', 'onterm/'], env('onterm'), answer);
@@ -203,8 +198,8 @@ describe('GIVEN a backup altered after upload', () => {
   ])('WHEN it was %s and I restore it THEN it is refused before any database is touched', async (_what, alter, reason) => {
     const db = `altered_${_what.replace(/\W/g, '_')}`;
     await createDatabase(db, MEATDB_SQL);
-    const backup = await writeBackupFixture(client, PLAIN, { sql: pgDumpSql(pg.env(), db), database: db, takenAt: new Date('2025-09-17T10:30:00Z') });
-    await alterBackupObject(client, PLAIN, backup, alter);
+    const backup = await writeBackupFixture(h.client, PLAIN, { sql: pgDumpSql(h.pg.env(), db), database: db, takenAt: new Date('2025-09-17T10:30:00Z') });
+    await alterBackupObject(h.client, PLAIN, backup, alter);
     const dumpBefore = dumpOf(db);
     const before = await databases();
 
@@ -221,10 +216,10 @@ describe('GIVEN a backup altered after upload', () => {
 
   test('WHEN the bucket is versioned and the key was overwritten THEN the version the manifest recorded is restored and the output says so', async () => {
     await createDatabase('versioned_src', MEATDB_SQL);
-    const backup = await writeBackupFixture(client, VERSIONED, { sql: pgDumpSql(pg.env(), 'versioned_src'), database: 'versioned_src', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'overwritten/' });
-    await alterBackupObject(client, VERSIONED, backup, () => Buffer.from('not a backup'));
+    const backup = await writeBackupFixture(h.client, VERSIONED, { sql: pgDumpSql(h.pg.env(), 'versioned_src'), database: 'versioned_src', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'overwritten/' });
+    await alterBackupObject(h.client, VERSIONED, backup, () => Buffer.from('not a backup'));
 
-    const out = json(await runCli(['restore', backup.key, '--prefix', 'overwritten/', '--target-db', 'versioned_copy', '--json'], { env: env('versioned_src') }));
+    const out = json(await runCli(['restore', backup.key, '--prefix', 'overwritten/', '--from-database', 'versioned_src', '--target-db', 'versioned_copy', '--json'], { env: env('versioned_src') }));
 
     expect(out).toMatchObject({ versionId: backup.versionId, notes: [expect.stringMatching(/written again after the backup/)] });
     expect(dumpOf('versioned_copy')).toBe(dumpOf('versioned_src'));
@@ -234,25 +229,25 @@ describe('GIVEN a backup altered after upload', () => {
 describe('GIVEN a backup whose bytes change while it is being restored', () => {
   test('WHEN it is read in ranges in parallel THEN the hash is the manifest\'s', async () => {
     await createDatabase('ranged', AWKWARD_SCHEMA_SQL);
-    const backup = await writeBackupFixture(client, PLAIN, { sql: pgDumpSql(pg.env(), 'ranged'), database: 'ranged', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'ranged/' });
-    const { pin } = await pinBackupObject(client, PLAIN, backup.key, backup.manifest);
+    const backup = await writeBackupFixture(h.client, PLAIN, { sql: pgDumpSql(h.pg.env(), 'ranged'), database: 'ranged', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'ranged/' });
+    const { pin } = await pinBackupObject(h.client, PLAIN, backup.key, backup.manifest);
     const seen: number[] = [];
-    const digest = await hashPinnedObject(client, pin, { concurrency: 3, partBytes: 8192, onProgress: (b) => seen.push(b) });
+    const digest = await hashPinnedObject(h.client, pin, { concurrency: 3, partBytes: 8192, onProgress: (b) => seen.push(b) });
     expect(digest).toEqual({ sha256: backup.manifest.sha256, sizeBytes: backup.bytes.length });
     expect(seen.length).toBe(Math.ceil(backup.bytes.length / 8192));
   });
 
   test('WHEN it is overwritten between the check and the load THEN the load fails on the sha256, the fresh database is dropped and the live one untouched', async () => {
     await createDatabase('raced', MEATDB_SQL);
-    const backup = await writeBackupFixture(client, PLAIN, { sql: pgDumpSql(pg.env(), 'raced'), database: 'raced', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'raced/' });
+    const backup = await writeBackupFixture(h.client, PLAIN, { sql: pgDumpSql(h.pg.env(), 'raced'), database: 'raced', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'raced/' });
     let whole = 0;
     // The first whole-object GET is the check; before the second (the load) someone overwrites the object.
     const racing = {
       send: async (command: { input: unknown }, options?: unknown) => {
         if (command instanceof GetObjectCommand && !command.input.Range && command.input.Key === backup.key && ++whole === 2) {
-          await alterBackupObject(client, PLAIN, backup, (b) => (b.writeUInt8(b.readUInt8(b.length - 20) ^ 1, b.length - 20), b));
+          await alterBackupObject(h.client, PLAIN, backup, (b) => (b.writeUInt8(b.readUInt8(b.length - 20) ^ 1, b.length - 20), b));
         }
-        return (client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
+        return (h.client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
       },
     } as unknown as S3Client;
     const dumpBefore = dumpOf('raced');
@@ -260,7 +255,7 @@ describe('GIVEN a backup whose bytes change while it is being restored', () => {
 
     await expect(
       restoreBackup({
-        s3: racing, bucket: PLAIN, prefix: 'raced/', ref: backup.key, conn: pg.connection('raced'), confirmReplace: async () => true,
+        s3: racing, bucket: PLAIN, prefix: 'raced/', ref: backup.key, conn: h.pg.connection('raced'), confirmReplace: async () => true,
         logger: createLogger({ tty: false, stderr: { write: () => true } as unknown as NodeJS.WritableStream }), hash: { concurrency: 1 },
       }),
     ).rejects.toThrow(/does not match its manifest: on the restore pass its sha256 is .*; it was altered or truncated after upload, so it is refused and nothing was changed/);
@@ -274,10 +269,10 @@ describe('GIVEN a backup whose bytes change while it is being restored', () => {
 describe('GIVEN a correctly recorded backup with broken SQL inside', () => {
   test('WHEN the restore fails half-way THEN the live database is untouched and no fresh database is left behind', async () => {
     await createDatabase('halfway', MEATDB_SQL);
-    const good = pgDumpSql(pg.env(), 'halfway');
+    const good = pgDumpSql(h.pg.env(), 'halfway');
     const broken = good.replace(/(COPY public\.users[^\n]*\n)/, '$1' + 'this is not a row\n');
     expect(broken).not.toBe(good);
-    const backup = await writeBackupFixture(client, VERSIONED, { sql: broken, database: 'halfway', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'broken/' });
+    const backup = await writeBackupFixture(h.client, VERSIONED, { sql: broken, database: 'halfway', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'broken/' });
     const dumpBefore = dumpOf('halfway');
     const before = await databases();
 
@@ -293,15 +288,15 @@ describe('GIVEN a correctly recorded backup with broken SQL inside', () => {
 describe('GIVEN a restore loading into its fresh database', () => {
   test('WHEN the task gets SIGTERM THEN psql is killed, the fresh database dropped, the exit non-zero and the live database untouched', async () => {
     await createDatabase('sigterm', MEATDB_SQL);
-    const slow = `${pgDumpSql(pg.env(), 'sigterm')}\nselect pg_sleep(120);\ncreate table never_reached (x int);\n`;
-    const backup = await writeBackupFixture(client, VERSIONED, { sql: slow, database: 'sigterm', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'sigterm/' });
+    const slow = `${pgDumpSql(h.pg.env(), 'sigterm')}\nselect pg_sleep(120);\ncreate table never_reached (x int);\n`;
+    const backup = await writeBackupFixture(h.client, VERSIONED, { sql: slow, database: 'sigterm', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'sigterm/' });
     const dumpBefore = dumpOf('sigterm');
     const before = await databases();
 
     let pid = 0;
     const running = runCli(['restore', backup.key, '--prefix', 'sigterm/', '--yes'], { env: env('sigterm'), onSpawn: (p) => (pid = p) });
     for (let i = 0; i < 300; i += 1) {
-      const sleeping = await pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%' and datname like 'sigterm_restore_%'`);
+      const sleeping = await h.pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%' and datname like 'sigterm_restore_%'`);
       if (sleeping.length > 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -312,7 +307,7 @@ describe('GIVEN a restore loading into its fresh database', () => {
     expect(result.stderr).toMatch(/^meatbackup: interrupted by SIGTERM; nothing was left half-done\n$/m);
     expect(await databases()).toEqual(before);
     expect(dumpOf('sigterm')).toBe(dumpBefore);
-    expect(await pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%'`)).toEqual([]);
+    expect(await h.pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%'`)).toEqual([]);
   });
 });
 
@@ -324,12 +319,12 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
 
   async function fixtureFor(db: string) {
     await createDatabase(db, MEATDB_SQL);
-    return writeBackupFixture(client, VERSIONED, { sql: pgDumpSql(pg.env(), db), database: db, takenAt: new Date('2025-09-17T10:30:00Z'), prefix: `${db}/` });
+    return writeBackupFixture(h.client, VERSIONED, { sql: pgDumpSql(h.pg.env(), db), database: db, takenAt: new Date('2025-09-17T10:30:00Z'), prefix: `${db}/` });
   }
 
   test('WHEN the restore replaces the database THEN the service is scaled to 0 only for the swap, waited for, and set back to its count', async () => {
     const backup = await fixtureFor('withweb');
-    await pg.query(`insert into users values (500, 'after backup')`, 'withweb');
+    await h.pg.query(`insert into users values (500, 'after backup')`, 'withweb');
     let databasesWhenStopped: string[] = [];
     let stopped = false;
     ecsMock.on(DescribeServicesCommand).callsFake(() => ({ services: [{ status: 'ACTIVE', desiredCount: stopped ? 0 : 3, runningCount: stopped ? 0 : 3, pendingCount: 0 }] }));
@@ -344,7 +339,7 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
     });
 
     const result = await restoreBackup({
-      s3: client, bucket: VERSIONED, prefix: 'withweb/', ref: backup.key, conn: pg.connection('withweb'),
+      s3: h.client, bucket: VERSIONED, prefix: 'withweb/', ref: backup.key, conn: h.pg.connection('withweb'),
       webService: web, ecs: () => new ECSClient({ region: 'eu-west-1' }), confirmReplace: async () => true,
       logger: quiet(), webServiceOptions: { pollMs: 10 },
     });
@@ -356,8 +351,8 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
     // The service went down only once the fresh database was loaded, i.e. just for the swap.
     expect(databasesWhenStopped).toContain(result.freshName);
     expect(result).toMatchObject({ replaces: true, webService: 'meat-cluster/web', webServiceDesiredCount: 3 });
-    expect(await pg.query('select count(*)::int as n from users', 'withweb')).toEqual([{ n: 100 }]);
-    expect(await pg.query('select count(*)::int as n from users', result.keptAs)).toEqual([{ n: 101 }]);
+    expect(await h.pg.query('select count(*)::int as n from users', 'withweb')).toEqual([{ n: 100 }]);
+    expect(await h.pg.query('select count(*)::int as n from users', result.keptAs)).toEqual([{ n: 101 }]);
   });
 
   test('WHEN its tasks never stop THEN the restore fails, the service gets its count back, and the live database is untouched', async () => {
@@ -371,7 +366,7 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
 
     await expect(
       restoreBackup({
-        s3: client, bucket: VERSIONED, prefix: 'webstuck/', ref: 'latest', conn: pg.connection('webstuck'),
+        s3: h.client, bucket: VERSIONED, prefix: 'webstuck/', ref: 'latest', conn: h.pg.connection('webstuck'),
         webService: web, ecs: () => new ECSClient({ region: 'eu-west-1' }), confirmReplace: async () => true,
         logger: quiet(), webServiceOptions: { pollMs: 10, timeoutMs: 200 },
       }),
@@ -385,9 +380,9 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
 
 describe('GIVEN the database-level steps on a real server', () => {
   test('WHEN a fresh database is created like the live one THEN it has the same owner, encoding and locale', async () => {
-    await pg.query('create role meat_owner');
-    await pg.query(`create database likeme owner meat_owner template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'`);
-    await withClient(pg.connection(), async (admin) => {
+    await h.pg.query('create role meat_owner');
+    await h.pg.query(`create database likeme owner meat_owner template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'`);
+    await withClient(h.pg.connection(), async (admin) => {
       const live = (await describeDatabase(admin, 'likeme'))!;
       await createFreshDatabase(admin, 'likeme_fresh', live);
       const fresh = (await describeDatabase(admin, 'likeme_fresh'))!;
@@ -399,26 +394,26 @@ describe('GIVEN the database-level steps on a real server', () => {
   test('WHEN a client sits on the live database during the swap THEN its session is ended and both names move together', async () => {
     await createDatabase('swaplive', 'create table marker (v text); insert into marker values (\'live\')');
     await createDatabase('swapfresh', 'create table marker (v text); insert into marker values (\'fresh\')');
-    const app = new Client(pg.connection('swaplive'));
+    const app = new Client(h.pg.connection('swaplive'));
     await app.connect();
     const ended = new Promise((resolve) => app.on('error', resolve));
     const terminated: number[] = [];
-    await withClient(pg.connection(), (admin) =>
+    await withClient(h.pg.connection(), (admin) =>
       swapDatabases(admin, { live: 'swaplive', fresh: 'swapfresh', kept: 'swaplive_kept' }, { onTerminated: (n) => terminated.push(n) }),
     );
     await expect(ended).resolves.toBeDefined();
     await app.end().catch(() => undefined);
     expect(terminated).toEqual([1]);
-    expect(await pg.query('select v from marker', 'swaplive')).toEqual([{ v: 'fresh' }]);
-    expect(await pg.query('select v from marker', 'swaplive_kept')).toEqual([{ v: 'live' }]);
+    expect(await h.pg.query('select v from marker', 'swaplive')).toEqual([{ v: 'fresh' }]);
+    expect(await h.pg.query('select v from marker', 'swaplive_kept')).toEqual([{ v: 'live' }]);
   });
 
   test('WHEN the second rename fails THEN the first is rolled back and the live name still points at the live database', async () => {
     await createDatabase('swapalone', 'create table marker (v text); insert into marker values (\'live\')');
     await expect(
-      withClient(pg.connection(), (admin) => swapDatabases(admin, { live: 'swapalone', fresh: 'no_such_fresh', kept: 'swapalone_kept' })),
+      withClient(h.pg.connection(), (admin) => swapDatabases(admin, { live: 'swapalone', fresh: 'no_such_fresh', kept: 'swapalone_kept' })),
     ).rejects.toThrow(/database "no_such_fresh" does not exist/);
-    expect(await pg.query('select v from marker', 'swapalone')).toEqual([{ v: 'live' }]);
+    expect(await h.pg.query('select v from marker', 'swapalone')).toEqual([{ v: 'live' }]);
     expect(await databases()).not.toContain('swapalone_kept');
   });
 });

@@ -122,7 +122,7 @@ describe('GIVEN backups whose globals cannot be applied', () => {
     const backup = await writeBackupFixture(client, BUCKET, { sql: pgDumpSql(source.env(), 'meatdb'), database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'noglobals/' });
     const before = await freshDatabases();
 
-    const result = await runCli(['restore', backup.key, '--prefix', 'noglobals/', '--target-db', 'other', '--with-globals'], { env: freshEnv() });
+    const result = await runCli(['restore', backup.key, '--prefix', 'noglobals/', '--from-database', 'meatdb', '--target-db', 'other', '--with-globals'], { env: freshEnv() });
 
     expect(result.code).toBe(1);
     expect(errorLines(result)).toEqual([
@@ -139,7 +139,7 @@ describe('GIVEN backups whose globals cannot be applied', () => {
     const roles = await freshRoles();
     const before = await freshDatabases();
 
-    const result = await runCli(['restore', backup.key, '--prefix', 'altered/', '--target-db', 'other', '--with-globals'], { env: freshEnv() });
+    const result = await runCli(['restore', backup.key, '--prefix', 'altered/', '--from-database', 'meatdb', '--target-db', 'other', '--with-globals'], { env: freshEnv() });
 
     expect(result.code).toBe(1);
     expect(errorLines(result)).toEqual([expect.stringMatching(/^meatbackup: globals altered\/meatdb-.*\.globals\.sql\.gz do not match the manifest \(21 bytes, .*\): altered after upload, refused; nothing was changed$/)]);
@@ -155,7 +155,7 @@ describe('GIVEN backups whose globals cannot be applied', () => {
     const roles = await freshRoles();
     const before = await freshDatabases();
 
-    const result = await runCli(['restore', backup.key, '--prefix', 'failing/', '--target-db', 'other', '--with-globals'], { env: freshEnv() });
+    const result = await runCli(['restore', backup.key, '--prefix', 'failing/', '--from-database', 'meatdb', '--target-db', 'other', '--with-globals'], { env: freshEnv() });
 
     expect(result.code).toBe(1);
     expect(errorLines(result)).toEqual([
