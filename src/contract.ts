@@ -121,6 +121,8 @@ export const SIDECAR_SUFFIX = {
   manifest: '.manifest.json',
   globals: '.globals.sql.gz',
   restoreTest: '.restore-test.json',
+  /** The latest `meatbackup verify` result; like the restore-test result, never locked, tagged like its backup. */
+  verify: '.verify.json',
 } as const;
 
 export interface BackupName {
@@ -252,6 +254,20 @@ export const restoreTestResultSchema = z.object({
   error: z.string().optional(),
 });
 export type RestoreTestResult = z.infer<typeof restoreTestResultSchema>;
+
+/** The result of `meatbackup verify`, stored at sidecarKey(key, 'verify'); the newest run overwrites it. */
+export const verifyRecordSchema = z.object({
+  format: z.literal('meatbackup/verify@1'),
+  key: z.string(),
+  ok: z.boolean(),
+  verifiedAt: z.string(),
+  /** The version that was read: the one the manifest pinned when the bucket still has it. */
+  versionId: z.string().optional(),
+  seconds: z.number().nonnegative(),
+  /** What differed from the manifest, when it failed. */
+  error: z.string().optional(),
+});
+export type VerifyRecord = z.infer<typeof verifyRecordSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The ops Lambda's events: what an operator types as a console test event, or the chat bot sends.

@@ -5,19 +5,24 @@
  * - the SQL inside is as long as recorded and ends with pg_dump's completion line, i.e. the dump was not cut short,
  * - its globals object (roles, from pg_dumpall), when the manifest records one, has the recorded size and sha256.
  *
- * It reads the current version of the key, which is what a restore reads; `versionId` checks another version (on a
- * versioned, Object Locked bucket the locked version stays readable even after the key was written over).
+ * It reads the version the manifest pinned, which is what a restore reads (../restore/fetch-verified): a newer version
+ * written over the key does not fail it, but is reported in `overwrittenBy` (someone wrote over a backup, which the
+ * CLI says loudly). `versionId` checks another version. The result is recorded beside the backup
+ * (`<key>.verify.json`, {@link recordVerifyResult}) for `list` to show.
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Manifest } from '../contract';
-import { UserError } from '../core/errors';
+import { type Manifest, type VerifyRecord, sidecarKey, verifyRecordSchema } from '../contract';
+import { UserError, oneLine } from '../core/errors';
 import type { Logger } from '../core/log';
-import { readManifest } from '../catalog/catalog';
+import { readRequiredManifest } from '../catalog/catalog';
 import { SOURCE_VERSION_METADATA } from '../promote/identity';
+import { locateBackupVersion } from '../restore/fetch-verified';
+import { writeJsonObject } from '../storage/json-object';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
+import { retentionTagging } from './retention';
 
 export const DUMP_COMPLETE_LINE = '-- PostgreSQL database dump complete';
 
@@ -41,6 +46,22 @@ export interface VerifyResult {
   globals?: { key: string; sizeBytes: number; sha256: string };
   manifest: Manifest;
   seconds: number;
+  /** The current version, when someone wrote over the backup's key after the backup (the pinned one was verified). */
+  overwrittenBy?: string;
+}
+
+/** The backup's content is not what its manifest recorded: a result to record, unlike a failure to read it. */
+export class VerificationFailed extends UserError {
+  /** The manifest it was checked against (set by verifyBackup). */
+  manifest?: Manifest;
+  constructor(
+    readonly key: string,
+    readonly problems: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`backup ${key} failed verification: ${problems}; do not restore it`, 1, options);
+    this.name = 'VerificationFailed';
+  }
 }
 
 /**
@@ -89,18 +110,33 @@ export function versionNote(key: string, versionId: string, manifestVersionId: s
 }
 
 export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult> {
+  const manifest = await readRequiredManifest(options.s3, options.bucket, options.key);
+  try {
+    return await verifyAgainst(options, manifest);
+  } catch (err) {
+    if (err instanceof VerificationFailed) err.manifest = manifest;
+    throw err;
+  }
+}
+
+async function verifyAgainst(options: VerifyOptions, manifest: Manifest): Promise<VerifyResult> {
   const { s3, bucket, key, signal, logger } = options;
   const started = Date.now();
-  const manifest = await readManifest(s3, bucket, key);
-  if (!manifest) {
-    throw new UserError(`${key} has no manifest (${key}.manifest.json): the run that wrote it never recorded its checksum, so it cannot be verified; take a new backup`);
+  let versionId = options.versionId;
+  let overwrittenBy: string | undefined;
+  if (versionId === undefined) {
+    const located = await locateBackupVersion(s3, bucket, key, manifest);
+    const pinned = located.head.VersionId;
+    if (pinned && pinned !== 'null') versionId = pinned;
+    overwrittenBy = located.overwrittenBy;
   }
-  const object = await openObject(s3, bucket, key, { ...(signal ? { signal } : {}), ...(options.versionId ? { versionId: options.versionId } : {}) });
+  const object = await openObject(s3, bucket, key, { ...(signal ? { signal } : {}), ...(versionId ? { versionId } : {}) });
   if (object.sizeBytes !== undefined && object.sizeBytes !== manifest.sizeBytes) {
     object.body.destroy();
-    throw new UserError(`backup ${key} failed verification: it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}; do not restore it`);
+    throw new VerificationFailed(key, `it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}`);
   }
-  if (manifest.versionId && object.versionId && manifest.versionId !== object.versionId) {
+  if (!overwrittenBy && manifest.versionId && object.versionId && manifest.versionId !== object.versionId) {
+    // The recorded version is not in this bucket (a copy): information, the content check decides.
     logger?.info(versionNote(key, object.versionId, manifest.versionId, object.metadata));
   }
 
@@ -114,7 +150,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     const e = err as NodeJS.ErrnoException;
     // zlib errors carry Z_* codes; anything else is the read from S3 failing.
     if (/^Z_|ERR_ZLIB/.test(e.code ?? '') || /incorrect header check|invalid|unexpected end/i.test(e.message)) {
-      throw new UserError(`backup ${key} failed verification: it is not a valid gzip stream after ${digest.bytesSeen} bytes (${e.message}); do not restore it`, 1, { cause: err });
+      throw new VerificationFailed(key, `it is not a valid gzip stream after ${digest.bytesSeen} bytes (${e.message})`, { cause: err });
     }
     throw new UserError(`could not read ${key} from bucket ${bucket}: ${e.message}`, 1, { cause: err });
   } finally {
@@ -126,9 +162,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   if (sql.bytes !== manifest.sqlBytes) problems.push(`it holds ${sql.bytes} bytes of SQL but the manifest records ${manifest.sqlBytes}`);
   if (!endsWithCompletionLine(sql.text())) problems.push(`the SQL does not end with pg_dump's "${DUMP_COMPLETE_LINE}" line (the dump is cut short)`);
   const globals = manifest.globals ? await checkGlobals(s3, bucket, manifest.globals, problems, signal) : undefined;
-  if (problems.length > 0) {
-    throw new UserError(`backup ${key} failed verification: ${problems.join('; ')}; do not restore it`);
-  }
+  if (problems.length > 0) throw new VerificationFailed(key, problems.join('; '));
   return {
     key,
     sizeBytes: actual.sizeBytes,
@@ -138,7 +172,25 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
     ...(globals ? { globals } : {}),
     manifest,
     seconds: (Date.now() - started) / 1000,
+    ...(overwrittenBy ? { overwrittenBy } : {}),
   };
+}
+
+/**
+ * Records a verify result beside the backup (`<key>.verify.json`), tagged with the backup's retention class so the
+ * lifecycle rules expire both together; never locked (it describes the backup, it is not the backup). A role that may
+ * read but not write the bucket cannot record it: that is said as a warning, the verification itself stands.
+ */
+export async function recordVerifyResult(s3: S3Client, bucket: string, record: VerifyRecord, manifest: Manifest | undefined, logger?: Logger): Promise<string | undefined> {
+  const key = sidecarKey(record.key, 'verify');
+  const retention = manifest?.retention?.class;
+  try {
+    await writeJsonObject(s3, bucket, key, verifyRecordSchema, record, { what: 'verify result', ...(retention ? { tagging: retentionTagging(retention) } : {}) });
+    return key;
+  } catch (err) {
+    logger?.warn(`the result was not recorded at ${key} (${oneLine((err as Error).message)}): list will not show it`);
+    return undefined;
+  }
 }
 
 /** Reads the globals object and adds what differs from the manifest to `problems`; returns what it found. */

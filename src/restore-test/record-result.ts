@@ -4,11 +4,10 @@
  * versioned bucket). It is written without Object Lock retention: it describes the backup, it is not the backup.
  * The SDK sends a checksum with the PutObject, which a bucket with Object Lock requires.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { type RestoreTestResult, type RetentionClass, restoreTestResultSchema, sidecarKey } from '../contract';
 import { retentionTagging } from '../backup/retention';
-import { readJsonObject } from '../storage/json-object';
-import { describeS3Error } from '../storage/s3';
+import { readJsonObject, writeJsonObject } from '../storage/json-object';
 
 /**
  * Writes the result beside its backup and returns the key it was written to. Tagged with the backup's retention
@@ -16,14 +15,7 @@ import { describeS3Error } from '../storage/s3';
  */
 export async function writeRestoreTestResult(s3: S3Client, bucket: string, result: RestoreTestResult, retention?: RetentionClass): Promise<string> {
   const key = sidecarKey(result.key, 'restoreTest');
-  const body = `${JSON.stringify(restoreTestResultSchema.parse(result), null, 2)}\n`;
-  try {
-    await s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json', ...(retention ? { Tagging: retentionTagging(retention) } : {}) }),
-    );
-  } catch (err) {
-    throw describeS3Error(err, `record the restore test result at ${key} in bucket ${bucket}`, bucket);
-  }
+  await writeJsonObject(s3, bucket, key, restoreTestResultSchema, result, { what: 'restore test result', ...(retention ? { tagging: retentionTagging(retention) } : {}) });
   return key;
 }
 

@@ -23,13 +23,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type Manifest, type RestoreTestResult, type RetentionClass, parseBackupKey } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import type { Logger } from '../core/log';
-import { readManifest } from '../catalog/catalog';
+import { readRequiredManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
 import type { Connection } from '../postgres/connection';
 import { applyGlobals, fetchVerifiedGlobals } from '../restore/apply-globals';
 import { nameStamp } from '../restore/database-swap';
 import type { HashOptions, PinnedObject } from '../restore/fetch-verified';
-import { checkBeforeLoad, loadPinned, onServer, requireManifest, secondsSince } from '../restore/load-pipeline';
+import { checkBeforeLoad, loadPinned, onServer, secondsSince } from '../restore/load-pipeline';
 import { type AssertionResult, runAssertions } from './assertions';
 import { type RowTolerance, compareCatalog, readRestoredCatalog } from './compare-catalog';
 import { type EphemeralTarget, type RestoreTestMode, checkClusterBinaries, createScratchTarget, majorOf, startClusterTarget } from './ephemeral-target';
@@ -138,7 +138,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   };
 
   try {
-    const manifest = requireManifest(await readManifest(s3, bucket, key), key);
+    const manifest = await readRequiredManifest(s3, bucket, key);
     outcome.database = manifest.database;
     retention = manifest.retention?.class;
     if (options.mode === 'cluster') checkClusterBinaries(manifest);

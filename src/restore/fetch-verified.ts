@@ -60,17 +60,28 @@ async function head(s3: S3Client, bucket: string, key: string, versionId?: strin
   return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }));
 }
 
+/** Which version of a backup key holds the backup, per its manifest, and what an operator should know about it. */
+export interface LocatedVersion {
+  head: HeadObjectCommandOutput;
+  notes: string[];
+  /**
+   * The current version, when it is not the one the manifest recorded although that one is still there: someone
+   * wrote over the backup's key after the backup. The recorded version is the one located.
+   */
+  overwrittenBy?: string;
+}
+
 /**
- * Pins the backup to one version: the one its manifest recorded when the bucket still has it (a newer write of the
- * same key does not change what is restored), else the current one (a bucket copied or promoted since has other
- * version ids; the sha256 check decides). Checks the size before anything is read. `notes` says what an operator
- * should know.
+ * The version its manifest recorded when the bucket still has it (a newer write of the same key does not change what
+ * is checked or restored), else the current one (a bucket copied or promoted since has other version ids; the sha256
+ * check decides).
  */
-export async function pinBackupObject(s3: S3Client, bucket: string, key: string, manifest: Manifest): Promise<{ pin: PinnedObject; notes: string[] }> {
+export async function locateBackupVersion(s3: S3Client, bucket: string, key: string, manifest: Manifest): Promise<LocatedVersion> {
   const notes: string[] = [];
   // "null" is the version id S3 reports for objects written while versioning was off: no version to pin.
   const recorded = manifest.versionId && manifest.versionId !== 'null' ? manifest.versionId : undefined;
   let found: HeadObjectCommandOutput | undefined;
+  let overwrittenBy: string | undefined;
   try {
     if (recorded) {
       found = await head(s3, bucket, key, recorded).catch((err: unknown) => {
@@ -83,6 +94,7 @@ export async function pinBackupObject(s3: S3Client, bucket: string, key: string,
     }
     const current = await head(s3, bucket, key);
     if (found && current.VersionId && current.VersionId !== recorded) {
+      overwrittenBy = current.VersionId;
       notes.push(`${key} was written again after the backup (current version ${current.VersionId}): restoring the version the backup recorded, ${recorded}`);
     }
     found ??= current;
@@ -90,6 +102,12 @@ export async function pinBackupObject(s3: S3Client, bucket: string, key: string,
     if (notFound(err)) throw new UserError(`backup ${key} is gone from bucket ${bucket}: pick another backup (meatbackup list)`);
     throw describeS3Error(err, `read ${key} from bucket ${bucket}`, bucket);
   }
+  return { head: found, notes, ...(overwrittenBy ? { overwrittenBy } : {}) };
+}
+
+/** Pins the backup to the version {@link locateBackupVersion} finds, checking its size before anything is read. */
+export async function pinBackupObject(s3: S3Client, bucket: string, key: string, manifest: Manifest): Promise<{ pin: PinnedObject; notes: string[] }> {
+  const { head: found, notes } = await locateBackupVersion(s3, bucket, key, manifest);
   const size = found.ContentLength ?? -1;
   if (size !== manifest.sizeBytes) {
     throw refused(key, `it is ${size} bytes (${formatBytes(size)}) but the manifest records ${manifest.sizeBytes}`);

@@ -2,7 +2,6 @@
  * The steps every load of a backup shares, whether it becomes the live database (`restore`) or an ephemeral one
  * that is checked and dropped (`restore-test`):
  *
- * - `requireManifest`: no manifest, no recorded sha256, no load;
  * - `checkBeforeLoad`: pin the object and hash every byte against the manifest before any database is touched;
  * - `loadPinned`: stream the same pinned bytes (hashed again on the way) through gunzip into psql.
  *
@@ -38,15 +37,6 @@ export async function onServer<T>(admin: Connection, doing: string, fn: (client:
     const pg = describePgError(err, admin);
     throw new UserError(`could not ${doing}: ${pg.message}`, 1, { cause: err });
   }
-}
-
-export function requireManifest(manifest: Manifest | undefined, key: string): Manifest {
-  if (!manifest) {
-    throw new UserError(
-      `backup ${key} has no manifest (${key}.manifest.json), so its sha256 was never recorded and it cannot be checked: pick another backup, or restore it by hand with gunzip -c | psql if you must`,
-    );
-  }
-  return manifest;
 }
 
 /** The file name of a key, for progress lines. */

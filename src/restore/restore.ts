@@ -24,7 +24,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type Manifest } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import type { Logger } from '../core/log';
-import { readManifest } from '../catalog/catalog';
+import { readRequiredManifest } from '../catalog/catalog';
 import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
 import { type Connection, describeConnection, withDatabase } from '../postgres/connection';
 import { type GlobalsApplied, applyGlobals, fetchVerifiedGlobals, requireGlobals } from './apply-globals';
@@ -46,7 +46,7 @@ import {
   unusedName,
 } from './database-swap';
 import type { HashOptions, PinnedObject } from './fetch-verified';
-import { checkBeforeLoad, loadPinned, maintenance, onServer, requireManifest, secondsSince } from './load-pipeline';
+import { checkBeforeLoad, loadPinned, maintenance, onServer, secondsSince } from './load-pipeline';
 import { withRestoreLock } from './restore-lock';
 import { type ServiceRef, type WebServiceOptions, describeServiceRef, withWebServiceStopped } from './web-service';
 
@@ -154,7 +154,7 @@ async function restoreLocked(options: RestoreOptions, target: string, admin: Con
 
   // 1. What to restore.
   const resolved = await resolveSource(options, target);
-  const manifest = requireManifest(await readManifest(s3, bucket, resolved.key), resolved.key);
+  const manifest = await readRequiredManifest(s3, bucket, resolved.key);
   if (options.withGlobals) requireGlobals(manifest, resolved.key);
 
   // 2. The plan, on the server as it is now.

@@ -22,14 +22,14 @@ function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsCont
   return { s3: new S3Client({ region: 'eu-west-1' }), ecs: new ECSClient({ region: 'eu-west-1' }), env, now: () => new Date('2025-09-20T00:00:00Z') };
 }
 
-function manifest(key: string, takenAt: string): Manifest {
+function manifest(key: string, takenAt: string, sizeBytes = 1234): Manifest {
   return {
     format: 'meatbackup/manifest@1',
     key,
     database: 'meatdb',
     takenAt,
     completedAt: takenAt,
-    sizeBytes: 1234,
+    sizeBytes,
     sha256: 'ab'.repeat(32),
     sqlBytes: 5678,
     serverVersion: '15.8',
@@ -104,7 +104,7 @@ describe('ops handler: list', () => {
       ],
     });
     s3Mock.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } }));
-    s3Mock.on(GetObjectCommand, { Key: `${newer}.manifest.json` }).resolves({ Body: body(JSON.stringify(manifest(newer, '2025-09-18T03:00:00.000Z'))) });
+    s3Mock.on(GetObjectCommand, { Key: `${newer}.manifest.json` }).resolves({ Body: body(JSON.stringify(manifest(newer, '2025-09-18T03:00:00.000Z', 200))) });
     s3Mock.on(GetObjectCommand, { Key: `${older}.manifest.json` }).resolves({ Body: body(JSON.stringify(manifest(older, '2025-09-17T03:00:00.000Z'))) });
   });
 
@@ -126,7 +126,8 @@ describe('ops handler: list', () => {
           sizeBytes: 300,
           lastModified: '2025-09-19T03:01:00.000Z',
           storageClass: 'STANDARD',
-          verified: false,
+          sizeCheck: 'no-manifest',
+          lastCheck: null,
           sha256: undefined,
           serverVersion: undefined,
           pgDumpVersion: undefined,
@@ -138,12 +139,14 @@ describe('ops handler: list', () => {
           sizeBytes: 200,
           lastModified: '2025-09-18T03:01:00.000Z',
           storageClass: 'STANDARD_IA',
-          verified: true,
+          sizeCheck: 'matches-manifest',
+          lastCheck: null,
           sha256: 'ab'.repeat(32),
           serverVersion: '15.8',
           pgDumpVersion: '15.8',
         },
-        expect.objectContaining({ key: older, verified: true }),
+        // Listed at 100 bytes, recorded at 1234: listing sizes are free, and this one says the object is not the backup.
+        expect.objectContaining({ key: older, sizeCheck: 'differs-from-manifest' }),
       ],
     });
     // and only backups/ was listed, in the configured bucket
@@ -186,14 +189,14 @@ describe('ops handler: list', () => {
     expectNoAwsCalls();
   });
 
-  test('GIVEN a corrupt manifest WHEN listed THEN the answer names the manifest and what to do', async () => {
+  test('GIVEN a corrupt manifest WHEN listed THEN the backup is still listed, its row saying why its manifest cannot be used', async () => {
     // GIVEN
     s3Mock.on(ListObjectsV2Command).resolves({ IsTruncated: false, Contents: [{ Key: newest, Size: 1 }] });
     s3Mock.on(GetObjectCommand).resolves({ Body: body('{ not json') });
     // WHEN
     const result = await handleEvent({ action: 'list' }, context());
     // THEN
-    expect(result).toEqual({ ok: false, action: 'list', error: expect.stringMatching(/^manifest backups\/.*\.manifest\.json .* is not JSON: .*another backup$/) });
+    expect(result).toMatchObject({ ok: true, action: 'list', count: 1, backups: [{ key: newest, sizeCheck: 'manifest-unreadable', manifestProblem: 'not JSON (altered or truncated)', lastCheck: null }] });
   });
 
   test('GIVEN an unexpected failure WHEN listed THEN the answer points to the log, which has the details', async () => {

@@ -1,5 +1,9 @@
-/** `{"action": "list", "limit"?: N}`: the newest backups in the bucket, with what their manifests recorded. */
-import { listBackups } from '../../../src/catalog/catalog';
+/**
+ * `{"action": "list", "limit"?: N}`: the newest backups in the bucket, with what their manifests recorded, how each
+ * one's listed size compares with its manifest (`sizeCheck`) and its latest verify or restore-test result
+ * (`lastCheck`). A backup whose manifest cannot be read is listed with `manifestProblem` saying why.
+ */
+import { listBackups, sizeCheck } from '../../../src/catalog/catalog';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../../src/contract';
 import { requireEnv } from '../environment';
 import type { ActionHandler } from '../types';
@@ -25,7 +29,9 @@ export const list: ActionHandler<'list'> = async (event, ctx) => {
       sizeBytes: entry.sizeBytes,
       lastModified: entry.lastModified?.toISOString(),
       storageClass: entry.storageClass,
-      verified: entry.manifest !== undefined,
+      sizeCheck: sizeCheck(entry),
+      ...(entry.manifestProblem ? { manifestProblem: entry.manifestProblem } : {}),
+      lastCheck: entry.lastCheck ?? null,
       sha256: entry.manifest?.sha256,
       serverVersion: entry.manifest?.serverVersion,
       pgDumpVersion: entry.manifest?.pgDumpVersion,

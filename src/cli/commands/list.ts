@@ -1,7 +1,7 @@
 /** `meatbackup list`: the backups in the bucket, newest first, with what their manifests recorded and when they go. */
 import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
-import { type BackupEntry, listBackups } from '../../catalog/catalog';
+import { type BackupCheck, type BackupEntry, listBackups, sizeCheck } from '../../catalog/catalog';
 import { type RetentionInfo, describeRetention, readLifecycleRules } from '../../catalog/expiry';
 import { formatUtc } from '../../backup/retention';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -19,6 +19,26 @@ function expiryCell(info: RetentionInfo): string {
   return info.expires === null ? 'no rule' : info.expires.toISOString().slice(0, 10);
 }
 
+/** The listed size against the manifest's: no byte is read, so it is labelled as exactly that. */
+function sizeCell(entry: BackupEntry): string {
+  switch (sizeCheck(entry)) {
+    case 'matches-manifest':
+      return 'size as recorded';
+    case 'differs-from-manifest':
+      return `SIZE DIFFERS (manifest ${formatBytes(entry.manifest!.sizeBytes)}): do not restore, run verify`;
+    case 'manifest-unreadable':
+      return `MANIFEST UNREADABLE: ${entry.manifestProblem}`;
+    default:
+      return 'no manifest';
+  }
+}
+
+function checkCell(check: BackupCheck | undefined): string {
+  if (!check) return 'never';
+  const what = check.kind === 'verify' ? 'verify' : 'restore test';
+  return `${what} ${check.ok ? 'passed' : 'FAILED'}${check.at ? ` ${check.at.slice(0, 10)}` : ''}`;
+}
+
 function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
   const m = entry.manifest;
   return [
@@ -28,7 +48,8 @@ function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
     info.class ?? '-',
     expiryCell(info),
     info.lockedUntil ? formatUtc(info.lockedUntil) : '-',
-    m ? `sha256 ${m.sha256.slice(0, 12)}` : 'no manifest',
+    sizeCell(entry),
+    checkCell(entry.lastCheck),
     m ? `${m.serverVersion} / ${m.pgDumpVersion}` : '-',
   ];
 }
@@ -36,7 +57,7 @@ function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
 export function registerList(program: Command): void {
   program
     .command('list')
-    .description('list the backups in the bucket, newest first, with size, age, retention class, expiry (from the lifecycle rules), Object Lock date, and their recorded checksum and versions')
+    .description('list the backups in the bucket, newest first, with size, age, retention class, expiry (from the lifecycle rules), Object Lock date, the listed size against the manifest\'s, the latest verify or restore test, and the versions that made them')
     .addOption(new Option('--bucket <name>', `bucket to list (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(new Option('--json', 'print the result as one JSON document'))
@@ -61,7 +82,9 @@ export function registerList(program: Command): void {
             ...(retention[i].expiryRule ? { expiryRule: retention[i].expiryRule } : {}),
             lockedUntil: retention[i].lockedUntil?.toISOString() ?? null,
           },
-          verified: e.manifest !== undefined,
+          sizeCheck: sizeCheck(e),
+          ...(e.manifestProblem ? { manifestProblem: e.manifestProblem } : {}),
+          lastCheck: e.lastCheck ?? null,
           ...(e.manifest ? { manifest: e.manifest } : {}),
         }));
         process.stdout.write(`${JSON.stringify({ bucket, prefix, backups })}\n`);
@@ -72,7 +95,7 @@ export function registerList(program: Command): void {
         return;
       }
       const now = new Date();
-      const header = ['KEY', 'SIZE', 'AGE', 'CLASS', 'EXPIRES', 'LOCKED UNTIL', 'VERIFIED', 'SERVER / PG_DUMP'];
+      const header = ['KEY', 'SIZE', 'AGE', 'CLASS', 'EXPIRES', 'LOCKED UNTIL', 'SIZE CHECK', 'LAST CHECK', 'SERVER / PG_DUMP'];
       process.stdout.write(`${formatTable([header, ...entries.map((e, i) => row(e, retention[i], now))])}\n`);
     });
 }

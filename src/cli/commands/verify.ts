@@ -1,13 +1,24 @@
-/** `meatbackup verify <key|latest>`: re-reads a stored backup and checks it against its manifest. */
+/**
+ * `meatbackup verify <key|latest>`: re-reads a stored backup (the version its manifest pinned) and checks it against its
+ * manifest, and records the result beside it for `list`. Exit 0: verified; 1: it failed or could not be read;
+ * {@link EXIT_OVERWRITTEN}: the backup verified, but someone wrote a newer version over its key.
+ */
 import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
-import { verifyBackup } from '../../backup/verify';
+import { VerificationFailed, type VerifyResult, recordVerifyResult, verifyBackup } from '../../backup/verify';
 import { resolveBackupRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
+
+/** Exit code when the pinned backup verified but its key was written over since: a backup was tampered with. */
+export const EXIT_OVERWRITTEN = 4;
+
+function overwriteWarning(r: VerifyResult, bucket: string): string {
+  return `WARNING: s3://${bucket}/${r.key} was written over after the backup (current version ${r.overwrittenBy}); the version the backup recorded, ${r.versionId}, verified and is what a restore uses. Find out who wrote the new version.`;
+}
 
 interface VerifyFlags {
   database?: string;
@@ -20,12 +31,12 @@ interface VerifyFlags {
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description("re-read a backup and check its sha256 and size against its manifest, every gzip member, pg_dump's completion line, and its globals object's sha256")
+    .description(`re-read a backup (the version its manifest recorded) and check its sha256 and size against its manifest, every gzip member, pg_dump's completion line, and its globals object's sha256; the result is recorded beside it for list. Exit 0 verified, 1 failed, ${EXIT_OVERWRITTEN} verified but its key was written over since`)
     .argument('<key>', '"latest" (the newest backup of --database), a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)')
     .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
     .addOption(databaseOption('whose newest backup "latest" is'))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
-    .addOption(new Option('--version-id <id>', 'check this version of the backup object instead of the current one (e.g. the version its manifest records)'))
+    .addOption(new Option('--version-id <id>', 'check this version of the backup object instead of the one its manifest records (not recorded as the backup\'s verify result)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: VerifyFlags) => {
       const bucket = resolveBucket(flags.bucket);
@@ -33,16 +44,40 @@ export function registerVerify(program: Command): void {
       const s3 = createS3Client();
       const database = configuredDatabase(flags.database);
       const backup = await resolveBackupRef(s3, bucket, prefix, ref, { ...(database !== undefined ? { database } : {}), databaseHint: DATABASE_HINT });
-      const result = await verifyBackup({
-        s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), logger: createLogger(),
-      });
+      const logger = createLogger();
+      const started = new Date();
+      let result: VerifyResult;
+      try {
+        result = await verifyBackup({
+          s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), logger,
+        });
+      } catch (err) {
+        if (err instanceof VerificationFailed && !flags.versionId) {
+          const record = { format: 'meatbackup/verify@1' as const, key: backup.key, ok: false, verifiedAt: started.toISOString(), seconds: (Date.now() - started.getTime()) / 1000, error: err.problems };
+          await recordVerifyResult(s3, bucket, record, err.manifest, logger);
+        }
+        throw err;
+      }
+      // A check of another version than the pinned one says nothing about the backup: it is not recorded.
+      if (!flags.versionId) {
+        const record = {
+          format: 'meatbackup/verify@1' as const, key: result.key, ok: true, verifiedAt: started.toISOString(), seconds: result.seconds, ...(result.versionId ? { versionId: result.versionId } : {}),
+        };
+        await recordVerifyResult(s3, bucket, record, result.manifest, logger);
+      }
+      if (result.overwrittenBy) {
+        logger.warn(overwriteWarning(result, bucket));
+        process.exitCode = EXIT_OVERWRITTEN;
+      }
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, globals: result.globals, seconds: result.seconds })}\n`);
+        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, ...(result.overwrittenBy ? { overwrittenBy: result.overwrittenBy } : {}), globals: result.globals, seconds: result.seconds })}\n`);
         return;
       }
       process.stdout.write(
         [
+          ...(result.overwrittenBy ? [overwriteWarning(result, bucket)] : []),
           `verified s3://${bucket}/${result.key}`,
+          ...(result.versionId ? [`version  ${result.versionId}${flags.versionId ? ' (as asked)' : ' (the one the manifest recorded)'}`] : []),
           `size     ${formatBytes(result.sizeBytes)} (${formatBytes(result.sqlBytes)} SQL), as recorded`,
           `sha256   ${result.sha256}, as recorded`,
           `dump     complete (ends with pg_dump's completion line)`,

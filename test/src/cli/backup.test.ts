@@ -150,16 +150,16 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
     const res = await runCli(['list'], { env: env() });
     expect(res.code).toBe(0);
     const lines = res.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^KEY +SIZE +AGE +CLASS +EXPIRES +LOCKED UNTIL +VERIFIED +SERVER \/ PG_DUMP$/);
+    expect(lines[0]).toMatch(/^KEY +SIZE +AGE +CLASS +EXPIRES +LOCKED UNTIL +SIZE CHECK +LAST CHECK +SERVER \/ PG_DUMP$/);
     expect(lines.slice(1).map((l) => l.split(/\s{2,}/)[0])).toEqual([newest.key, key, 'backups/meatdb-2020-01-01T00:00:00.sql.gz']);
-    expect(lines[1]).toMatch(new RegExp(`sha256 ${newest.sha256.slice(0, 12)}  15\\.\\d+ / 15\\.\\d+$`));
+    expect(lines[1]).toMatch(/size as recorded +never +15\.\d+ \/ 15\.\d+$/);
     // No manifest and no tag (written by hand): no class; this bucket has no lifecycle rules and no Object Lock.
-    expect(lines[3]).toMatch(/\d+d +- +no rule +- +no manifest +-$/);
+    expect(lines[3]).toMatch(/\d+d +- +no rule +- +no manifest +never +-$/);
 
     const json = await runCli(['list', '--json'], { env: env() });
-    const doc = JSON.parse(json.stdout) as { bucket: string; backups: { key: string; verified: boolean; sizeBytes: number; manifest?: { sha256: string } }[] };
+    const doc = JSON.parse(json.stdout) as { bucket: string; backups: { key: string; sizeCheck: string; sizeBytes: number; manifest?: { sha256: string } }[] };
     expect(doc.bucket).toBe(bucket);
-    expect(doc.backups.map((b) => [b.key, b.verified])).toEqual([[newest.key, true], [key, true], ['backups/meatdb-2020-01-01T00:00:00.sql.gz', false]]);
+    expect(doc.backups.map((b) => [b.key, b.sizeCheck])).toEqual([[newest.key, 'matches-manifest'], [key, 'matches-manifest'], ['backups/meatdb-2020-01-01T00:00:00.sql.gz', 'no-manifest']]);
     expect(doc.backups[0]).toMatchObject({ sizeBytes: newest.sizeBytes, manifest: { sha256: newest.sha256 } });
   });
 
@@ -173,18 +173,22 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
     expect(JSON.parse(byName.stdout)).toMatchObject({ ok: true, key });
   });
 
-  test('GIVEN a backup altered after upload WHEN verified THEN it fails with one line saying what differs', async () => {
+  test('GIVEN a backup written over after upload WHEN verified THEN the recorded version passes, loudly, and the new bytes fail when checked', async () => {
     const stored = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
     const tampered = Buffer.from(stored);
     tampered[Math.floor(tampered.length / 2)] ^= 0xff;
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: tampered }));
-    const res = await runCli(['verify', key], { env: env() });
+    const written = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: tampered }));
+    // The version the manifest pinned is what verify (and a restore) reads; the overwrite is reported with exit 4.
+    const pinned = await runCli(['verify', key], { env: env() });
+    expect(pinned.code).toBe(4);
+    expect(pinned.stdout).toMatch(new RegExp(`^WARNING: s3://${bucket}/${key} was written over after the backup \\(current version ${written.VersionId}\\); the version the backup recorded, \\S+, verified and is what a restore uses`));
+    const res = await runCli(['verify', key, '--version-id', written.VersionId!], { env: env() });
     expectOneErrorLine(res, new RegExp(`^meatbackup: backup ${key} failed verification: .*; do not restore it$`));
 
     // Same size, valid gzip, but not the recorded bytes: the sha256 says so.
     const other = gzipSync(Buffer.alloc(stored.length, 'x'));
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.concat([other, Buffer.alloc(Math.max(0, stored.length - other.length))]).subarray(0, stored.length) }));
-    const res2 = await runCli(['verify', key], { env: env() });
+    const again = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.concat([other, Buffer.alloc(Math.max(0, stored.length - other.length))]).subarray(0, stored.length) }));
+    const res2 = await runCli(['verify', key, '--version-id', again.VersionId!], { env: env() });
     expectOneErrorLine(res2, /failed verification: .*(sha256 is [0-9a-f]{12}… but the manifest records|not a valid gzip stream)/);
   });
 
@@ -208,14 +212,14 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
     expectOneErrorLine(await runCli(['verify', 'other/meatdb-2025-09-17T10:30:00.sql.gz'], { env: env() }), /is outside backups\/: only backups directly under backups\/ can be used$/);
     const res = await runCli(['verify', 'meatdb-2019-01-01T00:00:00.sql.gz'], { env: env() });
     expectOneErrorLine(res, /^meatbackup: backup meatdb-2019-01-01T00:00:00\.sql\.gz not found under s3:\/\/.*\/backups\/; newest there: meatdb-\d{4}-/);
-    expectOneErrorLine(await runCli(['verify', 'meatdb-2020-01-01T00:00:00.sql.gz'], { env: env() }), /has no manifest .*cannot be verified; take a new backup$/);
+    expectOneErrorLine(await runCli(['verify', 'meatdb-2020-01-01T00:00:00.sql.gz'], { env: env() }), /has no manifest .*never recorded its sha256, so it cannot be checked; pick another backup \(meatbackup list\); nothing was changed$/);
   });
 
   test('GIVEN --help WHEN asked THEN backup, list and verify document their options', async () => {
     const backup = await runCli(['backup', '--help'], { env: env() });
     expect(backup.code).toBe(0);
     for (const flag of ['--bucket', '--prefix', '--database-url', '--compression-level', '--json']) expect(backup.stdout).toContain(flag);
-    expect((await runCli(['verify', '--help'], { env: env() })).stdout).toContain('"latest", a file name');
+    expect((await runCli(['verify', '--help'], { env: env() })).stdout).toContain('"latest" (the newest backup of --database), a file name');
     expect((await runCli(['list', '--help'], { env: env() })).stdout).toContain('newest first');
     expectOneErrorLine(await runCli(['backup', '--compression-level', '11'], { env: env() }), /--compression-level 11: give a whole number from 1 \(fastest\) to 9 \(smallest\)$/);
   });
