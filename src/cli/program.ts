@@ -26,9 +26,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-function commanderMessage(err: CommanderError, argv: string[]): string {
+function commanderMessage(err: CommanderError, argv: string[], known: readonly string[]): string {
   const sub = argv.find((a) => !a.startsWith('-'));
-  const help = sub ? `meatbackup ${sub} --help` : 'meatbackup --help';
+  // Only a command that exists has help of its own: `meatbackup bakcup --help` would fail again.
+  const help = sub && known.includes(sub) ? `meatbackup ${sub} --help` : 'meatbackup --help';
   const text = err.message.replace(/^error: /, '');
   return `${text}: see ${help}`;
 }
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return 0;
       if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return err.exitCode;
-      process.stderr.write(`meatbackup: ${oneLine(commanderMessage(err, argv))}\n`);
+      process.stderr.write(`meatbackup: ${oneLine(commanderMessage(err, argv, program.commands.map((c) => c.name())))}\n`);
       return EXIT.usage;
     }
     if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n`);

@@ -19,6 +19,11 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/** "1 table", "3 tables": a count with its noun, plural unless it is one. */
+export function plural(count: number, noun: string, pluralNoun = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : pluralNoun}`;
+}
+
 /** Age of something taken at `from`: "3m", "2h05m", "4d". */
 export function formatAge(from: Date, now: Date = new Date()): string {
   const seconds = Math.max(0, (now.getTime() - from.getTime()) / 1000);

@@ -24,6 +24,11 @@ import { mapBounded } from '../util/pool';
 import { DEFAULT_SEED, type SeedSize, countRows, seedDatabase, seedTranscripts } from './seed';
 import { StepRunner } from './steps';
 
+/** Where the summary goes: the terminal's width, else 100 columns (a pipe or a log). */
+function terminalWidth(): number {
+  return process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 100;
+}
+
 export interface DemoOptions {
   /** Leave the database and the emulator running and print how to connect. */
   keep?: boolean;
@@ -209,12 +214,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     });
 
     keep = options.keep === true;
-    const result = { table: steps.table(), steps: steps.records };
+    const result = { table: steps.table(terminalWidth()), steps: steps.records };
     options.onFinished?.(result);
     return result;
   } catch (err) {
     // The table so far shows which runbook step broke, before the one-line error.
-    say(`\n${steps.table()}`);
+    say(`\n${steps.table(terminalWidth())}`);
     throw err;
   } finally {
     if (services && keep) {

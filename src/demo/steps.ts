@@ -43,11 +43,36 @@ export class StepRunner {
     }
   }
 
-  /** The summary table: step, result, time, bytes. */
-  table(): string {
-    const rows = this.records.map((r) => [r.step, `${r.ok ? 'ok' : 'FAILED'}: ${r.result}`, `${r.seconds.toFixed(1)}s`, r.bytes !== undefined ? formatBytes(r.bytes) : '']);
-    const header = ['step', 'result', 'time', 'bytes'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    return formatTable([header, widths.map((w) => '─'.repeat(w)), ...rows], { alignRight: [2, 3] });
+  /**
+   * The summary table: step, time, bytes, result; the result (the long column) last and wrapped so that no line is
+   * wider than `width` (the terminal's columns).
+   */
+  table(width = 100): string {
+    const header = ['step', 'time', 'bytes', 'result'];
+    const rows = this.records.map((r) => [r.step, `${r.seconds.toFixed(1)}s`, r.bytes !== undefined ? formatBytes(r.bytes) : '', `${r.ok ? 'ok' : 'FAILED'}: ${r.result}`]);
+    const widths = header.slice(0, 3).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const room = Math.max(20, width - widths.reduce((a, b) => a + b + 2, 0));
+    const lines: string[][] = [];
+    for (const [step, time, bytes, result] of rows) {
+      wrap(result, room).forEach((part, i) => lines.push(i === 0 ? [step, time, bytes, part] : ['', '', '', part]));
+    }
+    const resultWidth = Math.max(header[3].length, ...lines.map((l) => l[3].length));
+    return formatTable([header, [...widths, resultWidth].map((w) => '─'.repeat(w)), ...lines], { alignRight: [1, 2] });
   }
+}
+
+/** Splits `text` at spaces into lines of at most `width` characters (a longer word gets a line of its own). */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines;
 }

@@ -120,6 +120,22 @@ function backupAnswer(r: Result, via: string, commands: ChatCommandNames): strin
   return [`backup started${via}: task ${arn ? taskId(arn) : '(no ARN)'}`, ...logLine(r), `progress and exit code: @Amazon Q run ${commands.status}`];
 }
 
+/** The list answer's `sizeCheck`: the listed size against the manifest's, which is all a listing can know. */
+function sizeCheckText(check: string | undefined): string {
+  if (check === 'matches-manifest') return 'size as recorded';
+  if (check === 'differs-from-manifest') return 'SIZE DIFFERS from its manifest';
+  if (check === 'manifest-unreadable') return 'MANIFEST UNREADABLE';
+  return 'no manifest';
+}
+
+/** The list answer's `lastCheck`: the latest verify or restore test, or that there was none. */
+function lastCheckText(check: unknown): string {
+  if (!check || typeof check !== 'object') return 'not checked yet';
+  const c = obj(check);
+  const what = c.kind === 'verify' ? 'verify' : 'restore test';
+  return `${what} ${c.ok === true ? 'passed' : 'FAILED'}${str(c.at) ? ` ${str(c.at)!.slice(0, 10)}` : ''}`;
+}
+
 function listAnswer(r: Result, now: Date): string[] {
   const backups = Array.isArray(r.backups) ? r.backups.map(obj) : [];
   const where = `s3://${str(r.bucket) ?? '?'}/${str(r.prefix) ?? ''}`;
@@ -134,7 +150,8 @@ function listAnswer(r: Result, now: Date): string[] {
         fileName(key),
         takenAt ? `${formatAge(new Date(takenAt), now)} ago` : undefined,
         size !== undefined ? formatBytes(size) : undefined,
-        b.verified === true ? 'sha256 recorded' : 'no manifest',
+        sizeCheckText(str(b.sizeCheck)),
+        lastCheckText(b.lastCheck),
       ].filter(Boolean).join(' · ');
     }),
   ];

@@ -78,7 +78,8 @@ export function describeS3Error(err: unknown, doing: string, bucket?: string): U
   } else if (code === 'AccessDenied' || status === 403) {
     hint = `access denied${bucket ? ` to bucket ${bucket}` : ''}: the role or user needs s3 permissions on it`;
   } else if (/Region is missing/i.test((err as Error)?.message ?? '')) {
-    hint = 'no AWS region configured: set AWS_REGION (or pass --region)';
+    // Only promote and promote-status take --region; every command reads AWS_REGION (or the profile's region).
+    hint = 'no AWS region configured: set AWS_REGION, or a region in the AWS_PROFILE';
   } else if (code === 'CredentialsProviderError' || /Could not load credentials/i.test((err as Error)?.message ?? '')) {
     hint = 'no AWS credentials found: configure a profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a role';
   } else {

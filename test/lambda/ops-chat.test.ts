@@ -149,8 +149,8 @@ describe('GIVEN "@Amazon Q run list-backups" through the chat alias', () => {
       action: 'list',
       answer: [
         `2 newest backups in s3://${BUCKET}/backups/:`,
-        expect.stringMatching(/^meatdb-2025-09-17T03:00:00\.sql\.gz · 6h15m ago · \d+ B · sha256 recorded$/),
-        expect.stringMatching(/^meatdb-2025-09-16T03:00:00\.sql\.gz · 30h15m ago · \d+ B · sha256 recorded$/),
+        expect.stringMatching(/^meatdb-2025-09-17T03:00:00\.sql\.gz · 6h15m ago · \d+ B · size as recorded · not checked yet$/),
+        expect.stringMatching(/^meatdb-2025-09-16T03:00:00\.sql\.gz · 30h15m ago · \d+ B · size as recorded · not checked yet$/),
       ],
     });
     expect(runTaskInputs()).toEqual([]);

@@ -7,7 +7,7 @@ import { resolveConnection } from '../../postgres/connection';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { createLogger } from '../../core/log';
-import { formatBytes, formatDuration } from '../../core/format';
+import { formatBytes, formatDuration, plural } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 
 interface BackupFlags {
@@ -32,7 +32,15 @@ function retentionLine(retention: NonNullable<Manifest['retention']>): string {
 
 function catalogLine(catalog: CatalogSummary): string {
   const c = catalog.counts;
-  return `${c.tables} tables, ${c.indexes} indexes, ${c.sequences} sequences, ${c.views} views, ${c.materializedViews} materialized views, ${c.functions} functions; ${formatBytes(catalog.totalBytes)} on the server`;
+  const counts = [
+    plural(c.tables, 'table'),
+    plural(c.indexes, 'index', 'indexes'),
+    plural(c.sequences, 'sequence'),
+    plural(c.views, 'view'),
+    plural(c.materializedViews, 'materialized view'),
+    plural(c.functions, 'function'),
+  ];
+  return `${counts.join(', ')}; ${formatBytes(catalog.totalBytes)} on the server`;
 }
 
 export function registerBackup(program: Command): void {
