@@ -76,7 +76,7 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
     // The first backup of the month in this bucket; the emulator's bucket has no Object Lock.
     expect(lines[5]).toBe('keep     monthly (tag retention=monthly), not locked (no Object Lock on the bucket, or BACKUP_LOCK_DAYS=0)');
     expect(lines[6]).toMatch(new RegExp(`^globals  s3://${bucket}/${key.replace(/[.]/g, '\\.')}\\.globals\\.sql\\.gz \\([\\d.]+ (B|KiB), pg_dumpall --globals-only --no-role-passwords\\)$`));
-    expect(lines[7]).toMatch(/^catalog {2}5 tables, 4 indexes, 2 sequences, 1 views, 0 materialized views, 1 functions; [\d.]+ MiB on the server$/);
+    expect(lines[7]).toMatch(/^catalog {2}5 tables, 4 indexes, 2 sequences, 1 view, 0 materialized views, 1 function; [\d.]+ MiB on the server$/);
     expect(backupMetric(res.stderr)).toMatchObject({
       _aws: { CloudWatchMetrics: [{ Namespace: 'MeatLizard/Backup', Dimensions: [['Database']] }] },
       Database: 'meatdb',
