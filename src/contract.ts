@@ -54,6 +54,10 @@ export const ENV = {
   restoreTestMode: 'RESTORE_TEST_MODE',
   /** Restore test: JSON array of SQL statements that must each return true, e.g. ["select count(*) > 0 from users"]. */
   restoreTestAssertions: 'RESTORE_TEST_ASSERTIONS',
+  /** Backup compressor: `isal` (ISA-L's igzip, the default where installed) or `zlib` (Node's, the fallback). */
+  compressor: 'BACKUP_COMPRESSOR',
+  /** Seconds without progress after which a backup, restore, verify, restore test or promotion copy is aborted as stalled; default 120. */
+  stallSeconds: 'STALL_TIMEOUT_SECONDS',
   /** Task definition of the restore test, for the ops Lambda's status. */
   restoreTestTaskDefinition: 'RESTORE_TEST_TASK_DEFINITION_ARN',
   /** `true` only when the configuration lets the chat channel carry out a restore (chat.allowRestore). */
@@ -202,6 +206,9 @@ export const RETENTION_TAG = 'retention';
 export const RETENTION_CLASSES = ['daily', 'weekly', 'monthly'] as const;
 export type RetentionClass = (typeof RETENTION_CLASSES)[number];
 
+/** The gzip implementations a backup may be written with (src/backup/compression.ts). */
+export const COMPRESSORS = ['isal', 'zlib'] as const;
+
 export const manifestSchema = z.object({
   format: z.literal('meatbackup/manifest@1'),
   key: z.string(),
@@ -219,7 +226,17 @@ export const manifestSchema = z.object({
   versionId: z.string().optional(),
   serverVersion: z.string(),
   pgDumpVersion: z.string(),
-  compression: z.object({ format: z.literal('gzip'), level: z.number().int(), memberBytes: z.number().int() }),
+  /**
+   * How the SQL was compressed: always standard gzip (`gunzip -c | psql` restores it). `compressor` is `isal` (ISA-L's
+   * igzip, one gzip member) or `zlib` (Node's, in `memberBytes` members); manifests written before it was recorded
+   * have none and were zlib.
+   */
+  compression: z.object({
+    format: z.literal('gzip'),
+    compressor: z.enum(COMPRESSORS).optional(),
+    level: z.number().int(),
+    memberBytes: z.number().int().optional(),
+  }),
   durationSeconds: z.number().nonnegative(),
   /** Catalog summary recorded at backup time so a restore test can check against it. */
   catalog: catalogSummarySchema.optional(),

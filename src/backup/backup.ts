@@ -1,11 +1,12 @@
 /**
- * `meatbackup backup`: pg_dump → gzip members (every core) → S3 multipart upload, streaming, with backpressure
- * from the upload back to pg_dump's pipe, so memory stays bounded whatever the database size and nothing touches
- * the disk.
+ * `meatbackup backup`: pg_dump → igzip (ISA-L; Node's zlib where it is not installed) → sha256 + S3 multipart
+ * upload, streaming, with backpressure from the upload back to pg_dump's pipe, so memory stays bounded whatever the
+ * database size and nothing touches the disk.
  *
- * Atomic: the object appears (CompleteMultipartUpload) only after pg_dump exited 0 and every byte is stored. Any
- * failure — pg_dump's error, its backend terminated, an S3 error, SIGTERM/SIGINT — kills pg_dump and aborts the
- * upload, so nothing is left under the prefix and no multipart upload stays open. An existing key is never
+ * Atomic: the object appears (CompleteMultipartUpload) only after pg_dump and the compressor exited 0 and every byte
+ * is stored. Any failure — pg_dump's error, its backend terminated, igzip dying, an S3 error, a stall (no progress
+ * for the stall timeout), SIGTERM/SIGINT — kills both processes and aborts the upload, so nothing is left under the
+ * prefix and no multipart upload stays open; the error line names the one that failed first. An existing key is never
  * overwritten: checked before starting, and enforced by S3 with If-None-Match on completion.
  *
  * Consistent: a session exports a REPEATABLE READ snapshot, reads the catalog summary in it, and pg_dump dumps that
@@ -26,6 +27,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import {
   DEFAULT_PREFIX,
   ENV,
+  METRICS,
   type Manifest,
   OBJECT_METADATA,
   backupKey,
@@ -38,10 +40,13 @@ import { listBackupObjects } from '../catalog/catalog';
 import type { Connection } from '../postgres/connection';
 import { type PgTool, choosePgDump, choosePgDumpall } from '../postgres/tools';
 import { describeS3Error } from '../storage/s3';
-import { type DumpExit, type DumpProcess, describeDumpFailure, dumpMessages, outputBufferPrefix, startDump } from './dump-process';
+import { DEFAULT_STALL_SECONDS, StallWatchdog } from '../core/watchdog';
+import { type Compressor, chooseCompressor, compressionLevel } from './compression';
+import { type DumpPipeline, startDumpPipeline } from './dump-pipeline';
+import { outputBufferPrefix } from './dump-process';
 import { type DumpedGlobals, dumpGlobals } from './globals';
-import { DEFAULT_CONCURRENCY, DEFAULT_LEVEL, DEFAULT_MEMBER_BYTES, type GzipStats, gzipMembers } from './gzip-members';
-import { DEFAULT_PARTS_IN_FLIGHT, DEFAULT_PART_BYTES, MultipartUpload, partSizeFor } from './multipart-upload';
+import { DEFAULT_MEMBER_BYTES } from './gzip-members';
+import { type CompletedUpload, MultipartUpload, type MultipartTarget } from './multipart-upload';
 import { DEFAULT_LOCK_DAYS, type ObjectLock, bucketObjectLock, classWindowStart, objectLockFor, retentionClass, retentionTagging } from './retention';
 import { type SnapshotSession, openSnapshot } from './snapshot';
 import { type StoredObject, lockStored, putSidecar, removeStored } from './stored-objects';
@@ -54,17 +59,24 @@ export interface BackupOptions {
   /** @default 'backups/' */
   prefix?: string;
   connection: Connection;
-  /** gzip level 1–9. @default 1 (see bench/: level 6 costs ~50% more CPU for ~2% smaller backups) */
+  /**
+   * The compressor (see compression.ts), and the line to print about the choice. @default chooseCompressor(undefined):
+   * igzip where installed, else zlib with a notice
+   */
+  compressor?: { compressor: Compressor; notice?: string };
+  /** The compressor's level: igzip 0–3, zlib 1–9. @default 1 for both (COMPRESSION_LEVELS; bench/backup.ts measures the others) */
   compressionLevel?: number;
-  /** Uncompressed bytes per gzip member. @default 1 MiB */
+  /** zlib: uncompressed bytes per gzip member. @default 1 MiB */
   memberBytes?: number;
-  /** Members compressing at once. @default 4 */
+  /** zlib: members compressing at once. @default 4 */
   compressionConcurrency?: number;
-  /** Bytes per multipart part; grown automatically for very large databases. @default 8 MiB */
+  /** Bytes of the first multipart parts; later ones grow (multipart-upload.ts partSize). @default 8 MiB */
   partBytes?: number;
-  /** Parts uploading at once (fewer when parts are grown). @default 4 */
+  /** Parts of the first size uploading at once (fewer as they grow). @default 4 */
   partsInFlight?: number;
-  /** Aborts the backup (SIGINT/SIGTERM): pg_dump is killed, the upload aborted, the reason rethrown. */
+  /** Seconds without progress before the backup is abandoned as stalled; 0 never. @default DEFAULT_STALL_SECONDS (120) */
+  stallSeconds?: number;
+  /** Aborts the backup (SIGINT/SIGTERM): pg_dump and the compressor are killed, the upload aborted, the reason rethrown. */
   signal?: AbortSignal;
   logger?: Logger;
   /** The clock; the key's stamp is its value at the start, to the second. @default () => new Date() */
@@ -142,8 +154,26 @@ async function prepare(options: BackupOptions, key: string, takenAt: Date, prefi
   return { session: session.value, lock, retention: { class: cls, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}) } };
 }
 
-/** Takes one backup; resolves with its manifest, or rejects having left nothing behind. */
+/**
+ * Takes one backup; resolves with its manifest, or rejects having left nothing behind. Either way it emits the
+ * backup metric (success, bytes, seconds) the stacks alarm on.
+ */
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
+  const started = Date.now();
+  let result: BackupResult | undefined;
+  try {
+    result = await backUp(options);
+    return result;
+  } finally {
+    options.logger?.metric('backup', { [METRICS.dimensionDatabase]: options.connection.database }, {
+      [METRICS.backupSuccess]: { value: result ? 1 : 0, unit: 'Count' },
+      [METRICS.backupBytes]: { value: result?.manifest.sizeBytes ?? 0, unit: 'Bytes' },
+      [METRICS.backupSeconds]: { value: (Date.now() - started) / 1000, unit: 'Seconds' },
+    });
+  }
+}
+
+async function backUp(options: BackupOptions): Promise<BackupResult> {
   const { bucket, connection: conn } = options;
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const now = options.now ?? (() => new Date());
@@ -172,128 +202,208 @@ interface Run extends Preparation {
   startedMs: number;
 }
 
+/** The tools a run uses, found before anything is started. */
+interface Tools {
+  pgDump: PgTool;
+  pgDumpall: PgTool;
+  /** A program that runs pg_dump with a bigger output buffer (stdbuf), or nothing. */
+  stdbuf: string[];
+  compressor: Compressor;
+  level: number;
+}
+
+/** What streaming the dump into the upload produced. */
+interface Streamed {
+  sha256: string;
+  sqlBytes: number;
+  warnings: string;
+}
+
 async function dumpAndStore(options: BackupOptions, run: Run): Promise<BackupResult> {
-  const { s3, connection: conn, signal, logger } = options;
-  const { key, bucket, takenAt, session, lock, retention } = run;
-  const level = options.compressionLevel ?? DEFAULT_LEVEL;
-  const memberBytes = options.memberBytes ?? DEFAULT_MEMBER_BYTES;
-  const pgDump = options.pgDump ?? (await choosePgDump(session.serverMajor));
-  const pgDumpall = options.pgDumpall ?? (await choosePgDumpall(pgDump));
+  const { s3, signal } = options;
+  const { key, bucket, retention, lock } = run;
+  const tools = await findTools(options, run);
   // The globals are small and taken first: a role that may not read them fails the run before anything is uploaded.
-  const [stdbuf, globals] = await Promise.all([outputBufferPrefix(pgDump.path), dumpGlobals(pgDumpall, conn, signal)]);
+  const globals = await dumpGlobals(tools.pgDumpall, options.connection, signal);
   const tagging = retentionTagging(retention.class);
-  logger?.info(`backing up ${conn.database} to s3://${bucket}/${key}`, {
-    key, bucket, serverVersion: session.serverVersion, pgDump: pgDump.path, pgDumpVersion: pgDump.version, snapshot: session.snapshotId,
-    retention: retention.class, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}),
-  });
+  logStart(options, run, tools);
 
-  const partBytes = partSizeFor(session.catalog.totalBytes, options.partBytes ?? DEFAULT_PART_BYTES);
-  const inFlight = options.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT;
-  // Bigger parts (huge databases) mean fewer of them in flight: memory stays at about inFlight × 8 MiB.
-  const partsInFlight = Math.max(1, Math.min(inFlight, Math.floor((inFlight * DEFAULT_PART_BYTES) / partBytes)));
-
+  const watchdog = new StallWatchdog({ seconds: options.stallSeconds ?? DEFAULT_STALL_SECONDS, waitingFor: () => stalled?.(), ...(signal ? { parent: signal } : {}) });
+  let stalled: (() => string | undefined) | undefined;
   let upload: MultipartUpload | undefined;
-  let dump: DumpProcess | undefined;
+  let pipeline: DumpPipeline | undefined;
   const onAbort = (): void => {
-    dump?.kill();
+    pipeline?.kill();
     void upload?.abort();
   };
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const aborted = watchdog.signal;
+  aborted.addEventListener('abort', onAbort, { once: true });
   try {
-    if (signal?.aborted) throw signal.reason;
-    // pg_dump starts while the upload is being created; what it writes meanwhile waits in the pipe.
-    dump = startDump(pgDump.path, conn, [`--snapshot=${session.snapshotId}`], stdbuf);
-    upload = await MultipartUpload.create(
-      s3,
-      {
-        bucket,
-        key,
-        contentType: BACKUP_CONTENT_TYPE,
-        metadata: {
-          [OBJECT_METADATA.database]: metadataValue(conn.database),
-          [OBJECT_METADATA.serverVersion]: metadataValue(session.serverVersion),
-          [OBJECT_METADATA.pgDumpVersion]: metadataValue(pgDump.version),
-          [OBJECT_METADATA.takenAt]: takenAt.toISOString(),
-        },
-        tagging,
-      },
-      { partBytes, maxInFlight: partsInFlight },
-    );
-    if (signal?.aborted) throw signal.reason;
-
-    // Starts the progress clock, so the first rate reported is measured from here.
-    logger?.progress(`dumping ${conn.database}`, 0);
-    let dumpDone = false;
-    void dump.exit.then(() => (dumpDone = true));
-    // Whether pg_dump had already exited when the pipeline failed: then its own error is the story. (Noted at the
-    // failure, because unwinding the loop closes pg_dump's pipe, after which it fails with a broken pipe too.)
-    let dumpDoneAtFailure = false;
-    const hash = createHash('sha256');
-    const stats: GzipStats = { inputBytes: 0, members: 0 };
-    let streamError: unknown;
-    try {
-      const members = gzipMembers(dump.stdout, { level, memberBytes, concurrency: options.compressionConcurrency ?? DEFAULT_CONCURRENCY }, stats);
-      for await (const member of members) {
-        hash.update(member);
-        try {
-          await upload.write(member);
-        } catch (err) {
-          dumpDoneAtFailure = dumpDone;
-          throw err;
-        }
-        logger?.progress(`dumping ${conn.database}`, stats.inputBytes);
-      }
-    } catch (err) {
-      streamError = err;
-    }
-    logger?.progressDone();
-
-    if (streamError !== undefined) dump.kill();
-    const exit: DumpExit = await dump.exit;
-    if (signal?.aborted) throw signal.reason;
-    const dumpFailed = exit.code !== 0 || exit.spawnError !== undefined;
-    if (dumpFailed && (streamError === undefined || dumpDoneAtFailure)) throw new UserError(describeDumpFailure(exit, pgDump.path));
-    if (streamError !== undefined) throw streamError;
-
-    const warnings = dumpMessages(exit.stderr);
-    if (warnings) logger?.warn(`pg_dump: ${warnings}`);
+    if (aborted.aborted) throw aborted.reason;
+    // pg_dump and the compressor start while the upload is being created; what they write meanwhile waits in the pipe.
+    pipeline = startDumpPipeline({
+      pgDumpPath: tools.pgDump.path,
+      conn: options.connection,
+      dumpArgs: [`--snapshot=${run.session.snapshotId}`],
+      prefix: tools.stdbuf,
+      compressor: tools.compressor,
+      level: tools.level,
+      ...(options.memberBytes ? { memberBytes: options.memberBytes } : {}),
+      ...(options.compressionConcurrency ? { concurrency: options.compressionConcurrency } : {}),
+    });
+    const started = pipeline;
+    stalled = () => `creating the multipart upload of ${key} in S3`;
+    upload = await MultipartUpload.create(s3, uploadTarget(options, run, tools, tagging), {
+      ...(options.partBytes ? { partBytes: options.partBytes } : {}),
+      ...(options.partsInFlight ? { maxInFlight: options.partsInFlight } : {}),
+      onPartStored: () => watchdog.progress(),
+    });
+    if (aborted.aborted) throw aborted.reason;
+    const opened = upload;
+    stalled = () => opened.waitingFor() ?? waitingInPipeline(started, tools.compressor);
+    const streamed = await streamIntoUpload(options, started, opened, watchdog);
+    await opened.flush();
+    if (aborted.aborted) throw aborted.reason;
 
     // From here on the upload is finished, not abandoned: a signal now would only lose a good backup.
-    signal?.removeEventListener('abort', onAbort);
-    const done = await upload.complete();
-    const manifest = manifestSchema.parse({
-      format: 'meatbackup/manifest@1',
-      key,
-      database: conn.database,
-      takenAt: takenAt.toISOString(),
-      completedAt: new Date().toISOString(),
-      sizeBytes: done.sizeBytes,
-      sha256: hash.digest('hex'),
-      sqlBytes: stats.inputBytes,
-      ...(done.versionId ? { versionId: done.versionId } : {}),
-      serverVersion: session.serverVersion,
-      pgDumpVersion: pgDump.version,
-      compression: { format: 'gzip', level, memberBytes },
-      durationSeconds: (Date.now() - run.startedMs) / 1000,
-      catalog: session.catalog,
-      globals: { key: sidecarKey(key, 'globals'), sizeBytes: globals.body.length, sha256: globals.sha256 },
-      retention,
-    } satisfies Manifest);
+    aborted.removeEventListener('abort', onAbort);
+    watchdog.stop();
+    if (streamed.warnings) options.logger?.warn(`pg_dump: ${streamed.warnings}`);
+    const done = await opened.complete();
+    const manifest = buildManifest(options, run, tools, streamed, done, globals);
     const stored: StoredObject = { what: 'the backup object', key, ...(done.versionId ? { versionId: done.versionId } : {}) };
     const manifestKey = await storeSidecars(s3, bucket, { stored, manifest, globals, tagging, lock });
-    return { bucket, key, manifestKey, globalsKey: sidecarKey(key, 'globals'), manifest, pgDump, pgDumpall, parts: done.parts };
+    return { bucket, key, manifestKey, globalsKey: sidecarKey(key, 'globals'), manifest, pgDump: tools.pgDump, pgDumpall: tools.pgDumpall, parts: done.parts };
   } catch (err) {
-    signal?.removeEventListener('abort', onAbort);
-    dump?.kill();
-    const abortFailure = await upload?.abort();
-    await dump?.exit;
-    if (abortFailure !== undefined && upload) {
-      const why = describeS3Error(abortFailure, `abort multipart upload ${upload.uploadId}`, bucket).message;
-      const first = err instanceof Error ? err.message : String(err);
-      throw new UserError(`${first}; and ${why}: abort it with \`aws s3api abort-multipart-upload --bucket ${bucket} --key ${key} --upload-id ${upload.uploadId}\``, 1, { cause: err });
-    }
-    throw err;
+    aborted.removeEventListener('abort', onAbort);
+    watchdog.stop();
+    // Stopped on purpose (a signal, a stall): that is the story, not how the interrupted steps then failed.
+    throw await abandon(aborted.aborted ? aborted.reason : err, bucket, key, pipeline, upload);
   }
+}
+
+/** pg_dump and pg_dumpall for this server, the stdbuf prefix, and the compressor with its level. */
+async function findTools(options: BackupOptions, run: Run): Promise<Tools> {
+  const { compressor, notice } = options.compressor ?? chooseCompressor(undefined);
+  if (notice) options.logger?.warn(notice);
+  const level = compressionLevel(compressor.name, options.compressionLevel);
+  const pgDump = options.pgDump ?? (await choosePgDump(run.session.serverMajor));
+  const [pgDumpall, stdbuf] = await Promise.all([options.pgDumpall ?? choosePgDumpall(pgDump), outputBufferPrefix(pgDump.path)]);
+  return { pgDump, pgDumpall, stdbuf, compressor, level };
+}
+
+function logStart(options: BackupOptions, run: Run, tools: Tools): void {
+  const { key, bucket, session, lock, retention } = run;
+  options.logger?.info(`backing up ${options.connection.database} to s3://${bucket}/${key} (${tools.compressor.name} level ${tools.level})`, {
+    key, bucket, serverVersion: session.serverVersion, pgDump: tools.pgDump.path, pgDumpVersion: tools.pgDump.version, snapshot: session.snapshotId,
+    compressor: tools.compressor.name, ...(tools.compressor.igzipPath ? { igzip: tools.compressor.igzipPath } : {}), level: tools.level,
+    retention: retention.class, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}),
+  });
+}
+
+function uploadTarget(options: BackupOptions, run: Run, tools: Tools, tagging: string): MultipartTarget {
+  return {
+    bucket: run.bucket,
+    key: run.key,
+    contentType: BACKUP_CONTENT_TYPE,
+    metadata: {
+      [OBJECT_METADATA.database]: metadataValue(options.connection.database),
+      [OBJECT_METADATA.serverVersion]: metadataValue(run.session.serverVersion),
+      [OBJECT_METADATA.pgDumpVersion]: metadataValue(tools.pgDump.version),
+      [OBJECT_METADATA.takenAt]: run.takenAt.toISOString(),
+    },
+    tagging,
+  };
+}
+
+/**
+ * What a stalled pipeline is waiting for when the upload is not the one holding it back: the compressor's output
+ * when pg_dump is still writing, pg_dump's output when it is not.
+ */
+function waitingInPipeline(pipeline: DumpPipeline, compressor: Compressor): string {
+  return compressor.name === 'isal' ? `pg_dump's output or igzip (${pipeline.sqlBytes()} bytes of SQL dumped)` : `pg_dump's output (${pipeline.sqlBytes()} bytes of SQL dumped)`;
+}
+
+/**
+ * Hashes the compressed bytes and hands them to the upload, reporting progress (to the logger and the watchdog),
+ * then waits for pg_dump and the compressor; throws one line blaming whichever failed first.
+ */
+async function streamIntoUpload(options: BackupOptions, pipeline: DumpPipeline, upload: MultipartUpload, watchdog: StallWatchdog): Promise<Streamed> {
+  const { logger, connection: conn } = options;
+  const aborted = watchdog.signal;
+  // Starts the progress clock, so the first rate reported is measured from here.
+  logger?.progress(`dumping ${conn.database}`, 0);
+  const hash = createHash('sha256');
+  let outputError: Parameters<DumpPipeline['settle']>[0];
+  try {
+    for await (const chunk of pipeline.output) {
+      hash.update(chunk);
+      watchdog.progress();
+      try {
+        await upload.write(chunk);
+      } catch (err) {
+        // Noted at the failure: unwinding the loop closes the pipes, after which the processes fail with a broken pipe too.
+        throw Object.assign(new Error('upload failed'), { upload: err });
+      }
+      watchdog.progress();
+      logger?.progress(`dumping ${conn.database}`, pipeline.sqlBytes());
+    }
+  } catch (err) {
+    const error = (err as { upload?: unknown }).upload ?? err;
+    outputError = { error, exitedBefore: { pgDump: pipeline.pgDump.exited, igzip: pipeline.igzip?.exited ?? false } };
+  }
+  logger?.progressDone();
+  if (outputError !== undefined || aborted.aborted) pipeline.kill();
+  let settled: Awaited<ReturnType<DumpPipeline['settle']>>;
+  try {
+    settled = await pipeline.settle(outputError);
+  } catch (err) {
+    // Stopped on purpose (a signal, a stall): that is the story, not what the stopped processes then said.
+    throw aborted.aborted ? aborted.reason : err;
+  }
+  if (aborted.aborted) throw aborted.reason;
+  return { sha256: hash.digest('hex'), sqlBytes: settled.sqlBytes, warnings: settled.warnings };
+}
+
+function buildManifest(options: BackupOptions, run: Run, tools: Tools, streamed: Streamed, done: CompletedUpload, globals: DumpedGlobals): Manifest {
+  const { key, takenAt, session, retention } = run;
+  return manifestSchema.parse({
+    format: 'meatbackup/manifest@1',
+    key,
+    database: options.connection.database,
+    takenAt: takenAt.toISOString(),
+    completedAt: new Date().toISOString(),
+    sizeBytes: done.sizeBytes,
+    sha256: streamed.sha256,
+    sqlBytes: streamed.sqlBytes,
+    ...(done.versionId ? { versionId: done.versionId } : {}),
+    serverVersion: session.serverVersion,
+    pgDumpVersion: tools.pgDump.version,
+    compression: {
+      format: 'gzip',
+      compressor: tools.compressor.name,
+      level: tools.level,
+      ...(tools.compressor.name === 'zlib' ? { memberBytes: options.memberBytes ?? DEFAULT_MEMBER_BYTES } : {}),
+    },
+    durationSeconds: (Date.now() - run.startedMs) / 1000,
+    catalog: session.catalog,
+    globals: { key: sidecarKey(key, 'globals'), sizeBytes: globals.body.length, sha256: globals.sha256 },
+    retention,
+  } satisfies Manifest);
+}
+
+/**
+ * After any failure: stops the processes, aborts the upload (so nothing is stored and no upload stays open) and
+ * returns the error to throw; if the abort itself fails, the line says so and how to finish it by hand.
+ */
+async function abandon(err: unknown, bucket: string, key: string, pipeline: DumpPipeline | undefined, upload: MultipartUpload | undefined): Promise<unknown> {
+  pipeline?.kill();
+  const abortFailure = await upload?.abort();
+  await pipeline?.settle().catch(() => undefined);
+  if (abortFailure === undefined || !upload) return err;
+  const why = describeS3Error(abortFailure, `abort multipart upload ${upload.uploadId}`, bucket).message;
+  const first = err instanceof Error ? err.message : String(err);
+  return new UserError(`${first}; and ${why}: abort it with \`aws s3api abort-multipart-upload --bucket ${bucket} --key ${key} --upload-id ${upload.uploadId}\``, 1, { cause: err });
 }
 
 interface Sidecars {

@@ -3,7 +3,7 @@
  * in pg_dump's own words. The connection travels in the environment (libpqEnv): the password never appears in argv.
  */
 import { execFile, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { type Connection, libpqEnv } from '../postgres/connection';
 
 export interface DumpExit {
@@ -19,10 +19,16 @@ export interface DumpProcess {
   pid: number | undefined;
   /** The SQL. Read it, or pg_dump blocks on a full pipe: that is the backpressure. */
   stdout: Readable;
+  /** Its standard input, when started with `stdin: 'pipe'`. */
+  stdin?: Writable;
   /** Resolves once pg_dump has exited and its output streams are closed; never rejects. */
   exit: Promise<DumpExit>;
   /** Stops pg_dump (SIGTERM, then SIGKILL after a grace period) if it is still running. */
   kill(): void;
+  /** True once kill() was called while it still ran: a failure after that is not its own. */
+  readonly killed: boolean;
+  /** True once it has exited. */
+  readonly exited: boolean;
 }
 
 const STDERR_LIMIT = 64 * 1024;
@@ -56,16 +62,34 @@ export function startDump(pgDump: string, conn: Connection, extraArgs: readonly 
 
 /** Starts a libpq tool (`argv[0]`) talking to `conn`, with its output on a pipe and its messages captured. */
 export function startTool(argv: readonly string[], conn: Connection): DumpProcess {
+  return startChild(argv, { env: libpqEnv(conn) });
+}
+
+export interface ChildOptions {
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Its standard input: another process's output pipe, handed over (the parent's end is closed), or 'pipe' to write
+   * it from here ({@link DumpProcess.stdin}); none by default.
+   */
+  stdin?: Readable | Writable | 'pipe';
+}
+
+/** Starts `argv[0]` with its output on a pipe and its messages captured. */
+export function startChild(argv: readonly string[], options: ChildOptions = {}): DumpProcess {
   const child = spawn(argv[0], argv.slice(1), {
-    env: libpqEnv(conn),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
   });
+  // The child holds the pipe now; were the parent to keep its end open too, the writer would block instead of
+  // failing (EPIPE) when this child dies.
+  if (options.stdin && options.stdin !== 'pipe') options.stdin.destroy();
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => {
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => {
     stderr = (stderr + d).slice(-STDERR_LIMIT);
   });
   let exited = false;
+  let killed = false;
   let spawnError: Error | undefined;
   const exit = new Promise<DumpExit>((resolve) => {
     child.on('error', (err) => {
@@ -83,17 +107,25 @@ export function startTool(argv: readonly string[], conn: Connection): DumpProces
   });
   return {
     pid: child.pid,
-    stdout: child.stdout,
+    stdout: child.stdout!,
+    ...(child.stdin ? { stdin: child.stdin } : {}),
     exit,
+    get killed() {
+      return killed;
+    },
+    get exited() {
+      return exited;
+    },
     kill() {
       if (exited || child.exitCode !== null || child.signalCode !== null) return;
+      killed = true;
       child.kill('SIGTERM');
       const timer = setTimeout(() => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }, KILL_GRACE_MS);
       timer.unref();
-      // Nobody reads the SQL any more; let pg_dump see a closed pipe rather than block on it.
-      child.stdout.destroy();
+      // Nobody reads the output any more; let the tool see a closed pipe rather than block on it.
+      child.stdout!.destroy();
     },
   };
 }

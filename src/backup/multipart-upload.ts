@@ -1,7 +1,8 @@
 /**
  * One S3 multipart upload with bounded memory: bytes are gathered into parts, at most `maxInFlight` parts are being
  * sent at once, and write() does not return while that many are in flight. That wait is what holds back the
- * compressor and, behind it, pg_dump.
+ * compressor and, behind it, pg_dump. Parts start small and grow with the upload (partSize), with fewer of them in
+ * flight as they grow, so a small backup stays in small parts and a huge one still fits S3's 10,000.
  *
  * Every part carries a CRC32 checksum (ChecksumAlgorithm on the upload; the SDK computes it with zlib's native
  * crc32): S3 checks each part on arrival, and buckets with Object Lock require a checksum on every part. The algorithm
@@ -28,6 +29,12 @@ export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_PARTS_IN_FLIGHT = 4;
 export const MAX_PARTS = 10_000;
+/** S3's largest part: https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html */
+export const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
+/** Parts of one size before the size doubles. */
+export const PARTS_PER_SIZE = 1000;
+/** Time all attempts at AbortMultipartUpload get together. */
+const ABORT_BUDGET_MS = 5000;
 
 export interface MultipartTarget {
   bucket: string;
@@ -41,10 +48,14 @@ export interface MultipartTarget {
 }
 
 export interface MultipartOptions {
-  /** Bytes per part (all but the last); at least 5 MiB. @default 8 MiB */
+  /** Bytes of the first parts (at least 5 MiB); later parts grow (see {@link partSize}). @default 8 MiB */
   partBytes?: number;
-  /** Parts being uploaded at once. @default 4 */
+  /** Parts of the first size being uploaded at once; fewer as parts grow, so the bytes in flight stay the same. @default 4 */
   maxInFlight?: number;
+  /** Parts of one size before the size doubles. @default PARTS_PER_SIZE (1,000) */
+  growEvery?: number;
+  /** Called whenever a part is stored (a stall watchdog's progress). */
+  onPartStored?: () => void;
 }
 
 export interface CompletedUpload {
@@ -54,22 +65,43 @@ export interface CompletedUpload {
   sizeBytes: number;
 }
 
-/** Smallest part size (a whole number of MiB, at least `base`) that fits `expectedBytes` in S3's 10,000 parts with room to spare. */
-export function partSizeFor(expectedBytes: number, base: number = DEFAULT_PART_BYTES): number {
-  const mib = 1024 * 1024;
-  const needed = Math.ceil(expectedBytes / (MAX_PARTS * 0.8) / mib) * mib;
-  return Math.max(base, needed);
+/**
+ * The size of part `partNumber` (1-based): `first` for the first 1,000 parts, then doubling every 1,000 parts, up
+ * to S3's 5 GiB. A backup of a few GB keeps the small first size; the 10,000 parts S3 allows reach past 5 TB even
+ * from a 5 MiB start (5 MiB × 1,000 × (2^10 − 1) = 5.4 TB). The size is known before a part is filled, since an
+ * upload's total is not (S3 lets parts differ in size; only the last may be under 5 MiB).
+ */
+export function partSize(partNumber: number, first: number = DEFAULT_PART_BYTES, growEvery: number = PARTS_PER_SIZE): number {
+  const start = Math.max(MIN_PART_BYTES, first);
+  return Math.min(MAX_PART_BYTES, start * 2 ** Math.floor((partNumber - 1) / growEvery));
+}
+
+/** Parts of `size` that may be travelling at once: as many as fit the bytes `maxInFlight` first-size parts take, at least one. */
+export function partsInFlightFor(size: number, first: number = DEFAULT_PART_BYTES, maxInFlight: number = DEFAULT_PARTS_IN_FLIGHT): number {
+  return Math.max(1, Math.floor((maxInFlight * Math.max(MIN_PART_BYTES, first)) / size));
+}
+
+/** The most bytes the sum of all parts can reach, with `first` as the first part size. */
+export function maxUploadBytes(first: number = DEFAULT_PART_BYTES, growEvery: number = PARTS_PER_SIZE): number {
+  let total = 0;
+  for (let n = 1; n <= MAX_PARTS; n += 1) total += partSize(n, first, growEvery);
+  return total;
 }
 
 export class MultipartUpload {
-  private readonly partBytes: number;
+  private readonly firstPartBytes: number;
   private readonly maxInFlight: number;
+  private readonly growEvery: number;
+  private readonly onPartStored: (() => void) | undefined;
   private readonly controller = new AbortController();
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Parts travelling, with their numbers. */
+  private readonly inFlight = new Map<Promise<void>, number>();
   private readonly parts: CompletedPart[] = [];
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
+  /** The part being filled (allocated at its first byte), and how much of it is. */
+  private filling: Buffer | undefined;
+  private fill = 0;
   private nextPart = 1;
+  private waiting = false;
   private sent = 0;
   private failure: unknown;
   private aborting: Promise<unknown> | undefined;
@@ -81,8 +113,10 @@ export class MultipartUpload {
     readonly uploadId: string,
     options: MultipartOptions,
   ) {
-    this.partBytes = Math.max(MIN_PART_BYTES, options.partBytes ?? DEFAULT_PART_BYTES);
+    this.firstPartBytes = Math.max(MIN_PART_BYTES, options.partBytes ?? DEFAULT_PART_BYTES);
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_PARTS_IN_FLIGHT);
+    this.growEvery = Math.max(1, options.growEvery ?? PARTS_PER_SIZE);
+    this.onPartStored = options.onPartStored;
   }
 
   /** Starts the upload (CreateMultipartUpload with the object's content type, metadata and tags). */
@@ -109,33 +143,59 @@ export class MultipartUpload {
 
   /** Bytes handed to write() so far. */
   get bytesWritten(): number {
-    return this.sent + this.bufferedBytes;
+    return this.sent + this.fill;
   }
 
-  /** Queues bytes; resolves once they are buffered and fewer than `maxInFlight` parts are travelling. */
+  /** What the upload is waiting for, when write() is held back by parts in flight (for a stall line); else undefined. */
+  waitingFor(): string | undefined {
+    if (!this.waiting || this.inFlight.size === 0) return undefined;
+    const oldest = Math.min(...this.inFlight.values());
+    return `S3 upload of part ${oldest} of ${this.target.key}${this.inFlight.size > 1 ? ` (and ${this.inFlight.size - 1} more in flight)` : ''}`;
+  }
+
+  /** Copies bytes into the part being filled; resolves once they are taken and the parts travelling leave room. */
   async write(chunk: Buffer): Promise<void> {
     this.assertOpen();
-    this.buffered.push(chunk);
-    this.bufferedBytes += chunk.length;
-    while (this.bufferedBytes >= this.partBytes) {
-      const all = Buffer.concat(this.buffered, this.bufferedBytes);
-      this.buffered = all.length > this.partBytes ? [all.subarray(this.partBytes)] : [];
-      this.bufferedBytes = all.length - this.partBytes;
-      await this.sendPart(all.subarray(0, this.partBytes));
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.filling ??= Buffer.allocUnsafeSlow(partSize(this.nextPart, this.firstPartBytes, this.growEvery));
+      const n = chunk.copy(this.filling, this.fill, offset);
+      this.fill += n;
+      offset += n;
+      if (this.fill === this.filling.length) {
+        const full = this.filling;
+        this.filling = undefined;
+        this.fill = 0;
+        await this.sendPart(full);
+      }
     }
   }
 
-  /** Sends what is buffered as the last part, waits for every part and publishes the object. */
-  async complete(): Promise<CompletedUpload> {
+  /**
+   * Sends what is buffered as the last part and waits until every part is stored. Still cancellable by abort(),
+   * unlike complete(): call it first where a stall watchdog should cover the last parts.
+   */
+  async flush(): Promise<void> {
     this.assertOpen();
-    if (this.bufferedBytes > 0 || this.parts.length + this.inFlight.size === 0) {
-      const last = Buffer.concat(this.buffered, this.bufferedBytes);
-      this.buffered = [];
-      this.bufferedBytes = 0;
+    if (this.fill > 0 || this.parts.length + this.inFlight.size === 0) {
+      const last = (this.filling ?? Buffer.alloc(0)).subarray(0, this.fill);
+      this.filling = undefined;
+      this.fill = 0;
       await this.sendPart(last);
     }
-    await Promise.all(this.inFlight);
+    this.waiting = true;
+    try {
+      await Promise.all(this.inFlight.keys());
+    } finally {
+      this.waiting = false;
+    }
     this.throwIfFailed();
+  }
+
+  /** Flushes (if not done yet) and publishes the object. */
+  async complete(): Promise<CompletedUpload> {
+    await this.flush();
+    this.assertOpen();
     this.state = 'completing';
     const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
     try {
@@ -175,12 +235,16 @@ export class MultipartUpload {
   private async abortNow(): Promise<unknown> {
     this.state = 'aborted';
     this.controller.abort();
-    await Promise.allSettled(this.inFlight);
+    this.filling = undefined;
+    await Promise.allSettled(this.inFlight.keys());
     let lastError: unknown;
-    // S3 may need the abort repeated when parts were arriving at the same moment; they have all settled here.
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // S3 may need the abort repeated when parts were arriving at the same moment; they have all settled here. All
+    // attempts together get a few seconds: an endpoint that does not answer must not hold a shutdown (ECS kills at
+    // its stopTimeout); the caller then says how to abort by hand.
+    const deadline = AbortSignal.timeout(ABORT_BUDGET_MS);
+    for (let attempt = 0; attempt < 3 && !deadline.aborted; attempt++) {
       try {
-        await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: this.uploadId }));
+        await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: this.uploadId }), { abortSignal: deadline });
         return undefined;
       } catch (err) {
         if (err instanceof NoSuchUpload || (err as { name?: string }).name === 'NoSuchUpload') return undefined;
@@ -202,7 +266,7 @@ export class MultipartUpload {
   private async sendPart(body: Buffer): Promise<void> {
     const partNumber = this.nextPart++;
     if (partNumber > MAX_PARTS) {
-      throw new UserError(`backup is larger than ${MAX_PARTS} parts of ${this.partBytes} bytes: S3 allows no more parts; raise the part size`);
+      throw new UserError(`backup is larger than S3's ${MAX_PARTS} parts (${maxUploadBytes(this.firstPartBytes, this.growEvery)} bytes from a first part size of ${this.firstPartBytes}): raise the first part size`);
     }
     this.sent += body.length;
     const upload = this.s3
@@ -220,6 +284,7 @@ export class MultipartUpload {
       )
       .then(
         (res) => {
+          this.onPartStored?.();
           this.parts.push({
             PartNumber: partNumber,
             ETag: res.ETag,
@@ -240,10 +305,17 @@ export class MultipartUpload {
         },
       );
     const tracked: Promise<void> = upload.finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
-    while (this.inFlight.size >= this.maxInFlight) {
-      await Promise.race(this.inFlight);
-      this.throwIfFailed();
+    this.inFlight.set(tracked, partNumber);
+    // Bigger parts, fewer of them at once: the bytes travelling stay about maxInFlight first-size parts.
+    const limit = partsInFlightFor(partSize(this.nextPart, this.firstPartBytes, this.growEvery), this.firstPartBytes, this.maxInFlight);
+    this.waiting = true;
+    try {
+      while (this.inFlight.size >= limit) {
+        await Promise.race(this.inFlight.keys());
+        this.throwIfFailed();
+      }
+    } finally {
+      this.waiting = false;
     }
     this.throwIfFailed();
   }

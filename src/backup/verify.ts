@@ -12,7 +12,6 @@
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type Manifest, type VerifyRecord, sidecarKey, verifyRecordSchema } from '../contract';
 import { UserError, oneLine } from '../core/errors';
@@ -21,6 +20,8 @@ import { readRequiredManifest } from '../catalog/catalog';
 import { SOURCE_VERSION_METADATA } from '../promote/identity';
 import { locateBackupVersion } from '../restore/fetch-verified';
 import { writeJsonObject } from '../storage/json-object';
+import type { Compressor } from './compression';
+import { chooseDecompressor, gunzipStage, isCorruptGzip } from './gunzip-stage';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
 import { retentionTagging } from './retention';
 
@@ -34,6 +35,8 @@ export interface VerifyOptions {
   versionId?: string;
   signal?: AbortSignal;
   logger?: Logger;
+  /** What decompresses the SQL. @default chooseDecompressor(): igzip where installed, else zlib (with a notice) */
+  decompressor?: Compressor;
 }
 
 export interface VerifyResult {
@@ -144,12 +147,12 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest): Promis
   logger?.progress(`verifying ${key}`, 0, manifest.sizeBytes);
   const sql = new TailSink(4096);
   try {
-    await pipeline(object.body, digest, createGunzip(), sql, ...(signal ? [{ signal }] : []));
+    await pipeline(object.body, digest, gunzipStage(decompressor(options)), sql, ...(signal ? [{ signal }] : []));
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     const e = err as NodeJS.ErrnoException;
-    // zlib errors carry Z_* codes; anything else is the read from S3 failing.
-    if (/^Z_|ERR_ZLIB/.test(e.code ?? '') || /incorrect header check|invalid|unexpected end/i.test(e.message)) {
+    // A decompressor's complaint about its input; anything else is the read from S3 failing.
+    if (isCorruptGzip(err)) {
       throw new VerificationFailed(key, `it is not a valid gzip stream after ${digest.bytesSeen} bytes (${e.message})`, { cause: err });
     }
     throw new UserError(`could not read ${key} from bucket ${bucket}: ${e.message}`, 1, { cause: err });
@@ -191,6 +194,13 @@ export async function recordVerifyResult(s3: S3Client, bucket: string, record: V
     logger?.warn(`the result was not recorded at ${key} (${oneLine((err as Error).message)}): list will not show it`);
     return undefined;
   }
+}
+
+function decompressor(options: VerifyOptions): Compressor {
+  if (options.decompressor) return options.decompressor;
+  const { compressor, notice } = chooseDecompressor();
+  if (notice) options.logger?.warn(notice);
+  return compressor;
 }
 
 /** Reads the globals object and adds what differs from the manifest to `problems`; returns what it found. */

@@ -7,7 +7,6 @@
  *
  * Plus the server-side helpers both use: the maintenance database and one-line PostgreSQL errors.
  */
-import { createGunzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from 'pg';
 import type { Manifest } from '../contract';
@@ -18,6 +17,8 @@ import { type Connection, withDatabase } from '../postgres/connection';
 import { describePgError, withClient } from '../postgres/client';
 import { type HashOptions, type PinnedObject, checkBackupObject, openVerifiedStream } from './fetch-verified';
 import { psqlLoad } from './psql-load';
+import type { Compressor } from '../backup/compression';
+import { chooseDecompressor, gunzipStage, isCorruptGzip } from '../backup/gunzip-stage';
 
 export function secondsSince(start: number): number {
   return Math.round((Date.now() - start) / 10) / 100;
@@ -91,6 +92,8 @@ export interface LoadPinnedOptions {
   logger: Logger;
   signal?: AbortSignal;
   psqlPath?: string;
+  /** What decompresses the SQL. @default chooseDecompressor(): igzip where installed, else zlib (with a notice) */
+  decompressor?: Compressor;
 }
 
 /**
@@ -106,7 +109,13 @@ export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes
     ...(signal ? { signal } : {}),
     onProgress: (bytes) => logger.progress(`restoring ${name}`, bytes, pin.sizeBytes),
   });
-  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  let decompressor = options.decompressor;
+  if (!decompressor) {
+    const chosen = chooseDecompressor();
+    if (chosen.notice) logger.warn(chosen.notice);
+    decompressor = chosen.compressor;
+  }
+  const gunzip = gunzipStage(decompressor);
   gunzip.on('data', (chunk: Buffer) => (sqlBytes += chunk.length));
   try {
     await psqlLoad({
@@ -121,7 +130,7 @@ export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     const e = err as NodeJS.ErrnoException;
-    if (/^Z_|ERR_ZLIB/.test(e.code ?? '')) {
+    if (isCorruptGzip(e)) {
       throw new UserError(`backup ${pin.key} matches its manifest but is not valid gzip (${e.message}): it was written broken; pick another backup`, 1, { cause: err });
     }
     throw err;

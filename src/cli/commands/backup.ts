@@ -1,7 +1,8 @@
 /** `meatbackup backup`: the runbook's step 1.1 (what the scheduled Fargate task and `/admin backup` run). */
 import { type Command, Option } from 'commander';
-import { type CatalogSummary, DEFAULT_PREFIX, ENV, METRICS, type Manifest, RETENTION_TAG } from '../../contract';
+import { type CatalogSummary, DEFAULT_PREFIX, ENV, type Manifest, RETENTION_TAG } from '../../contract';
 import { runBackup } from '../../backup/backup';
+import { chooseCompressor, parseCompressorName } from '../../backup/compression';
 import { formatUtc, lockDaysFromEnv } from '../../backup/retention';
 import { resolveConnection } from '../../postgres/connection';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -9,6 +10,7 @@ import { usageError } from '../../core/errors';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration, plural } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
+import { stallSeconds } from '../../core/watchdog';
 
 interface BackupFlags {
   bucket?: string;
@@ -16,12 +18,24 @@ interface BackupFlags {
   databaseUrl?: string;
   json?: boolean;
   compressionLevel?: string;
+  compressor?: string;
+  stallTimeout?: string;
+  firstPartSize?: string;
 }
 
+/** MiB of the first multipart parts: at least S3's 5. */
+function firstPartBytes(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const mib = Number(raw);
+  if (!Number.isInteger(mib) || mib < 5 || mib > 5120) throw usageError(`--first-part-size ${raw}: give whole MiB from 5 (S3's smallest part) to 5120`);
+  return mib * 1024 * 1024;
+}
+
+/** A whole number; whether it is a level of the chosen compressor is the backup's to say. */
 function compressionLevel(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const level = Number(raw);
-  if (!Number.isInteger(level) || level < 1 || level > 9) throw usageError(`--compression-level ${raw}: give a whole number from 1 (fastest) to 9 (smallest)`);
+  if (!Number.isInteger(level)) throw usageError(`--compression-level ${raw}: give a whole number (igzip 0-3, zlib 1-9)`);
   return level;
 }
 
@@ -50,57 +64,55 @@ export function registerBackup(program: Command): void {
     .addOption(new Option('--bucket <name>', `bucket to upload to (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
-    .addOption(new Option('--compression-level <n>', 'gzip level, 1 (fastest, the default) to 9 (smallest)'))
+    .addOption(new Option('--compression-level <n>', 'compression level: igzip 0 (fastest) to 3, zlib 1 to 9 (default 1 for both)'))
+    .addOption(new Option('--compressor <name>', `isal (ISA-L's igzip, the default where installed) or zlib (built in, the fallback) (default: $${ENV.compressor})`))
+    .addOption(new Option('--stall-timeout <seconds>', `give up when nothing moves for this long: pg_dump, igzip or S3 (default: $${ENV.stallSeconds} or 120; 0 never)`))
+    .addOption(new Option('--first-part-size <MiB>', 'size of the first upload parts; later parts double every 1,000 (default 8)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: BackupFlags) => {
       const logger = createLogger();
-      const started = Date.now();
-      let database = 'unknown';
-      let bytes = 0;
-      let success = 0;
-      try {
-        const level = compressionLevel(flags.compressionLevel);
-        const lockDays = lockDaysFromEnv();
-        const bucket = resolveBucket(flags.bucket);
-        const connection = resolveConnection(flags.databaseUrl);
-        database = connection.database;
-        const result = await runBackup({
-          s3: createS3Client(),
-          bucket,
-          prefix: flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX,
-          connection,
-          ...(level !== undefined ? { compressionLevel: level } : {}),
-          lockDays,
-          signal: shutdownSignal(),
-          logger,
-        });
-        const m = result.manifest;
-        bytes = m.sizeBytes;
-        success = 1;
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ bucket: result.bucket, ...m, manifestKey: result.manifestKey, pgDumpPath: result.pgDump.path, pgDumpallPath: result.pgDumpall.path, parts: result.parts })}\n`);
-        } else {
-          const ratio = m.sqlBytes > 0 ? ` (${((100 * m.sizeBytes) / m.sqlBytes).toFixed(0)}% of ${formatBytes(m.sqlBytes)} SQL)` : '';
-          process.stdout.write(
-            [
-              `backup   s3://${result.bucket}/${m.key}`,
-              `size     ${formatBytes(m.sizeBytes)}${ratio}`,
-              `sha256   ${m.sha256}`,
-              `took     ${formatDuration(m.durationSeconds)}`,
-              `versions server ${m.serverVersion}, pg_dump ${m.pgDumpVersion} (${result.pgDump.path})`,
-              `keep     ${m.retention ? retentionLine(m.retention) : '-'}`,
-              `globals  s3://${result.bucket}/${result.globalsKey}${m.globals ? ` (${formatBytes(m.globals.sizeBytes)}, pg_dumpall --globals-only --no-role-passwords)` : ''}`,
-              `catalog  ${m.catalog ? catalogLine(m.catalog) : '-'}`,
-              '',
-            ].join('\n'),
-          );
-        }
-      } finally {
-        logger.metric('backup', { [METRICS.dimensionDatabase]: database }, {
-          [METRICS.backupSuccess]: { value: success, unit: 'Count' },
-          [METRICS.backupBytes]: { value: bytes, unit: 'Bytes' },
-          [METRICS.backupSeconds]: { value: (Date.now() - started) / 1000, unit: 'Seconds' },
-        });
+      const level = compressionLevel(flags.compressionLevel);
+      const partBytes = firstPartBytes(flags.firstPartSize);
+      const requested = parseCompressorName(flags.compressor, '--compressor') ?? parseCompressorName(process.env[ENV.compressor], ENV.compressor);
+      const stall = stallSeconds(flags.stallTimeout);
+      const lockDays = lockDaysFromEnv();
+      const bucket = resolveBucket(flags.bucket);
+      const connection = resolveConnection(flags.databaseUrl);
+      const result = await runBackup({
+        s3: createS3Client(),
+        bucket,
+        prefix: flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX,
+        connection,
+        compressor: chooseCompressor(requested),
+        ...(level !== undefined ? { compressionLevel: level } : {}),
+        stallSeconds: stall,
+        ...(partBytes !== undefined ? { partBytes } : {}),
+        lockDays,
+        signal: shutdownSignal(),
+        logger,
+      });
+      const m = result.manifest;
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ bucket: result.bucket, ...m, manifestKey: result.manifestKey, pgDumpPath: result.pgDump.path, pgDumpallPath: result.pgDumpall.path, parts: result.parts })}\n`);
+        return;
       }
+      const ratio = m.sqlBytes > 0 ? ` (${((100 * m.sizeBytes) / m.sqlBytes).toFixed(0)}% of ${formatBytes(m.sqlBytes)} SQL, ${compressionLine(m.compression)})` : '';
+      process.stdout.write(
+        [
+          `backup   s3://${result.bucket}/${m.key}`,
+          `size     ${formatBytes(m.sizeBytes)}${ratio}`,
+          `sha256   ${m.sha256}`,
+          `took     ${formatDuration(m.durationSeconds)}`,
+          `versions server ${m.serverVersion}, pg_dump ${m.pgDumpVersion} (${result.pgDump.path})`,
+          `keep     ${m.retention ? retentionLine(m.retention) : '-'}`,
+          `globals  s3://${result.bucket}/${result.globalsKey}${m.globals ? ` (${formatBytes(m.globals.sizeBytes)}, pg_dumpall --globals-only --no-role-passwords)` : ''}`,
+          `catalog  ${m.catalog ? catalogLine(m.catalog) : '-'}`,
+          '',
+        ].join('\n'),
+      );
     });
+}
+
+function compressionLine(c: Manifest['compression']): string {
+  return `${c.compressor === 'isal' ? 'igzip' : 'zlib'} level ${c.level}`;
 }

@@ -3,6 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { runBackup } from '../../../src/backup/backup';
+import { COMPRESSORS, chooseCompressor } from '../../../src/backup/compression';
 import { UserError } from '../../../src/core/errors';
 import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
@@ -21,7 +22,7 @@ function failWhen(client: S3Client, when: (command: string, input: Record<string
   );
 }
 
-describe('the backup pipeline (pg_dump → gzip members → multipart upload), on a real cluster and the S3 emulator', () => {
+describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), on a real cluster and the S3 emulator', () => {
   let pg: LocalCluster;
   let s3: LocalS3;
   beforeAll(async () => {
@@ -34,23 +35,52 @@ describe('the backup pipeline (pg_dump → gzip members → multipart upload), o
     await Promise.all([pg?.stop(), s3?.stop()]);
   });
 
-  test('GIVEN a database WHEN backed up THEN the stored bytes, manifest and part traffic are what the runbook promises', async () => {
-    const client = s3.client();
-    const bucket = await freshBucket(client, 'pipeline-ok');
-    const watcher = watchCommands(client);
-    const result = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024, partsInFlight: 2 });
+  describe.each(COMPRESSORS)('compressing with %s', (name) => {
+    test('GIVEN a database WHEN backed up THEN the stored bytes, manifest and part traffic are what the runbook promises', async () => {
+      const client = s3.client();
+      const bucket = await freshBucket(client, 'pipeline-ok');
+      const watcher = watchCommands(client);
+      const result = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: chooseCompressor(name), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024, partsInFlight: 2 });
 
-    const stored = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: result.key }))).Body!.transformToByteArray());
-    expect(result.manifest).toMatchObject({
-      sizeBytes: stored.length,
-      sha256: createHash('sha256').update(stored).digest('hex'),
-      sqlBytes: gunzipSync(stored).length,
-      compression: { format: 'gzip', level: 1, memberBytes: 256 * 1024 },
+        const stored = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: result.key }))).Body!.transformToByteArray());
+      expect(result.manifest).toMatchObject({
+        sizeBytes: stored.length,
+        sha256: createHash('sha256').update(stored).digest('hex'),
+        sqlBytes: gunzipSync(stored).length,
+        compression: name === 'zlib' ? { format: 'gzip', compressor: 'zlib', level: 1, memberBytes: 256 * 1024 } : { format: 'gzip', compressor: 'isal', level: 1 },
+      });
+      expect(watcher.maxPartsInFlight()).toBeLessThanOrEqual(2);
+      expect(watcher.partSizes.slice(0, -1).every((n) => n === 5 * 1024 * 1024)).toBe(true);
+      expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.globals.sql.gz`, `${result.key}.manifest.json`], uploads: [] });
     });
-    expect(watcher.maxPartsInFlight()).toBeLessThanOrEqual(2);
-    expect(watcher.partSizes.slice(0, -1).every((n) => n === 5 * 1024 * 1024)).toBe(true);
-    expect(await bucketContents(client, bucket)).toEqual({ versions: [result.key, `${result.key}.globals.sql.gz`, `${result.key}.manifest.json`], uploads: [] });
+    test('GIVEN S3 fails a part half-way WHEN backing up THEN pg_dump and the compressor are stopped, the upload aborted, nothing is left, and the line says S3 failed', async () => {
+      const client = s3.client();
+      const bucket = await freshBucket(client, 'pipeline-s3-fails');
+      failWhen(client, (cmd, input) => cmd === 'UploadPartCommand' && input.PartNumber === 2);
+      const err = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: chooseCompressor(name), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toMatch(/^could not upload part 2 of backups\/meatdb-.*\.sql\.gz to bucket pipeline-s3-fails-.*: InternalError \(HTTP 500\)/);
+      expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
+      expect(await dumpBackendsLeft(pg)).toBe(0);
+    });
+    test('GIVEN a shutdown signal mid-dump WHEN backing up THEN the signal reason is thrown and nothing is left', async () => {
+      const client = s3.client();
+      const bucket = await freshBucket(client, 'pipeline-signal');
+      const controller = new AbortController();
+      // Abort as soon as the first part is on its way: pg_dump is mid-COPY by then.
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'UploadPartCommand') controller.abort(new Error('interrupted by SIGTERM'));
+          return next(args);
+        },
+        { step: 'initialize', name: 'abort-on-first-part' },
+      );
+      await expect(runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: chooseCompressor(name), partBytes: 5 * 1024 * 1024, memberBytes: 256 * 1024, signal: controller.signal })).rejects.toThrow('interrupted by SIGTERM');
+      expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
+      expect(await dumpBackendsLeft(pg)).toBe(0);
+    });
   });
+
 
   test('GIVEN S3 stops accepting parts WHEN backing up THEN pg_dump, and the server behind it, wait (backpressure) with memory bounded, and finish once S3 resumes', async () => {
     await pg.query('create database bigdb');
@@ -124,16 +154,6 @@ describe('the backup pipeline (pg_dump → gzip members → multipart upload), o
     expect(await bucketContents(client, bucket)).toEqual({ versions: ['backups/meatdb-2025-09-17T10:30:00.sql.gz'], uploads: [] });
   });
 
-  test('GIVEN S3 fails a part half-way WHEN backing up THEN pg_dump is stopped, the upload aborted, nothing is left, and the line says S3 failed', async () => {
-    const client = s3.client();
-    const bucket = await freshBucket(client, 'pipeline-s3-fails');
-    failWhen(client, (cmd, input) => cmd === 'UploadPartCommand' && input.PartNumber === 2);
-    const err = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(/^could not upload part 2 of backups\/meatdb-.*\.sql\.gz to bucket pipeline-s3-fails-.*: InternalError \(HTTP 500\)/);
-    expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
-    expect(await dumpBackendsLeft(pg)).toBe(0);
-  });
 
   test('GIVEN the manifest cannot be written WHEN the object is already stored THEN the object is deleted again (by version) and nothing is left', async () => {
     const client = s3.client();
@@ -145,20 +165,4 @@ describe('the backup pipeline (pg_dump → gzip members → multipart upload), o
     expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
   });
 
-  test('GIVEN a shutdown signal mid-dump WHEN backing up THEN the signal reason is thrown and nothing is left', async () => {
-    const client = s3.client();
-    const bucket = await freshBucket(client, 'pipeline-signal');
-    const controller = new AbortController();
-    // Abort as soon as the first part is on its way: pg_dump is mid-COPY by then.
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'UploadPartCommand') controller.abort(new Error('interrupted by SIGTERM'));
-        return next(args);
-      },
-      { step: 'initialize', name: 'abort-on-first-part' },
-    );
-    await expect(runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), partBytes: 5 * 1024 * 1024, memberBytes: 256 * 1024, signal: controller.signal })).rejects.toThrow('interrupted by SIGTERM');
-    expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
-    expect(await dumpBackendsLeft(pg)).toBe(0);
-  });
 });

@@ -1,7 +1,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { MultipartUpload, partSizeFor } from '../../../src/backup/multipart-upload';
+import { MAX_PARTS, MAX_PART_BYTES, MIN_PART_BYTES, MultipartUpload, maxUploadBytes, partSize, partsInFlightFor } from '../../../src/backup/multipart-upload';
 import { UserError } from '../../../src/core/errors';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { bucketContents, freshBucket, watchCommands } from './fixtures';
@@ -71,9 +71,49 @@ describe('bounded multipart upload against the S3 emulator', () => {
     );
   });
 
-  test('GIVEN database sizes WHEN parts are sized THEN 8 MiB until 10,000 parts would not fit, then bigger', () => {
-    expect(partSizeFor(0)).toBe(8 * MiB);
-    expect(partSizeFor(50 * 1024 * MiB)).toBe(8 * MiB);
-    expect(partSizeFor(1024 * 1024 * MiB)).toBe(132 * MiB);
+  test('GIVEN parts that grow every 2 parts WHEN 40 MiB are written THEN parts of 5, 5, 10, 10 and the rest, fewer in flight as they grow, bytes intact', async () => {
+    const own = s3.client();
+    const bucket = await freshBucket(own, 'mpu-grow');
+    const watcher = watchCommands(own);
+    const upload = await MultipartUpload.create(own, target(bucket), { partBytes: 5 * MiB, maxInFlight: 2, growEvery: 2 });
+    const data = randomBytes(40 * MiB);
+    for (let i = 0; i < data.length; i += 3 * MiB) await upload.write(data.subarray(i, i + 3 * MiB));
+    const done = await upload.complete();
+    expect(watcher.partSizes).toEqual([5 * MiB, 5 * MiB, 10 * MiB, 10 * MiB, 10 * MiB]);
+    expect(done).toMatchObject({ parts: 5, sizeBytes: 40 * MiB });
+    expect(watcher.maxPartsInFlight()).toBeLessThanOrEqual(2);
+    const body = await (await own.send(new GetObjectCommand({ Bucket: bucket, Key: 'backups/x.sql.gz' }))).Body!.transformToByteArray();
+    expect(Buffer.from(body).equals(data)).toBe(true);
+  });
+});
+
+describe('part sizes over a whole upload', () => {
+  const sizes = (first: number) => Array.from({ length: MAX_PARTS }, (_, i) => partSize(i + 1, first));
+  /** Bytes held at part n: the parts that may travel at once, plus the one filling. */
+  const heldAt = (first: number, n: number) => (partsInFlightFor(partSize(n, first), first) + 1) * partSize(n, first);
+
+  test('GIVEN the default first part WHEN sizes are laid out THEN 8 MiB for the first 1,000 parts (8 GiB), doubling every 1,000, never shrinking', () => {
+    const s = sizes(8 * MiB);
+    expect(s.slice(0, 1000).every((n) => n === 8 * MiB)).toBe(true);
+    expect(s[1000]).toBe(16 * MiB);
+    expect(s[9999]).toBe(4096 * MiB);
+    expect(s.every((n, i) => n >= MIN_PART_BYTES && n <= MAX_PART_BYTES && (i === 0 || n >= s[i - 1]))).toBe(true);
+  });
+
+  test('GIVEN the smallest first part S3 allows WHEN all 10,000 parts are used THEN they hold more than 5 TB', () => {
+    expect(maxUploadBytes(MIN_PART_BYTES)).toBeGreaterThan(5e12);
+    expect(maxUploadBytes(8 * MiB)).toBeGreaterThan(8e12);
+  });
+
+  test('GIVEN growing parts WHEN they are in flight THEN the bytes held stay at most 128 MiB until parts reach 64 MiB, i.e. for the first 120,000 MiB stored', () => {
+    const first = 8 * MiB;
+    let stored = 0;
+    for (let n = 1; n <= MAX_PARTS && partSize(n, first) <= 64 * MiB; n += 1) {
+      expect(heldAt(first, n)).toBeLessThanOrEqual(128 * MiB);
+      stored += partSize(n, first);
+    }
+    expect(stored).toBe(120_000 * MiB);
+    // Beyond that one part in flight and one filling: what S3's 10,000-part limit forces on a buffered upload.
+    expect(heldAt(first, MAX_PARTS)).toBe(2 * partSize(MAX_PARTS, first));
   });
 });

@@ -56,6 +56,21 @@ describe('meatbackup backup when things go wrong: one clear line, non-zero exit,
     expect(await dumpBackendsLeft(pg)).toBe(0);
   });
 
+  test('GIVEN igzip dies mid-backup (killed, as the OOM killer would) WHEN backing up THEN one line blames igzip, not pg_dump, and nothing is stored', async () => {
+    const bucket = await freshBucket(client, 'fail-igzip');
+    const bin = join(work, 'dying-igzip');
+    mkdirSync(bin, { recursive: true });
+    // Compresses the first 4 MiB of the dump for real, then dies: pg_dump, still writing, then loses its pipe.
+    writeFileSync(join(bin, 'igzip'), '#!/bin/sh\nhead -c 4194304 | /usr/bin/igzip "$@"\nkill -KILL $$\n');
+    chmodSync(join(bin, 'igzip'), 0o755);
+    const res = await runCli(['backup'], { env: env(bucket, { PATH: `${bin}:${process.env.PATH}` }) });
+    expect(res.code).toBe(1);
+    expectOneErrorLine(res, /^meatbackup: igzip was killed by SIGKILL .*\(the compressor, ISA-L: .*dying-igzip\/igzip\)$/);
+    expect(backupMetric(res.stderr)).toMatchObject({ BackupSuccess: 0 });
+    expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
+    expect(await dumpBackendsLeft(pg)).toBe(0);
+  });
+
   test('GIVEN S3 is down (nothing listening at the endpoint) WHEN backing up THEN one line says S3 did not answer, and pg_dump never ran', async () => {
     const port = await freePort();
     const res = await runCli(['backup'], { env: env('meat-backups', { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` }) });

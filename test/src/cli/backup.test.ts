@@ -68,7 +68,7 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^backup   s3://${bucket}/backups/meatdb-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.sql\\.gz$`));
-    expect(lines[1]).toMatch(/^size {5}[\d.]+ (KiB|MiB) \(\d+% of [\d.]+ MiB SQL\)$/);
+    expect(lines[1]).toMatch(/^size {5}[\d.]+ (KiB|MiB) \(\d+% of [\d.]+ MiB SQL, igzip level 1\)$/);
     expect(lines[2]).toMatch(/^sha256 {3}[0-9a-f]{64}$/);
     expect(lines[3]).toMatch(/^took {5}[\d.]+s$/);
     expect(lines[4]).toMatch(/^versions server 15\.\d+, pg_dump 15\.\d+ \(\/usr\/lib\/postgresql\/15\/bin\/pg_dump\)$/);
@@ -117,7 +117,7 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
       versionId: head.VersionId,
       serverVersion: version,
       pgDumpVersion: version,
-      compression: { format: 'gzip', level: 1, memberBytes: 1024 * 1024 },
+      compression: { format: 'gzip', compressor: 'isal', level: 1 },
       globals: { key: `${key}.globals.sql.gz`, sizeBytes: expect.any(Number) as number, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string },
       retention: { class: 'monthly' },
     });
