@@ -7,6 +7,8 @@ module.exports = {
     // Type checking is `tsc --noEmit` in `npm test`; with isolatedModules (tsconfig) ts-jest only transpiles.
     '^.+\\.ts$': ['ts-jest', {}],
   },
+  // The CLI loads some commands' modules on demand, with import('./x.js') as TypeScript's NodeNext wants: the source is x.ts.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   setupFiles: ['<rootDir>/test/support/env.ts'],
   setupFilesAfterEnv: ['aws-cdk-lib/testhelpers/jest-autoclean'],
   // Integration suites start their own PostgreSQL cluster and S3 emulator; two cores, two workers.

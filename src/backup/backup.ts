@@ -222,9 +222,7 @@ interface Streamed {
 async function dumpAndStore(options: BackupOptions, run: Run): Promise<BackupResult> {
   const { s3, signal } = options;
   const { key, bucket, retention, lock } = run;
-  const tools = await findTools(options, run);
-  // The globals are small and taken first: a role that may not read them fails the run before anything is uploaded.
-  const globals = await dumpGlobals(tools.pgDumpall, options.connection, signal);
+  const { tools, globals } = await findTools(options, run);
   const tagging = retentionTagging(retention.class);
   logStart(options, run, tools);
 
@@ -282,14 +280,18 @@ async function dumpAndStore(options: BackupOptions, run: Run): Promise<BackupRes
   }
 }
 
-/** pg_dump and pg_dumpall for this server, the stdbuf prefix, and the compressor with its level. */
-async function findTools(options: BackupOptions, run: Run): Promise<Tools> {
+/**
+ * pg_dump and pg_dumpall for this server, the stdbuf prefix, the compressor with its level; and the globals, which
+ * are small and taken first: a role that may not read them fails the run before anything is uploaded.
+ */
+async function findTools(options: BackupOptions, run: Run): Promise<{ tools: Tools; globals: DumpedGlobals }> {
   const { compressor, notice } = options.compressor ?? chooseCompressor(undefined);
   if (notice) options.logger?.warn(notice);
   const level = compressionLevel(compressor.name, options.compressionLevel);
   const pgDump = options.pgDump ?? (await choosePgDump(run.session.serverMajor));
-  const [pgDumpall, stdbuf] = await Promise.all([options.pgDumpall ?? choosePgDumpall(pgDump), outputBufferPrefix(pgDump.path)]);
-  return { pgDump, pgDumpall, stdbuf, compressor, level };
+  const pgDumpall = options.pgDumpall ?? (await choosePgDumpall(pgDump));
+  const [stdbuf, globals] = await Promise.all([outputBufferPrefix(pgDump.path), dumpGlobals(pgDumpall, options.connection, options.signal)]);
+  return { tools: { pgDump, pgDumpall, stdbuf, compressor, level }, globals };
 }
 
 function logStart(options: BackupOptions, run: Run, tools: Tools): void {

@@ -3,7 +3,6 @@
  * and the moto S3 emulator. Narration on stderr, the summary table on stdout.
  */
 import { type Command, Option } from 'commander';
-import { runDemo } from '../../demo/demo';
 
 export function registerDemo(program: Command): void {
   program
@@ -12,6 +11,8 @@ export function registerDemo(program: Command): void {
     .addOption(new Option('--keep', 'leave the database and the emulator running afterwards and print how to connect'))
     .addOption(new Option('--json', 'print the summary as one JSON document'))
     .action(async (flags: { keep?: boolean; json?: boolean }) => {
+      // Loaded here, not at start: the demo runs every command, and with them every client.
+      const { runDemo } = await import('../../demo/demo.js');
       await runDemo({
         keep: flags.keep === true,
         onFinished: (result) =>

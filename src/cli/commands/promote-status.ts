@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { ENV } from '../../contract';
 import { EXIT, UserError } from '../../core/errors';
 import { formatDuration } from '../../core/format';
-import { type JobReport, createS3ControlClient, describeBatchJob, resolveAccountId } from '../../promote/batch-job';
+import type { JobReport } from '../../promote/batch-job';
 
 interface StatusFlags {
   region?: string;
@@ -36,6 +36,8 @@ export function registerPromoteStatus(program: Command): void {
     .addOption(new Option('--interval <seconds>', 'seconds between polls with --wait').argParser(Number).default(15))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (job: string, flags: StatusFlags) => {
+      // Loaded here, not at start: the S3 Control client is this command's alone.
+      const { createS3ControlClient, describeBatchJob, resolveAccountId } = await import('../../promote/batch-job.js');
       const accountId = resolveAccountId(flags.accountId, process.env[ENV.batchOperationsRole]);
       const control = createS3ControlClient(flags.region);
       let report = await describeBatchJob(control, accountId, job);

@@ -11,7 +11,7 @@ import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { GiB, MiB } from '../../promote/copy-object';
-import { type Engine, type PromotionPlan, type PromotionResult, conflictMessage, planPromotion, runPromotion } from '../../promote/promote';
+import type { Engine, PromotionPlan, PromotionResult } from '../../promote/promote';
 import { describeProofs } from '../../promote/verify-listing';
 
 interface PromoteFlags {
@@ -127,6 +127,8 @@ export function registerPromote(program: Command): void {
           ...(flags.accountId ? { accountId: flags.accountId } : {}),
         },
       };
+      // Loaded here, not at start: promotion brings the S3 Control client, which no other command needs.
+      const { conflictMessage, planPromotion, runPromotion } = await import('../../promote/promote.js');
       const prepared = await planPromotion(options);
       const { plan } = prepared;
       const conflict = conflictMessage(plan);

@@ -1,10 +1,8 @@
 /** `meatbackup restore <key|latest>`: the runbook's step 2.1 (what the ops Lambda's restore task runs). */
-import { ECSClient } from '@aws-sdk/client-ecs';
 import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
-import { type RestorePlan, type RestoreResult, restoreBackup } from '../../restore/restore';
-import { parseServiceRef } from '../../restore/web-service';
+import type { RestorePlan, RestoreResult } from '../../restore/restore';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
@@ -89,8 +87,10 @@ export function registerRestore(program: Command): void {
       if (flags.targetDb !== undefined && flags.targetDb.trim() === '') throw usageError('--target-db needs a database name');
       if (flags.fromDatabase !== undefined && flags.fromDatabase.trim() === '') throw usageError('--from-database needs a database name');
       const service = flags.stopEcsService ?? process.env[ENV.webService];
+      // Loaded here, not at start: the restore code brings the ECS client, which no other command needs.
+      const [{ restoreBackup }, { parseServiceRef }, { ECSClient }] = await Promise.all([import('../../restore/restore.js'), import('../../restore/web-service.js'), import('@aws-sdk/client-ecs')]);
       const webService = service ? parseServiceRef(service) : undefined;
-      let ecs: ECSClient | undefined;
+      let ecs: InstanceType<typeof ECSClient> | undefined;
       const result = await restoreBackup({
         s3: createS3Client(),
         bucket,
