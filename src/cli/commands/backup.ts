@@ -2,7 +2,7 @@
 import { type Command, Option } from 'commander';
 import { type CatalogSummary, DEFAULT_PREFIX, ENV, type Manifest, RETENTION_TAG } from '../../contract';
 import { runBackup } from '../../backup/backup';
-import { chooseCompressor, parseCompressorName } from '../../backup/compression';
+import { chooseCompressor, compressionLevel as checkLevel, parseCompressorName } from '../../backup/compression';
 import { formatUtc, lockDaysFromEnv } from '../../backup/retention';
 import { resolveConnection } from '../../postgres/connection';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -74,6 +74,9 @@ export function registerBackup(program: Command): void {
       const level = compressionLevel(flags.compressionLevel);
       const partBytes = firstPartBytes(flags.firstPartSize);
       const requested = parseCompressorName(flags.compressor, '--compressor') ?? parseCompressorName(process.env[ENV.compressor], ENV.compressor);
+      const compressor = chooseCompressor(requested);
+      // Checked before anything starts: each compressor has its own levels.
+      checkLevel(compressor.compressor.name, level);
       const stall = stallSeconds(flags.stallTimeout);
       const lockDays = lockDaysFromEnv();
       const bucket = resolveBucket(flags.bucket);
@@ -83,7 +86,7 @@ export function registerBackup(program: Command): void {
         bucket,
         prefix: flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX,
         connection,
-        compressor: chooseCompressor(requested),
+        compressor,
         ...(level !== undefined ? { compressionLevel: level } : {}),
         stallSeconds: stall,
         ...(partBytes !== undefined ? { partBytes } : {}),

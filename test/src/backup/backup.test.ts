@@ -7,6 +7,7 @@ import { COMPRESSORS, chooseCompressor } from '../../../src/backup/compression';
 import { UserError } from '../../../src/core/errors';
 import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
+import { nullLogger } from '../../support/null-logger';
 import { bucketContents, dumpBackendsLeft, freshBucket, seedBigTable, watchCommands } from './fixtures';
 
 /** Makes the client fail the commands `when` picks, the way S3 would (an error with a code and an HTTP status). */
@@ -97,7 +98,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
       { step: 'initialize', name: 'hold-parts' },
     );
     let sqlRead = 0;
-    const logger = { info: () => undefined, warn: () => undefined, progressDone: () => undefined, metric: () => undefined, progress: (_l: string, bytes: number) => (sqlRead = bytes) };
+    const logger = nullLogger({ progress: (_l: string, bytes: number) => (sqlRead = bytes) });
     const running = runBackup({ s3: client, bucket, connection: pg.connection('bigdb'), partBytes: 5 * 1024 * 1024, partsInFlight: 1, logger });
     running.catch(() => undefined);
 

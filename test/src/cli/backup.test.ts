@@ -218,10 +218,12 @@ describe('meatbackup backup, list and verify, from the command line (runbook 1.1
   test('GIVEN --help WHEN asked THEN backup, list and verify document their options', async () => {
     const backup = await runCli(['backup', '--help'], { env: env() });
     expect(backup.code).toBe(0);
-    for (const flag of ['--bucket', '--prefix', '--database-url', '--compression-level', '--json']) expect(backup.stdout).toContain(flag);
+    for (const flag of ['--bucket', '--prefix', '--database-url', '--compression-level', '--compressor', '--stall-timeout', '--first-part-size', '--json']) expect(backup.stdout).toContain(flag);
     expect((await runCli(['verify', '--help'], { env: env() })).stdout).toContain('"latest" (the newest backup of --database), a file name');
     expect((await runCli(['list', '--help'], { env: env() })).stdout).toContain('newest first');
-    expectOneErrorLine(await runCli(['backup', '--compression-level', '11'], { env: env() }), /--compression-level 11: give a whole number from 1 \(fastest\) to 9 \(smallest\)$/);
+    expectOneErrorLine(await runCli(['backup', '--compression-level', '11'], { env: env() }), /compression level 11 does not exist for isal: give a whole number from 0 \(fastest\) to 3 \(smallest\)$/);
+    expectOneErrorLine(await runCli(['backup', '--compressor', 'zlib', '--compression-level', '11'], { env: env() }), /compression level 11 does not exist for zlib: give a whole number from 1 \(fastest\) to 9 \(smallest\)$/);
+    expectOneErrorLine(await runCli(['backup', '--compressor', 'lz4'], { env: env() }), /^meatbackup: --compressor lz4: give isal \(ISA-L's igzip, the fastest\) or zlib \(built in\)$/);
   });
 
   test('GIVEN all of the above WHEN the bucket is listed THEN no multipart upload was left open', async () => {
