@@ -29,3 +29,13 @@ export function stackNames(config: AppConfig): { primary: string; replica: strin
 export function backupTaskFamily(config: AppConfig): string {
   return `${config.name}-backup`;
 }
+
+/** Task definition family of the restore task; the failure alarm matches on it too. */
+export function restoreTaskFamily(config: AppConfig): string {
+  return `${config.name}-restore`;
+}
+
+/** Task definition family of the scheduled restore test; the failure alarm matches on it too. */
+export function restoreTestTaskFamily(config: AppConfig): string {
+  return `${config.name}-restore-test`;
+}

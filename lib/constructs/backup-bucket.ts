@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_PREFIX, RETENTION_CLASSES, RETENTION_TAG } from '../../src/contract';
+import { DEFAULT_PREFIX, RETENTION_CLASSES, RETENTION_TAG, SIDECAR_SUFFIX } from '../../src/contract';
 import type { RetentionConfig } from '../config';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
@@ -236,5 +236,125 @@ export class BackupBucket extends Construct {
         'The replica key lives in the other region and is known by its alias only: key/* of that region and account, limited to the alias, S3 and the replica bucket by conditions.',
       );
     }
+  }
+
+  /**
+   * What `meatbackup backup` does in S3: list backups/ (never overwrite a key; decide the retention class), upload with
+   * multipart (and abort it on failure), read back for verification, read the bucket's Object Lock and lifecycle
+   * configuration, tag each new object with its class, lock it (governance mode, `lockDays`), and take a failed run's
+   * own objects back out by version id. Nothing outside backups/.
+   *
+   * - Tagging may only classify an object that has no class yet: re-tagging a monthly backup `daily` would expire it early.
+   * - Retention is governance mode only (a compliance lock could never be lifted) and at most `lockDays` (+1 of slack).
+   * - The delete by version id is the cleanup of a failed run, which must leave nothing under backups/
+   *   (docs/architecture.md). It never needs s3:BypassGovernanceRetention, which no role has: the task locks its
+   *   objects only once all are stored, so what it cleans up is never locked. It also lets this role remove any backup
+   *   version of this bucket; never the replica's: a delete by version id is not replicated, and this role has no
+   *   access there.
+   */
+  grantBackupWriter(role: iam.IRole, options: { lockDays: number }): void {
+    const backupObjects = this.bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
+    this.grantOnBackups(
+      role,
+      {
+        sid: 'WriteBackups',
+        actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObjectTagging', 's3:GetObjectRetention'],
+        reason:
+          'Backup keys carry their timestamp, so the task writes, classifies, locks and reads back any key under backups/, and removes only a failed run\'s own objects there; nothing outside it.',
+      },
+      { sid: 'BackupWritesWithKey', actions: KEY_USE.write },
+    );
+    const statements = [
+      new iam.PolicyStatement({
+        sid: 'ReadRetentionSettings',
+        actions: ['s3:GetBucketObjectLockConfiguration', 's3:GetLifecycleConfiguration'],
+        resources: [this.bucket.bucketArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ClassifyNewBackups',
+        actions: ['s3:PutObjectTagging'],
+        resources: [backupObjects],
+        conditions: {
+          Null: { [`s3:ExistingObjectTag/${RETENTION_TAG}`]: 'true' },
+          StringEquals: { [`s3:RequestObjectTag/${RETENTION_TAG}`]: [...RETENTION_CLASSES] },
+        },
+      }),
+    ];
+    if (options.lockDays > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'LockNewBackups',
+          actions: ['s3:PutObjectRetention'],
+          resources: [backupObjects],
+          conditions: {
+            StringEquals: { 's3:object-lock-mode': 'GOVERNANCE' },
+            NumericLessThanEquals: { 's3:object-lock-remaining-retention-days': String(options.lockDays + 1) },
+          },
+        }),
+      );
+    }
+    statements.push(new iam.PolicyStatement({ sid: 'RemoveFailedBackup', actions: ['s3:DeleteObjectVersion'], resources: [backupObjects] }));
+    for (const statement of statements) role.addToPrincipalPolicy(statement);
+  }
+
+  /**
+   * What `meatbackup restore` does in S3: resolve `latest` or a name by listing backups/, then read the backup (pinned
+   * to its version), its manifest and globals, with their tags and retention. Read-only, nothing outside backups/.
+   */
+  grantBackupReader(role: iam.IRole): void {
+    this.grantOnBackups(
+      role,
+      {
+        sid: 'ReadBackups',
+        actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:GetObjectRetention'],
+        reason: 'The restore reads whichever backup the operator picks (and its manifest) by key and version under backups/; it writes and deletes nothing.',
+      },
+      { sid: 'RestoreReadsWithKey', actions: KEY_USE.read },
+    );
+  }
+
+  /**
+   * What `meatbackup restore-test` does in S3: what the restore reads (list backups/, the backup by version, its
+   * manifest and globals), and its result beside the backup it tested: only `backups/*.restore-test.json` is writable.
+   * With KMS, the bucket's key to decrypt the backup and encrypt the result.
+   */
+  grantRestoreTester(role: iam.IRole): void {
+    this.grantOnBackups(
+      role,
+      {
+        sid: 'ReadBackups',
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        reason: 'The restore test reads the newest backup (and its manifest and globals) by key and version under backups/; it writes only its result there.',
+      },
+      { sid: 'RestoreTestUsesKey', actions: KEY_USE.write },
+    );
+    const results = this.bucket.arnForObjects(`${DEFAULT_PREFIX}*${SIDECAR_SUFFIX.restoreTest}`);
+    // PutObject with a Tagging header needs PutObjectTagging too: the result carries its backup's retention class.
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteRestoreTestResults', actions: ['s3:PutObject', 's3:PutObjectTagging'], resources: [results] }));
+    acknowledgeWildcardResource(
+      defaultPolicyOf(role),
+      results,
+      'The restore test writes its result beside the backup it tested, whose key carries its timestamp: *.restore-test.json under backups/ only.',
+    );
+  }
+
+  /**
+   * ListBucket limited to backups/ (resolving `latest`, never overwriting a key), `objects.actions` on the objects
+   * under backups/ and nothing outside it, and the acknowledgement of that prefix wildcard with `objects.reason`; with
+   * KMS, the bucket's key for `key.actions` (through S3, for this bucket only).
+   */
+  private grantOnBackups(role: iam.IRole, objects: { sid: string; actions: string[]; reason: string }, key: { sid: string; actions: readonly string[] }): void {
+    const backupObjects = this.bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListBackups',
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [DEFAULT_PREFIX, `${DEFAULT_PREFIX}*`] } },
+      }),
+    );
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: objects.sid, actions: objects.actions, resources: [backupObjects] }));
+    acknowledgeWildcardResource(defaultPolicyOf(role), backupObjects, objects.reason);
+    this.encryptionKey?.grant(key.sid, role, key.actions);
   }
 }

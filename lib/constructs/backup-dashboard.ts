@@ -33,27 +33,11 @@ const HOUR = Duration.hours(1);
  */
 export class BackupDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
+  private readonly props: BackupDashboardProps;
 
   constructor(scope: Construct, id: string, props: BackupDashboardProps) {
     super(scope, id);
-    const { database, alarms } = props;
-    const metric = (name: string, statistic: string, period: Duration, label: string) => meatbackupMetric(name, database, statistic, period, label);
-
-    const backupAgeHours = new cloudwatch.MathExpression({
-      expression: 'age / 3600',
-      usingMetrics: { age: metric(METRICS.newestBackupAgeSeconds, cloudwatch.Stats.MAXIMUM, HOUR, 'age (s)') },
-      label: 'newest backup age (hours)',
-      period: HOUR,
-    });
-    const restoreTestAgeDays = new cloudwatch.MathExpression({
-      expression: 'age / 86400',
-      usingMetrics: { age: metric(METRICS.restoreTestAgeSeconds, cloudwatch.Stats.MAXIMUM, HOUR, 'age (s)') },
-      label: 'days since the newest restore test',
-      period: HOUR,
-    });
-    const backupRuns = metric(METRICS.backupSuccess, cloudwatch.Stats.SAMPLE_COUNT, DAY, 'runs');
-    const backupSuccesses = metric(METRICS.backupSuccess, cloudwatch.Stats.SUM, DAY, 'succeeded');
-
+    this.props = props;
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.days(14),
@@ -61,25 +45,48 @@ export class BackupDashboard extends Construct {
     // CloudFormation accepts Tags on a dashboard (the stack's tags land there); cfn-lint 1.51's schema predates them and
     // reports E3002 "Additional properties are not allowed ('Tags' was unexpected)" for this resource alone.
     (this.dashboard.node.defaultChild as cloudwatch.CfnDashboard).addMetadata('cfn-lint', { config: { ignore_checks: ['E3002'] } });
+    this.addHeader();
+    this.addNewestBackupRow();
+    this.addBackupTrendsRow();
+    this.addRestoreTestRow();
+    this.addReplicationRow();
+  }
+
+  private metric(name: string, statistic: string, period: Duration, label: string): cloudwatch.Metric {
+    return meatbackupMetric(name, this.props.database, statistic, period, label);
+  }
+
+  /** What the dashboard shows and where its numbers come from; then every alarm's state. */
+  private addHeader(): void {
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
         markdown:
-          `# Backups of ${database}\n` +
+          `# Backups of ${this.props.database}\n` +
           'Daily `meatbackup backup` to S3 (replicated to the replica region), a weekly `meatbackup restore-test` of the newest backup. ' +
           'Ages come from the ops Lambda\'s hourly `{"action": "status"}`, which reads the bucket; the rest from the runners\' own metrics.',
         width: 24,
         height: 2,
       }),
     );
-    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: alarms.alarms, width: 24, height: 3 }));
+    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.props.alarms.alarms, width: 24, height: 3 }));
+  }
+
+  /** The newest backup's age (from the bucket, via the ops Lambda's status) and its records in the task log. */
+  private addNewestBackupRow(): void {
+    const backupAgeHours = new cloudwatch.MathExpression({
+      expression: 'age / 3600',
+      usingMetrics: { age: this.metric(METRICS.newestBackupAgeSeconds, cloudwatch.Stats.MAXIMUM, HOUR, 'age (s)') },
+      label: 'newest backup age (hours)',
+      period: HOUR,
+    });
     this.dashboard.addWidgets(
       new cloudwatch.SingleValueWidget({ title: 'Newest backup age (hours)', metrics: [backupAgeHours], sparkline: true, width: 6, height: 6 }),
       new cloudwatch.LogQueryWidget({
         title: 'Newest successful backups (task log)',
-        logGroupNames: [props.taskLogGroup.logGroupName],
+        logGroupNames: [this.props.taskLogGroup.logGroupName],
         queryLines: [
           'fields @timestamp, Database, BackupBytes, BackupSeconds',
-          `filter event = "backup" and BackupSuccess = 1 and Database = ${JSON.stringify(database)}`,
+          `filter event = "backup" and BackupSuccess = 1 and Database = ${JSON.stringify(this.props.database)}`,
           'sort @timestamp desc',
           'limit 5',
         ],
@@ -88,16 +95,22 @@ export class BackupDashboard extends Construct {
         height: 6,
       }),
     );
+  }
+
+  /** Size, duration and outcome of each day's backups. */
+  private addBackupTrendsRow(): void {
+    const backupRuns = this.metric(METRICS.backupSuccess, cloudwatch.Stats.SAMPLE_COUNT, DAY, 'runs');
+    const backupSuccesses = this.metric(METRICS.backupSuccess, cloudwatch.Stats.SUM, DAY, 'succeeded');
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Backup size (bytes stored)',
-        left: [metric(METRICS.backupBytes, cloudwatch.Stats.MAXIMUM, DAY, 'compressed size')],
+        left: [this.metric(METRICS.backupBytes, cloudwatch.Stats.MAXIMUM, DAY, 'compressed size')],
         leftYAxis: { min: 0, showUnits: true },
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: 'Backup duration (seconds)',
-        left: [metric(METRICS.backupSeconds, cloudwatch.Stats.MAXIMUM, DAY, 'duration')],
+        left: [this.metric(METRICS.backupSeconds, cloudwatch.Stats.MAXIMUM, DAY, 'duration')],
         leftYAxis: { min: 0 },
         width: 8,
       }),
@@ -112,11 +125,21 @@ export class BackupDashboard extends Construct {
         width: 8,
       }),
     );
+  }
+
+  /** Restore test results and durations, and the age of the newest one against the staleness alarm's threshold. */
+  private addRestoreTestRow(): void {
+    const restoreTestAgeDays = new cloudwatch.MathExpression({
+      expression: 'age / 86400',
+      usingMetrics: { age: this.metric(METRICS.restoreTestAgeSeconds, cloudwatch.Stats.MAXIMUM, HOUR, 'age (s)') },
+      label: 'days since the newest restore test',
+      period: HOUR,
+    });
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Restore test results (1 = passed, 0 = failed)',
-        left: [metric(METRICS.restoreTestSuccess, cloudwatch.Stats.MINIMUM, DAY, 'result')],
-        right: [metric(METRICS.restoreTestSeconds, cloudwatch.Stats.MAXIMUM, DAY, 'duration (s)')],
+        left: [this.metric(METRICS.restoreTestSuccess, cloudwatch.Stats.MINIMUM, DAY, 'result')],
+        right: [this.metric(METRICS.restoreTestSeconds, cloudwatch.Stats.MAXIMUM, DAY, 'duration (s)')],
         leftYAxis: { min: 0, max: 1 },
         rightYAxis: { min: 0 },
         width: 12,
@@ -124,22 +147,27 @@ export class BackupDashboard extends Construct {
       new cloudwatch.GraphWidget({
         title: 'Days since the newest restore test',
         left: [restoreTestAgeDays],
-        leftAnnotations: [{ value: props.restoreTestMaxAgeDays, label: 'alarm', color: cloudwatch.Color.RED }],
+        leftAnnotations: [{ value: this.props.restoreTestMaxAgeDays, label: 'alarm', color: cloudwatch.Color.RED }],
         leftYAxis: { min: 0 },
         width: 12,
       }),
     );
+  }
+
+  /** S3 replication latency (against the alarm's threshold) and failed operations, per replication rule. */
+  private addReplicationRow(): void {
+    const replication = this.props.alarms.replication;
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'S3 replication latency (seconds)',
-        left: alarms.replication.map((r) => r.latency.with({ label: `latency (${r.ruleId})` })),
-        leftAnnotations: [{ value: props.replicationLatencySeconds, label: 'alarm', color: cloudwatch.Color.RED }],
+        left: replication.map((r) => r.latency.with({ label: `latency (${r.ruleId})` })),
+        leftAnnotations: [{ value: this.props.replicationLatencySeconds, label: 'alarm', color: cloudwatch.Color.RED }],
         leftYAxis: { min: 0 },
         width: 12,
       }),
       new cloudwatch.GraphWidget({
         title: 'S3 replication: failed operations',
-        left: alarms.replication.map((r) => r.failedOperations.with({ label: `failed operations (${r.ruleId})` })),
+        left: replication.map((r) => r.failedOperations.with({ label: `failed operations (${r.ruleId})` })),
         leftYAxis: { min: 0 },
         width: 12,
       }),

@@ -7,8 +7,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULT_PREFIX, ENV, TASK_CONTAINER_NAME } from '../../src/contract';
-import type { MeatbackupTask } from './meatbackup-task';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
+import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
+import type { MeatbackupTask } from './meatbackup-task';
 import { REPO_ROOT, type TaskPlatform } from './task-platform';
 
 /**
@@ -213,6 +214,20 @@ export class OpsFunction extends Construct {
         resources: [taskDefinition.taskRole.roleArn, taskDefinition.obtainExecutionRole().roleArn],
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
+    );
+  }
+
+  /**
+   * With KMS: list, status and the catalog read backups/ with this region's key; replication-check reads the replica's
+   * newest backup with the replica region's key, known by its alias.
+   */
+  grantBackupKeys(key: BackupKey, replicaKey: OtherRegionKey): void {
+    key.grant('OpsReadsWithKey', this.role, KEY_USE.read);
+    this.role.addToPrincipalPolicy(otherRegionKeyStatement('OpsReadsReplicaWithKey', replicaKey, KEY_USE.read));
+    acknowledgeWildcardResource(
+      defaultPolicyOf(this.role),
+      replicaKey.keyArnPattern,
+      'replication-check decrypts the replica\'s newest backup with the replica region\'s key, known by alias only: limited to that alias, S3 and the replica bucket.',
     );
   }
 

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_PREFIX, ENV } from '../../src/contract';
 import type { AppConfig } from '../config';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
+import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
 import { type BatchOperationsRole, bucketArn } from './batch-operations-role';
 import { acknowledgeNode22, opsHandlerCode } from './ops-function';
 
@@ -83,7 +84,7 @@ export interface PromoteFunctionProps {
  * - S3 Batch Operations: s3:CreateJob (no resource-level permissions: "*"), s3:DescribeJob on this region's jobs, and
  *   iam:PassRole of the Batch role to batchoperations.s3.amazonaws.com only;
  * - an explicit deny of every write it has on the replica, which `<name>-*` would otherwise include.
- * With `encryption: 'kms'` the stack adds Decrypt, through S3, of the replica's and the primary's objects (their keys);
+ * With `encryption: 'kms'`, {@link grantBackupKeys} adds Decrypt, through S3, of the replica's and the primary's objects;
  * every target uses SSE-S3, so copies need no key.
  */
 export class PromoteFunction extends Construct {
@@ -129,31 +130,67 @@ export class PromoteFunction extends Construct {
     this.grantPromotion(props);
   }
 
-  private grantPromotion(props: PromoteFunctionProps): void {
-    const stack = Stack.of(this);
-    const replica = props.replica;
-    const replicaObjects = replica.arnForObjects('*');
-    const primary = bucketArn(this, props.primaryBucketName);
-    const primaryBackups = `${primary}/${DEFAULT_PREFIX}*`;
-    const targetBuckets = props.targetBucketNames.map((name) => bucketArn(this, name));
-    const targetObjects = targetBuckets.map((arn) => `${arn}/*`);
-    const jobs = `arn:${stack.partition}:s3:${stack.region}:${stack.account}:job/*`;
+  /**
+   * With KMS: read the replica with its key (this region), and the primary's newest backup with the primary region's
+   * key, known by its alias (replication-check).
+   */
+  grantBackupKeys(replicaKey: BackupKey, primaryKey: OtherRegionKey): void {
+    replicaKey.grant('PromotionReadsReplica', this.role, KEY_USE.read);
+    this.role.addToPrincipalPolicy(otherRegionKeyStatement('PromotionReadsPrimaryWithKey', primaryKey, KEY_USE.read));
+    acknowledgeWildcardResource(
+      defaultPolicyOf(this.role),
+      primaryKey.keyArnPattern,
+      'replication-check decrypts the primary\'s newest backup with the primary region\'s key, known by alias only: limited to that alias, S3 and the primary bucket.',
+    );
+  }
 
-    const statements = [
-      new iam.PolicyStatement({ sid: 'ListReplica', actions: ['s3:ListBucket'], resources: [replica.bucketArn] }),
-      new iam.PolicyStatement({ sid: 'ReadReplica', actions: ['s3:GetObject', 's3:GetObjectTagging'], resources: [replicaObjects] }),
+  /** Each statement of the class comment, in that order; each step acknowledges its own wildcards. */
+  private grantPromotion(props: PromoteFunctionProps): void {
+    this.grantReplicaRead(props.replica);
+    this.grantPrimaryBackupsRead(props.primaryBucketName);
+    this.grantTargetWrites(props.targetBucketNames);
+    this.grantBatchJobs(props.batchRole);
+    this.denyReplicaWrites(props.replica);
+  }
+
+  /** Promotion's source and replication-check's copy: list and read every object, with its tags. */
+  private grantReplicaRead(replica: s3.IBucket): void {
+    const replicaObjects = replica.arnForObjects('*');
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListReplica', actions: ['s3:ListBucket'], resources: [replica.bucketArn] }));
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadReplica', actions: ['s3:GetObject', 's3:GetObjectTagging'], resources: [replicaObjects] }));
+    acknowledgeWildcardResource(
+      defaultPolicyOf(this.role),
+      replicaObjects,
+      'Promotion copies every current object of the replica and replication-check reads its newest backup: object reads on replica/*.',
+    );
+  }
+
+  /** replication-check reads the primary's newest backup and its manifest (another region): backups/ only, read only. */
+  private grantPrimaryBackupsRead(primaryBucketName: string): void {
+    const primary = bucketArn(this, primaryBucketName);
+    const primaryBackups = `${primary}/${DEFAULT_PREFIX}*`;
+    this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ListPrimaryBackups',
         actions: ['s3:ListBucket'],
         resources: [primary],
         conditions: { StringLike: { 's3:prefix': [DEFAULT_PREFIX, `${DEFAULT_PREFIX}*`] } },
       }),
-      new iam.PolicyStatement({ sid: 'ReadPrimaryBackups', actions: ['s3:GetObject'], resources: [primaryBackups] }),
-      new iam.PolicyStatement({
-        sid: 'CreateTarget',
-        actions: ['s3:CreateBucket', 's3:PutBucketOwnershipControls'],
-        resources: targetBuckets,
-      }),
+    );
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadPrimaryBackups', actions: ['s3:GetObject'], resources: [primaryBackups] }));
+    acknowledgeWildcardResource(
+      defaultPolicyOf(this.role),
+      primaryBackups,
+      'replication-check reads the newest backup and its manifest in the primary bucket (another region): backups/ only, read only.',
+    );
+  }
+
+  /** Create and harden the target named at recovery time, copy into it (this account's buckets only) and verify. */
+  private grantTargetWrites(targetBucketNames: string[]): void {
+    const targetBuckets = targetBucketNames.map((name) => bucketArn(this, name));
+    const targetObjects = targetBuckets.map((arn) => `${arn}/*`);
+    const statements = [
+      new iam.PolicyStatement({ sid: 'CreateTarget', actions: ['s3:CreateBucket', 's3:PutBucketOwnershipControls'], resources: targetBuckets }),
       new iam.PolicyStatement({
         sid: 'HardenTarget',
         actions: [
@@ -172,46 +209,12 @@ export class PromoteFunction extends Construct {
         sid: 'CopyIntoTarget',
         actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:AbortMultipartUpload'],
         resources: targetObjects,
-        conditions: { StringEquals: { 's3:ResourceAccount': stack.account } },
-      }),
-      new iam.PolicyStatement({ sid: 'CreateBatchJob', actions: ['s3:CreateJob'], resources: ['*'] }),
-      new iam.PolicyStatement({ sid: 'DescribeBatchJobs', actions: ['s3:DescribeJob'], resources: [jobs] }),
-      new iam.PolicyStatement({
-        sid: 'PassBatchRole',
-        actions: ['iam:PassRole'],
-        resources: [props.batchRole.role.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' } },
-      }),
-      new iam.PolicyStatement({
-        sid: 'NeverWriteReplica',
-        effect: iam.Effect.DENY,
-        actions: [
-          's3:PutBucketOwnershipControls',
-          's3:PutBucketVersioning',
-          's3:PutBucketPublicAccessBlock',
-          's3:PutEncryptionConfiguration',
-          's3:PutBucketPolicy',
-          's3:PutObject',
-          's3:PutObjectTagging',
-          's3:AbortMultipartUpload',
-        ],
-        resources: [replica.bucketArn, replicaObjects],
+        conditions: { StringEquals: { 's3:ResourceAccount': Stack.of(this).account } },
       }),
     ];
     for (const statement of statements) this.role.addToPrincipalPolicy(statement);
-
     const policy = defaultPolicyOf(this.role);
-    acknowledgeWildcardResource(
-      policy,
-      replicaObjects,
-      'Promotion copies every current object of the replica and replication-check reads its newest backup: object reads on replica/*.',
-    );
-    acknowledgeWildcardResource(
-      policy,
-      primaryBackups,
-      'replication-check reads the newest backup and its manifest in the primary bucket (another region): backups/ only, read only.',
-    );
-    props.targetBucketNames.forEach((name, i) => {
+    targetBucketNames.forEach((name, i) => {
       if (name.includes('*')) {
         acknowledgeWildcardResource(
           policy,
@@ -225,15 +228,50 @@ export class PromoteFunction extends Construct {
         `Promotion copies every replica key into the target named at recovery time (${name}), in this account only, and verifies it.`,
       );
     });
+  }
+
+  /** `"engine": "batch"`: submit and follow S3 Batch Operations jobs that run as the one Batch role. */
+  private grantBatchJobs(batchRole: BatchOperationsRole): void {
+    const stack = Stack.of(this);
+    const jobs = `arn:${stack.partition}:s3:${stack.region}:${stack.account}:job/*`;
+    const statements = [
+      new iam.PolicyStatement({ sid: 'CreateBatchJob', actions: ['s3:CreateJob'], resources: ['*'] }),
+      new iam.PolicyStatement({ sid: 'DescribeBatchJobs', actions: ['s3:DescribeJob'], resources: [jobs] }),
+      new iam.PolicyStatement({
+        sid: 'PassBatchRole',
+        actions: ['iam:PassRole'],
+        resources: [batchRole.role.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' } },
+      }),
+    ];
+    for (const statement of statements) this.role.addToPrincipalPolicy(statement);
+    const policy = defaultPolicyOf(this.role);
     acknowledgeWildcardResource(
       policy,
       '*',
       's3:CreateJob has no resource-level permissions; what a job may touch is bounded by the one role it may pass (iam:PassRole below).',
     );
-    acknowledgeWildcardResource(
-      policy,
-      jobs,
-      'Batch job ids are only known once CreateJob answers; DescribeJob is limited to this account and region.',
+    acknowledgeWildcardResource(policy, jobs, 'Batch job ids are only known once CreateJob answers; DescribeJob is limited to this account and region.');
+  }
+
+  /** During a recovery the replica is the only good copy: deny every write this role has, which `<name>-*` would include. */
+  private denyReplicaWrites(replica: s3.IBucket): void {
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverWriteReplica',
+        effect: iam.Effect.DENY,
+        actions: [
+          's3:PutBucketOwnershipControls',
+          's3:PutBucketVersioning',
+          's3:PutBucketPublicAccessBlock',
+          's3:PutEncryptionConfiguration',
+          's3:PutBucketPolicy',
+          's3:PutObject',
+          's3:PutObjectTagging',
+          's3:AbortMultipartUpload',
+        ],
+        resources: [replica.bucketArn, replica.arnForObjects('*')],
+      }),
     );
   }
 }

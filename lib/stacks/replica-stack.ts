@@ -2,10 +2,9 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { AppConfig } from '../config';
 import { BackupBucket } from '../constructs/backup-bucket';
-import { BackupKey, KEY_USE, keyUserRoleNames, otherRegionKey, otherRegionKeyStatement, roleArnByName } from '../constructs/backup-key';
+import { BackupKey, KEY_USE, keyUserRoleNames, otherRegionKey, roleArnByName } from '../constructs/backup-key';
 import { BatchOperationsRole } from '../constructs/batch-operations-role';
 import { PromoteFunction, promoteFunctionName, promotionTargetNames } from '../constructs/promote-function';
-import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import { primaryBucketName, replicaBucketName } from '../naming';
 
 export interface ReplicaStackProps extends StackProps {
@@ -56,15 +55,8 @@ export class ReplicaStack extends Stack {
     });
     if (this.backupKey) {
       // Promotion and Batch copy jobs read the replica; replication-check also reads the primary's newest backup.
-      this.backupKey.grant('PromotionReadsReplica', this.promote.role, KEY_USE.read);
+      this.promote.grantBackupKeys(this.backupKey, otherRegionKey(this, config, config.primaryRegion, primaryName));
       this.backupKey.grant('BatchCopyReadsReplica', this.batchOperationsRole.role, KEY_USE.read);
-      const primaryKey = otherRegionKey(this, config, config.primaryRegion, primaryName);
-      this.promote.role.addToPrincipalPolicy(otherRegionKeyStatement('PromotionReadsPrimaryWithKey', primaryKey, KEY_USE.read));
-      acknowledgeWildcardResource(
-        defaultPolicyOf(this.promote.role),
-        primaryKey.keyArnPattern,
-        'replication-check decrypts the primary\'s newest backup with the primary region\'s key, known by alias only: limited to that alias, S3 and the primary bucket.',
-      );
     }
 
     new CfnOutput(this, 'ReplicaBucketName', { value: replica.bucketName, description: 'Replica of the backup bucket' });
