@@ -3,9 +3,9 @@
  * Docker (any docker call fails), and the ops Lambda bundled by the local esbuild.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../support/temp-dir';
 import { REPO_ROOT, TEST_CONFIG } from './fixture';
 
 const CDK = join(REPO_ROOT, 'node_modules', '.bin', 'cdk');
@@ -25,7 +25,7 @@ function offlineEnv(): NodeJS.ProcessEnv {
 }
 
 function cdkSynth(extraArgs: string[]): { status: number | null; stdout: string; stderr: string; outdir: string } {
-  const outdir = mkdtempSync(join(tmpdir(), 'meatbackup-synth-'));
+  const outdir = tempDir('meatbackup-synth-');
   const run = spawnSync(CDK, ['synth', '--quiet', '--no-notices', '--no-version-reporting', '-o', outdir, ...extraArgs], {
     cwd: REPO_ROOT,
     env: offlineEnv(),

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import {
@@ -11,6 +10,7 @@ import {
   readConfigInput,
   scheduleExpressionProblem,
 } from '../../lib/config';
+import { tempDir } from '../support/temp-dir';
 import { TEST_CONFIG, testApp } from './fixture';
 
 /** The message parseConfig throws for `input`, or fails the test when it accepts it. */
@@ -307,7 +307,7 @@ describe('configuration', () => {
 
     test('GIVEN a JSON file path WHEN read THEN the file is parsed relative to the working directory', () => {
       // GIVEN
-      const dir = mkdtempSync(join(tmpdir(), 'meatbackup-config-'));
+      const dir = tempDir('meatbackup-config-');
       writeFileSync(join(dir, 'prod.json'), JSON.stringify(TEST_CONFIG));
       // WHEN
       const { input, source } = readConfigInput('prod.json', dir);

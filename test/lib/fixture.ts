@@ -1,15 +1,16 @@
 /**
  * Builds the app the way bin/app.ts does, for tests: the feature flags of cdk.json, no bundling (the Lambda asset is
- * staged, not built; NodejsFunction bundling is exercised by the `cdk synth` test), a temporary output directory.
+ * staged, not built; NodejsFunction bundling is exercised by the `cdk synth` test), a temporary output directory
+ * removed when the test file ends.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildStacks, type MeatbackupStacks } from '../../lib/app';
 import { type AppConfigInput, parseConfig } from '../../lib/config';
+import { tempDir } from '../support/temp-dir';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
@@ -43,7 +44,7 @@ export interface TestApp {
 }
 
 export function testApp(input: AppConfigInput = TEST_CONFIG, options: { nag?: boolean; context?: Record<string, unknown> } = {}): TestApp {
-  const outdir = mkdtempSync(join(tmpdir(), 'meatbackup-cdk-'));
+  const outdir = tempDir('meatbackup-cdk-');
   const app = new App({
     outdir,
     context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [], ...options.context },
