@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
 import type { Node } from 'constructs';
 import { z } from 'zod';
 import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, RETENTION_CLASSES, restoreTestResultSchema } from '../src/contract';
@@ -27,9 +28,36 @@ import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, RETENTION_CLASSES, restoreTe
 /** The context key that holds the configuration (a file path, inline JSON, or an object). */
 export const CONFIG_CONTEXT_KEY = 'config';
 
-const REGION = z
-  .string()
-  .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/, 'must be an AWS region code such as eu-west-1');
+/** How many single-character edits (insert, delete, replace, swap two neighbours) turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * A region the CDK knows (aws-cdk-lib/region-info: its fact table, which grows with each aws-cdk-lib release), so a
+ * typo such as `eu-west-9` fails synth naming the nearest region instead of failing the deploy.
+ */
+export function regionProblem(region: string): string | undefined {
+  const known = RegionInfo.regions.map((r) => r.name);
+  if (known.includes(region)) return undefined;
+  const distances = known.map((name) => ({ name, distance: editDistance(region, name) }));
+  const best = Math.min(...distances.map((d) => d.distance));
+  const nearest = distances.filter((d) => d.distance === best).map((d) => d.name);
+  const named = nearest.length === 1 ? nearest[0] : `${nearest.slice(0, -1).join(', ')} or ${nearest[nearest.length - 1]}`;
+  return `must be an AWS region code that aws-cdk-lib knows: ${JSON.stringify(region)} is not one (nearest: ${named}; a region newer than this aws-cdk-lib needs an upgrade)`;
+}
+
+const REGION = z.string().superRefine((region, ctx) => {
+  const problem = regionProblem(region);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const ACCOUNT = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
 

@@ -122,6 +122,22 @@ describe('configuration', () => {
     });
 
     test.each([
+      ['eu-west-9', 'replicaRegion', '"eu-west-9" is not one (nearest: eu-west-1, eu-west-2 or eu-west-3;'],
+      ['eu-cenral-1', 'replicaRegion', '"eu-cenral-1" is not one (nearest: eu-central-1;'],
+      ['us-esat-1', 'primaryRegion', '"us-esat-1" is not one (nearest: us-east-1;'],
+    ])('GIVEN the region %j, shaped like one but unknown, THEN config.%s names the nearest known region', (region, field, message) => {
+      // GIVEN a region of the right shape that AWS does not have: a shape check alone would synthesize it
+      const input = field === 'primaryRegion' ? withChanges({ primaryRegion: region, replicaRegion: 'eu-central-1' }) : withChanges({ replicaRegion: region });
+      // WHEN / THEN
+      const error = configError(input);
+      expect(error).toContain(`config.${field}: must be an AWS region code that aws-cdk-lib knows: ${message}`);
+    });
+
+    test.each(['eusc-de-east-1', 'us-gov-west-1', 'ap-southeast-5'])('GIVEN the known region %s WHEN parsed THEN it is accepted', (region) => {
+      expect(parseConfig(withChanges({ replicaRegion: region })).replicaRegion).toBe(region);
+    });
+
+    test.each([
       ['cron(0 3 * * *)', 'needs 6 fields'],
       ['cron(0 3 * * * *)', 'needs ? in exactly one of day-of-month and day-of-week'],
       ['cron(0 25 * * ? *)', 'hours must be 0-23'],
