@@ -28,7 +28,7 @@ describe('where igzip (ISA-L) is not installed: the zlib fallback, and asking fo
     const verified = await runCli(['verify', key], { env: env(bucket, { PATH: NO_IGZIP }) });
     expect(verified.code).toBe(0);
     expect(stderrLines(verified.stderr).json.filter((l) => String(l.message).startsWith("decompressing with Node's zlib"))).toHaveLength(1);
-    const restored = await runCli(['restore', key, '--target-db', 'fallback_copy', '--yes'], { env: env(bucket, { PATH: NO_IGZIP }) });
+    const restored = await runCli(['restore', key, '--from-database', 'meatdb', '--target-db', 'fallback_copy', '--yes'], { env: env(bucket, { PATH: NO_IGZIP }) });
     expect(restored.code).toBe(0);
     expect(await h.pg.query('select count(*)::int as n from notes', 'fallback_copy')).toEqual([{ n: 50000 }]);
   });
@@ -39,7 +39,7 @@ describe('where igzip (ISA-L) is not installed: the zlib fallback, and asking fo
     expect(res.code).toBe(0);
     const key = (JSON.parse(res.stdout) as { key: string }).key;
     expect((await runCli(['verify', key], { env: env(bucket) })).code).toBe(0);
-    expect((await runCli(['restore', key, '--target-db', 'zlib_copy', '--yes'], { env: env(bucket) })).code).toBe(0);
+    expect((await runCli(['restore', key, '--from-database', 'meatdb', '--target-db', 'zlib_copy', '--yes'], { env: env(bucket) })).code).toBe(0);
     expect(await h.pg.query('select count(*)::int as n from notes', 'zlib_copy')).toEqual([{ n: 50000 }]);
   });
 
