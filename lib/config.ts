@@ -235,6 +235,18 @@ const SECRET_ARN = z
       'aws secretsmanager describe-secret --secret-id NAME --query ARN',
   );
 
+/**
+ * A KMS key by its key ARN (an alias ARN grants nothing in an IAM policy: IAM matches the key ARN), single- or
+ * multi-Region (`mrk-…`).
+ */
+const KMS_KEY_ARN = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
+    'must be a KMS key ARN such as arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias): ' +
+      'aws secretsmanager describe-secret --secret-id ARN --query KmsKeyId',
+  );
+
 const DATABASE = z.strictObject({
   /** Host name or IP address of the PostgreSQL server (libpq PGHOST). */
   host: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'must be a host name or IP address'),
@@ -250,6 +262,12 @@ const DATABASE = z.strictObject({
   passwordSecretArn: SECRET_ARN,
   /** JSON key inside the secret (`password` for RDS-managed secrets); unset: the whole secret string. */
   passwordSecretField: z.string().min(1).optional(),
+  /**
+   * The customer-managed KMS key the password secret is encrypted with: the task execution roles that read the secret
+   * get kms:Decrypt on it, through Secrets Manager only. @default none (the secret uses the AWS managed key
+   * aws/secretsmanager, which needs no grant)
+   */
+  passwordSecretKmsKeyArn: KMS_KEY_ARN.optional(),
 });
 
 const SUBNET_ID = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id such as subnet-0123456789abcdef0');
@@ -505,6 +523,25 @@ export const configSchema = z
         });
       }
     });
+    const keyArn = c.database.passwordSecretKmsKeyArn;
+    if (keyArn !== undefined) {
+      const [, , , keyRegion, keyAccount] = keyArn.split(':');
+      // Secrets Manager encrypts a secret only with a key of the secret's own region, which is where the tasks run.
+      if (keyRegion !== c.primaryRegion) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['database', 'passwordSecretKmsKeyArn'],
+          message: `must be a key in primaryRegion ${c.primaryRegion}, not ${keyRegion}: Secrets Manager uses a key of the secret's own region`,
+        });
+      }
+      if (c.account !== undefined && keyAccount !== c.account) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['database', 'passwordSecretKmsKeyArn'],
+          message: `must be a key of the stacks' account ${c.account}, not ${keyAccount}`,
+        });
+      }
+    }
     if (c.buckets.primary !== undefined && c.buckets.primary === c.buckets.replica) {
       ctx.addIssue({ code: 'custom', path: ['buckets', 'replica'], message: 'must differ from buckets.primary' });
     }

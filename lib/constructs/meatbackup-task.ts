@@ -1,5 +1,6 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { TASK_CONTAINER_NAME } from '../../src/contract';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
@@ -77,6 +78,20 @@ export class MeatbackupTask extends Construct {
     if (props.scratch) {
       this.taskDefinition.addVolume({ name: 'scratch' });
       this.container.addMountPoints({ sourceVolume: 'scratch', containerPath: props.scratch.path, readOnly: false });
+    }
+    if (connectsToDatabase && platform.passwordSecretKeyArn !== undefined) {
+      // ECS reads PGPASSWORD with the execution role, and Secrets Manager decrypts the secret with the caller's
+      // permissions on its customer-managed key; kms:ViaService keeps the grant to decryption through Secrets Manager
+      // (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html). Passing the key to the
+      // imported secret instead adds no statement to the role: its grant goes to an imported key's (absent) policy.
+      this.taskDefinition.obtainExecutionRole().addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DecryptPasswordSecret',
+          actions: ['kms:Decrypt'],
+          resources: [platform.passwordSecretKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+        }),
+      );
     }
     acknowledgeWildcardResource(
       defaultPolicyOf(this.taskDefinition.obtainExecutionRole()),

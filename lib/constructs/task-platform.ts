@@ -46,6 +46,8 @@ export class TaskPlatform extends Construct {
   readonly logGroup: logs.LogGroup;
   readonly securityGroup: ec2.SecurityGroup;
   readonly passwordSecret: secretsmanager.ISecret;
+  /** The customer-managed KMS key the password secret is encrypted with, when the configuration names one. */
+  readonly passwordSecretKeyArn?: string;
   readonly subnets: ec2.SubnetSelection;
   readonly subnetIds: string[];
   readonly assignPublicIp: boolean;
@@ -84,6 +86,7 @@ export class TaskPlatform extends Construct {
     this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(db.port), 'PostgreSQL');
 
     this.passwordSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'PasswordSecret', db.passwordSecretArn);
+    this.passwordSecretKeyArn = db.passwordSecretKmsKeyArn;
 
     this.subnets = props.subnets;
     this.subnetIds = props.vpc.selectSubnets(props.subnets).subnetIds;

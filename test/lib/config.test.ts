@@ -288,6 +288,28 @@ describe('configuration', () => {
       },
     );
 
+    test.each([
+      ['an alias ARN', 'arn:aws:kms:eu-west-1:123456789012:alias/meatdb-secrets'],
+      ['a bare key id', '1234abcd-12ab-34cd-56ef-1234567890ab'],
+      ['a truncated key id', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd'],
+    ])('GIVEN %s as the password secret key THEN config.database.passwordSecretKmsKeyArn asks for a key ARN', (_what, keyArn) => {
+      const error = configError(withChanges({ database: { ...EXAMPLE_CONFIG.database, passwordSecretKmsKeyArn: keyArn } }));
+      expect(error).toContain('config.database.passwordSecretKmsKeyArn: must be a KMS key ARN');
+    });
+
+    test('GIVEN a password secret key of another region or account THEN config.database.passwordSecretKmsKeyArn names the expected one', () => {
+      const database = { ...TEST_CONFIG.database, passwordSecretKmsKeyArn: 'arn:aws:kms:eu-central-1:999999999999:key/mrk-0123456789abcdef0123456789abcdef' };
+      const error = configError({ ...TEST_CONFIG, database });
+      expect(error).toContain("config.database.passwordSecretKmsKeyArn: must be a key in primaryRegion eu-west-1, not eu-central-1");
+      expect(error).toContain("config.database.passwordSecretKmsKeyArn: must be a key of the stacks' account 123456789012, not 999999999999");
+    });
+
+    test('GIVEN a multi-Region key of the primary region and no account pinned THEN the configuration is accepted', () => {
+      const keyArn = 'arn:aws:kms:eu-west-1:999999999999:key/mrk-0123456789abcdef0123456789abcdef';
+      const config = parseConfig(withChanges({ database: { ...EXAMPLE_CONFIG.database, passwordSecretKmsKeyArn: keyArn } }), 'test');
+      expect(config.database.passwordSecretKmsKeyArn).toBe(keyArn);
+    });
+
     test('GIVEN no database THEN config.database is required', () => {
       const { database: _omitted, ...input } = EXAMPLE_CONFIG;
       expect(configError(input)).toContain('config.database: is required');

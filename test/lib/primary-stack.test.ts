@@ -789,3 +789,68 @@ describe('PrimaryStack and the web service a restore stops', () => {
     );
   });
 });
+
+describe('password secret encrypted with a customer-managed key', () => {
+  const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+  /** The execution role of each task definition, by family, with the statements of its policies that use KMS. */
+  function executionRoleKmsStatements(template: Template): Record<string, unknown[]> {
+    const taskDefinitions = template.findResources('AWS::ECS::TaskDefinition');
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+    const out: Record<string, unknown[]> = {};
+    for (const { Properties: taskDefinition } of Object.values(taskDefinitions)) {
+      const roleId = taskDefinition.ExecutionRoleArn['Fn::GetAtt'][0];
+      out[taskDefinition.Family] = policies
+        .filter((policy) => (policy.Properties.Roles as Array<{ Ref: string }>).some((role) => role.Ref === roleId))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[] }>)
+        .filter((statement) => [statement.Action].flat().some((action) => action.startsWith('kms:')));
+    }
+    return out;
+  }
+
+  test('GIVEN the key named and a scratch-mode restore test WHEN synthesized THEN each execution role that reads the secret may decrypt with exactly that key, through Secrets Manager only', () => {
+    // GIVEN
+    const input: AppConfigInput = {
+      ...TEST_CONFIG,
+      database: { ...TEST_CONFIG.database, passwordSecretKmsKeyArn: KEY_ARN },
+      restoreTest: { mode: 'scratch' },
+    };
+    // WHEN
+    const { primary } = synthesize(input);
+    // THEN
+    const decrypt = {
+      Sid: 'DecryptPasswordSecret',
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: KEY_ARN,
+      Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } },
+    };
+    expect(executionRoleKmsStatements(primary)).toEqual({
+      'meatlizard-backup-backup': [decrypt],
+      'meatlizard-backup-restore': [decrypt],
+      'meatlizard-backup-restore-test': [decrypt],
+    });
+  });
+
+  test('GIVEN the key named and the default cluster-mode restore test WHEN synthesized THEN the restore test, which never reads the secret, gets no key grant', () => {
+    // WHEN
+    const { primary } = synthesize({ ...TEST_CONFIG, database: { ...TEST_CONFIG.database, passwordSecretKmsKeyArn: KEY_ARN } });
+    // THEN
+    const statements = executionRoleKmsStatements(primary);
+    expect(statements['meatlizard-backup-restore-test']).toEqual([]);
+    expect(statements['meatlizard-backup-backup']).toHaveLength(1);
+    expect(statements['meatlizard-backup-restore']).toHaveLength(1);
+  });
+
+  test('GIVEN no key named WHEN synthesized THEN no execution role has any KMS statement', () => {
+    // WHEN
+    const { primary } = synthesize({ ...TEST_CONFIG, restoreTest: { mode: 'scratch' } });
+    // THEN
+    expect(executionRoleKmsStatements(primary)).toEqual({
+      'meatlizard-backup-backup': [],
+      'meatlizard-backup-restore': [],
+      'meatlizard-backup-restore-test': [],
+    });
+    expect(JSON.stringify(primary.toJSON())).not.toContain('secretsmanager.eu-west-1.amazonaws.com');
+  });
+});
