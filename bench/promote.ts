@@ -15,7 +15,6 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
 import { copyObject } from '../src/promote/copy-object';
 import { runPromotion } from '../src/promote/promote';
-import { withRetry } from '../src/promote/retry';
 import { mapBounded } from '../src/util/pool';
 import { MiB, makeReplica } from '../test/src/promote/fixtures';
 
@@ -49,7 +48,7 @@ export interface PromoteBenchRow {
 }
 
 /**
- * The engine's own ceiling: the same pool, retry and CopyObject code against a stub endpoint (a worker thread that
+ * The engine's own ceiling: the same pool and CopyObject code against a stub endpoint (a worker thread that
  * answers every request with a CopyObjectResult at once), so the figure is this process's cost per copy, not moto's.
  */
 export async function stubCopyCeiling(objects = 5000, concurrency = 64): Promise<{ objects: number; seconds: number; objectsPerSecond: number; nodeCpuMsPerCopy: number }> {
@@ -67,7 +66,7 @@ export async function stubCopyCeiling(objects = 5000, concurrency = 64): Promise
     const items = Array.from({ length: objects }, (_, i) => ({ key: `objects/${i}.json`, size: 1024, etag: '0123456789abcdef0123456789abcdef' }));
     const cpu = process.cpuUsage();
     const started = Date.now();
-    await mapBounded(items, concurrency, (o) => withRetry(() => copyObject({ source: client, target: client }, 'stub-replica', 'stub-target', o)));
+    await mapBounded(items, concurrency, (o) => copyObject({ source: client, target: client }, 'stub-replica', 'stub-target', o));
     const seconds = (Date.now() - started) / 1000;
     const used = process.cpuUsage(cpu);
     return { objects, seconds, objectsPerSecond: Math.round(objects / seconds), nodeCpuMsPerCopy: Number(((used.user + used.system) / 1000 / objects).toFixed(2)) };

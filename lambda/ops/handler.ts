@@ -6,12 +6,11 @@
  * Invoked through the chat alias (src/ops/chat.ts), it refuses what the channel may not do and answers in a few chat
  * lines instead of the JSON document; every invocation is logged with what the function knows of its caller.
  */
-import { ECSClient } from '@aws-sdk/client-ecs';
 import type { z } from 'zod';
 import { ENV, OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
 import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal, markStartedFromChat } from '../../src/ops/chat';
-import { createS3Client } from '../../src/storage/s3';
+import { createEcsClient, createS3Client } from '../../src/storage/s3';
 import { actions } from './actions';
 import type { ActionTable, EventOf, OpsContext, OpsResult } from './types';
 
@@ -67,7 +66,7 @@ export async function handleEvent(event: unknown, ctx: OpsContext, table: Action
 let defaultContext: OpsContext | undefined;
 
 function context(): OpsContext {
-  defaultContext ??= { s3: createS3Client(), ecs: new ECSClient({}), env: process.env, now: () => new Date() };
+  defaultContext ??= { s3: createS3Client(), ecs: createEcsClient(), env: process.env, now: () => new Date() };
   return defaultContext;
 }
 

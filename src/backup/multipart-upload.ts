@@ -23,12 +23,12 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { UserError } from '../core/errors';
+import { errorCode, isPreconditionFailed } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
+import { MAX_PARTS, MIN_PART_BYTES } from '../storage/s3-limits';
 
-export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_PARTS_IN_FLIGHT = 4;
-export const MAX_PARTS = 10_000;
 /** S3's largest part: https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html */
 export const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
 /** Parts of one size before the size doubles. */
@@ -213,8 +213,7 @@ export class MultipartUpload {
       return { ...(res.VersionId ? { versionId: res.VersionId } : {}), ...(res.ETag ? { etag: res.ETag } : {}), parts: parts.length, sizeBytes: this.sent };
     } catch (err) {
       this.state = 'open';
-      const code = (err as { name?: string; Code?: string }).Code ?? (err as { name?: string }).name;
-      if (code === 'PreconditionFailed' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) {
+      if (isPreconditionFailed(err)) {
         throw new UserError(`a backup named ${this.target.key} already exists in bucket ${this.target.bucket} (written while this one ran): nothing was overwritten`, 1, { cause: err });
       }
       throw describeS3Error(err, `finish uploading ${this.target.key} to bucket ${this.target.bucket}`, this.target.bucket);
@@ -247,7 +246,7 @@ export class MultipartUpload {
         await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.key, UploadId: this.uploadId }), { abortSignal: deadline });
         return undefined;
       } catch (err) {
-        if (err instanceof NoSuchUpload || (err as { name?: string }).name === 'NoSuchUpload') return undefined;
+        if (err instanceof NoSuchUpload || errorCode(err) === 'NoSuchUpload') return undefined;
         lastError = err;
       }
     }

@@ -12,6 +12,7 @@
 import { GetObjectLockConfigurationCommand, type ObjectLockMode, type S3Client } from '@aws-sdk/client-s3';
 import { ENV, RETENTION_TAG, type RetentionClass } from '../contract';
 import { UserError, usageError } from '../core/errors';
+import { errorCode, isAccessDenied } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 
 /** Days of governance retention when BACKUP_LOCK_DAYS is unset (the stacks' default too). */
@@ -87,11 +88,9 @@ export async function bucketObjectLock(s3: S3Client, bucket: string, whenDenied 
     const res = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
     return res.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
   } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name === 'ObjectLockConfigurationNotFoundError') return false;
+    if (errorCode(err) === 'ObjectLockConfigurationNotFoundError') return false;
     const described = describeS3Error(err, `read the Object Lock configuration of bucket ${bucket}`, bucket);
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (name === 'AccessDenied' || status === 403) {
+    if (isAccessDenied(err)) {
       throw new UserError(`${described.message} (s3:GetBucketObjectLockConfiguration)${whenDenied}`, 1, { cause: err });
     }
     throw described;

@@ -22,6 +22,7 @@ import { locateBackupVersion } from '../restore/fetch-verified';
 import { writeJsonObject } from '../storage/json-object';
 import type { Compressor } from './compression';
 import { chooseDecompressor, gunzipStage, isCorruptGzip } from './gunzip-stage';
+import { isNotFound } from '../storage/aws-errors';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
 import { retentionTagging } from './retention';
 
@@ -215,8 +216,7 @@ async function checkGlobals(
   try {
     actual = await checksumObject(s3, bucket, recorded.key, signal ? { signal } : {});
   } catch (err) {
-    const cause = (err as { cause?: { name?: string } }).cause;
-    if (cause?.name !== 'NoSuchKey') throw err;
+    if (!isNotFound(err)) throw err;
     problems.push(`its globals object ${recorded.key} is missing`);
     return undefined;
   }

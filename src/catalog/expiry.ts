@@ -9,6 +9,7 @@
  */
 import { GetBucketLifecycleConfigurationCommand, GetObjectTaggingCommand, type LifecycleRule, type S3Client, type Tag } from '@aws-sdk/client-s3';
 import { RETENTION_CLASSES, RETENTION_TAG, type RetentionClass } from '../contract';
+import { errorCode } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import type { BackupEntry } from './catalog';
@@ -40,7 +41,7 @@ export async function readLifecycleRules(s3: S3Client, bucket: string): Promise<
     const res = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
     return { rules: res.Rules ?? [] };
   } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchLifecycleConfiguration') return { rules: [] };
+    if (errorCode(err) === 'NoSuchLifecycleConfiguration') return { rules: [] };
     return { rules: [], unreadable: describeS3Error(err, `read the lifecycle rules of bucket ${bucket} (s3:GetLifecycleConfiguration)`, bucket).message };
   }
 }

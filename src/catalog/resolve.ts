@@ -11,6 +11,7 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type BackupName, DEFAULT_PREFIX, normalizePrefix, parseBackupKey } from '../contract';
 import { UserError, usageError } from '../core/errors';
+import { isAccessDenied, isNotFound } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 import { listBackupObjects } from './catalog';
 
@@ -98,11 +99,10 @@ export async function resolveBackupRef(s3: S3Client, bucket: string, prefix: str
       ...(head.LastModified ? { lastModified: head.LastModified } : {}),
     };
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     // A HEAD answer has no body, so S3 cannot say *why* (missing bucket, bad credentials): listing can.
-    if (status !== 404 && status !== 403) throw describeS3Error(err, `look up ${name.key} in bucket ${bucket}`, bucket);
+    if (!isNotFound(err) && !isAccessDenied(err)) throw describeS3Error(err, `look up ${name.key} in bucket ${bucket}`, bucket);
     const all = await listBackupObjects(s3, bucket, prefix);
-    if (status === 403) throw describeS3Error(err, `look up ${name.key} in bucket ${bucket}`, bucket);
+    if (isAccessDenied(err)) throw describeS3Error(err, `look up ${name.key} in bucket ${bucket}`, bucket);
     throw missing(name.fileName, bucket, prefix, all.slice(0, SHOWN_WHEN_MISSING).map((e) => e.key.slice(e.key.lastIndexOf('/') + 1)));
   }
 }

@@ -2,12 +2,13 @@
  * A throwaway PostgreSQL cluster in a temporary directory, listening on a free loopback port, for the demo
  * and the integration tests. Trust authentication on loopback only; removed completely by stop().
  */
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { freePort, isRoot, runAsPostgres, waitFor } from './processes';
 import type { Connection } from '../postgres/connection';
+import { DEFAULT_PG_LIB_DIR, installedMajors } from '../postgres/tools';
 
 export interface LocalCluster {
   port: number;
@@ -21,17 +22,13 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-const PG_LIB = '/usr/lib/postgresql';
-
 /** The newest installed PostgreSQL server's bin directory (it has initdb). */
-export function serverBinDir(libDir: string = PG_LIB): string {
-  const majors = existsSync(libDir)
-    ? readdirSync(libDir).filter((d) => existsSync(join(libDir, d, 'bin', 'initdb'))).map(Number).filter(Number.isFinite).sort((a, b) => b - a)
-    : [];
-  if (majors.length === 0) {
-    throw new Error('PostgreSQL server programs (initdb, pg_ctl) not found under /usr/lib/postgresql: install them with `apt-get install -y postgresql`');
+export function serverBinDir(libDir: string = DEFAULT_PG_LIB_DIR): string {
+  const newest = installedMajors(libDir, 'initdb').at(-1);
+  if (newest === undefined) {
+    throw new Error(`PostgreSQL server programs (initdb, pg_ctl) not found under ${libDir}: install them with \`apt-get install -y postgresql\``);
   }
-  return join(libDir, String(majors[0]), 'bin');
+  return join(libDir, String(newest), 'bin');
 }
 
 export async function startLocalCluster(options: { superuser?: string } = {}): Promise<LocalCluster> {

@@ -3,7 +3,8 @@
  * The emulator keeps everything in memory; stop() throws it all away.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../storage/s3';
 import { freePort, waitFor, which } from './processes';
 
 export interface LocalS3 {
@@ -57,12 +58,7 @@ export async function startLocalS3(): Promise<LocalS3> {
     endpoint,
     env,
     client() {
-      const client = new S3Client({
-        endpoint,
-        region: EMULATOR_REGION,
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-      });
+      const client = createS3Client({ endpoint, region: EMULATOR_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
       clients.push(client);
       return client;
     },

@@ -5,11 +5,11 @@
  * RestoreTestAgeSeconds), so the dashboard can show the newest backup's age and an alarm can say "no restore test in
  * 8 days", neither of which CloudWatch can derive from the runners' own metrics.
  */
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type BackupName, METRICS, SIDECAR_SUFFIX, normalizePrefix, parseBackupKey, restoreTestResultSchema, sidecarKey } from '../contract';
 import { type Logger } from '../core/log';
 import { formatAge } from '../core/format';
-import { describeS3Error } from '../storage/s3';
+import { describeS3Error, listObjectPages } from '../storage/s3';
 
 export interface NewestBackup {
   key: string;
@@ -77,14 +77,7 @@ async function listWithSidecars(s3: S3Client, bucket: string, prefix: string): P
   const backups: ListedBackup[] = [];
   const manifests = new Set<string>();
   const results = new Map<string, Date | undefined>();
-  let token: string | undefined;
-  do {
-    let page;
-    try {
-      page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    } catch (err) {
-      throw describeS3Error(err, `list backups in bucket ${bucket}`, bucket);
-    }
+  for await (const page of listObjectPages(s3, { Bucket: bucket, Prefix: prefix }, `list backups in bucket ${bucket}`)) {
     for (const obj of page.Contents ?? []) {
       const key = obj.Key ?? '';
       if (key.endsWith(SIDECAR_SUFFIX.manifest)) manifests.add(key.slice(0, -SIDECAR_SUFFIX.manifest.length));
@@ -92,8 +85,7 @@ async function listWithSidecars(s3: S3Client, bucket: string, prefix: string): P
       const name = parseBackupKey(key);
       if (name && name.prefix === prefix) backups.push({ ...name, sizeBytes: obj.Size ?? 0, verified: false, hasRestoreTest: false });
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  }
   for (const b of backups) {
     b.verified = manifests.has(b.key);
     b.hasRestoreTest = results.has(b.key);

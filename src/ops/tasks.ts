@@ -3,8 +3,9 @@
  * overridden), find the ones running (so a restore never starts beside a backup or another restore), and report
  * one's status with its exit code and a link to its log.
  */
-import { DescribeTasksCommand, type ECSClient, ListTasksCommand, RunTaskCommand, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, type ECSClient, RunTaskCommand, type RunTaskCommandInput, type Task, paginateListTasks } from '@aws-sdk/client-ecs';
 import { UserError } from '../core/errors';
+import { ecsFailed } from '../storage/aws-errors';
 import {
   type OpsConfig,
   STARTABLE_TASK_KINDS,
@@ -42,14 +43,7 @@ export interface TaskStatus {
   logUrl?: string;
 }
 
-function ecsFailed(err: unknown, doing: string): UserError {
-  if (err instanceof UserError) return err;
-  const e = err as { name?: string; message?: string };
-  const hint = e?.name === 'AccessDeniedException'
-    ? 'access denied: the ops function\'s role lacks the ECS permission for it; redeploy the primary stack'
-    : `${e?.name ?? 'error'}: ${e?.message ?? String(err)}`;
-  return new UserError(`could not ${doing}: ${hint}`, 1, { cause: err });
-}
+const OPS_ROLE_DENIED = "the ops function's role lacks the ECS permission for it; redeploy the primary stack";
 
 /** The CloudWatch console's escaping inside its URL fragment: URI-encoded twice, `%` written as `$`. */
 function consoleEscape(value: string): string {
@@ -125,18 +119,13 @@ export async function listProjectTasks(
   try {
     for (const [kind, taskDefinition] of configuredTaskDefinitions(config).filter(([k]) => !kinds || kinds.includes(k))) {
       const arns: string[] = [];
-      let nextToken: string | undefined;
-      do {
-        const page = await ecs.send(
-          new ListTasksCommand({ cluster: config.cluster, family: taskDefinitionFamily(taskDefinition), desiredStatus, nextToken }),
-        );
+      for await (const page of paginateListTasks({ client: ecs }, { cluster: config.cluster, family: taskDefinitionFamily(taskDefinition), desiredStatus })) {
         arns.push(...(page.taskArns ?? []));
-        nextToken = page.nextToken;
-      } while (nextToken);
+      }
       if (arns.length > 0) found.push(...(await describeTaskArns(ecs, config, arns)).map((t) => describeTask(config, t, kind)));
     }
   } catch (err) {
-    throw ecsFailed(err, `list the tasks in cluster ${config.cluster}`);
+    throw ecsFailed(err, `list the tasks in cluster ${config.cluster}`, OPS_ROLE_DENIED);
   }
   return found;
 }
@@ -180,7 +169,7 @@ export async function runProjectTask(ecs: ECSClient, config: OpsConfig, kind: St
   try {
     res = await ecs.send(new RunTaskCommand(runTaskInput(config, kind, command)));
   } catch (err) {
-    throw ecsFailed(err, `start the ${kind} task`);
+    throw ecsFailed(err, `start the ${kind} task`, OPS_ROLE_DENIED);
   }
   const task = res.tasks?.[0];
   if (!task?.taskArn) {
@@ -203,7 +192,7 @@ export async function taskStatus(ecs: ECSClient, config: OpsConfig, taskArn?: st
   try {
     res = await ecs.send(new DescribeTasksCommand({ cluster: config.cluster, tasks: [taskArn] }));
   } catch (err) {
-    throw ecsFailed(err, `describe task ${taskArn}`);
+    throw ecsFailed(err, `describe task ${taskArn}`, OPS_ROLE_DENIED);
   }
   const task = res.tasks?.[0];
   if (!task) {

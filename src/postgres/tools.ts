@@ -67,10 +67,14 @@ export interface ChoosePgDumpOptions {
   path?: string;
 }
 
-function installedMajors(libDir: string): number[] {
+/**
+ * The PostgreSQL majors installed side by side under `libDir` (Debian/PGDG layout `<libDir>/<major>/bin`) that have
+ * `program`, oldest first. The one scan for pg_dump, psql and the server programs.
+ */
+export function installedMajors(libDir: string, program: string): number[] {
   if (!existsSync(libDir)) return [];
   return readdirSync(libDir)
-    .filter((d) => /^\d+$/.test(d) && existsSync(join(libDir, d, 'bin', 'pg_dump')))
+    .filter((d) => /^\d+$/.test(d) && existsSync(join(libDir, d, 'bin', program)))
     .map(Number)
     .sort((a, b) => a - b);
 }
@@ -100,7 +104,7 @@ export async function choosePgDump(serverMajor: number, options: ChoosePgDumpOpt
   }
 
   const libDir = options.libDir ?? process.env[ENV.pgLibDir] ?? DEFAULT_PG_LIB_DIR;
-  const majors = installedMajors(libDir);
+  const majors = installedMajors(libDir, 'pg_dump');
   if (majors.length === 0) {
     const fallback = onPath('pg_dump', options.path ?? process.env.PATH ?? '');
     if (!fallback) throw new UserError(`no pg_dump found in ${libDir}/*/bin or on PATH: ${installHint(serverMajor)}`);

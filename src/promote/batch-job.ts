@@ -15,11 +15,12 @@ import {
   type CreateJobCommandInput,
   DescribeJobCommand,
   type JobDescriptor,
-  S3ControlClient,
+  type S3ControlClient,
 } from '@aws-sdk/client-s3-control';
 import { ENV } from '../contract';
 import { UserError } from '../core/errors';
-import { describeS3Error } from '../storage/s3';
+import { errorCode } from '../storage/aws-errors';
+import { createS3ControlClient as createControlClient, describeS3Error } from '../storage/s3';
 import { MAX_SINGLE_COPY_BYTES } from './copy-object';
 import { partitionOf } from './target-bucket';
 
@@ -28,8 +29,7 @@ export const RESERVED_PREFIX = 'meatbackup-promote/';
 export const REPORT_PREFIX = `${RESERVED_PREFIX}reports`;
 
 export function createS3ControlClient(region?: string): S3ControlClient {
-  const r = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  return new S3ControlClient({ ...(r ? { region: r } : {}), maxAttempts: 3 });
+  return createControlClient(region ? { region } : {});
 }
 
 /** The role ARN from the flag or BATCH_OPERATIONS_ROLE_ARN. */
@@ -179,8 +179,8 @@ export async function describeBatchJob(control: S3ControlClient, accountId: stri
     if (!res.Job) throw new Error(`S3 Control returned no job for ${jobId}`);
     return summarizeJob(res.Job);
   } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name === 'NotFoundException' || name === 'NoSuchJob') {
+    const code = errorCode(err);
+    if (code === 'NotFoundException' || code === 'NoSuchJob') {
       throw new UserError(`no Batch Operations job ${jobId} in account ${accountId} in this region: check the job id and --region (jobs live in the target bucket's region)`, 1, { cause: err });
     }
     throw describeS3Error(err, `describe Batch Operations job ${jobId}`);

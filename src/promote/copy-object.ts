@@ -22,18 +22,13 @@ import {
   type S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { isPreconditionFailed } from '../storage/aws-errors';
+import { MAX_PARTS, MAX_SINGLE_COPY_BYTES, MIN_PART_BYTES, MiB } from '../storage/s3-limits';
 import { mapBounded } from '../util/pool';
 import { SOURCE_ETAG_METADATA, SOURCE_VERSION_METADATA } from './identity';
 import { type ObjectSummary, bareEtag } from './listing';
 
-export const GiB = 1024 ** 3;
-export const MiB = 1024 ** 2;
-
-/** CopyObject copies at most 5 GB in one request; larger objects must be copied in parts. */
-export const MAX_SINGLE_COPY_BYTES = 5 * GiB;
-/** S3 allows at most 10,000 parts and parts of 5 MiB to 5 GiB (the last one may be smaller). */
-export const MAX_PARTS = 10_000;
-export const MIN_PART_BYTES = 5 * MiB;
+export { GiB, MAX_SINGLE_COPY_BYTES, MiB } from '../storage/s3-limits';
 
 export interface CopyTuning {
   /** Objects larger than this are copied in parts. @default 5 GiB (S3's single-copy limit) */
@@ -99,13 +94,8 @@ function restatedHeaders(head: HeadObjectCommandOutput, sourceEtag: string) {
   };
 }
 
-function isPreconditionFailed(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
-}
-
 /**
- * Copies `object` from `from` to the same key in `to`. The caller retries transient failures; a source that
+ * Copies `object` from `from` to the same key in `to`. The SDK retries transient failures request by request (src/storage/s3.ts); a source that
  * changes between our HeadObject and the copy (412) is re-read here, twice at most.
  */
 export async function copyObject(

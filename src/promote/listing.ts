@@ -2,8 +2,8 @@
  * Listing the current objects of a bucket. ListObjectsV2 returns only current versions: older versions of a key and
  * keys whose current version is a delete marker are not listed, which is exactly what a promotion must carry.
  */
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { describeS3Error } from '../storage/s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { listObjectPages } from '../storage/s3';
 
 export interface ObjectSummary {
   key: string;
@@ -37,21 +37,9 @@ export async function forEachCurrentObject(
   options: ListOptions = {},
 ): Promise<number> {
   let count = 0;
-  let token: string | undefined;
-  do {
-    let page;
-    try {
-      page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          ContinuationToken: token,
-          ...(options.prefix ? { Prefix: options.prefix } : {}),
-          ...(options.limit ? { MaxKeys: Math.min(1000, options.limit) } : {}),
-        }),
-      );
-    } catch (err) {
-      throw describeS3Error(err, `list the objects of bucket ${bucket}`, bucket);
-    }
+  const input = { Bucket: bucket, ...(options.prefix ? { Prefix: options.prefix } : {}) };
+  const pageSize = options.limit ? Math.min(1000, options.limit) : undefined;
+  for await (const page of listObjectPages(s3, input, `list the objects of bucket ${bucket}`, pageSize)) {
     for (const obj of page.Contents ?? []) {
       if (obj.Key === undefined) continue;
       count += 1;
@@ -64,8 +52,7 @@ export async function forEachCurrentObject(
     }
     options.onPage?.(count);
     if (options.limit && count >= options.limit) break;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  }
   return count;
 }
 

@@ -17,13 +17,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
+import { httpStatus, isNotFound } from '../storage/aws-errors';
 import { endpointOverride } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import { RESERVED_PREFIX, createS3ControlClient, resolveAccountId, resolveRoleArn, submitBatchCopyJob } from './batch-job';
 import { type CopyClients, type CopyOutcome, type CopyTuning, MAX_SINGLE_COPY_BYTES, copyObject } from './copy-object';
 import { type ObjectSummary, forEachCurrentObject, listCurrentObjects } from './listing';
 import { regionalClients } from './regional-clients';
-import { type RetryOptions, withRetry } from './retry';
 import { type Hardening, createBucket, hardenBucket, inspectBucket } from './target-bucket';
 import { type Verification, type Written, diffListings, verifyListings } from './verify-listing';
 
@@ -43,7 +43,6 @@ export interface PromotionOptions {
   /** Objects copied at once by the copy engine. @default 32 */
   concurrency?: number;
   tuning?: CopyTuning;
-  retry?: RetryOptions;
   /** Stops scheduling copies; those under way finish (or, multipart, abort), then the run throws the reason. */
   signal?: AbortSignal;
   logger?: Logger;
@@ -265,15 +264,9 @@ async function prepareTarget(s3: S3Client, plan: PromotionPlan, options: Promoti
   return { created, hardening };
 }
 
-function isNoSuchKey(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
-}
-
 function describeFailure(err: unknown): string {
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e?.$metadata?.httpStatusCode;
-  return `${e?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(err)}`;
+  const status = httpStatus(err);
+  return `${(err as Error)?.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${(err as Error)?.message ?? String(err)}`;
 }
 
 async function submitBatch(plan: PromotionPlan, options: PromotionOptions): Promise<NonNullable<PromotionResult['batchJob']>> {
@@ -319,18 +312,16 @@ async function copyAll(prepared: PreparedPromotion, work: readonly ObjectSummary
   await mapBounded(work, options.concurrency ?? 32, async (object) => {
     if (options.signal?.aborted || failures.length >= MAX_FAILURES) return;
     try {
-      const outcome = await withRetry(() => copyObject(clients, plan.from, plan.to, object, options.tuning, options.signal), {
-        ...options.retry,
-        ...(options.signal ? { signal: options.signal } : {}),
-        onRetry: (err, attempt, delay) => log?.warn(`retrying ${object.key} (attempt ${attempt + 1}) in ${delay} ms: ${describeFailure(err)}`),
-      });
+      // Transient failures (SlowDown, 5xx, dropped connections) were already retried by the SDK, request by request
+      // (src/storage/s3.ts): what reaches here has used its retry budget, and a second run resumes.
+      const outcome = await copyObject(clients, plan.from, plan.to, object, options.tuning, options.signal);
       run.copied.objects += 1;
       run.copied.bytes += object.size;
       run.copied[outcome.method === 'multipart' ? 'multipart' : 'single'] += 1;
       run.written.set(object.key, { etag: outcome.etag, sourceEtag: outcome.sourceEtag });
       options.onCopied?.(object, outcome);
     } catch (err) {
-      if (isNoSuchKey(err)) run.vanished.push(object.key);
+      if (isNotFound(err)) run.vanished.push(object.key);
       else if (!options.signal?.aborted) failures.push({ key: object.key, error: describeFailure(err) });
     }
     log?.progress(label(), run.copied.bytes, total.bytes);

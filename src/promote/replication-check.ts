@@ -7,12 +7,13 @@
  * has not arrived yet, and whose status is PENDING, is "pending", not a failure (the CLI exits 3 for it, so a
  * scheduler can tell "look again later" from "broken").
  */
-import { createHash } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_PREFIX, type Manifest, sidecarKey } from '../contract';
 import { UserError } from '../core/errors';
 import { readManifest } from '../catalog/catalog';
 import { newestBackupName } from '../catalog/resolve';
+import { checksumObject } from '../backup/read-object';
+import { isNotFound } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 import { inspectBucket } from './target-bucket';
 
@@ -68,24 +69,14 @@ export function judgeReplication(f: Facts): { verdict: ReplicationVerdict; messa
   return { verdict: 'ok', message: 'the newest backup is in the replica with the same size and sha256' };
 }
 
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
-}
-
+/** The replica's copy, hashed as every other stored object is (read-object.ts); undefined when it is not there. */
 async function sha256Of(s3: S3Client, bucket: string, key: string): Promise<{ size: number; sha256: string } | undefined> {
   try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      size += chunk.length;
-    }
-    return { size, sha256: hash.digest('hex') };
+    const digest = await checksumObject(s3, bucket, key);
+    return { size: digest.sizeBytes, sha256: digest.sha256 };
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    throw describeS3Error(err, `read ${key} from the replica bucket ${bucket}`, bucket);
+    throw err;
   }
 }
 

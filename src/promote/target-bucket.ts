@@ -17,17 +17,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { UserError } from '../core/errors';
+import { errorCode, httpStatus, isAccessDenied, isNoSuchBucket } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 
 export type BucketState = { exists: false } | { exists: true; region?: string };
-
-function status(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
-function name(err: unknown): string | undefined {
-  return (err as { name?: string; Code?: string })?.Code ?? (err as { name?: string })?.name;
-}
 
 function bucketRegionHeader(err: unknown): string | undefined {
   const headers = (err as { $response?: { headers?: Record<string, string> } })?.$response?.headers;
@@ -43,9 +36,10 @@ export async function inspectBucket(s3: S3Client, bucket: string, role: 'replica
     const res = await s3.send(new HeadBucketCommand({ Bucket: bucket }));
     return { exists: true, ...(res.BucketRegion ? { region: res.BucketRegion } : {}) };
   } catch (err) {
-    const code = status(err);
-    if (code === 404 || name(err) === 'NotFound' || name(err) === 'NoSuchBucket') return { exists: false };
-    if (code === 403 || name(err) === 'Forbidden') {
+    const code = httpStatus(err);
+    // HeadBucket: a 404 (NotFound, or NoSuchBucket from an endpoint that sends a body) is the bucket missing.
+    if (code === 404 || isNoSuchBucket(err) || errorCode(err) === 'NotFound') return { exists: false };
+    if (isAccessDenied(err)) {
       throw new UserError(
         role === 'target'
           ? `bucket ${bucket} already exists and belongs to another account (or this role may not use it): pass ${flag} with another name`
@@ -54,7 +48,7 @@ export async function inspectBucket(s3: S3Client, bucket: string, role: 'replica
         { cause: err },
       );
     }
-    if (code === 301 || name(err) === 'PermanentRedirect' || name(err) === 'MovedPermanently') {
+    if (code === 301 || errorCode(err) === 'PermanentRedirect' || errorCode(err) === 'MovedPermanently') {
       const region = bucketRegionHeader(err);
       throw new UserError(`the ${role} bucket ${bucket} is in ${region ?? 'another region'}: pass the matching region option`, 2, { cause: err });
     }
@@ -112,7 +106,7 @@ export async function createBucket(s3: S3Client, bucket: string, region: string 
     );
     return 'created';
   } catch (err) {
-    const code = name(err);
+    const code = errorCode(err);
     if (code === 'BucketAlreadyOwnedByYou') return 'already-yours';
     if (code === 'BucketAlreadyExists') {
       throw new UserError(
@@ -121,7 +115,7 @@ export async function createBucket(s3: S3Client, bucket: string, region: string 
         { cause: err },
       );
     }
-    if (code === 'OperationAborted' || status(err) === 409) {
+    if (code === 'OperationAborted' || httpStatus(err) === 409) {
       throw new UserError(
         `S3 has not freed the name ${bucket} yet after its deletion (${code ?? 'HTTP 409'}: a conflicting conditional operation is in progress): S3 can take time to free a name; pass ${flag} with another name, or retry later`,
         1,
@@ -167,7 +161,7 @@ export async function hardenBucket(s3: S3Client, bucket: string, region: string 
   const hasEncryption = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket })).then(
     (res) => (res.ServerSideEncryptionConfiguration?.Rules?.length ?? 0) > 0,
     (err: unknown) => {
-      if (name(err) === 'ServerSideEncryptionConfigurationNotFoundError') return false;
+      if (errorCode(err) === 'ServerSideEncryptionConfigurationNotFoundError') return false;
       throw describeS3Error(err, `read default encryption on bucket ${bucket}`, bucket);
     },
   );
@@ -187,7 +181,7 @@ export async function hardenBucket(s3: S3Client, bucket: string, region: string 
   const existingPolicy = await s3.send(new GetBucketPolicyCommand({ Bucket: bucket })).then(
     (res) => res.Policy,
     (err: unknown) => {
-      if (name(err) === 'NoSuchBucketPolicy' || status(err) === 404) return undefined;
+      if (errorCode(err) === 'NoSuchBucketPolicy' || httpStatus(err) === 404) return undefined;
       throw describeS3Error(err, `read the policy of bucket ${bucket}`, bucket);
     },
   );

@@ -5,6 +5,7 @@
  * and after (did every object arrive intact?).
  */
 import { HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { isNotFound } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import { type ContentFacts, type Proof, type Verdict, checksumOf, compareByRecord, compareChecksums, compareListed } from './identity';
@@ -47,11 +48,6 @@ export interface DiffOptions {
 export interface DiffClients {
   source: S3Client;
   target: S3Client;
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
 function facts(head: HeadObjectCommandOutput, fallbackSize: number): ContentFacts {

@@ -29,6 +29,7 @@ import type { Client } from 'pg';
 import type { Manifest } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import { formatBytes } from '../core/format';
+import { isNotFound } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 import { type GlobalsStatement, classify, splitSql } from './globals-sql';
 
@@ -57,8 +58,7 @@ export async function fetchVerifiedGlobals(s3: S3Client, bucket: string, globals
     bytes = Buffer.from(await res.Body!.transformToByteArray());
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404) {
+    if (isNotFound(err)) {
       throw new UserError(`the backup's globals ${globals.key} are gone from bucket ${bucket}: nothing was changed; restore without --with-globals after creating its roles by hand`);
     }
     throw describeS3Error(err, `read ${globals.key} from bucket ${bucket}`, bucket);

@@ -8,6 +8,7 @@
  */
 import type { Client } from 'pg';
 import { UserError } from '../core/errors';
+import { serverVersion } from '../postgres/client';
 
 /** PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; we shorten ourselves so names stay distinct. */
 const MAX_NAME_BYTES = 63;
@@ -121,8 +122,7 @@ export async function describeDatabase(admin: Client, name: string): Promise<Dat
 }
 
 async function serverMajor(admin: Client): Promise<number> {
-  const { rows } = await admin.query<{ v: string }>("select current_setting('server_version_num') as v");
-  return Math.floor(Number(rows[0].v) / 10000);
+  return (await serverVersion(admin)).major;
 }
 
 /** Runs a statement produced by `select format(…)` with the given parameters. */

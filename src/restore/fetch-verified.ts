@@ -15,6 +15,7 @@ import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, type
 import type { Manifest } from '../contract';
 import { UserError } from '../core/errors';
 import { formatBytes } from '../core/format';
+import { httpStatus, isNotFound, isPreconditionFailed } from '../storage/aws-errors';
 import { describeS3Error, endpointOverride } from '../storage/s3';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../backup/read-object';
 
@@ -46,14 +47,9 @@ function refused(key: string, why: string): UserError {
   return new UserError(`backup ${key} does not match its manifest: ${why}; it was altered or truncated after upload, so it is refused and nothing was changed`);
 }
 
-function notFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.name === 'NoSuchVersion' || e?.$metadata?.httpStatusCode === 404;
-}
-
 /** A version id S3 does not know in this bucket: 404, or 400 when it is not even a valid id here. */
 function unknownVersion(err: unknown): boolean {
-  return notFound(err) || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 400;
+  return isNotFound(err) || httpStatus(err) === 400;
 }
 
 async function head(s3: S3Client, bucket: string, key: string, versionId?: string): Promise<HeadObjectCommandOutput> {
@@ -99,7 +95,7 @@ export async function locateBackupVersion(s3: S3Client, bucket: string, key: str
     }
     found ??= current;
   } catch (err) {
-    if (notFound(err)) throw new UserError(`backup ${key} is gone from bucket ${bucket}: pick another backup (meatbackup list)`);
+    if (isNotFound(err)) throw new UserError(`backup ${key} is gone from bucket ${bucket}: pick another backup (meatbackup list)`);
     throw describeS3Error(err, `read ${key} from bucket ${bucket}`, bucket);
   }
   return { head: found, notes, ...(overwrittenBy ? { overwrittenBy } : {}) };
@@ -164,8 +160,7 @@ async function hashInRanges(s3: S3Client, pin: PinnedObject, concurrency: number
     }
   } catch (err) {
     if (options.signal?.aborted) throw options.signal.reason;
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412) throw refused(pin.key, 'it changed while it was being read');
+    if (isPreconditionFailed(err)) throw refused(pin.key, 'it changed while it was being read');
     throw describeS3Error(err, `read ${pin.key} from bucket ${pin.bucket}`, pin.bucket);
   }
   return { sha256: hash.digest('hex'), sizeBytes: done };

@@ -7,14 +7,14 @@
  * the caller drops on any failure, so what psql committed before it died does not matter.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ENV } from '../contract';
 import { UserError } from '../core/errors';
 import { type Connection, libpqEnv } from '../postgres/connection';
-import { DEFAULT_PG_LIB_DIR } from '../postgres/tools';
+import { DEFAULT_PG_LIB_DIR, installedMajors } from '../postgres/tools';
 
 /**
  * The psql to run: the newest one under PG_LIB_DIR (/usr/lib/postgresql/<major>/bin), else the one on PATH.
@@ -23,10 +23,8 @@ import { DEFAULT_PG_LIB_DIR } from '../postgres/tools';
  */
 export function findPsql(env: NodeJS.ProcessEnv = process.env): string {
   const libDir = env[ENV.pgLibDir] || DEFAULT_PG_LIB_DIR;
-  const majors = existsSync(libDir)
-    ? readdirSync(libDir).filter((d) => /^\d+$/.test(d) && existsSync(join(libDir, d, 'bin', 'psql'))).map(Number).sort((a, b) => b - a)
-    : [];
-  if (majors.length > 0) return join(libDir, String(majors[0]), 'bin', 'psql');
+  const newest = installedMajors(libDir, 'psql').at(-1);
+  if (newest !== undefined) return join(libDir, String(newest), 'bin', 'psql');
   for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (dir && existsSync(join(dir, 'psql'))) return join(dir, 'psql');
   }

@@ -3,16 +3,18 @@
  * started again whatever happens: scale to 0, wait until its tasks have stopped (so none holds a connection),
  * remember the desired count, and set it back in `finally`.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   DescribeServicesCommand,
   DescribeTasksCommand,
   type ECSClient,
-  ListTasksCommand,
   UpdateServiceCommand,
+  paginateListTasks,
 } from '@aws-sdk/client-ecs';
 import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN } from '../contract';
 import { UserError, usageError } from '../core/errors';
 import { formatDuration } from '../core/format';
+import { ecsFailed } from '../storage/aws-errors';
 
 export interface ServiceRef {
   cluster: string;
@@ -49,13 +51,9 @@ export interface WebServiceOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
-function ecsFailed(err: unknown, doing: string, ref: ServiceRef): UserError {
-  if (err instanceof UserError) return err;
-  const e = err as { name?: string; message?: string };
-  const hint = e?.name === 'AccessDeniedException'
-    ? `access denied: the role needs ecs:DescribeServices, ecs:UpdateService, ecs:ListTasks and ecs:DescribeTasks on ${describeServiceRef(ref)}`
-    : `${e?.name ?? 'error'}: ${e?.message ?? String(err)}`;
-  return new UserError(`could not ${doing} web service ${describeServiceRef(ref)}: ${hint}`, 1, { cause: err });
+function serviceFailed(err: unknown, doing: string, ref: ServiceRef): UserError {
+  const service = describeServiceRef(ref);
+  return ecsFailed(err, `${doing} web service ${service}`, `the role needs ecs:DescribeServices, ecs:UpdateService, ecs:ListTasks and ecs:DescribeTasks on ${service}`);
 }
 
 interface ServiceState {
@@ -76,12 +74,9 @@ async function describeService(ecs: ECSClient, ref: ServiceRef): Promise<Service
 
 async function runningTaskArns(ecs: ECSClient, ref: ServiceRef): Promise<string[]> {
   const arns: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await ecs.send(new ListTasksCommand({ cluster: ref.cluster, serviceName: ref.service, desiredStatus: 'RUNNING', nextToken }));
+  for await (const page of paginateListTasks({ client: ecs }, { cluster: ref.cluster, serviceName: ref.service, desiredStatus: 'RUNNING' })) {
     arns.push(...(page.taskArns ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
+  }
   return arns;
 }
 
@@ -95,21 +90,10 @@ async function notYetStopped(ecs: ECSClient, ref: ServiceRef, arns: string[]): P
   return left;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+/** Waits, ending early with the signal's own reason (as every other aborted step does) when it is aborted. */
+async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  await delay(ms, undefined, signal ? { signal } : {}).catch((err: unknown) => {
+    throw signal?.aborted ? signal.reason : err;
   });
 }
 
@@ -126,7 +110,7 @@ export async function stopWebService(ecs: ECSClient, ref: ServiceRef, options: W
       await ecs.send(new UpdateServiceCommand({ cluster: ref.cluster, service: ref.service, desiredCount: 0 }));
     }
   } catch (err) {
-    throw ecsFailed(err, 'stop', ref);
+    throw serviceFailed(err, 'stop', ref);
   }
   options.log?.(`web service ${describeServiceRef(ref)} scaled from ${before.desiredCount} to 0; waiting for ${tasks.length} task(s) to stop`, {
     service: describeServiceRef(ref),
@@ -141,7 +125,7 @@ export async function stopWebService(ecs: ECSClient, ref: ServiceRef, options: W
       state = await describeService(ecs, ref);
       left = await notYetStopped(ecs, ref, [...new Set([...tasks, ...(await runningTaskArns(ecs, ref))])]);
     } catch (err) {
-      throw ecsFailed(err, 'watch', ref);
+      throw serviceFailed(err, 'watch', ref);
     }
     if (left.length === 0 && state.runningCount === 0 && state.pendingCount === 0) return before.desiredCount;
     if (Date.now() >= deadline) {
@@ -158,7 +142,7 @@ export async function startWebService(ecs: ECSClient, ref: ServiceRef, desiredCo
   try {
     await ecs.send(new UpdateServiceCommand({ cluster: ref.cluster, service: ref.service, desiredCount }));
   } catch (err) {
-    throw ecsFailed(err, 'start', ref);
+    throw serviceFailed(err, 'start', ref);
   }
 }
 
@@ -182,7 +166,7 @@ export async function withWebServiceStopped<T>(
   try {
     desired = (await describeService(ecs, ref)).desiredCount;
   } catch (err) {
-    throw ecsFailed(err, 'read', ref); // nothing was changed yet
+    throw serviceFailed(err, 'read', ref); // nothing was changed yet
   }
   let failure: unknown;
   let result: T | undefined;

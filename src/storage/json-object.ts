@@ -5,6 +5,7 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { UserError } from '../core/errors';
+import { isNotFound } from './aws-errors';
 import { describeS3Error } from './s3';
 
 export interface JsonObjectDescription {
@@ -34,8 +35,7 @@ export async function readJsonObject<S extends z.ZodType>(s3: S3Client, bucket: 
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     body = (await res.Body?.transformToString('utf8')) ?? '';
   } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw describeS3Error(err, `read ${key} from bucket ${bucket}`, bucket);
   }
   const where = `${about.what} ${key} in bucket ${bucket}`;

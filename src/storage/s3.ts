@@ -1,13 +1,47 @@
 /**
- * The one storage layer every command goes through: an S3 client built from the SDK's own configuration chain,
- * the bucket from --bucket or BACKUP_BUCKET, and S3 failures turned into one line an operator can act on.
+ * The one storage layer every command goes through: every AWS client is made here (the SDK's own configuration
+ * chain, one retry budget, connection and request timeouts, S3 region redirects followed), the bucket comes from
+ * --bucket or BACKUP_BUCKET, and S3 failures are turned into one line an operator can act on.
  */
-import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { type ListObjectsV2CommandInput, type ListObjectsV2CommandOutput, S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { S3ControlClient } from '@aws-sdk/client-s3-control';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ENV } from '../contract';
 import { UserError } from '../core/errors';
+import { errorCode, httpStatus, isAccessDenied, isCredentialsError, isNetworkError } from './aws-errors';
 
-export interface S3Options {
+export { isNetworkError } from './aws-errors';
+
+/** How every AWS client talks to its service; the defaults are AWS_CLIENT_DEFAULTS. */
+export interface AwsClientOptions {
+  /** @default the SDK's region chain (AWS_REGION, the profile, …) */
   region?: string;
+  /** How long opening a connection may take. */
+  connectTimeoutMs?: number;
+  /**
+   * How long a request may take until the service starts to answer (the body of an upload included). A frozen
+   * endpoint (packets dropped, not refused) otherwise holds a request for ever.
+   */
+  requestTimeoutMs?: number;
+  /** Attempts per request, the first included: the only retry layer (see below). */
+  maxAttempts?: number;
+}
+
+/**
+ * One retry budget per request, the SDK's: its standard mode retries throttling (SlowDown, 503), 500/502/504,
+ * dropped connections and timeouts with jittered backoff and a client-wide retry quota, so nothing above it retries
+ * those again (stacked layers multiplied into 15 tries per object). 5 attempts: a promotion copying thousands of
+ * objects meets S3's load shedding, and a backup part must not fail the run on one SlowDown.
+ * The timeouts are generous for a 64 MiB part on a slow link and still end a frozen request within minutes.
+ */
+export const AWS_CLIENT_DEFAULTS = { connectTimeoutMs: 10_000, requestTimeoutMs: 120_000, maxAttempts: 5 } as const;
+
+export interface S3ClientOptions extends AwsClientOptions {
+  /** An endpoint other than the SDK's (the local emulator); otherwise AWS_ENDPOINT_URL_S3 or AWS's. */
+  endpoint?: string;
+  /** Credentials other than the SDK's chain (the local emulator's dummy ones). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 /** The endpoint override the SDK will use, if any (emulators, VPC endpoints). */
@@ -15,15 +49,35 @@ export function endpointOverride(): string | undefined {
   return process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
 }
 
-export function createS3Client(options: S3Options = {}): S3Client {
+/** The settings every AWS client shares: region, retry budget and timeouts. */
+export function awsClientConfig(options: AwsClientOptions = {}) {
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  return new S3Client({
+  return {
     ...(region ? { region } : {}),
-    // Emulators and most S3-compatible endpoints only understand path-style addressing.
-    forcePathStyle: endpointOverride() !== undefined,
-    // A bucket in another region answers 301 with its region; the SDK then retries there instead of failing.
+    maxAttempts: options.maxAttempts ?? AWS_CLIENT_DEFAULTS.maxAttempts,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: options.connectTimeoutMs ?? AWS_CLIENT_DEFAULTS.connectTimeoutMs,
+      requestTimeout: options.requestTimeoutMs ?? AWS_CLIENT_DEFAULTS.requestTimeoutMs,
+      // Without it a request over its timeout is only logged as a warning and keeps waiting.
+      throwOnRequestTimeout: true,
+    }),
+  };
+}
+
+/**
+ * The S3 client every command uses; `region` for a client per region (a promotion's source and target).
+ * followRegionRedirects: a bucket in another region answers 301 (or 400 to a HEAD); the SDK then retries in the
+ * bucket's region instead of failing, so a client made for one region still reaches a bucket moved or recreated in
+ * another. https://docs.aws.amazon.com/AWSJavaScriptSDK/v3/latest/Package/-aws-sdk-client-s3/Interface/S3ClientConfig/
+ */
+export function createS3Client(options: S3ClientOptions = {}): S3Client {
+  return new S3Client({
+    ...awsClientConfig(options),
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
     followRegionRedirects: true,
-    maxAttempts: 3,
+    // Emulators and most S3-compatible endpoints only understand path-style addressing.
+    forcePathStyle: (options.endpoint ?? endpointOverride()) !== undefined,
     // Every backup read is checked against the sha256 in its manifest, end to end, so the SDK's own response
     // CRC check adds nothing for us; and after a server-side copy of a multipart object some S3 implementations
     // (moto among them) answer with a stale composite CRC that the SDK would reject as a mismatch.
@@ -31,29 +85,18 @@ export function createS3Client(options: S3Options = {}): S3Client {
   });
 }
 
+export function createEcsClient(options: AwsClientOptions = {}): ECSClient {
+  return new ECSClient(awsClientConfig(options));
+}
+
+export function createS3ControlClient(options: AwsClientOptions = {}): S3ControlClient {
+  return new S3ControlClient(awsClientConfig(options));
+}
+
 export function resolveBucket(flag: string | undefined, envName: string = ENV.bucket): string {
   const bucket = flag ?? process.env[envName];
   if (!bucket) throw new UserError(`no bucket given: pass --bucket NAME or set ${envName}`, 2);
   return bucket;
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (err instanceof S3ServiceException) return err.name;
-  const e = err as { name?: string; code?: string; Code?: string } | undefined;
-  return e?.Code ?? e?.code ?? e?.name;
-}
-
-function httpStatus(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-}
-
-/** Connection-level failures (nothing answered), as opposed to S3 saying no. */
-export function isNetworkError(err: unknown): boolean {
-  const code = errorCode(err) ?? '';
-  const cause = (err as { cause?: { code?: string } })?.cause?.code ?? '';
-  return /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EPIPE|TimeoutError|socket hang up/i.test(
-    `${code} ${cause} ${(err as Error)?.message ?? ''}`,
-  );
 }
 
 /**
@@ -70,12 +113,12 @@ export function describeS3Error(err: unknown, doing: string, bucket?: string): U
     hint = `S3 did not answer${where}: check the network, AWS_ENDPOINT_URL_S3 and the region`;
   } else if (code === 'NoSuchBucket') {
     hint = `bucket ${bucket ?? '(unnamed)'} does not exist: check --bucket or ${ENV.bucket}`;
-  } else if (code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'UnrecognizedClientException' || code === 'ExpiredToken') {
+  } else if (isCredentialsError(err)) {
     hint = `S3 rejected the credentials (${code}): check AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`;
-  } else if ((code === 'AccessDenied' || status === 403) && /\bkms:/i.test((err as Error)?.message ?? '')) {
+  } else if (isAccessDenied(err) && /\bkms:/i.test((err as Error)?.message ?? '')) {
     // S3 answers AccessDenied naming the kms: action when the bucket's key policy does not name the caller.
     hint = `access denied by the KMS key of bucket ${bucket ?? '(unnamed)'}: assume one of the stacks' operatorRoleArns (README, "Who may read backups")`;
-  } else if (code === 'AccessDenied' || status === 403) {
+  } else if (isAccessDenied(err)) {
     hint = `access denied${bucket ? ` to bucket ${bucket}` : ''}: the role or user needs s3 permissions on it`;
   } else if (/Region is missing/i.test((err as Error)?.message ?? '')) {
     // Only promote and promote-status take --region; every command reads AWS_REGION (or the profile's region).
@@ -87,4 +130,22 @@ export function describeS3Error(err: unknown, doing: string, bucket?: string): U
     hint = `${code ?? 'error'}${status ? ` (HTTP ${status})` : ''}: ${message}`;
   }
   return new UserError(`could not ${doing}: ${hint}`, 1, { cause: err });
+}
+
+/**
+ * The pages of a ListObjectsV2 listing (the SDK's paginator); a failure to fetch a page becomes one actionable line,
+ * "could not <doing>". Breaking out of the loop stops the listing.
+ */
+export async function* listObjectPages(s3: S3Client, input: ListObjectsV2CommandInput & { Bucket: string }, doing: string, pageSize?: number): AsyncGenerator<ListObjectsV2CommandOutput> {
+  const pages = paginateListObjectsV2({ client: s3, ...(pageSize ? { pageSize } : {}) }, input)[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<ListObjectsV2CommandOutput>;
+    try {
+      next = await pages.next();
+    } catch (err) {
+      throw describeS3Error(err, doing, input.Bucket);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
 }

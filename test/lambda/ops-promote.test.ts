@@ -23,13 +23,13 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/client-s3-control';
-import { ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV, type Manifest, sidecarKey } from '../../src/contract';
 import { SOURCE_ETAG_METADATA } from '../../src/promote/identity';
 import { PROMOTE_FUNCTION_NAME_ENV, RUN_LIMITS, type RunLimits, promoteWithin } from '../../src/ops/promote';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext, OpsResult } from '../../lambda/ops/types';
+import { createEcsClient, createS3Client } from '../../src/storage/s3';
 
 const ACCOUNT = '123456789012';
 const REPLICA_REGION = 'eu-central-1';
@@ -178,7 +178,8 @@ function s3Calls(): string[] {
 }
 
 function context(env: Record<string, string>, region: string = REPLICA_REGION): OpsContext {
-  return { s3: new S3Client({ region }), ecs: new ECSClient({ region }), env, now: () => NOW };
+  // Made as the function makes its own: by the one client factory.
+  return { s3: createS3Client({ region }), ecs: createEcsClient({ region }), env, now: () => NOW };
 }
 
 /** The replica's current objects: transcripts with odd keys and a backup with its manifest. */

@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import type { RestorePlan, RestoreResult } from '../../restore/restore';
-import { createS3Client, resolveBucket } from '../../storage/s3';
+import { createEcsClient, createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger } from '../../core/log';
@@ -100,7 +100,7 @@ export function registerRestore(program: Command): void {
         ...(flags.targetDb !== undefined ? { targetDb: flags.targetDb } : {}),
         ...(flags.fromDatabase !== undefined ? { fromDatabase: flags.fromDatabase } : {}),
         withGlobals: flags.withGlobals ?? false,
-        ...(webService ? { webService, ecs: () => (ecs ??= new ECSClient({ maxAttempts: 5 })) } : {}),
+        ...(webService ? { webService, ecs: () => (ecs ??= createEcsClient()) } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
         logger: createLogger(),
         signal: shutdownSignal(),

@@ -1,7 +1,8 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { MAX_PARTS, MAX_PART_BYTES, MIN_PART_BYTES, MultipartUpload, maxUploadBytes, partSize, partsInFlightFor } from '../../../src/backup/multipart-upload';
+import { MAX_PART_BYTES, MultipartUpload, maxUploadBytes, partSize, partsInFlightFor } from '../../../src/backup/multipart-upload';
+import { MAX_PARTS, MIN_PART_BYTES } from '../../../src/storage/s3-limits';
 import { UserError } from '../../../src/core/errors';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { bucketContents, freshBucket, watchCommands } from './fixtures';

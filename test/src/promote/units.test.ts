@@ -1,7 +1,6 @@
-/** The pure pieces of promotion: CopySource encoding, part layout, backoff, identity, the TLS-only policy, sizes. */
+/** The pure pieces of promotion: CopySource encoding, part layout, identity, the TLS-only policy, sizes. */
 import { choosePartSize, copySource, GiB, MiB, partRanges } from '../../../src/promote/copy-object';
 import { checksumOf, compareByRecord, compareChecksums, compareListed, isMultipartEtag, SOURCE_ETAG_METADATA } from '../../../src/promote/identity';
-import { backoffDelay, isRetryable, withRetry } from '../../../src/promote/retry';
 import { tlsOnlyStatement, withTlsOnly } from '../../../src/promote/target-bucket';
 import { describeResult, parseSize } from '../../../src/cli/commands/promote';
 import type { PromotionResult } from '../../../src/promote/promote';
@@ -60,50 +59,6 @@ describe('identity of a copy, by content', () => {
     expect(compareChecksums(facts(crc('AAAA')), facts(crc('AAAA', 'COMPOSITE')))).toEqual({ kind: 'unproven' });
     expect(compareChecksums(facts(crc('AAAA')), facts())).toEqual({ kind: 'unproven' });
     expect(checksumOf({ ChecksumCRC64NVME: 'n', ChecksumCRC32: 'c', ChecksumType: 'FULL_OBJECT' })).toEqual({ algorithm: 'CRC64NVME', value: 'n', type: 'FULL_OBJECT' });
-  });
-});
-
-describe('retries', () => {
-  const slowDown = Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
-  const denied = Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
-
-  test('GIVEN throttling, server errors and refusals WHEN classified THEN only the transient ones are retried', () => {
-    expect(isRetryable(slowDown)).toBe(true);
-    expect(isRetryable(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 500 } }))).toBe(true);
-    expect(isRetryable(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toBe(true);
-    expect(isRetryable(denied)).toBe(false);
-    expect(isRetryable(Object.assign(new Error('x'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }))).toBe(false);
-  });
-
-  test('GIVEN attempt numbers WHEN the backoff is drawn THEN it is full jitter under a doubling, capped ceiling', () => {
-    expect(backoffDelay(0, { random: () => 0.999 })).toBe(99);
-    expect(backoffDelay(3, { random: () => 0.5 })).toBe(400);
-    expect(backoffDelay(20, { random: () => 0.999 })).toBe(4995);
-    expect(backoffDelay(5, { random: () => 0 })).toBe(0);
-  });
-
-  test('GIVEN two SlowDowns then success WHEN retried THEN it succeeds on the third attempt after two sleeps', async () => {
-    const sleeps: number[] = [];
-    let calls = 0;
-    const value = await withRetry(
-      async () => {
-        calls += 1;
-        if (calls < 3) throw slowDown;
-        return 'copied';
-      },
-      { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 },
-    );
-    expect(value).toBe('copied');
-    expect(sleeps).toEqual([50, 100]);
-  });
-
-  test('GIVEN access denied or exhausted attempts WHEN retried THEN the error surfaces', async () => {
-    let calls = 0;
-    await expect(withRetry(async () => { calls += 1; throw denied; }, { sleep: async () => undefined })).rejects.toBe(denied);
-    expect(calls).toBe(1);
-    calls = 0;
-    await expect(withRetry(async () => { calls += 1; throw slowDown; }, { attempts: 4, sleep: async () => undefined })).rejects.toBe(slowDown);
-    expect(calls).toBe(4);
   });
 });
 
