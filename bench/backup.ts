@@ -1,5 +1,5 @@
 /**
- * Backup speed and memory against the baselines of DESIGN.md, in one run, on one generated table:
+ * Backup speed and memory against the baselines of docs/architecture.md ("Performance"), in one run, on one generated table:
  *
  *   raw `pg_dump > /dev/null`                      the floor: what reading the database costs
  *   `meatbackup backup` (the built CLI)            igzip level 1 (the default) and 2; igzip with the smallest first

@@ -1,5 +1,5 @@
 /**
- * Restore speed against DESIGN.md's baseline, in one run, on the same generated table as the backup benchmark:
+ * Restore speed against the baseline in docs/architecture.md ("Performance"), in one run, on the same generated table as the backup benchmark:
  *
  *   `psql -f dump.sql`                              the pure load of the same plain SQL from a local file: the yardstick
  *   `gunzip -c file | psql -d new`                 the runbook's manual restore, from a file already on disk

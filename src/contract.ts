@@ -145,6 +145,17 @@ export function formatStamp(date: Date): string {
   return date.toISOString().slice(0, 19);
 }
 
+/**
+ * The backup prefix from a flag, else BACKUP_PREFIX, else {@link DEFAULT_PREFIX}, normalised; the one resolution for
+ * the CLI, the tasks and the Lambda. An empty BACKUP_PREFIX means unset: the CLI used to read it as the bucket root
+ * while the Lambda read it as backups/, so a task definition or a shell with `BACKUP_PREFIX=` (an unfilled template,
+ * a cleared variable) listed, restored and wrote where the Lambda did not look, at the root beside the transcripts.
+ * The root stays reachable on purpose with an explicit `--prefix ''`.
+ */
+export function resolvePrefix(flag: string | undefined, fromEnv: string | undefined): string {
+  return normalizePrefix(flag ?? (fromEnv || DEFAULT_PREFIX));
+}
+
 /** Normalises a prefix so it is empty or ends in exactly one slash. */
 export function normalizePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+/, '');

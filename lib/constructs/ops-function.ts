@@ -44,7 +44,7 @@ export function opsHandlerCode(): Pick<
 export function acknowledgeNode22(fn: lambda.IFunction): void {
   Validations.of(fn).acknowledge({
     id: 'AwsSolutions-L1',
-    reason: 'Node.js 22 on purpose: the CLI, container image and tests target Node.js 22 (DESIGN.md); move with them.',
+    reason: 'Node.js 22 on purpose: the CLI, container image and tests target Node.js 22 (docs/architecture.md, "Runtimes"); move with them.',
   });
 }
 

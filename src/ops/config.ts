@@ -2,7 +2,7 @@
  * What the ops functions need to know about the deployment, from the environment the primary stack sets on the ops
  * Lambda (names from ENV in src/contract.ts). A missing setting is a deployment problem and is reported as one.
  */
-import { DEFAULT_PREFIX, ENV, TASK_CONTAINER_NAME, normalizePrefix } from '../contract';
+import { ENV, TASK_CONTAINER_NAME, resolvePrefix } from '../contract';
 import { UserError } from '../core/errors';
 import { type ServiceRef, parseServiceRef } from '../restore/web-service';
 
@@ -53,7 +53,7 @@ export function opsConfig(env: OpsEnv): OpsConfig {
   }
   return {
     bucket: env[ENV.bucket]!,
-    prefix: normalizePrefix(env[ENV.prefix] || DEFAULT_PREFIX),
+    prefix: resolvePrefix(undefined, env[ENV.prefix]),
     cluster: env[ENV.ecsCluster]!,
     taskDefinitions: {
       backup: env[ENV.backupTaskDefinition]!,

@@ -10,7 +10,7 @@
  * own region's client, which follows S3's redirect to the bucket's region.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../contract';
+import { ENV, resolvePrefix } from '../contract';
 import { UserError } from '../core/errors';
 import { type ReplicationReport, checkReplication } from '../promote/replication-check';
 
@@ -40,7 +40,7 @@ export async function replicationCheckAction(deps: ReplicationCheckDeps): Promis
     databaseHint: `this deployment has no ${ENV.database} in its environment: redeploy the stacks`,
     primary: required(env, ENV.bucket),
     replica: required(env, ENV.replicaBucket),
-    prefix: normalizePrefix(env[ENV.prefix] || DEFAULT_PREFIX),
+    prefix: resolvePrefix(undefined, env[ENV.prefix]),
     primaryClient: deps.s3ForRegion(env[ENV.primaryRegion] || home),
     replicaClient: deps.s3ForRegion(env[ENV.replicaRegion] || home),
     now: deps.now(),

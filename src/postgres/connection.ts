@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { ClientConfig } from 'pg';
+import { parse as parsePgUrl } from 'pg-connection-string';
 import { ENV } from '../contract';
 import { UserError } from '../core/errors';
 
@@ -43,44 +44,87 @@ function defaultHost(): string {
   return existsSync('/var/run/postgresql/.s.PGSQL.5432') ? '/var/run/postgresql' : 'localhost';
 }
 
-export function parseDatabaseUrl(url: string): Connection {
-  const redacted = url.replace(/:\/\/([^:@/]*):[^@/]*@/, '://$1:***@');
-  let parsed: URL;
+/**
+ * The URL with its password replaced by `***`, whatever characters the password holds (`/ @ ? # %` included, even
+ * unencoded, when the URL does not parse): the userinfo is everything between `://` and the last `@` before the
+ * path, so an `@` or `/` inside the password cannot end it early.
+ */
+export function maskDatabaseUrl(url: string): string {
+  const scheme = url.indexOf('://');
+  if (scheme < 0) return url;
+  const rest = url.slice(scheme + 3);
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return url;
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon < 0) return url;
+  return `${url.slice(0, scheme + 3)}${userinfo.slice(0, colon)}:***${rest.slice(at)}`;
+}
+
+/** libpq's variables a URL leaves to the environment (its user and password when the URL names none). */
+export interface LibpqDefaults {
+  PGUSER?: string;
+  PGPASSWORD?: string;
+}
+
+/**
+ * Parses a postgresql:// URL with pg-connection-string (node-postgres' own parser, libpq semantics). Every refusal is
+ * a usage error naming the problem, with the password masked.
+ */
+export function parseDatabaseUrl(url: string, env: LibpqDefaults = {}): Connection {
+  const masked = maskDatabaseUrl(url);
+  const usage = (why: string) => new UserError(`database URL ${masked} ${why}`, 2);
+  if (!/^postgres(ql)?:\/\//.test(url)) throw usage(`must start with postgresql:// (use postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`);
+  // pg-connection-string keeps a malformed escape as literal text; libpq refuses it, and so do we.
+  const bad = /%(?![0-9A-Fa-f]{2})/.exec(url);
+  if (bad) {
+    const shown = bad.index < url.lastIndexOf('@') ? 'in the user name or password' : JSON.stringify(url.slice(bad.index, bad.index + 3));
+    throw usage(`has a malformed percent-escape (${shown}): write a literal % as %25`);
+  }
+  let parsed: ReturnType<typeof parsePgUrl>;
   try {
-    parsed = new URL(url);
-  } catch {
-    throw new UserError(`database URL ${redacted} is not a URL: use postgresql://USER:PASSWORD@HOST:PORT/DATABASE`, 2);
+    parsed = parsePgUrl(url, { useLibpqCompat: true });
+  } catch (err) {
+    const reason = (err as { code?: string }).code === 'ERR_INVALID_URL'
+      ? 'is not a valid URL: percent-encode / ? # @ and % in the user name and password (/ as %2F, ? as %3F, # as %23, @ as %40, % as %25)'
+      : `cannot be used: ${(err as Error).message}`;
+    throw usage(reason);
   }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new UserError(`database URL ${redacted} must start with postgresql:// (got ${parsed.protocol}//)`, 2);
-  }
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-  if (!database) throw new UserError(`database URL ${redacted} names no database: add /DATABASE after the host`, 2);
-  const host = decodeURIComponent(parsed.hostname) || parsed.searchParams.get('host') || defaultHost();
-  const user = decodeURIComponent(parsed.username) || process.env.PGUSER || userInfo().username;
-  const password = parsed.password ? decodeURIComponent(parsed.password) : process.env.PGPASSWORD;
+  if (!parsed.database) throw usage('names no database: add /DATABASE after the host');
+  const sslmode = checkSslMode(typeof parsed.sslmode === 'string' ? parsed.sslmode : undefined, `database URL ${masked}`);
+  const user = parsed.user || env.PGUSER || userInfo().username;
+  const password = parsed.password || env.PGPASSWORD;
   return {
-    host: host.replace(/^\[(.*)\]$/, '$1'),
-    port: parsePort(parsed.port || undefined, `database URL ${redacted}`),
+    host: parsed.host || defaultHost(),
+    port: parsePort(parsed.port || undefined, `database URL ${masked}`),
     user,
     ...(password !== undefined ? { password } : {}),
-    database,
-    ...(checkSslMode(parsed.searchParams.get('sslmode') ?? undefined, `database URL ${redacted}`) ? { sslmode: parsed.searchParams.get('sslmode')! } : {}),
+    database: parsed.database,
+    ...(sslmode ? { sslmode } : {}),
   };
 }
 
+/** libpq's own environment, as the entry read it (the CLI's, the task's). */
+export type LibpqEnv = LibpqDefaults & {
+  readonly [name: string]: string | undefined;
+  PGHOST?: string;
+  PGPORT?: string;
+  PGDATABASE?: string;
+  PGSSLMODE?: string;
+};
+
 /** Resolves the connection from --database-url, DATABASE_URL, or libpq's environment, in that order. */
-export function resolveConnection(databaseUrl?: string): Connection {
-  const url = databaseUrl ?? process.env[ENV.databaseUrl];
-  if (url) return parseDatabaseUrl(url);
-  const user = process.env.PGUSER || userInfo().username;
-  const sslmode = checkSslMode(process.env.PGSSLMODE, 'PGSSLMODE');
+export function resolveConnection(databaseUrl: string | undefined, env: LibpqEnv): Connection {
+  const url = databaseUrl || env[ENV.databaseUrl];
+  if (url) return parseDatabaseUrl(url, env);
+  const user = env.PGUSER || userInfo().username;
+  const sslmode = checkSslMode(env.PGSSLMODE, 'PGSSLMODE');
   return {
-    host: process.env.PGHOST || defaultHost(),
-    port: parsePort(process.env.PGPORT, 'PGPORT'),
+    host: env.PGHOST || defaultHost(),
+    port: parsePort(env.PGPORT, 'PGPORT'),
     user,
-    ...(process.env.PGPASSWORD !== undefined ? { password: process.env.PGPASSWORD } : {}),
-    database: process.env.PGDATABASE || user,
+    ...(env.PGPASSWORD !== undefined ? { password: env.PGPASSWORD } : {}),
+    database: env.PGDATABASE || user,
     ...(sslmode ? { sslmode } : {}),
   };
 }

@@ -4,7 +4,10 @@
  * `pg_dump` does not (database GRANTs, `ALTER DATABASE … SET`, `ALTER ROLE … IN DATABASE … SET`, comment,
  * connection limit), and swap names in one transaction so the live name always points at a whole database.
  *
- * Every statement is built server-side with format('%I', '%L') so names and values are quoted by PostgreSQL itself.
+ * Statements are built server-side with format(): names are quoted by PostgreSQL itself (%I), and so are comments and
+ * options (%L). Three parts are not: a setting's value in `SET name = …` is quoted here ('' doubling, exact because
+ * standard_conforming_strings is on for every supported server), after its name is checked against GUC_NAME; a
+ * privilege keyword read from aclexplode() and the integer connection limit go in with %s.
  */
 import type { Client } from 'pg';
 import { UserError } from '../core/errors';

@@ -1,7 +1,4 @@
-/**
- * The dispatch table: one module per action. A later issue replaces a `notAvailable(…)` entry with its module
- * (e.g. `backup` from './backup'), and the type makes sure every action of the contract has a handler.
- */
+/** The dispatch table: one module per action; its type makes sure every action of the contract has exactly one handler. */
 import type { ActionTable } from '../types';
 import { backup } from './backup';
 import { list } from './list';

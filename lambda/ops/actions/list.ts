@@ -4,7 +4,7 @@
  * (`lastCheck`). A backup whose manifest cannot be read is listed with `manifestProblem` saying why.
  */
 import { listBackups, sizeCheck } from '../../../src/catalog/catalog';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../../src/contract';
+import { ENV, resolvePrefix } from '../../../src/contract';
 import { requireEnv } from '../environment';
 import type { ActionHandler } from '../types';
 
@@ -13,7 +13,7 @@ export const DEFAULT_LIST_LIMIT = 20;
 
 export const list: ActionHandler<'list'> = async (event, ctx) => {
   const bucket = requireEnv(ctx, ENV.bucket);
-  const prefix = normalizePrefix(ctx.env[ENV.prefix] || DEFAULT_PREFIX);
+  const prefix = resolvePrefix(undefined, ctx.env[ENV.prefix]);
   const limit = event.limit ?? DEFAULT_LIST_LIMIT;
   const entries = await listBackups(ctx.s3, bucket, prefix, { limit });
   return {

@@ -1,6 +1,6 @@
 /** `meatbackup backup`: the runbook's step 1.1 (what the scheduled Fargate task and `/admin backup` run). */
 import { type Command, Option } from 'commander';
-import { type CatalogSummary, DEFAULT_PREFIX, ENV, type Manifest, RETENTION_TAG } from '../../contract';
+import { type CatalogSummary, DEFAULT_PREFIX, ENV, type Manifest, RETENTION_TAG, resolvePrefix } from '../../contract';
 import { runBackup } from '../../backup/backup';
 import { chooseCompressor, compressionLevel as checkLevel, parseCompressorName } from '../../backup/compression';
 import { formatUtc, lockDaysFromEnv } from '../../backup/retention';
@@ -80,11 +80,11 @@ export function registerBackup(program: Command): void {
       const stall = stallSeconds(flags.stallTimeout);
       const lockDays = lockDaysFromEnv();
       const bucket = resolveBucket(flags.bucket);
-      const connection = resolveConnection(flags.databaseUrl);
+      const connection = resolveConnection(flags.databaseUrl, process.env);
       const result = await runBackup({
         s3: createS3Client(),
         bucket,
-        prefix: flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX,
+        prefix: resolvePrefix(flags.prefix, process.env[ENV.prefix]),
         connection,
         compressor,
         ...(level !== undefined ? { compressionLevel: level } : {}),

@@ -1,6 +1,6 @@
 /** `meatbackup delete <key>`: removes one backup and its sidecars for good, unless Object Lock still protects it. */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { type DeletePlan, deleteBackup } from '../../backup/delete';
 import { backupKeyFromRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -38,7 +38,7 @@ export function registerDelete(program: Command): void {
     .action(async (ref: string, flags: DeleteFlags) => {
       if (ref.trim() === 'latest') throw usageError('delete needs the backup\'s name, not "latest": see `meatbackup list`; nothing was deleted');
       const bucket = resolveBucket(flags.bucket);
-      const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
+      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
       const { key } = backupKeyFromRef(ref, prefix);
       const result = await deleteBackup({ s3: createS3Client(), bucket, key, confirm: (plan) => confirmDelete(plan, flags.yes) });
       if (flags.json) {

@@ -1,6 +1,6 @@
 /** `meatbackup list`: the backups in the bucket, newest first, with what their manifests recorded and when they go. */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { type BackupCheck, type BackupEntry, listBackups, sizeCheck } from '../../catalog/catalog';
 import { type RetentionInfo, describeRetention, readLifecycleRules } from '../../catalog/expiry';
 import { formatUtc } from '../../backup/retention';
@@ -63,7 +63,7 @@ export function registerList(program: Command): void {
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: ListFlags) => {
       const bucket = resolveBucket(flags.bucket);
-      const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
+      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
       const s3 = createS3Client();
       const [entries, lifecycle] = await Promise.all([listBackups(s3, bucket, prefix), readLifecycleRules(s3, bucket)]);
       if (lifecycle.unreadable) createLogger().warn(`${lifecycle.unreadable}: expiry dates are unknown`);

@@ -3,7 +3,7 @@
  * than the 15 minutes replication may take: look again later); 1 missing, different, FAILED or unverifiable.
  */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { UserError } from '../../core/errors';
 import { formatBytes } from '../../core/format';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -51,7 +51,7 @@ export function registerReplicationCheck(program: Command): void {
         databaseHint: DATABASE_HINT,
         primary,
         replica,
-        prefix: normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX),
+        prefix: resolvePrefix(flags.prefix, process.env[ENV.prefix]),
         primaryClient: createS3Client(),
         replicaClient: createS3Client(replicaRegion ? { region: replicaRegion } : {}),
       });

@@ -1,6 +1,6 @@
 /** `meatbackup restore-test [<key>|latest]`: restore a backup into an ephemeral database, check it, drop it (what the weekly task runs). */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import { assertionsFrom } from '../../restore-test/assertions';
 import { RESTORE_TEST_MODES, type RestoreTestMode } from '../../restore-test/ephemeral-target';
@@ -73,7 +73,7 @@ export function registerRestoreTest(program: Command): void {
     .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
     .action(async (ref: string, flags: RestoreTestFlags) => {
       const bucket = resolveBucket(flags.bucket);
-      const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
+      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
       const mode = resolveMode(flags.mode);
       const assertions = assertionsFrom(flags.assert);
       const database = configuredDatabase(flags.database, flags.databaseUrl);
@@ -86,7 +86,7 @@ export function registerRestoreTest(program: Command): void {
         ref,
         mode,
         assertions,
-        conn: resolveConnection(flags.databaseUrl),
+        conn: resolveConnection(flags.databaseUrl, process.env),
         logger: createLogger(),
         signal: shutdownSignal(),
       });

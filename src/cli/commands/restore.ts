@@ -1,6 +1,6 @@
 /** `meatbackup restore <key|latest>`: the runbook's step 2.1 (what the ops Lambda's restore task runs). */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import type { RestorePlan, RestoreResult } from '../../restore/restore';
 import { createEcsClient, createS3Client, resolveBucket } from '../../storage/s3';
@@ -82,15 +82,15 @@ export function registerRestore(program: Command): void {
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: RestoreFlags) => {
       const bucket = resolveBucket(flags.bucket);
-      const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
-      const conn = resolveConnection(flags.databaseUrl);
+      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
+      const conn = resolveConnection(flags.databaseUrl, process.env);
       if (flags.targetDb !== undefined && flags.targetDb.trim() === '') throw usageError('--target-db needs a database name');
       if (flags.fromDatabase !== undefined && flags.fromDatabase.trim() === '') throw usageError('--from-database needs a database name');
       const service = flags.stopEcsService ?? process.env[ENV.webService];
       // Loaded here, not at start: the restore code brings the ECS client, which no other command needs.
-      const [{ restoreBackup }, { parseServiceRef }, { ECSClient }] = await Promise.all([import('../../restore/restore.js'), import('../../restore/web-service.js'), import('@aws-sdk/client-ecs')]);
+      const [{ restoreBackup }, { parseServiceRef }] = await Promise.all([import('../../restore/restore.js'), import('../../restore/web-service.js')]);
       const webService = service ? parseServiceRef(service) : undefined;
-      let ecs: InstanceType<typeof ECSClient> | undefined;
+      let ecs: ReturnType<typeof createEcsClient> | undefined;
       const result = await restoreBackup({
         s3: createS3Client(),
         bucket,

@@ -4,7 +4,7 @@
  * {@link EXIT_OVERWRITTEN}: the backup verified, but someone wrote a newer version over its key.
  */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, normalizePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { VerificationFailed, type VerifyResult, recordVerifyResult, verifyBackup } from '../../backup/verify';
 import { resolveBackupRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -40,7 +40,7 @@ export function registerVerify(program: Command): void {
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: VerifyFlags) => {
       const bucket = resolveBucket(flags.bucket);
-      const prefix = normalizePrefix(flags.prefix ?? process.env[ENV.prefix] ?? DEFAULT_PREFIX);
+      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
       const s3 = createS3Client();
       const database = configuredDatabase(flags.database);
       const backup = await resolveBackupRef(s3, bucket, prefix, ref, { ...(database !== undefined ? { database } : {}), databaseHint: DATABASE_HINT });
