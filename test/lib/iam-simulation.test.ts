@@ -210,7 +210,7 @@ describe('IAM, simulated: every call of the runbooks under the role that makes i
     expect(await recorded('restore (ops function)', 'ops', config.primaryRegion, () => runEvent({ action: 'restore', key: 'latest', confirm: true }, opsEnv))).toMatchObject({ ok: true });
     expectSuccess(await recorded('restore', 'restoreTask', config.primaryRegion, () => runCommand(lastRunTaskCommand(), primaryEnvOf(`${config.name}-restore`))), 'restore task');
     expectSuccess(
-      await recorded('restore', 'operator', config.primaryRegion, () => runCommand(['restore', 'latest', '--target-db', 'meatdb_check', '--yes', '--json'], operatorEnv())),
+      await recorded('restore', 'operator', config.primaryRegion, () => runCommand(['restore', 'latest', '--from-database', 'meatdb', '--target-db', 'meatdb_check', '--yes', '--json'], operatorEnv())),
       'operator restore',
     );
 
