@@ -10,7 +10,8 @@ import type { z } from 'zod';
 import { ENV, OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
 import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal, markStartedFromChat } from '../../src/ops/chat';
-import { createEcsClient, createS3Client } from '../../src/storage/s3';
+import { createEcsClient } from '../../src/storage/ecs-client';
+import { createS3Client } from '../../src/storage/s3';
 import { actions } from './actions';
 import type { ActionTable, EventOf, OpsContext, OpsResult } from './types';
 

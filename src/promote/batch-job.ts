@@ -20,7 +20,8 @@ import {
 import { ENV } from '../contract';
 import { UserError } from '../core/errors';
 import { errorCode } from '../storage/aws-errors';
-import { createS3ControlClient as createControlClient, describeS3Error } from '../storage/s3';
+import { describeS3Error } from '../storage/s3';
+import { createS3ControlClient as createControlClient } from '../storage/s3-control-client';
 import { MAX_SINGLE_COPY_BYTES } from './copy-object';
 import { partitionOf } from './target-bucket';
 

@@ -3,9 +3,7 @@
  * chain, one retry budget, connection and request timeouts, S3 region redirects followed), the bucket comes from
  * --bucket or BACKUP_BUCKET, and S3 failures are turned into one line an operator can act on.
  */
-import { ECSClient } from '@aws-sdk/client-ecs';
 import { type ListObjectsV2CommandInput, type ListObjectsV2CommandOutput, S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
-import { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ENV } from '../contract';
 import { UserError } from '../core/errors';
@@ -85,13 +83,6 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
   });
 }
 
-export function createEcsClient(options: AwsClientOptions = {}): ECSClient {
-  return new ECSClient(awsClientConfig(options));
-}
-
-export function createS3ControlClient(options: AwsClientOptions = {}): S3ControlClient {
-  return new S3ControlClient(awsClientConfig(options));
-}
 
 export function resolveBucket(flag: string | undefined, envName: string = ENV.bucket): string {
   const bucket = flag ?? process.env[envName];

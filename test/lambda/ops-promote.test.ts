@@ -29,7 +29,8 @@ import { SOURCE_ETAG_METADATA } from '../../src/promote/identity';
 import { PROMOTE_FUNCTION_NAME_ENV, RUN_LIMITS, type RunLimits, promoteWithin } from '../../src/ops/promote';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext, OpsResult } from '../../lambda/ops/types';
-import { createEcsClient, createS3Client } from '../../src/storage/s3';
+import { createEcsClient } from '../../src/storage/ecs-client';
+import { createS3Client } from '../../src/storage/s3';
 
 const ACCOUNT = '123456789012';
 const REPLICA_REGION = 'eu-central-1';

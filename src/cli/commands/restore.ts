@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import type { RestorePlan, RestoreResult } from '../../restore/restore';
-import { createEcsClient, createS3Client, resolveBucket } from '../../storage/s3';
+import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger } from '../../core/log';
@@ -88,7 +88,11 @@ export function registerRestore(program: Command): void {
       if (flags.fromDatabase !== undefined && flags.fromDatabase.trim() === '') throw usageError('--from-database needs a database name');
       const service = flags.stopEcsService ?? process.env[ENV.webService];
       // Loaded here, not at start: the restore code brings the ECS client, which no other command needs.
-      const [{ restoreBackup }, { parseServiceRef }] = await Promise.all([import('../../restore/restore.js'), import('../../restore/web-service.js')]);
+      const [{ restoreBackup }, { parseServiceRef }, { createEcsClient }] = await Promise.all([
+        import('../../restore/restore.js'),
+        import('../../restore/web-service.js'),
+        import('../../storage/ecs-client.js'),
+      ]);
       const webService = service ? parseServiceRef(service) : undefined;
       let ecs: ReturnType<typeof createEcsClient> | undefined;
       const result = await restoreBackup({

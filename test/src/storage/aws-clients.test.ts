@@ -7,7 +7,8 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { runPromotion } from '../../../src/promote/promote';
-import { AWS_CLIENT_DEFAULTS, createEcsClient, createS3Client, describeS3Error } from '../../../src/storage/s3';
+import { createEcsClient } from '../../../src/storage/ecs-client';
+import { AWS_CLIENT_DEFAULTS, createS3Client, describeS3Error } from '../../../src/storage/s3';
 
 describe('the AWS clients', () => {
   test('GIVEN no options WHEN the clients are made THEN they share the retry budget and S3 follows region redirects', async () => {
