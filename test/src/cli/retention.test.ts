@@ -76,7 +76,7 @@ describe('retention classes, expiry, Object Lock and delete, from the command li
       const res = await runCli(['list'], { env: env(bucket) });
       expect(res.code).toBe(0);
       const rows = res.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/));
-      expect(rows[0]).toEqual(['KEY', 'SIZE', 'AGE', 'CLASS', 'EXPIRES', 'LOCKED UNTIL', 'VERIFIED', 'SERVER / PG_DUMP']);
+      expect(rows[0]).toEqual(['KEY', 'SIZE', 'AGE', 'CLASS', 'EXPIRES', 'LOCKED UNTIL', 'SIZE CHECK', 'LAST CHECK', 'SERVER / PG_DUMP']);
       const cells = (row: string[]) => [row[0], row[3], row[4], row[5]];
       const locked = (b: BackupJson) => `${b.retention.lockedUntil!.slice(0, 19)}Z`;
       const cls = second.retention.class as keyof typeof LIFECYCLE_DAYS;
