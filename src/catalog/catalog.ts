@@ -173,12 +173,22 @@ export function sizeCheck(entry: BackupEntry): SizeCheck {
   return entry.sizeBytes === entry.manifest.sizeBytes ? 'matches-manifest' : 'differs-from-manifest';
 }
 
+/** How the caller's operator lists backups and what "nothing happened" means there (the CLI's words by default). */
+export interface ManifestHints {
+  /** @default 'meatbackup list' */
+  list?: string;
+  /** @default 'nothing was changed' */
+  unchanged?: string;
+}
+
 /**
  * Why a backup has no manifest to check it against, as one actionable line. A manifest hidden by a delete marker
  * (a versioned bucket keeps what was "deleted") is said to be deleted, with when and how to bring its previous version
  * back; the check is never to be bypassed.
  */
-export async function missingManifest(s3: S3Client, bucket: string, key: string): Promise<UserError> {
+export async function missingManifest(s3: S3Client, bucket: string, key: string, options: ManifestHints = {}): Promise<UserError> {
+  const list = options.list ?? 'meatbackup list';
+  const unchanged = options.unchanged ?? 'nothing was changed';
   const manifestKey = sidecarKey(key, 'manifest');
   let versions;
   try {
@@ -195,21 +205,21 @@ export async function missingManifest(s3: S3Client, bucket: string, key: string)
       .sort((a, b) => (b.LastModified?.getTime() ?? 0) - (a.LastModified?.getTime() ?? 0))[0];
     const deleted = `the manifest of backup ${key} was deleted at ${when} (delete marker version ${marker.VersionId})`;
     if (!previous) {
-      return new UserError(`${deleted} and no earlier version of it is left, so the backup cannot be checked: pick another backup (meatbackup list); nothing was changed`);
+      return new UserError(`${deleted} and no earlier version of it is left, so the backup cannot be checked: pick another backup (${list}); ${unchanged}`);
     }
     return new UserError(
       `${deleted}; its previous version ${previous.VersionId} is still in the bucket: bring it back by removing the delete marker ` +
-        `(aws s3api delete-object --bucket ${bucket} --key ${manifestKey} --version-id ${marker.VersionId}), then run this again; nothing was changed`,
+        `(aws s3api delete-object --bucket ${bucket} --key ${manifestKey} --version-id ${marker.VersionId}), then run this again; ${unchanged}`,
     );
   }
   return new UserError(
-    `backup ${key} has no manifest (${manifestKey}): the run that wrote it never recorded its sha256, so it cannot be checked; pick another backup (meatbackup list); nothing was changed`,
+    `backup ${key} has no manifest (${manifestKey}): the run that wrote it never recorded its sha256, so it cannot be checked; pick another backup (${list}); ${unchanged}`,
   );
 }
 
 /** The backup's manifest; throws {@link missingManifest}'s line when there is none. */
-export async function readRequiredManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest> {
+export async function readRequiredManifest(s3: S3Client, bucket: string, key: string, hints: ManifestHints = {}): Promise<Manifest> {
   const manifest = await readManifest(s3, bucket, key);
-  if (!manifest) throw await missingManifest(s3, bucket, key);
+  if (!manifest) throw await missingManifest(s3, bucket, key, hints);
   return manifest;
 }

@@ -12,7 +12,7 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../core/errors';
-import { readManifest } from '../catalog/catalog';
+import { readRequiredManifest } from '../catalog/catalog';
 import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
 import { formatAge } from '../core/format';
 import { describeServiceRef } from '../restore/web-service';
@@ -89,10 +89,8 @@ async function resolveForRestore(deps: OpsDeps, config: OpsConfig, ref: string, 
 
 async function plan(deps: OpsDeps, config: OpsConfig, ref: string, fromDatabase?: string): Promise<RestoreTaskPlan> {
   const { backup, target } = await resolveForRestore(deps, config, ref, fromDatabase);
-  const manifest = await readManifest(deps.s3, config.bucket, backup.key);
-  if (!manifest) {
-    throw new UserError(`backup ${backup.key} has no manifest, so the restore task could not check its sha256 and would refuse it: pick another backup; nothing was started`);
-  }
+  // The restore task would refuse it: the same line as the CLI's (a deleted manifest said to be deleted, with how to bring it back).
+  const manifest = await readRequiredManifest(deps.s3, config.bucket, backup.key, { list: '{"action":"list"}', unchanged: 'nothing was started' });
   const now = deps.now();
   return {
     bucket: config.bucket,

@@ -2,7 +2,7 @@
  * What the ops Lambda's backup / restore / status actions do, below its adapter: S3 against the emulator, ECS
  * (which moto cannot run Fargate tasks for) with aws-sdk-client-mock, asserting the exact inputs.
  */
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV } from '../../../src/contract';
@@ -118,7 +118,30 @@ describe('GIVEN {"action":"restore","key":"latest"} without confirmation', () =>
 
   test('WHEN the backup has no manifest THEN it is refused: the task could not check it', async () => {
     running();
-    await expect(planRestore(deps(), 'meatdb-2025-09-15T10:30:00.sql.gz')).rejects.toThrow(/has no manifest, so the restore task could not check its sha256/);
+    await expect(planRestore(deps(), 'meatdb-2025-09-15T10:30:00.sql.gz')).rejects.toThrow(
+      'backup backups/meatdb-2025-09-15T10:30:00.sql.gz has no manifest (backups/meatdb-2025-09-15T10:30:00.sql.gz.manifest.json): the run that wrote it never recorded its sha256, so it cannot be checked; pick another backup ({"action":"list"}); nothing was started',
+    );
+  });
+
+  test('WHEN the manifest was deleted (a delete marker hides it) THEN the plan says when, names the marker and how to bring the previous version back, as the CLI does', async () => {
+    running();
+    const bucket = 'ops-deleted-manifest';
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    await client.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    const backup = await writeBackupFixture(client, bucket, { sql: 'select 4;\n', database: 'meatdb', takenAt: new Date('2025-09-17T11:00:00Z') });
+    const marker = await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: backup.manifestKey }));
+
+    const refused = (await planRestore(deps({ ...ENVIRONMENT, [ENV.bucket]: bucket }), 'latest').catch((e: unknown) => e)) as Error;
+
+    expect(refused.message).toMatch(
+      new RegExp(
+        `^the manifest of backup ${backup.key} was deleted at \\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z \\(delete marker version ${marker.VersionId}\\); ` +
+          `its previous version \\S+ is still in the bucket: bring it back by removing the delete marker ` +
+          `\\(aws s3api delete-object --bucket ${bucket} --key ${backup.manifestKey} --version-id ${marker.VersionId}\\), then run this again; nothing was started$`,
+      ),
+    );
+    expect(refused.message).not.toMatch(/has no manifest/);
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 });
 
