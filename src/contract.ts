@@ -69,6 +69,13 @@ export const ENV = {
 export const DEFAULT_PREFIX = 'backups/';
 
 /**
+ * Where the image keeps the Amazon RDS CA bundle (every RDS region's root and intermediate CAs, fetched when the
+ * image is built: container/Dockerfile): the default PGSSLROOTCERT of the tasks when `database.sslMode` is verify-ca
+ * or verify-full.
+ */
+export const RDS_CA_BUNDLE_PATH = '/etc/ssl/meatbackup/rds-global-bundle.pem';
+
+/**
  * The Lambda alias of the ops function that the chat channel (AWS Chatbot) may invoke, and nothing else. The handler
  * tells a chat request by the alias it was invoked through (the ARN Lambda hands it), never by a field of the event:
  * anyone in the channel can type their own `lambda invoke` payload, but not change what their role may invoke.

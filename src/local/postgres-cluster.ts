@@ -2,7 +2,7 @@
  * A throwaway PostgreSQL cluster in a temporary directory, listening on a free loopback port, for the demo
  * and the integration tests. Trust authentication on loopback only; removed completely by stop().
  */
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -31,26 +31,43 @@ export function serverBinDir(libDir: string = DEFAULT_PG_LIB_DIR): string {
   return join(libDir, String(newest), 'bin');
 }
 
-export async function startLocalCluster(options: { superuser?: string } = {}): Promise<LocalCluster> {
+export interface LocalClusterOptions {
+  superuser?: string;
+  /**
+   * Serve TLS with this certificate and key (PEM files; copied into the cluster's directory, the key readable by the
+   * server only, as PostgreSQL demands) and accept TCP connections over TLS only (hostssl).
+   */
+  ssl?: { certFile: string; keyFile: string };
+}
+
+export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const bin = serverBinDir();
   const superuser = options.superuser ?? 'postgres';
   const root = mkdtempSync(join(tmpdir(), 'meatbackup-pg-'));
   const dataDir = join(root, 'data');
-  if (isRoot()) {
-    // The postgres user must own the directory it creates the cluster in.
-    const id = runAsPostgres('id', ['-u']);
-    const gid = runAsPostgres('id', ['-g']);
-    chownSync(root, Number(id.stdout.trim()), Number(gid.stdout.trim()));
-  }
+  const owner = isRoot() ? { uid: Number(runAsPostgres('id', ['-u']).stdout.trim()), gid: Number(runAsPostgres('id', ['-g']).stdout.trim()) } : undefined;
+  // The postgres user must own the directory it creates the cluster in.
+  if (owner) chownSync(root, owner.uid, owner.gid);
   const init = runAsPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', superuser, '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
   if (init.status !== 0) {
     rmSync(root, { recursive: true, force: true });
     throw new Error(`initdb failed: ${init.stderr.trim()}`);
   }
+  const sslSettings: string[] = [];
+  if (options.ssl) {
+    const cert = join(root, 'server.crt');
+    const key = join(root, 'server.key');
+    copyFileSync(options.ssl.certFile, cert);
+    copyFileSync(options.ssl.keyFile, key);
+    chmodSync(key, 0o600);
+    if (owner) for (const f of [cert, key]) chownSync(f, owner.uid, owner.gid);
+    writeFileSync(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhostssl all all 127.0.0.1/32 trust\n');
+    sslSettings.push('-c ssl=on', `-c ssl_cert_file=${cert}`, `-c ssl_key_file=${key}`);
+  }
   const port = await freePort();
   const start = runAsPostgres(join(bin, 'pg_ctl'), [
     '-D', dataDir, '-l', join(root, 'server.log'), '-w', '-t', '60',
-    '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`,
+    '-o', [`-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`, ...sslSettings].join(' '),
     'start',
   ]);
   if (start.status !== 0) {
@@ -66,7 +83,8 @@ export async function startLocalCluster(options: { superuser?: string } = {}): P
     url: (database = 'postgres') => `postgresql://${superuser}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     env: (database = 'postgres') => ({ PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: superuser, PGDATABASE: database }),
     async query(sql, database = 'postgres') {
-      const client = new Client({ ...connection(database) });
+      // The harness's own sessions encrypt without checking the certificate: what is checked is meatbackup's.
+      const client = new Client({ ...connection(database), ssl: options.ssl ? { rejectUnauthorized: false } : false });
       await client.connect();
       try {
         const result = await client.query(sql);

@@ -3,10 +3,40 @@ import { Client } from 'pg';
 import { UserError } from '../core/errors';
 import { type Connection, describeConnection, pgClientConfig } from './connection';
 
+/** Node's TLS verification codes that mean "the certificate does not chain to the CA we trust". */
+const UNTRUSTED_CERT = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** A refused TLS handshake as one line naming the certificate problem and what to change; undefined for other errors. */
+function describeTlsError(e: { code?: string; message?: string }, conn: Connection, where: string): string | undefined {
+  const ca = conn.sslrootcert === 'system' ? "the system's trusted roots" : conn.sslrootcert ? `the CA in ${conn.sslrootcert}` : "Node's trusted roots";
+  if (e.code !== undefined && UNTRUSTED_CERT.has(e.code)) {
+    return `${where}: the server's certificate is not signed by ${ca} (${e.code}): set PGSSLROOTCERT (database.sslRootCert in the stacks) to the CA that signed it`;
+  }
+  if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `${where}: the server's certificate does not name host ${conn.host} (sslmode verify-full: ${e.message}): connect by a name the certificate holds, or use sslmode verify-ca, which checks only the CA`;
+  }
+  if (e.code === 'CERT_HAS_EXPIRED' || e.code === 'CERT_NOT_YET_VALID') {
+    return `${where}: the server's certificate is outside its validity period (${e.code}): renew the server's certificate or check this machine's clock`;
+  }
+  if (/does not support SSL/i.test(e.message ?? '')) {
+    return `${where}: the server does not accept SSL connections, which sslmode ${conn.sslmode} requires: turn on ssl on the server, or use sslmode prefer or disable`;
+  }
+  return undefined;
+}
+
 export function describePgError(err: unknown, conn: Connection): UserError {
   if (err instanceof UserError) return err;
   const e = err as { code?: string; message?: string };
   const where = describeConnection(conn);
+  const tls = describeTlsError(e, conn, where);
+  if (tls) return new UserError(tls, 1, { cause: err });
   switch (e.code) {
     case 'ECONNREFUSED':
     case 'ENOTFOUND':

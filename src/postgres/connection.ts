@@ -4,11 +4,12 @@
  * tools (pg_dump, psql), so they always talk to the same server. Passwords travel in the child's environment,
  * never in argv, where `ps` would show them.
  */
-import { existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { ClientConfig } from 'pg';
 import { parse as parsePgUrl } from 'pg-connection-string';
-import { ENV } from '../contract';
+import { ENV, RDS_CA_BUNDLE_PATH } from '../contract';
 import { UserError } from '../core/errors';
 
 export interface Connection {
@@ -18,6 +19,12 @@ export interface Connection {
   password?: string;
   database: string;
   sslmode?: string;
+  /**
+   * The CA certificate file (PEM) the server's certificate must chain to, as libpq's PGSSLROOTCERT / sslrootcert:
+   * set whenever the server's certificate is checked (verify-ca, verify-full, and require with a CA file, as libpq
+   * does), or `system` for the platform's trusted roots.
+   */
+  sslrootcert?: string;
 }
 
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -37,6 +44,44 @@ function checkSslMode(mode: string | undefined, source: string): string | undefi
     throw new UserError(`${source} has sslmode ${JSON.stringify(mode)}: use one of ${SSL_MODES.join(', ')}`, 2);
   }
   return mode;
+}
+
+/** libpq's own default CA file, used when neither PGSSLROOTCERT nor sslrootcert names one. */
+export function defaultRootCertPath(): string {
+  return join(homedir(), '.postgresql', 'root.crt');
+}
+
+const VERIFYING = new Set(['verify-ca', 'verify-full']);
+
+/**
+ * The CA file the connection checks the server's certificate against, decided as libpq decides it, so that pg_dump
+ * and psql (libpq) and node-postgres accept and refuse the same servers: verify-ca and verify-full need a CA
+ * (PGSSLROOTCERT or sslrootcert, else ~/.postgresql/root.crt); with `require`, a CA file that is named or present
+ * turns on the CA check too. A CA that cannot be read is a usage error before anything connects.
+ * https://www.postgresql.org/docs/current/libpq-ssl.html
+ */
+function resolveRootCert(sslmode: string | undefined, named: string | undefined, source: string): string | undefined {
+  if (sslmode === undefined || !(VERIFYING.has(sslmode) || sslmode === 'require')) return undefined;
+  const given = named !== undefined && named !== '' ? named : undefined;
+  if (given === 'system') {
+    if (sslmode !== 'verify-full') {
+      throw new UserError(`${source}: sslrootcert=system checks only with sslmode verify-full (libpq refuses ${sslmode} with it): use sslmode verify-full`, 2);
+    }
+    return given;
+  }
+  const path = given ?? defaultRootCertPath();
+  if (given === undefined && !VERIFYING.has(sslmode) && !existsSync(path)) return undefined;
+  const file = `the CA file ${path} (${given !== undefined ? source : `libpq's default, which sslmode ${sslmode} needs when PGSSLROOTCERT is unset`})`;
+  const fix = `set PGSSLROOTCERT (or sslrootcert= in the URL) to the PEM file of the CA that signed the server's certificate (for Amazon RDS: ${RDS_CA_BUNDLE_PATH} in the image)`;
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`}: ${fix}`, 2, { cause: err });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UserError(`${file} holds no PEM certificate: ${fix}`, 2);
+  return path;
 }
 
 /** libpq's default host: its Unix socket directory when present, else localhost. */
@@ -61,10 +106,30 @@ export function maskDatabaseUrl(url: string): string {
   return `${url.slice(0, scheme + 3)}${userinfo.slice(0, colon)}:***${rest.slice(at)}`;
 }
 
-/** libpq's variables a URL leaves to the environment (its user and password when the URL names none). */
+/** libpq's variables a URL leaves to the environment (what the URL does not name itself). */
 export interface LibpqDefaults {
   PGUSER?: string;
   PGPASSWORD?: string;
+  PGSSLMODE?: string;
+  PGSSLROOTCERT?: string;
+}
+
+/**
+ * Takes sslmode and sslrootcert out of the URL's query: they are decided here, as libpq decides them (with
+ * PGSSLMODE / PGSSLROOTCERT as fallbacks), rather than by pg-connection-string, which reads the CA file itself and
+ * refuses verify-ca without sslrootcert in the URL.
+ */
+function takeSslParams(url: string): { rest: string; sslmode?: string; sslrootcert?: string } {
+  const hostStart = Math.max(url.lastIndexOf('@'), url.indexOf('://') + 2);
+  const q = url.indexOf('?', hostStart);
+  if (q < 0) return { rest: url };
+  const params = new URLSearchParams(url.slice(q + 1));
+  const sslmode = params.get('sslmode') ?? undefined;
+  const sslrootcert = params.get('sslrootcert') ?? undefined;
+  params.delete('sslmode');
+  params.delete('sslrootcert');
+  const query = params.toString();
+  return { rest: `${url.slice(0, q)}${query ? `?${query}` : ''}`, ...(sslmode !== undefined ? { sslmode } : {}), ...(sslrootcert !== undefined ? { sslrootcert } : {}) };
 }
 
 /**
@@ -81,9 +146,10 @@ export function parseDatabaseUrl(url: string, env: LibpqDefaults = {}): Connecti
     const shown = bad.index < url.lastIndexOf('@') ? 'in the user name or password' : JSON.stringify(url.slice(bad.index, bad.index + 3));
     throw usage(`has a malformed percent-escape (${shown}): write a literal % as %25`);
   }
+  const { rest, sslmode: urlSslmode, sslrootcert } = takeSslParams(url);
   let parsed: ReturnType<typeof parsePgUrl>;
   try {
-    parsed = parsePgUrl(url, { useLibpqCompat: true });
+    parsed = parsePgUrl(rest, { useLibpqCompat: true });
   } catch (err) {
     const reason = (err as { code?: string }).code === 'ERR_INVALID_URL'
       ? 'is not a valid URL: percent-encode / ? # @ and % in the user name and password (/ as %2F, ? as %3F, # as %23, @ as %40, % as %25)'
@@ -91,7 +157,8 @@ export function parseDatabaseUrl(url: string, env: LibpqDefaults = {}): Connecti
     throw usage(reason);
   }
   if (!parsed.database) throw usage('names no database: add /DATABASE after the host');
-  const sslmode = checkSslMode(typeof parsed.sslmode === 'string' ? parsed.sslmode : undefined, `database URL ${masked}`);
+  const sslmode = checkSslMode(urlSslmode ?? env.PGSSLMODE, urlSslmode !== undefined ? `database URL ${masked}` : 'PGSSLMODE');
+  const rootcert = resolveRootCert(sslmode, sslrootcert ?? env.PGSSLROOTCERT, sslrootcert !== undefined ? `sslrootcert of database URL ${masked}` : 'PGSSLROOTCERT');
   const user = parsed.user || env.PGUSER || userInfo().username;
   const password = parsed.password || env.PGPASSWORD;
   return {
@@ -101,6 +168,7 @@ export function parseDatabaseUrl(url: string, env: LibpqDefaults = {}): Connecti
     ...(password !== undefined ? { password } : {}),
     database: parsed.database,
     ...(sslmode ? { sslmode } : {}),
+    ...(rootcert ? { sslrootcert: rootcert } : {}),
   };
 }
 
@@ -110,7 +178,6 @@ export type LibpqEnv = LibpqDefaults & {
   PGHOST?: string;
   PGPORT?: string;
   PGDATABASE?: string;
-  PGSSLMODE?: string;
 };
 
 /** Resolves the connection from --database-url, DATABASE_URL, or libpq's environment, in that order. */
@@ -119,6 +186,7 @@ export function resolveConnection(databaseUrl: string | undefined, env: LibpqEnv
   if (url) return parseDatabaseUrl(url, env);
   const user = env.PGUSER || userInfo().username;
   const sslmode = checkSslMode(env.PGSSLMODE, 'PGSSLMODE');
+  const rootcert = resolveRootCert(sslmode, env.PGSSLROOTCERT, 'PGSSLROOTCERT');
   return {
     host: env.PGHOST || defaultHost(),
     port: parsePort(env.PGPORT, 'PGPORT'),
@@ -126,6 +194,7 @@ export function resolveConnection(databaseUrl: string | undefined, env: LibpqEnv
     ...(env.PGPASSWORD !== undefined ? { password: env.PGPASSWORD } : {}),
     database: env.PGDATABASE || user,
     ...(sslmode ? { sslmode } : {}),
+    ...(rootcert ? { sslrootcert: rootcert } : {}),
   };
 }
 
@@ -146,16 +215,35 @@ export function libpqEnv(conn: Connection, base: NodeJS.ProcessEnv = process.env
   if (conn.password !== undefined) env.PGPASSWORD = conn.password;
   if (conn.sslmode) env.PGSSLMODE = conn.sslmode;
   else delete env.PGSSLMODE;
+  // The CA was decided once (resolveRootCert); libpq must not pick up another one from the parent's environment.
+  if (conn.sslrootcert) env.PGSSLROOTCERT = conn.sslrootcert;
+  else delete env.PGSSLROOTCERT;
   env.PGAPPNAME = env.PGAPPNAME || 'meatbackup';
   return env;
 }
 
+/**
+ * node-postgres' TLS options for `conn`, with libpq's meaning of each sslmode: no TLS for disable, allow and prefer
+ * (node-postgres cannot fall back); `require` encrypts without checking the certificate unless a CA file was resolved
+ * (then, like libpq, it checks the CA); verify-ca checks that the certificate chains to the CA and nothing else;
+ * verify-full also checks that it names the host connected to. Always explicit: left undefined, node-postgres would
+ * read PGSSLMODE itself and verify against Node's public roots.
+ */
+export function pgSslOptions(conn: Connection): ClientConfig['ssl'] {
+  const mode = conn.sslmode;
+  if (mode !== 'require' && mode !== 'verify-ca' && mode !== 'verify-full') return false;
+  if (mode === 'require' && !conn.sslrootcert) return { rejectUnauthorized: false };
+  // sslrootcert=system: Node's own trusted roots (its default when no `ca` is given).
+  const ca = conn.sslrootcert && conn.sslrootcert !== 'system' ? readFileSync(conn.sslrootcert, 'utf8') : undefined;
+  return {
+    rejectUnauthorized: true,
+    ...(ca !== undefined ? { ca } : {}),
+    ...(mode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }),
+  };
+}
+
 /** node-postgres configuration for `conn`. */
 export function pgClientConfig(conn: Connection): ClientConfig {
-  const verify = conn.sslmode === 'verify-ca' || conn.sslmode === 'verify-full';
-  const ssl = conn.sslmode && conn.sslmode !== 'disable' && conn.sslmode !== 'allow' && conn.sslmode !== 'prefer'
-    ? { rejectUnauthorized: verify }
-    : undefined;
   return {
     host: conn.host,
     port: conn.port,
@@ -164,7 +252,7 @@ export function pgClientConfig(conn: Connection): ClientConfig {
     database: conn.database,
     application_name: 'meatbackup',
     connectionTimeoutMillis: 10_000,
-    ...(ssl ? { ssl } : {}),
+    ssl: pgSslOptions(conn),
   };
 }
 
