@@ -256,8 +256,22 @@ const DATABASE = z.strictObject({
   name: z.string().min(1).max(63).default('meatdb'),
   /** Role the task connects as (PGUSER). @default meatbackup */
   user: z.string().min(1).max(63).default('meatbackup'),
-  /** libpq sslmode (PGSSLMODE). @default require */
+  /**
+   * libpq sslmode (PGSSLMODE): `require` encrypts without checking the server's certificate; `verify-ca` checks that
+   * it is signed by the CA in {@link sslRootCert}; `verify-full` also checks that it names `host`. @default require
+   */
   sslMode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).default('require'),
+  /**
+   * With sslMode verify-ca or verify-full: the CA file (PEM) in the image that the server's certificate must chain
+   * to, set as PGSSLROOTCERT for pg_dump, psql and node-postgres alike. Another CA: put its PEM file in
+   * container/certs/ (the image copies that directory to /etc/ssl/meatbackup/) and name it here, or `system` for the
+   * image's public roots (verify-full only).
+   * @default /etc/ssl/meatbackup/rds-global-bundle.pem (the Amazon RDS CA bundle, fetched when the image is built)
+   */
+  sslRootCert: z
+    .string()
+    .regex(/^(system|\/[A-Za-z0-9._/-]+)$/, 'must be an absolute path in the image, such as /etc/ssl/meatbackup/my-ca.pem, or system')
+    .optional(),
   /** Complete ARN of the Secrets Manager secret holding the password (injected as PGPASSWORD). */
   passwordSecretArn: SECRET_ARN,
   /** JSON key inside the secret (`password` for RDS-managed secrets); unset: the whole secret string. */
@@ -268,6 +282,15 @@ const DATABASE = z.strictObject({
    * aws/secretsmanager, which needs no grant)
    */
   passwordSecretKmsKeyArn: KMS_KEY_ARN.optional(),
+}).superRefine((db, ctx) => {
+  const verifying = db.sslMode === 'verify-ca' || db.sslMode === 'verify-full';
+  if (db.sslRootCert !== undefined && !verifying) {
+    // libpq would quietly turn `require` into verify-ca with a CA file; say what is meant instead.
+    ctx.addIssue({ code: 'custom', path: ['sslRootCert'], message: `is used with sslMode verify-ca or verify-full (sslMode is ${db.sslMode}): set sslMode to one of them, or remove sslRootCert` });
+  }
+  if (db.sslRootCert === 'system' && db.sslMode !== 'verify-full') {
+    ctx.addIssue({ code: 'custom', path: ['sslRootCert'], message: 'system (the public roots) needs sslMode verify-full: libpq refuses it with verify-ca' });
+  }
 });
 
 const SUBNET_ID = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id such as subnet-0123456789abcdef0');

@@ -75,6 +75,9 @@ export const DEFAULT_PREFIX = 'backups/';
  */
 export const RDS_CA_BUNDLE_PATH = '/etc/ssl/meatbackup/rds-global-bundle.pem';
 
+/** The image's directory of CA files: the RDS bundle and whatever container/certs/ holds. */
+export const IMAGE_CA_DIR = '/etc/ssl/meatbackup';
+
 /**
  * The Lambda alias of the ops function that the chat channel (AWS Chatbot) may invoke, and nothing else. The handler
  * tells a chat request by the alias it was invoked through (the ARN Lambda hands it), never by a field of the event:

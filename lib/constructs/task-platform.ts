@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { IgnoreMode, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -7,11 +7,29 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { IMAGE_CA_DIR, RDS_CA_BUNDLE_PATH } from '../../src/contract';
 import type { DatabaseConfig } from '../config';
 
 /** The repository root: the image's build context (the Dockerfile bundles the CLI from src/). */
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const DOCKERFILE = 'container/Dockerfile';
+
+/** Where a CA of the operator's own goes in the repository: the image copies it to {@link IMAGE_CA_DIR}. */
+export const CA_SOURCE_DIR = 'container/certs';
+
+/**
+ * PGSSLROOTCERT of the tasks: only with verify-ca and verify-full (with `require`, a CA file would make libpq check the
+ * CA too, which `require` does not promise). The default is the Amazon RDS CA bundle in the image; a CA file of the
+ * image's CA directory must be in container/certs/, or the tasks would fail on every run.
+ */
+export function sslRootCertOf(db: DatabaseConfig, repoRoot: string = REPO_ROOT): string | undefined {
+  if (db.sslMode !== 'verify-ca' && db.sslMode !== 'verify-full') return undefined;
+  const file = db.sslRootCert ?? RDS_CA_BUNDLE_PATH;
+  if (file.startsWith(`${IMAGE_CA_DIR}/`) && file !== RDS_CA_BUNDLE_PATH && !existsSync(join(repoRoot, CA_SOURCE_DIR, basename(file)))) {
+    throw new Error(`database.sslRootCert is ${file}, but ${CA_SOURCE_DIR}/${basename(file)} does not exist: put the CA's PEM file there (the image copies ${CA_SOURCE_DIR}/ to ${IMAGE_CA_DIR}/)`);
+  }
+  return file;
+}
 
 /**
  * What goes into the image's build context: the allow-list in container/Dockerfile.dockerignore (the file Docker itself
@@ -91,12 +109,14 @@ export class TaskPlatform extends Construct {
     this.subnets = props.subnets;
     this.subnetIds = props.vpc.selectSubnets(props.subnets).subnetIds;
     this.assignPublicIp = props.assignPublicIp;
+    const rootCert = sslRootCertOf(db);
     this.databaseEnvironment = {
       PGHOST: db.host,
       PGPORT: String(db.port),
       PGDATABASE: db.name,
       PGUSER: db.user,
       PGSSLMODE: db.sslMode,
+      ...(rootCert ? { PGSSLROOTCERT: rootCert } : {}),
     };
     this.databaseSecrets = { PGPASSWORD: ecs.Secret.fromSecretsManager(this.passwordSecret, db.passwordSecretField) };
   }
