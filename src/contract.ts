@@ -113,6 +113,11 @@ export const METRICS = {
   restoreTestSuccess: 'RestoreTestSuccess',
   restoreTestSeconds: 'RestoreTestSeconds',
   /**
+   * 1 when a restore test could not run here (the target lacks an extension the backup needs): emitted instead of
+   * RestoreTestSuccess, so that "the backup is bad" and "this target cannot prove it" alarm apart.
+   */
+  restoreTestCannotTest: 'RestoreTestCannotTest',
+  /**
    * Emitted by the ops Lambda's `status` action (scheduled hourly) from what is in S3: how old the newest backup is,
    * and how long since the newest restore test (or, before the first one, since the oldest backup): CloudWatch cannot
    * compute "time since the last datapoint", and the restore-test alarm's 8 days exceed an alarm's 7-day window.
@@ -206,6 +211,10 @@ export function sidecarKey(backup: string, kind: keyof typeof SIDECAR_SUFFIX): s
  * What the database looked like when it was dumped, recorded at backup time so a restore test can check the
  * restored copy against it (issue: prove every backup restores).
  */
+/** An extension as pg_extension names it. */
+export const extensionSchema = z.object({ name: z.string().min(1), version: z.string() });
+export type Extension = z.infer<typeof extensionSchema>;
+
 export const catalogSummarySchema = z.object({
   /** Ordinary and partitioned tables outside pg_catalog/information_schema, with the planner's row estimate. */
   tables: z.array(z.object({ schema: z.string(), name: z.string(), estimatedRows: z.number(), sizeBytes: z.number().int().nonnegative() })),
@@ -219,6 +228,12 @@ export const catalogSummarySchema = z.object({
   }),
   /** pg_database_size() at dump time. */
   totalBytes: z.number().int().nonnegative(),
+  /**
+   * The extensions installed in the database (pg_extension: name and version), which the dump's CREATE EXTENSION
+   * statements need on the server that loads it. Summaries recorded before extensions were have none: unknown, not
+   * "no extensions".
+   */
+  extensions: z.array(extensionSchema).optional(),
 });
 export type CatalogSummary = z.infer<typeof catalogSummarySchema>;
 
@@ -290,6 +305,11 @@ export const restoreTestResultSchema = z.object({
   assertions: z.array(z.object({ sql: z.string(), ok: z.boolean(), error: z.string().optional() })),
   /** Set when the test could not complete (verification or restore failed). */
   error: z.string().optional(),
+  /**
+   * Set when the backup could not be tested here, which says nothing against the backup: the target lacks extensions
+   * the backup needs (`ok` is false, `error` says which and what to do). Absent in results written before it existed.
+   */
+  cannotTest: z.object({ missingExtensions: z.array(z.object({ name: z.string(), version: z.string().optional() })) }).optional(),
 });
 export type RestoreTestResult = z.infer<typeof restoreTestResultSchema>;
 

@@ -96,6 +96,7 @@ function firstSteps(g: AlarmGuidance) {
     noSuccessfulBackup: `${g.statusCommand}: read the last backup task's exit code and log, fix what it names, then ${g.backupCommand}`,
     restoreTestFailed: `${g.statusCommand}: it names the tested backup and the difference; restore that backup into a scratch database to look`,
     noRecentRestoreTest: `${g.statusCommand}: check that the restore-test schedule is enabled and read its last task's log`,
+    restoreTestCannotRun: `${g.statusCommand}: it names the missing extension; add it to the image or switch the restore test to scratch mode (README: extensions in restore tests)`,
     replicationFailed: 'run the ops function\'s {"action": "replication-check"} to see whether the newest backup reached the replica',
     replicationLatency: 'wait for the lag to pass 15 minutes, then run {"action": "replication-check"}',
   };
@@ -111,6 +112,10 @@ function firstSteps(g: AlarmGuidance) {
  *   1-hour periods stay within CloudWatch's 7-day evaluation limit.
  * - a failed restore test: `RestoreTestSuccess` Minimum per day < 1; no data (no test that day) is fine. It stays in
  *   ALARM for up to a day after the failure; the failed task's exit code also fires the task-failure rule at once.
+ * - a restore test that cannot run: `RestoreTestCannotTest` Maximum per day ≥ 1 (the target lacks an extension the
+ *   backup needs); no data is fine. Apart from the failed-test alarm: nothing is known against the backup, but it
+ *   goes unproven until the image or the mode changes, so it is worth a person's attention too. The task's exit
+ *   code (5) also fires the task-failure rule.
  * - no recent restore test: `RestoreTestAgeSeconds` (hourly, from the ops Lambda's status) above N (8) days in 2
  *   consecutive hours; no data means the hourly check stopped, which is breaching. A count of test runs cannot do
  *   this: 8 days exceed an alarm's 7-day evaluation window, and a 7-day window would race the weekly schedule.
@@ -122,6 +127,7 @@ export class BackupAlarms extends Construct {
   readonly noSuccessfulBackup: cloudwatch.Alarm;
   readonly restoreTestFailed: cloudwatch.Alarm;
   readonly noRecentRestoreTest: cloudwatch.Alarm;
+  readonly restoreTestCannotRun: cloudwatch.Alarm;
   readonly replication: ReadonlyArray<ReplicationRuleMetrics & { readonly failedAlarm: cloudwatch.Alarm; readonly latencyAlarm: cloudwatch.Alarm }>;
 
   constructor(scope: Construct, id: string, props: BackupAlarmsProps) {
@@ -156,6 +162,20 @@ export class BackupAlarms extends Construct {
       datapointsToAlarm: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }, this, first?.restoreTestFailed);
+
+    this.restoreTestCannotRun = this.alarm(props, 'RestoreTestCannotRun', {
+      alarmName: `${namePrefix}-restore-test-cannot-run`,
+      alarmDescription:
+        `A restore test of ${database} could not run in the last day (RestoreTestCannotTest 1): its target lacks an extension the backup needs. ` +
+        'This says nothing against the backup, but it is not proven until the extension is in the image or the test runs in scratch mode. ' +
+        '{"action": "status"} names the extension.',
+      metric: meatbackupMetric(METRICS.restoreTestCannotTest, database, cloudwatch.Stats.MAXIMUM, Duration.days(1)),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }, this, first?.restoreTestCannotRun);
 
     const days = thresholds.restoreTestMaxAgeDays;
     this.noRecentRestoreTest = this.alarm(props, 'NoRecentRestoreTest', {
@@ -206,6 +226,7 @@ export class BackupAlarms extends Construct {
       this.noSuccessfulBackup,
       this.restoreTestFailed,
       this.noRecentRestoreTest,
+      this.restoreTestCannotRun,
       ...this.replication.flatMap((r) => [r.failedAlarm, r.latencyAlarm]),
     ];
   }

@@ -30,6 +30,8 @@ export interface BackupCheck {
   at: string;
   /** Why it failed, or why its record could not be read. */
   error?: string;
+  /** A restore test that could not run where it ran (the target lacks an extension): not a verdict on the backup. */
+  cannotTest?: true;
 }
 
 export interface BackupEntry {
@@ -133,7 +135,7 @@ async function lastCheckOf(s3: S3Client, bucket: string, entry: BackupEntry): Pr
         if (r) checks.push({ kind: 'verify', ok: r.ok, at: r.verifiedAt, ...(r.error ? { error: r.error } : {}) });
       } else {
         const r = await readJsonObject(s3, bucket, key, restoreTestResultSchema, { what: 'restore test result', kind: 'a meatbackup restore test result', remedy: 'run the restore test again' });
-        if (r) checks.push({ kind: 'restore-test', ok: r.ok, at: r.testedAt, ...(r.error ? { error: r.error } : {}) });
+        if (r) checks.push({ kind: 'restore-test', ok: r.ok, at: r.testedAt, ...(r.error ? { error: r.error } : {}), ...(r.cannotTest ? { cannotTest: true as const } : {}) });
       }
     } catch (err) {
       checks.push({ kind: kind === 'verify' ? 'verify' : 'restore-test', ok: false, at: '', error: `its record ${key} is unreadable: ${problemOf(err)}` });

@@ -41,3 +41,10 @@ export function formatTable(rows: readonly (readonly string[])[], options: { ali
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((cell, i) => (right.has(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
 }
+
+/** The extensions a backup recorded, for a detail line: "citext 1.6, plpgsql 1.0"; undefined: recorded before they were. */
+export function formatExtensions(extensions: ReadonlyArray<{ name: string; version: string }> | undefined): string {
+  if (!extensions) return 'extensions not recorded (a backup from before they were)';
+  if (extensions.length === 0) return 'no extensions';
+  return `extensions ${extensions.map((e) => `${e.name} ${e.version}`).join(', ')}`;
+}

@@ -43,6 +43,11 @@ export interface RestoreTestSummary {
   failedAssertions: Array<{ sql: string; error?: string }>;
   /** Set when the test could not complete, or its result could not be read. */
   error?: string;
+  /**
+   * Set when the backup could not be tested where the test ran (the target lacks these extensions): `ok` is false
+   * but nothing is known against the backup.
+   */
+  cannotTest?: { missingExtensions: Array<{ name: string; version?: string }> };
 }
 
 /** One database's backups, as `status` reports them and the metrics count them. */
@@ -141,6 +146,7 @@ async function readResult(s3: S3Client, bucket: string, backup: ListedBackup, of
     differences: result.differences,
     failedAssertions: result.assertions.filter((a) => !a.ok).map((a) => ({ sql: a.sql, ...(a.error ? { error: a.error } : {}) })),
     ...(result.error ? { error: result.error } : {}),
+    ...(result.cannotTest ? { cannotTest: result.cannotTest } : {}),
   };
 }
 
@@ -208,7 +214,7 @@ export function describeHealth(db: DatabaseHealth): string[] {
     lines.push(`no restore test of any ${db.database} backup yet`);
   } else {
     const which = t.ofNewestBackup ? 'its restore test' : `not restore-tested yet; the newest tested backup is ${t.key}, whose restore test`;
-    const outcome = t.ok ? 'passed' : `FAILED (${t.error ?? [...t.differences, ...t.failedAssertions.map((a) => `assertion ${JSON.stringify(a.sql)} ${a.error ?? 'was not true'}`)][0] ?? 'see the result'})`;
+    const outcome = t.ok ? 'passed' : t.cannotTest ? `COULD NOT RUN (${t.error ?? 'the target lacks an extension the backup needs'})` : `FAILED (${t.error ?? [...t.differences, ...t.failedAssertions.map((a) => `assertion ${JSON.stringify(a.sql)} ${a.error ?? 'was not true'}`)][0] ?? 'see the result'})`;
     lines.push(`${which} ${outcome} ${t.age} ago`);
   }
   return lines;

@@ -1,6 +1,7 @@
 /**
  * The catalog summary recorded with every backup and checked after a restore test: per table the planner's row
- * estimate and size, and counts of tables, indexes, sequences, views, materialized views and functions.
+ * estimate and size, counts of tables, indexes, sequences, views, materialized views and functions, and the
+ * extensions installed (pg_extension), which the server that loads the dump must offer.
  * One query, so the backup can take it in the same snapshot it hands to pg_dump.
  */
 import type { Client } from 'pg';
@@ -34,7 +35,10 @@ select
   (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
      where ${USER_NAMESPACES}
        and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')) as functions,
-  pg_database_size(current_database()) as total_bytes`;
+  pg_database_size(current_database()) as total_bytes,
+  -- what the dump's CREATE EXTENSION statements will ask of the server that loads it
+  coalesce((select json_agg(json_build_object('name', extname, 'version', extversion) order by extname) from pg_extension), '[]'::json)
+    as extensions`;
 
 interface SummaryRow {
   tables: { schema: string; name: string; estimatedRows: number; sizeBytes: number }[];
@@ -45,6 +49,7 @@ interface SummaryRow {
   materialized_views: string;
   functions: string;
   total_bytes: string;
+  extensions: { name: string; version: string }[];
 }
 
 export async function readCatalogSummary(client: Client): Promise<CatalogSummary> {
@@ -61,5 +66,6 @@ export async function readCatalogSummary(client: Client): Promise<CatalogSummary
       functions: Number(r.functions),
     },
     totalBytes: Number(r.total_bytes),
+    extensions: r.extensions.map((e) => ({ name: e.name, version: e.version })),
   };
 }

@@ -4,6 +4,7 @@
  *
  * - the counts of tables, indexes, sequences, views, materialized views and functions must be equal;
  * - the set of tables (schema and name) must be equal;
+ * - every recorded extension must exist in the copy (at whatever version the loading server created it);
  * - per table, the recorded row estimate and the restored table's real row count (count(*)) must agree within
  *   {@link DEFAULT_ROW_TOLERANCE}. A recorded estimate of -1 means "never analyzed" and is not checked.
  *
@@ -108,6 +109,12 @@ export function compareCatalog(recorded: CatalogSummary, restored: RestoredCatal
   }
   for (const t of restored.summary.tables) {
     if (!recordedTables.has(tableKey(t.schema, t.name))) differences.push(`table ${displayName(t.schema, t.name)} is in the restored copy but not recorded`);
+  }
+
+  // pg_dump recreates an extension at the loading server's default version, so only its presence is compared.
+  if (recorded.extensions && restored.summary.extensions) {
+    const present = new Set(restored.summary.extensions.map((e) => e.name));
+    for (const e of recorded.extensions) if (!present.has(e.name)) differences.push(`extension ${e.name} is recorded but missing from the restored copy`);
   }
 
   const pct = Math.round(tolerance.relative * 100);

@@ -5,7 +5,9 @@
  * 2. (cluster mode) check the server binaries can load it; then hash every byte against the manifest, before any
  *    database exists;
  * 3. create the ephemeral target (./ephemeral-target: a scratch database on the server, or a throwaway cluster);
- *    in cluster mode apply the backup's recorded globals first, so its owners and grantees exist there;
+ *    check that it offers every extension the backup recorded (./extensions), else the result is "cannot test
+ *    here", not a failure; in cluster mode apply the backup's recorded globals first, so its owners and grantees
+ *    exist there;
  * 4. load it with the restore's own pipeline (../restore/load-pipeline: the same pinned bytes, hashed again, psql
  *    with ON_ERROR_STOP);
  * 5. ANALYZE and compare its catalog with the summary recorded at backup time (./compare-catalog); a backup that
@@ -14,7 +16,9 @@
  * 6. run the SQL assertions (./assertions);
  * 7. drop the database or stop the cluster, whatever happened;
  * 8. record the result at `<key>.restore-test.json` (./record-result) and emit the EMF metric
- *    (RestoreTestSuccess 1/0, RestoreTestSeconds; dimension Database) in every outcome.
+ *    (RestoreTestSuccess 1/0, RestoreTestSeconds, RestoreTestCannotTest; dimension Database) in every outcome; a
+ *    backup that cannot be tested here emits RestoreTestCannotTest 1 and no RestoreTestSuccess, so the alarm for a
+ *    bad backup stays quiet and its own alarm fires.
  *
  * A failed test is a result (`ok: false`), not an exception: the caller decides how to exit. Only what prevents a
  * result from being written (no such backup, S3 refusing the result) or an interruption is thrown.
@@ -33,6 +37,7 @@ import { checkBeforeLoad, loadPinned, onServer, secondsSince } from '../restore/
 import { type AssertionResult, runAssertions } from './assertions';
 import { type RowTolerance, compareCatalog, readRestoredCatalog } from './compare-catalog';
 import { type EphemeralTarget, type RestoreTestMode, checkClusterBinaries, createScratchTarget, majorOf, startClusterTarget } from './ephemeral-target';
+import { type MissingExtension, cannotTestMessage, checkExtensions, missingExtensionInError, readAvailableExtensions } from './extensions';
 import { writeRestoreTestResult } from './record-result';
 
 export interface RestoreTestOptions {
@@ -76,6 +81,23 @@ export interface RestoreTestOutcome {
   notes: string[];
 }
 
+/**
+ * Exit code of `meatbackup restore-test` when the backup could not be tested here (the target lacks an extension
+ * it needs): neither a pass (0) nor a bad backup (1).
+ */
+export const EXIT_CANNOT_TEST = 5;
+
+/** The target cannot load the backup for a reason that is not the backup's: it lacks these extensions. */
+class CannotTestHere extends Error {
+  constructor(
+    readonly missing: MissingExtension[],
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CannotTestHere';
+  }
+}
+
 export const NO_CATALOG_NOTE =
   'no catalog summary recorded (backup made before backups recorded one): the catalog was not checked, only the load and the assertions';
 
@@ -97,6 +119,7 @@ export async function runRestoreTest(options: RestoreTestOptions): Promise<Resto
   const testedAt = now();
   let database = options.database ?? options.conn.database;
   let success = 0;
+  let cannotTest = false;
   try {
     const resolved = await resolveBackupRef(s3, bucket, options.prefix, options.ref, {
       ...(options.database !== undefined ? { database: options.database } : {}),
@@ -106,10 +129,12 @@ export async function runRestoreTest(options: RestoreTestOptions): Promise<Resto
     const outcome = await testResolved(options, resolved.key, testedAt, started);
     database = outcome.database;
     success = outcome.result.ok ? 1 : 0;
+    cannotTest = outcome.result.cannotTest !== undefined;
     return outcome;
   } finally {
     logger.metric('restore-test', { [METRICS.dimensionDatabase]: database }, {
-      [METRICS.restoreTestSuccess]: { value: success, unit: 'Count' },
+      ...(cannotTest ? {} : { [METRICS.restoreTestSuccess]: { value: success, unit: 'Count' } }),
+      [METRICS.restoreTestCannotTest]: { value: cannotTest ? 1 : 0, unit: 'Count' },
       [METRICS.restoreTestSeconds]: { value: secondsSince(started), unit: 'Seconds' },
     });
   }
@@ -133,6 +158,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   let retention: RetentionClass | undefined;
   const fail = (err: unknown): void => {
     if (signal?.aborted && interrupted === undefined) interrupted = signal.reason;
+    if (err instanceof CannotTestHere) result.cannotTest = { missingExtensions: err.missing };
     const message = oneLine(err instanceof Error ? err.message : String(err));
     result.error = result.error ? `${result.error}; ${message}` : message;
   };
@@ -155,6 +181,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
       options.mode === 'cluster' ? await startClusterTarget(manifest, stamp, logger) : await createScratchTarget(options.conn, manifest, stamp, logger);
     outcome.target = target.description;
     try {
+      outcome.notes.push(...(await checkTargetExtensions(options, target, manifest)));
       const checked = await restoreAndCheck(options, target, pin, manifest);
       outcome.sqlBytes = checked.sqlBytes;
       outcome.tables = checked.tables;
@@ -163,7 +190,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
       catalogFailed = checked.catalogFailed;
       result.assertions = checked.assertions;
     } catch (err) {
-      fail(err);
+      fail(asCannotTest(err, options.mode, target) ?? err);
     } finally {
       try {
         await target.dispose();
@@ -178,9 +205,37 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   result.ok = result.error === undefined && !catalogFailed && result.assertions.every((a) => a.ok);
   result.seconds = secondsSince(started);
   outcome.resultKey = await writeRestoreTestResult(s3, bucket, result, retention);
-  logger.info(`restore test of ${key} ${result.ok ? 'passed' : 'failed'}; result recorded at ${outcome.resultKey}`, { ok: result.ok, resultKey: outcome.resultKey });
+  const verdict = result.ok ? 'passed' : result.cannotTest ? 'could not run here' : 'failed';
+  logger.info(`restore test of ${key} ${verdict}; result recorded at ${outcome.resultKey}`, { ok: result.ok, resultKey: outcome.resultKey, ...(result.cannotTest ? { cannotTest: result.cannotTest } : {}) });
   if (interrupted !== undefined) throw interrupted;
   return outcome;
+}
+
+/**
+ * Refuses, before anything is loaded, a target that lacks an extension the backup recorded; returns notes on
+ * extensions the target would create at another version. A backup that recorded no list is not checked here.
+ */
+async function checkTargetExtensions(options: RestoreTestOptions, target: EphemeralTarget, manifest: Manifest): Promise<string[]> {
+  const needed = manifest.catalog?.extensions;
+  if (!needed || needed.length === 0) return [];
+  const available = await onServer(target.admin, `list the extensions the ${target.description} offers`, readAvailableExtensions);
+  const { missing, otherVersions } = checkExtensions(needed, available);
+  if (missing.length > 0) throw new CannotTestHere(missing, cannotTestMessage(missing, options.mode, serverOf(target)));
+  for (const note of otherVersions) options.logger.warn(note);
+  return otherVersions;
+}
+
+/** psql's complaint about a missing extension (a backup that recorded no list) as "cannot test here". */
+function asCannotTest(err: unknown, mode: RestoreTestMode, target: EphemeralTarget): CannotTestHere | undefined {
+  if (err instanceof CannotTestHere) return err;
+  const name = err instanceof Error ? missingExtensionInError(err.message) : undefined;
+  if (name === undefined) return undefined;
+  const missing = [{ name }];
+  return new CannotTestHere(missing, `${cannotTestMessage(missing, mode, serverOf(target))} (${oneLine((err as Error).message)})`);
+}
+
+function serverOf(target: EphemeralTarget): string {
+  return target.mode === 'cluster' ? target.description.replace(/^database \S+ in (a )?/, '') : target.description.replace(/^scratch database \S+ on /, 'server ').replace(/ as \S+$/, '');
 }
 
 interface Checked {
@@ -247,5 +302,8 @@ async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTar
 export function throwIfFailed(outcome: RestoreTestOutcome): void {
   if (outcome.result.ok) return;
   const what = firstFailure(outcome.result) ?? 'it did not pass';
+  if (outcome.result.cannotTest) {
+    throw new UserError(`restore test of ${outcome.result.key}: ${what}; result recorded at s3://${outcome.bucket}/${outcome.resultKey}`, EXIT_CANNOT_TEST);
+  }
   throw new UserError(`restore test of ${outcome.result.key} failed: ${what}; result recorded at s3://${outcome.bucket}/${outcome.resultKey}`);
 }

@@ -179,6 +179,9 @@ describe('restore test', () => {
       expect(Math.max(...majors('PG_SERVER_MAJORS'))).toBeGreaterThanOrEqual(Math.max(...majors('PG_MAJORS')));
       expect(dockerfile).toMatch(/packages="\$packages postgresql-\$major"/);
       expect(dockerfile).toContain('create_main_cluster = false');
+      // extensions outside contrib that a restore test's cluster can load: pgvector at least, for every server major
+      expect(/^ARG PG_SERVER_EXTENSIONS="([a-z0-9 -]+)"$/m.exec(dockerfile)?.[1].split(' ')).toContain('pgvector');
+      expect(dockerfile).toMatch(/for ext in \$PG_SERVER_EXTENSIONS; do packages="\$packages postgresql-\$major-\$ext"/);
     });
   });
 
@@ -303,12 +306,13 @@ describe('alarms', () => {
 
   const database = [{ Name: METRICS.dimensionDatabase, Value: 'meatdb' }];
 
-  test('THEN there are exactly the five alarms, each publishing to the alarm topic on ALARM and on OK', () => {
+  test('THEN there are exactly the six alarms, each publishing to the alarm topic on ALARM and on OK', () => {
     expect(Object.keys(alarms).sort()).toEqual([
       'meatlizard-backup-no-recent-restore-test',
       'meatlizard-backup-no-successful-backup',
       'meatlizard-backup-replication-failed-replicate-everything',
       'meatlizard-backup-replication-latency-replicate-everything',
+      'meatlizard-backup-restore-test-cannot-run',
       'meatlizard-backup-restore-test-failed',
     ]);
     const topic = [{ Ref: expect.stringMatching(/^FailureAlarmTopic/) }];
@@ -346,6 +350,22 @@ describe('alarms', () => {
       DatapointsToAlarm: 1,
       TreatMissingData: 'notBreaching',
     });
+  });
+
+  test('THEN a restore test that cannot run here: RestoreTestCannotTest Maximum per day at least 1, apart from the failed-test alarm', () => {
+    expect(alarms['meatlizard-backup-restore-test-cannot-run']).toMatchObject({
+      Namespace: 'MeatLizard/Backup',
+      MetricName: METRICS.restoreTestCannotTest,
+      Dimensions: database,
+      Statistic: 'Maximum',
+      Period: 86400,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      DatapointsToAlarm: 1,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarms['meatlizard-backup-restore-test-cannot-run'].AlarmDescription).toMatch(/says nothing against the backup/);
   });
 
   test('THEN no restore test in 8 days: RestoreTestAgeSeconds Maximum per hour above 8 days in 2 of 2 hours, missing data breaching', () => {

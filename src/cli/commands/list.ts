@@ -36,7 +36,7 @@ function sizeCell(entry: BackupEntry): string {
 function checkCell(check: BackupCheck | undefined): string {
   if (!check) return 'never';
   const what = check.kind === 'verify' ? 'verify' : 'restore test';
-  return `${what} ${check.ok ? 'passed' : 'FAILED'}${check.at ? ` ${check.at.slice(0, 10)}` : ''}`;
+  return `${what} ${check.ok ? 'passed' : check.cannotTest ? 'CANNOT RUN' : 'FAILED'}${check.at ? ` ${check.at.slice(0, 10)}` : ''}`;
 }
 
 function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
@@ -85,6 +85,8 @@ export function registerList(program: Command): void {
           sizeCheck: sizeCheck(e),
           ...(e.manifestProblem ? { manifestProblem: e.manifestProblem } : {}),
           lastCheck: e.lastCheck ?? null,
+          // What the backup's CREATE EXTENSIONs need where it is loaded; null: not recorded (an older backup).
+          extensions: e.manifest?.catalog?.extensions ?? null,
           ...(e.manifest ? { manifest: e.manifest } : {}),
         }));
         process.stdout.write(`${JSON.stringify({ bucket, prefix, backups })}\n`);

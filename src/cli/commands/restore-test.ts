@@ -4,7 +4,7 @@ import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import { assertionsFrom } from '../../restore-test/assertions';
 import { RESTORE_TEST_MODES, type RestoreTestMode } from '../../restore-test/ephemeral-target';
-import { NO_CATALOG_NOTE, type RestoreTestOutcome, runRestoreTest, throwIfFailed } from '../../restore-test/restore-test';
+import { EXIT_CANNOT_TEST, NO_CATALOG_NOTE, type RestoreTestOutcome, runRestoreTest, throwIfFailed } from '../../restore-test/restore-test';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { createLogger } from '../../core/log';
@@ -32,7 +32,8 @@ function resolveMode(flag: string | undefined): RestoreTestMode {
 
 function humanResult(o: RestoreTestOutcome): string {
   const r = o.result;
-  const lines = [`${r.ok ? 'passed' : 'FAILED'}    s3://${o.bucket}/${r.key}`];
+  const verdict = r.ok ? 'passed    ' : r.cannotTest ? 'CANNOT TEST HERE ' : 'FAILED    ';
+  const lines = [`${verdict}s3://${o.bucket}/${r.key}`];
   if (o.target) lines.push(`into      ${o.target} (${r.mode} mode), removed afterwards`);
   if (o.sqlBytes !== undefined) lines.push(`loaded    ${formatBytes(o.sqlBytes)} of SQL, sha256 checked`);
   if (o.tables) {
@@ -56,7 +57,7 @@ function humanResult(o: RestoreTestOutcome): string {
 export function registerRestoreTest(program: Command): void {
   program
     .command('restore-test')
-    .description('prove a backup restores: load it into an ephemeral database (never the live one), check its catalog against the summary recorded at backup time and run SQL assertions, record the result beside the backup, then drop it')
+    .description(`prove a backup restores: load it into an ephemeral database (never the live one), check its catalog against the summary recorded at backup time and run SQL assertions, record the result beside the backup, then drop it. Exit 0 passed, 1 failed, ${EXIT_CANNOT_TEST} cannot test here (the target lacks an extension the backup needs)`)
     .argument('[key]', '"latest" (the newest backup of --database), a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)', 'latest')
     .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))

@@ -9,7 +9,7 @@ import { VerificationFailed, type VerifyResult, recordVerifyResult, verifyBackup
 import { resolveBackupRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { createLogger } from '../../core/log';
-import { formatBytes, formatDuration } from '../../core/format';
+import { formatBytes, formatDuration, formatExtensions } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 
@@ -70,7 +70,7 @@ export function registerVerify(program: Command): void {
         process.exitCode = EXIT_OVERWRITTEN;
       }
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, ...(result.overwrittenBy ? { overwrittenBy: result.overwrittenBy } : {}), globals: result.globals, seconds: result.seconds })}\n`);
+        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, ...(result.overwrittenBy ? { overwrittenBy: result.overwrittenBy } : {}), globals: result.globals, extensions: result.manifest.catalog?.extensions ?? null, seconds: result.seconds })}\n`);
         return;
       }
       process.stdout.write(
@@ -82,6 +82,7 @@ export function registerVerify(program: Command): void {
           `sha256   ${result.sha256}, as recorded`,
           `dump     complete (ends with pg_dump's completion line)`,
           `globals  ${result.globals ? `${result.globals.key}, ${formatBytes(result.globals.sizeBytes)}, sha256 as recorded` : 'none recorded (a backup from before globals were stored)'}`,
+          `needs    ${formatExtensions(result.manifest.catalog?.extensions)}`,
           `took     ${formatDuration(result.seconds)}`,
           '',
         ].join('\n'),
