@@ -174,6 +174,23 @@ describe('GIVEN the newest backup has no result yet and an older one failed its 
   });
 });
 
+describe('GIVEN the newest backup could not be tested here (its target lacked an extension)', () => {
+  test('WHEN reported THEN it is told apart from a failed test, naming the extension', async () => {
+    // GIVEN
+    const key = K('2025-09-21T03:00:00');
+    const error = 'cannot test here: needs extension vector (0.8.0), which the throwaway PostgreSQL 18 cluster does not offer: use scratch mode';
+    const bucket = await bucketWith(
+      backup('meatdb', '2025-09-21T03:00:00Z'),
+      restoreTest(key, result(key, { ok: false, assertions: [], error, cannotTest: { missingExtensions: [{ name: 'vector', version: '0.8.0' }] } })),
+    );
+    // WHEN
+    const [db] = (await backupHealth(client, bucket, 'backups/', NOW)).databases;
+    // THEN
+    expect(db.restoreTest).toMatchObject({ ok: false, error, cannotTest: { missingExtensions: [{ name: 'vector', version: '0.8.0' }] } });
+    expect(describeHealth(db)[1]).toBe(`its restore test COULD NOT RUN (${error}) 4h00m ago`);
+  });
+});
+
 describe('GIVEN backups that were never restore-tested', () => {
   test('WHEN reported THEN there is no result, and the restore-test age counts from the oldest backup', async () => {
     // GIVEN

@@ -49,6 +49,14 @@ describe('GIVEN a recorded summary and a restored copy', () => {
     ]);
   });
 
+  test('WHEN a recorded extension is missing from the copy THEN it is named; another version, or a summary without the list, is no difference', () => {
+    const copy = restored([['public', 'users', 50_000], ['public', 'messages', 1]]);
+    copy.summary.extensions = [{ name: 'citext', version: '1.6' }];
+    const withExtensions = { ...recorded, extensions: [{ name: 'citext', version: '1.5' }, { name: 'vector', version: '0.8.0' }] };
+    expect(compareCatalog(withExtensions, copy)).toEqual(['extension vector is recorded but missing from the restored copy']);
+    expect(compareCatalog(recorded, copy)).toEqual([]);
+  });
+
   test('WHEN the backup came from PostgreSQL 13 and a table recorded 0 rows THEN it is not checked (0 meant "never analyzed" there)', () => {
     const old = summary([['public', 'users', 0], ['public', 'messages', -1]]);
     const copy = restored([['public', 'users', 5000], ['public', 'messages', 1]]);
