@@ -133,7 +133,7 @@ function lastCheckText(check: unknown): string {
   if (!check || typeof check !== 'object') return 'not checked yet';
   const c = obj(check);
   const what = c.kind === 'verify' ? 'verify' : 'restore test';
-  return `${what} ${c.ok === true ? 'passed' : 'FAILED'}${str(c.at) ? ` ${str(c.at)!.slice(0, 10)}` : ''}`;
+  return `${what} ${c.ok === true ? 'passed' : c.cannotTest === true ? 'CANNOT RUN here' : 'FAILED'}${str(c.at) ? ` ${str(c.at)!.slice(0, 10)}` : ''}`;
 }
 
 function listAnswer(r: Result, now: Date): string[] {

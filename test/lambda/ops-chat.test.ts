@@ -4,11 +4,11 @@
  * with aws-sdk-client-mock. What a channel member reads is a few lines with the key fact first; what the function
  * logs says the request came through the chat alias; a restore is carried out only when the deployment allows it.
  */
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type ChatCommand, chatCommands } from '../../lib/constructs/chat-channel';
-import { CHAT_COMMANDS, ENV, opsEventSchema } from '../../src/contract';
+import { CHAT_COMMANDS, ENV, type RestoreTestResult, opsEventSchema, sidecarKey } from '../../src/contract';
 import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { respond } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
@@ -154,6 +154,29 @@ describe('GIVEN "@Amazon Q run list-backups" through the chat alias', () => {
       ],
     });
     expect(runTaskInputs()).toEqual([]);
+  });
+});
+
+describe('GIVEN a backup that needs pgvector, whose restore test could not run where it ran', () => {
+  test('WHEN listed from chat and from the console THEN chat says CANNOT RUN (not FAILED) and the console gets its extensions', async () => {
+    // GIVEN
+    const bucket = 'ops-chat-extensions';
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const extensions = [{ name: 'plpgsql', version: '1.0' }, { name: 'vector', version: '0.8.0' }];
+    const catalog = { tables: [], counts: { tables: 0, indexes: 0, sequences: 0, views: 0, materializedViews: 0, functions: 0 }, totalBytes: 8192, extensions };
+    const backup = await writeBackupFixture(client, bucket, { sql: 'select 1;\n', database: 'meatdb', takenAt: new Date('2025-09-17T03:00:00Z'), manifest: { catalog } });
+    const result: RestoreTestResult = {
+      format: 'meatbackup/restore-test@1', key: backup.key, ok: false, testedAt: '2025-09-17T05:00:00.000Z', seconds: 3, mode: 'cluster', differences: [], assertions: [],
+      error: 'cannot test here: needs extension vector (0.8.0)', cannotTest: { missingExtensions: [{ name: 'vector', version: '0.8.0' }] },
+    };
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: sidecarKey(backup.key, 'restoreTest'), Body: JSON.stringify(result) }));
+    const env = { ...ENVIRONMENT, [ENV.bucket]: bucket };
+    // WHEN
+    const chat = await respond({ action: 'list' }, THROUGH_CHAT, context(env));
+    const fromConsole = await respond({ action: 'list' }, FROM_CONSOLE, context(env));
+    // THEN
+    expect(chat).toMatchObject({ answer: [expect.any(String), expect.stringMatching(/ · restore test CANNOT RUN here 2025-09-17$/)] });
+    expect(fromConsole).toMatchObject({ backups: [{ key: backup.key, extensions, lastCheck: { kind: 'restore-test', ok: false, cannotTest: true } }] });
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * `{"action": "list", "limit"?: N}`: the newest backups in the bucket, with what their manifests recorded, how each
  * one's listed size compares with its manifest (`sizeCheck`) and its latest verify or restore-test result
- * (`lastCheck`). A backup whose manifest cannot be read is listed with `manifestProblem` saying why.
+ * (`lastCheck`), and the extensions it needs (`extensions`). A backup whose manifest cannot be read is listed with `manifestProblem` saying why.
  */
 import { listBackups, sizeCheck } from '../../../src/catalog/catalog';
 import { ENV, resolvePrefix } from '../../../src/contract';
@@ -35,6 +35,8 @@ export const list: ActionHandler<'list'> = async (event, ctx) => {
       sha256: entry.manifest?.sha256,
       serverVersion: entry.manifest?.serverVersion,
       pgDumpVersion: entry.manifest?.pgDumpVersion,
+      // the extensions a restore needs on its server; absent for backups recorded before they were
+      extensions: entry.manifest?.catalog?.extensions,
     })),
   };
 };
