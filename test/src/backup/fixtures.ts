@@ -80,9 +80,10 @@ export async function bucketContents(client: S3Client, bucket: string): Promise<
 }
 
 /** Counts the S3 commands a client sends and the most UploadPart requests it had in flight at once. */
-export function watchCommands(client: S3Client): { counts: Record<string, number>; maxPartsInFlight: () => number; partSizes: number[] } {
+export function watchCommands(client: S3Client): { counts: Record<string, number>; maxPartsInFlight: () => number; partSizes: number[]; partBuffers: Set<ArrayBufferLike> } {
   const counts: Record<string, number> = {};
   const partSizes: number[] = [];
+  const partBuffers = new Set<ArrayBufferLike>();
   let inFlight = 0;
   let max = 0;
   client.middlewareStack.add(
@@ -92,6 +93,7 @@ export function watchCommands(client: S3Client): { counts: Record<string, number
       if (name !== 'UploadPartCommand') return next(args);
       const body = (args.input as { Body?: Uint8Array }).Body;
       partSizes.push(body?.length ?? 0);
+      if (body) partBuffers.add(body.buffer);
       inFlight += 1;
       max = Math.max(max, inFlight);
       try {
@@ -102,7 +104,7 @@ export function watchCommands(client: S3Client): { counts: Record<string, number
     },
     { step: 'initialize', name: 'watchCommands' },
   );
-  return { counts, maxPartsInFlight: () => max, partSizes };
+  return { counts, maxPartsInFlight: () => max, partSizes, partBuffers };
 }
 
 /** Splits a CLI's stderr into its structured log lines (JSON) and its human lines. */

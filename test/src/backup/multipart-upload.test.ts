@@ -72,6 +72,21 @@ describe('bounded multipart upload against the S3 emulator', () => {
     );
   });
 
+  test('GIVEN 12 parts of one size, at most 2 in flight WHEN completed THEN the parts were filled in 3 buffers, used again once stored, and the bytes are intact', async () => {
+    const own = s3.client();
+    const bucket = await freshBucket(own, 'mpu-reuse');
+    const watcher = watchCommands(own);
+    const upload = await MultipartUpload.create(own, target(bucket), { partBytes: 5 * MiB, maxInFlight: 2 });
+    const data = randomBytes(60 * MiB);
+    for (let i = 0; i < data.length; i += 2 * MiB) await upload.write(data.subarray(i, i + 2 * MiB));
+    await upload.complete();
+    expect(watcher.partSizes).toHaveLength(12);
+    // Two travelling and one filling: no part needs a buffer of its own.
+    expect(watcher.partBuffers.size).toBeLessThanOrEqual(3);
+    const body = await (await own.send(new GetObjectCommand({ Bucket: bucket, Key: 'backups/x.sql.gz' }))).Body!.transformToByteArray();
+    expect(Buffer.from(body).equals(data)).toBe(true);
+  });
+
   test('GIVEN parts that grow every 2 parts WHEN 40 MiB are written THEN parts of 5, 5, 10, 10 and the rest, fewer in flight as they grow, bytes intact', async () => {
     const own = s3.client();
     const bucket = await freshBucket(own, 'mpu-grow');
