@@ -11,7 +11,7 @@
  *
  *   npx tsx bench/restore.ts                  # 3,000,000 rows, the reference size
  *   BENCH_ROWS=300000 npx tsx bench/restore.ts
- *   BENCH_REPEAT=3 …                          # best of 3 per command
+ *   BENCH_REPEAT=5 …                          # runs per command (default 3); the median run is reported
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { formatBytes, formatTable } from '../src/core/format';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
-import { type BackupBenchRow, CLI, DATABASE, TIME, generate, measure, motoPid, postmasterPid } from './backup';
+import { type BackupBenchRow, CLI, DATABASE, TIME, benchRepeat, generate, measure, medianRun, motoPid, postmasterPid } from './backup';
 
 const BUCKET = 'bench-restore';
 
@@ -39,7 +39,7 @@ export interface RestoreBenchResult {
 
 export async function benchRestore(): Promise<RestoreBenchResult> {
   const rows = Number(process.env.BENCH_ROWS ?? 3_000_000);
-  const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
+  const repeat = benchRepeat();
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
   if (!existsSync(TIME)) throw new Error(`${TIME} (GNU time) is needed to measure peak RSS: install it with \`apt-get install -y time\``);
   const loadAverageBefore = loadavg()[0];
@@ -72,7 +72,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
       // No igzip on its PATH: the zlib fallback.
       { name: 'meatbackup restore (zlib, sha256 first)', script: (db) => `PATH=/nonexistent ${process.execPath} ${CLI} restore latest --from-database ${DATABASE} --target-db ${db} --yes --json > /dev/null` },
     ];
-    const best = new Map<string, RestoreBenchRow>();
+    const runs = new Map<string, RestoreBenchRow[]>();
     for (let round = 0; round < repeat; round++) {
       for (const command of commands) {
         const db = target();
@@ -81,11 +81,10 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
         log(`${command.name}${repeat > 1 ? ` (run ${round + 1}/${repeat})` : ''}…`);
         const { row } = await measure(command.name, command.script(db), { env, work, server, moto });
         await pg.query(`drop database ${db}`);
-        const previous = best.get(command.name);
-        if (!previous || row.wallSeconds < previous.wallSeconds) best.set(command.name, row);
+        runs.set(command.name, [...(runs.get(command.name) ?? []), row]);
       }
     }
-    const results = commands.map((c) => best.get(c.name)!);
+    const results = commands.map((c) => medianRun(runs.get(c.name)!));
     for (const r of results) r.ratio = r.wallSeconds / results[0].wallSeconds;
     const ours = results.find((r) => r.name.includes('igzip'))!;
     return { rows, storedBytes: backup.sizeBytes, sqlBytes: backup.sqlBytes, loadAverageBefore, results, target: { ratio: ours.ratio, ok: ours.ratio <= 1.1 } };
