@@ -23,7 +23,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, RETENTION_CLASSES, restoreTestResultSchema } from '../src/contract';
+import { DEFAULT_LOCK_DAYS, ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, MAX_LOCK_DAYS, RETENTION_CLASSES, SSL_MODES, bucketNameProblem, restoreTestResultSchema } from '../src/contract';
 
 /** The context key that holds the configuration (a file path, inline JSON, or an object). */
 export const CONFIG_CONTEXT_KEY = 'config';
@@ -71,19 +71,6 @@ const OPERATOR_ROLE_ARN = z
     /^arn:aws[a-z-]*:iam::\d{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-][\w+=,.@*-]*$/,
     'must be an IAM role ARN such as arn:aws:iam::111122223333:role/break-glass (a * may stand for a suffix, not the whole name)',
   );
-
-/** S3 bucket naming rules (general purpose buckets): https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html */
-export function bucketNameProblem(name: string): string | undefined {
-  if (name.length < 3 || name.length > 63) return 'must be 3 to 63 characters long';
-  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name)) {
-    return 'may contain only lowercase letters, digits, dots and hyphens, and must start and end with a letter or digit';
-  }
-  if (name.includes('..')) return 'must not contain two adjacent dots';
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'must not look like an IP address';
-  if (/^(xn--|sthree-|amzn-s3-demo-)/.test(name)) return 'must not start with xn--, sthree- or amzn-s3-demo-';
-  if (/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)) return 'must not end with a suffix S3 reserves (-s3alias, --ol-s3, …)';
-  return undefined;
-}
 
 const BUCKET_NAME = z.string().superRefine((name, ctx) => {
   const problem = bucketNameProblem(name);
@@ -180,7 +167,7 @@ const RETENTION = z
      * Object Lock (governance mode) days each backup is written with (BACKUP_LOCK_DAYS); 0: none. The buckets have
      * Object Lock enabled either way. @default 35
      */
-    lockDays: z.number().int().min(0).max(36500).default(35),
+    lockDays: z.number().int().min(0).max(MAX_LOCK_DAYS).default(DEFAULT_LOCK_DAYS),
     /** Days a noncurrent (overwritten or deleted) object version is kept. @default 30 */
     noncurrentVersionDays: DAYS.default(30),
     /** CloudWatch Logs retention of the task and Lambda logs. @default 90 */
@@ -260,7 +247,7 @@ const DATABASE = z.strictObject({
    * libpq sslmode (PGSSLMODE): `require` encrypts without checking the server's certificate; `verify-ca` checks that
    * it is signed by the CA in {@link sslRootCert}; `verify-full` also checks that it names `host`. @default require
    */
-  sslMode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).default('require'),
+  sslMode: z.enum(SSL_MODES).default('require'),
   /**
    * With sslMode verify-ca or verify-full: the CA file (PEM) in the image that the server's certificate must chain
    * to, set as PGSSLROOTCERT for pg_dump, psql and node-postgres alike. Another CA: put its PEM file in

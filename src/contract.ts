@@ -79,6 +79,34 @@ export const RDS_CA_BUNDLE_PATH = '/etc/ssl/meatbackup/rds-global-bundle.pem';
 export const IMAGE_CA_DIR = '/etc/ssl/meatbackup';
 
 /**
+ * Defaults and rules the stacks (lib/config.ts) and the runtime (src/settings.ts) both apply, written once here so
+ * the configuration a stack accepts is the one the runtime accepts.
+ */
+/** Days of Object Lock (governance) retention a backup is written with (BACKUP_LOCK_DAYS, config `retention.lockDays`). */
+export const DEFAULT_LOCK_DAYS = 35;
+/** The longest retention either side accepts: a hundred years. */
+export const MAX_LOCK_DAYS = 36500;
+/** libpq's sslmode values (PGSSLMODE, `sslmode=` in a URL, config `database.sslMode`). */
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/**
+ * What is wrong with an S3 bucket name (general purpose buckets), or undefined when nothing is:
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+ */
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return 'must be 3 to 63 characters long';
+  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name)) {
+    return 'may contain only lowercase letters, digits, dots and hyphens, and must start and end with a letter or digit';
+  }
+  if (name.includes('..')) return 'must not contain two adjacent dots';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'must not look like an IP address';
+  if (/^(xn--|sthree-|amzn-s3-demo-)/.test(name)) return 'must not start with xn--, sthree- or amzn-s3-demo-';
+  if (/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)) return 'must not end with a suffix S3 reserves (-s3alias, --ol-s3, …)';
+  return undefined;
+}
+
+/**
  * The Lambda alias of the ops function that the chat channel (AWS Chatbot) may invoke, and nothing else. The handler
  * tells a chat request by the alias it was invoked through (the ARN Lambda hands it), never by a field of the event:
  * anyone in the channel can type their own `lambda invoke` payload, but not change what their role may invoke.
@@ -291,6 +319,10 @@ export const OBJECT_METADATA = {
   takenAt: 'meatbackup-taken-at',
 } as const;
 
+/** Where a restore test restores: a scratch database on the server, or a throwaway cluster inside the task. */
+export const RESTORE_TEST_MODES = ['scratch', 'cluster'] as const;
+export type RestoreTestMode = (typeof RESTORE_TEST_MODES)[number];
+
 /** The result of a restore test, stored at sidecarKey(key, 'restoreTest'); the newest run overwrites it. */
 export const restoreTestResultSchema = z.object({
   format: z.literal('meatbackup/restore-test@1'),
@@ -299,7 +331,7 @@ export const restoreTestResultSchema = z.object({
   testedAt: z.string(),
   seconds: z.number().nonnegative(),
   /** Where it restored: a scratch database on the server, or a throwaway cluster inside the task. */
-  mode: z.enum(['scratch', 'cluster']),
+  mode: z.enum(RESTORE_TEST_MODES),
   /** Human-readable differences between the recorded catalog summary and the restored copy. */
   differences: z.array(z.string()),
   assertions: z.array(z.object({ sql: z.string(), ok: z.boolean(), error: z.string().optional() })),
@@ -348,7 +380,7 @@ const databaseName = z
   .refine((name) => new TextEncoder().encode(name).length <= 63 && new RegExp(`^${DATABASE_IN_KEY}$`).test(name), { message: 'not a database name a backup can have' });
 
 const confirm = z.literal(true, { message: 'confirm must be exactly true to carry out the plan' }).optional();
-const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name');
+const bucketName = z.string().refine((name) => bucketNameProblem(name) === undefined, 'not a valid S3 bucket name');
 
 export const opsEventSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('backup') }),

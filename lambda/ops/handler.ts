@@ -7,10 +7,11 @@
  * lines instead of the JSON document; every invocation is logged with what the function knows of its caller.
  */
 import type { z } from 'zod';
-import { ENV, OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
+import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
 import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal, markStartedFromChat } from '../../src/ops/chat';
 import { createEcsClient } from '../../src/storage/ecs-client';
+import { readSettings } from '../../src/settings';
 import { createS3Client } from '../../src/storage/s3';
 import { actions } from './actions';
 import type { ActionTable, EventOf, OpsContext, OpsResult } from './types';
@@ -50,7 +51,7 @@ export async function handleEvent(event: unknown, ctx: OpsContext, table: Action
   if (!parsed.success) return { ok: false, error: describeEventProblem(event, parsed.error) };
   const action = parsed.data.action;
   if (via === 'chat') {
-    const refusal = chatRefusal(parsed.data, ctx.env);
+    const refusal = chatRefusal(parsed.data, ctx.settings.chat);
     if (refusal) return { ok: false, action, error: refusal };
   }
   try {
@@ -66,9 +67,13 @@ export async function handleEvent(event: unknown, ctx: OpsContext, table: Action
 
 let defaultContext: OpsContext | undefined;
 
-function context(): OpsContext {
-  defaultContext ??= { s3: createS3Client(), ecs: createEcsClient(), env: process.env, now: () => new Date() };
-  return defaultContext;
+/**
+ * The function's context, made on the first invocation: its settings read once from the environment the stack gave
+ * it, its clients shared by every invocation of this instance. Settings that cannot be used throw (a UserError naming
+ * the variable), and nothing is kept, so each invocation answers the same until the stack is fixed.
+ */
+export function contextFrom(env: Readonly<Record<string, string | undefined>>): OpsContext {
+  return { s3: createS3Client(), ecs: createEcsClient(), settings: readSettings(env), now: () => new Date() };
 }
 
 /**
@@ -84,11 +89,19 @@ export async function respond(event: unknown, invocation: InvocationContext | un
   if (caller.via !== 'chat') return result;
   return chatAnswer(result, {
     now: ctx.now(),
-    restoreAllowed: ctx.env[ENV.chatRestoreEnabled] === 'true',
-    commands: chatCommandNames(ctx.env),
+    restoreAllowed: ctx.settings.chat.restoreEnabled,
+    commands: chatCommandNames(ctx.settings.chat),
   });
 }
 
-export function handler(event: unknown, invocation?: InvocationContext): Promise<OpsResult | ChatAnswer> {
-  return respond(event, invocation, context());
+export async function handler(event: unknown, invocation?: InvocationContext): Promise<OpsResult | ChatAnswer> {
+  try {
+    defaultContext ??= contextFrom(process.env);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    const error = `this deployment's settings cannot be used: ${oneLine(err.message)}; redeploy the stacks; nothing was started`;
+    console.error(JSON.stringify({ message: 'ops settings', error }));
+    return { ok: false, error };
+  }
+  return respond(event, invocation, defaultContext);
 }

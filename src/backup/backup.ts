@@ -38,7 +38,7 @@ import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { listBackupObjects } from '../catalog/catalog';
 import type { Connection } from '../postgres/connection';
-import { type PgTool, choosePgDump, choosePgDumpall } from '../postgres/tools';
+import { type PgPrograms, type PgTool, choosePgDump, choosePgDumpall } from '../postgres/tools';
 import { describeS3Error } from '../storage/s3';
 import { DEFAULT_STALL_SECONDS, StallWatchdog } from '../core/watchdog';
 import { type Compressor, chooseCompressor, compressionLevel } from './compression';
@@ -81,6 +81,8 @@ export interface BackupOptions {
   logger?: Logger;
   /** The clock; the key's stamp is its value at the start, to the second. @default () => new Date() */
   now?: () => Date;
+  /** Where pg_dump and pg_dumpall are looked for (PG_DUMP_PATH, PG_LIB_DIR, PATH). @default /usr/lib/postgresql/<major>/bin only */
+  programs?: PgPrograms;
   /** Explicit pg_dump, bypassing the per-server choice (tests). */
   pgDump?: PgTool;
   /** Explicit pg_dumpall, bypassing the choice by pg_dump's major (tests). */
@@ -288,8 +290,8 @@ async function findTools(options: BackupOptions, run: Run): Promise<{ tools: Too
   const { compressor, notice } = options.compressor ?? chooseCompressor(undefined);
   if (notice) options.logger?.warn(notice);
   const level = compressionLevel(compressor.name, options.compressionLevel);
-  const pgDump = options.pgDump ?? (await choosePgDump(run.session.serverMajor));
-  const pgDumpall = options.pgDumpall ?? (await choosePgDumpall(pgDump));
+  const pgDump = options.pgDump ?? (await choosePgDump(run.session.serverMajor, options.programs));
+  const pgDumpall = options.pgDumpall ?? (await choosePgDumpall(pgDump, options.programs));
   const [stdbuf, globals] = await Promise.all([outputBufferPrefix(pgDump.path), dumpGlobals(pgDumpall, options.connection, options.signal)]);
   return { tools: { pgDump, pgDumpall, stdbuf, compressor, level }, globals };
 }

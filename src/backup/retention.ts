@@ -10,13 +10,12 @@
  *   s3:BypassGovernanceRetention, which no role of the stacks has, can delete or shorten them before then.
  */
 import { GetObjectLockConfigurationCommand, type ObjectLockMode, type S3Client } from '@aws-sdk/client-s3';
-import { ENV, RETENTION_TAG, type RetentionClass } from '../contract';
-import { UserError, usageError } from '../core/errors';
+import { DEFAULT_LOCK_DAYS, RETENTION_TAG, type RetentionClass } from '../contract';
+import { UserError } from '../core/errors';
 import { errorCode, isAccessDenied } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 
-/** Days of governance retention when BACKUP_LOCK_DAYS is unset (the stacks' default too). */
-export const DEFAULT_LOCK_DAYS = 35;
+export { DEFAULT_LOCK_DAYS };
 
 const DAY_MS = 86_400_000;
 
@@ -54,17 +53,6 @@ export function retentionClass(takenAt: Date, earlier: readonly Date[]): Retenti
 /** The object tag (`Tagging` header, URL-encoded) that carries the class. */
 export function retentionTagging(cls: RetentionClass): string {
   return new URLSearchParams({ [RETENTION_TAG]: cls }).toString();
-}
-
-/** BACKUP_LOCK_DAYS as a whole number of days; DEFAULT_LOCK_DAYS when unset or empty. */
-export function lockDaysFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env[ENV.lockDays];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_LOCK_DAYS;
-  const days = Number(raw);
-  if (!Number.isInteger(days) || days < 0 || days > 36500) {
-    throw usageError(`${ENV.lockDays}=${raw}: give a whole number of days (0 writes backups without Object Lock)`);
-  }
-  return days;
 }
 
 export interface ObjectLock {

@@ -8,6 +8,7 @@ import { Option } from 'commander';
 import { ENV } from '../contract';
 import { usageError } from '../core/errors';
 import { parseDatabaseUrl } from '../postgres/connection';
+import type { Settings } from '../settings';
 
 export const DATABASE_HINT = 'say which with --database NAME (or PGDATABASE)';
 
@@ -15,12 +16,12 @@ export function databaseOption(what: string): Option {
   return new Option('--database <name>', `${what} (default: the database of $${ENV.databaseUrl}, else $PGDATABASE; unset: the only database with backups)`);
 }
 
-export function configuredDatabase(flag: string | undefined, databaseUrl?: string): string | undefined {
+export function configuredDatabase(flag: string | undefined, settings: Pick<Settings, 'postgres'>, databaseUrl?: string): string | undefined {
   if (flag !== undefined) {
     if (flag.trim() === '') throw usageError('--database needs a database name');
     return flag;
   }
-  const url = databaseUrl ?? process.env[ENV.databaseUrl];
+  const url = databaseUrl ?? settings.postgres.databaseUrl;
   if (url) return parseDatabaseUrl(url).database;
-  return process.env.PGDATABASE || undefined;
+  return settings.postgres.pgDatabase;
 }

@@ -5,13 +5,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, UserError, oneLine } from '../core/errors';
 import { Interrupted, installSignalHandlers } from '../core/signals';
+import { type Environment, type Settings, readSettings } from '../settings';
 import { commands } from './commands';
 
 export interface GlobalOptions {
   debug?: boolean;
 }
 
-export function buildProgram(): Command {
+export function buildProgram(settings: Settings): Command {
   const program = new Command('meatbackup')
     .description('Backup, restore and disaster recovery for the MeatLizard platform: PostgreSQL to S3 and back.')
     .addOption(new Option('--debug', 'print stack traces on errors'))
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
       // Commander's own usage errors become our one-line format.
       outputError: () => undefined,
     });
-  for (const register of commands) register(program);
+  for (const register of commands) register(program, settings);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }
@@ -34,18 +35,24 @@ function commanderMessage(err: CommanderError, argv: string[], known: readonly s
   return `${text}: see ${help}`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the CLI with `argv` in the environment `env`, which is read here, once, into the settings every command gets
+ * (src/settings.ts): a value that cannot be used ends the run before any command starts.
+ */
+export async function main(argv: string[], env: Environment = process.env): Promise<number> {
   installSignalHandlers();
-  const program = buildProgram();
   const debug = argv.includes('--debug');
+  let known: string[] = [];
   try {
+    const program = buildProgram(readSettings(env));
+    known = program.commands.map((c) => c.name());
     await program.parseAsync(argv, { from: 'user' });
     return process.exitCode !== undefined ? Number(process.exitCode) : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return 0;
       if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return err.exitCode;
-      process.stderr.write(`meatbackup: ${oneLine(commanderMessage(err, argv, program.commands.map((c) => c.name())))}\n`);
+      process.stderr.write(`meatbackup: ${oneLine(commanderMessage(err, argv, known))}\n`);
       return EXIT.usage;
     }
     if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n`);

@@ -91,7 +91,7 @@ export function parseStallSeconds(raw: string | undefined, source: string): numb
   return n;
 }
 
-/** The stall timeout: the flag, else STALL_TIMEOUT_SECONDS, else the default. */
-export function stallSeconds(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  return parseStallSeconds(flag, '--stall-timeout') ?? parseStallSeconds(env[ENV.stallSeconds], ENV.stallSeconds) ?? DEFAULT_STALL_SECONDS;
+/** The stall timeout: the flag, else the setting (STALL_TIMEOUT_SECONDS, src/settings.ts), else the default. */
+export function stallSeconds(flag: string | undefined, configured: number | undefined): number {
+  return parseStallSeconds(flag, '--stall-timeout') ?? configured ?? DEFAULT_STALL_SECONDS;
 }

@@ -30,6 +30,8 @@ function terminalWidth(): number {
 }
 
 export interface DemoOptions {
+  /** The environment the demo was started in (the CLI's settings.env); its commands inherit it. */
+  env: Readonly<Record<string, string | undefined>>;
   /** Leave the database and the emulator running and print how to connect. */
   keep?: boolean;
   seed?: SeedSize;
@@ -50,6 +52,8 @@ const PRIMARY = 'meatlizard-primary';
 const REPLICA = 'meatlizard-replica';
 
 interface Services {
+  /** The environment the demo was started in, which its commands inherit (PATH, the PostgreSQL and igzip installs). */
+  env: Readonly<Record<string, string | undefined>>;
   pg: LocalCluster;
   s3: LocalS3;
   client: S3Client;
@@ -58,7 +62,7 @@ interface Services {
 /** Runs the CLI as a child process (as an operator would), its progress on our stderr, its --json result parsed. */
 function meatbackup(services: Services, args: string[]): Promise<Record<string, unknown>> {
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...services.env,
     ...services.s3.env,
     ...services.pg.env(DATABASE),
     BACKUP_BUCKET: PRIMARY,
@@ -122,7 +126,7 @@ function expect(condition: boolean, message: string): void {
   if (!condition) throw new Error(message);
 }
 
-export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
   const steps = new StepRunner(say);
   let services: Services | undefined;
@@ -136,7 +140,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         const reason = [pg, s3].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
         throw new UserError(reason.join('; '));
       }
-      services = { pg: pg.value, s3: s3.value, client: s3.value.client() };
+      services = { env: options.env, pg: pg.value, s3: s3.value, client: s3.value.client() };
       return { result: `PostgreSQL on 127.0.0.1:${pg.value.port}, moto_server S3 at ${s3.value.endpoint}` };
     });
     const svc = services!;

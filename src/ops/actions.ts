@@ -9,24 +9,15 @@
  * - `opsTaskStatus`: one task's status with exit code and log link, or the project's recent tasks.
  * - `opsBackupHealth`: the newest backup, its age and its latest restore-test result (./backup-health).
  */
-import type { ECSClient } from '@aws-sdk/client-ecs';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { UserError } from '../core/errors';
 import { readRequiredManifest } from '../catalog/catalog';
 import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
 import { formatAge } from '../core/format';
 import { describeServiceRef } from '../restore/web-service';
 import { type BackupHealth, backupHealth } from './backup-health';
-import { type OpsConfig, type OpsEnv, STARTABLE_TASK_KINDS, opsConfig } from './config';
+import { type OpsConfig, STARTABLE_TASK_KINDS, opsConfig } from './config';
+import type { OpsContext } from './context';
 import { type TaskStatus, ensureNoProjectTaskRunning, listProjectTasks, runProjectTask, taskStatus } from './tasks';
-
-/** The clients and settings the actions use; the ops Lambda's context has exactly this shape. */
-export interface OpsDeps {
-  readonly s3: S3Client;
-  readonly ecs: ECSClient;
-  readonly env: OpsEnv;
-  readonly now: () => Date;
-}
 
 export interface RestoreTaskPlan {
   bucket: string;
@@ -70,7 +61,7 @@ export const BACKUP_COMMAND = ['backup', '--json'];
  * (or of `fromDatabase`), and a backup of another database needs `fromDatabase` to name it. A deployment without
  * BACKUP_DATABASE (from before it was set) restores a backup into the database it was taken from.
  */
-async function resolveForRestore(deps: OpsDeps, config: OpsConfig, ref: string, fromDatabase: string | undefined): Promise<{ backup: ResolvedBackup; target: string }> {
+async function resolveForRestore(deps: OpsContext, config: OpsConfig, ref: string, fromDatabase: string | undefined): Promise<{ backup: ResolvedBackup; target: string }> {
   const source = fromDatabase ?? config.database;
   const backup = await resolveBackupRef(deps.s3, config.bucket, config.prefix, ref, {
     ...(source !== undefined ? { database: source } : {}),
@@ -87,7 +78,7 @@ async function resolveForRestore(deps: OpsDeps, config: OpsConfig, ref: string, 
   return { backup, target };
 }
 
-async function plan(deps: OpsDeps, config: OpsConfig, ref: string, fromDatabase?: string): Promise<RestoreTaskPlan> {
+async function plan(deps: OpsContext, config: OpsConfig, ref: string, fromDatabase?: string): Promise<RestoreTaskPlan> {
   const { backup, target } = await resolveForRestore(deps, config, ref, fromDatabase);
   // The restore task would refuse it: the same line as the CLI's (a deleted manifest said to be deleted, with how to bring it back).
   const manifest = await readRequiredManifest(deps.s3, config.bucket, backup.key, { list: '{"action":"list"}', unchanged: 'nothing was started' });
@@ -111,13 +102,13 @@ async function plan(deps: OpsDeps, config: OpsConfig, ref: string, fromDatabase?
 }
 
 /** What `{"action":"restore","key":…}` would do. Reads S3 and lists tasks; starts and changes nothing. */
-export async function planRestore(deps: OpsDeps, ref: string, fromDatabase?: string): Promise<RestoreTaskPlan> {
-  return plan(deps, opsConfig(deps.env), ref, fromDatabase);
+export async function planRestore(deps: OpsContext, ref: string, fromDatabase?: string): Promise<RestoreTaskPlan> {
+  return plan(deps, opsConfig(deps.settings), ref, fromDatabase);
 }
 
 /** Confirmed restore: re-plans with the key as it resolves now, refuses while a task runs, starts the restore task. */
-export async function startRestore(deps: OpsDeps, ref: string, fromDatabase?: string): Promise<{ plan: RestoreTaskPlan; task: TaskStatus }> {
-  const config = opsConfig(deps.env);
+export async function startRestore(deps: OpsContext, ref: string, fromDatabase?: string): Promise<{ plan: RestoreTaskPlan; task: TaskStatus }> {
+  const config = opsConfig(deps.settings);
   const p = await plan(deps, config, ref, fromDatabase);
   if (p.blockedBy.length > 0) await ensureNoProjectTaskRunning(deps.ecs, config, 'restore');
   const task = await runProjectTask(deps.ecs, config, 'restore', p.command);
@@ -125,8 +116,8 @@ export async function startRestore(deps: OpsDeps, ref: string, fromDatabase?: st
 }
 
 /** `{"action":"backup"}`: starts the backup task now, unless a backup or restore task is running. */
-export async function startBackup(deps: OpsDeps): Promise<{ task: TaskStatus }> {
-  const config = opsConfig(deps.env);
+export async function startBackup(deps: OpsContext): Promise<{ task: TaskStatus }> {
+  const config = opsConfig(deps.settings);
   await ensureNoProjectTaskRunning(deps.ecs, config, 'backup');
   return { task: await runProjectTask(deps.ecs, config, 'backup', BACKUP_COMMAND) };
 }
@@ -135,12 +126,12 @@ export async function startBackup(deps: OpsDeps): Promise<{ task: TaskStatus }> 
  * `{"action":"status"}`: the newest backup and its restore-test result, per database, from one listing of the prefix;
  * the configured database first.
  */
-export async function opsBackupHealth(deps: OpsDeps): Promise<BackupHealth> {
-  const config = opsConfig(deps.env);
+export async function opsBackupHealth(deps: OpsContext): Promise<BackupHealth> {
+  const config = opsConfig(deps.settings);
   return backupHealth(deps.s3, config.bucket, config.prefix, deps.now(), config.database);
 }
 
 /** `{"action":"status","taskArn"?:…}`: one task, or the project's running and recently stopped tasks. */
-export async function opsTaskStatus(deps: OpsDeps, taskArn?: string): Promise<{ tasks: TaskStatus[] }> {
-  return taskStatus(deps.ecs, opsConfig(deps.env), taskArn);
+export async function opsTaskStatus(deps: OpsContext, taskArn?: string): Promise<{ tasks: TaskStatus[] }> {
+  return taskStatus(deps.ecs, opsConfig(deps.settings), taskArn);
 }

@@ -11,8 +11,9 @@
  * - what the channel may not do: carry out a restore unless the deployment turned it on (chat.allowRestore);
  * - how an answer reads there: a few short lines, the key fact first, instead of the console's JSON document.
  */
-import { CHAT_ALIAS, CHAT_COMMANDS, ENV, type OpsAction, type OpsEvent } from '../contract';
+import { CHAT_ALIAS, CHAT_COMMANDS, type OpsAction, type OpsEvent } from '../contract';
 import { formatAge, formatBytes } from '../core/format';
+import type { Settings } from '../settings';
 
 /** `chat`: through the channel's alias; `direct`: the console, the CLI, the hourly schedule (the unqualified function). */
 export type RequestVia = 'chat' | 'direct';
@@ -57,8 +58,8 @@ export function callerOf(context: InvocationContext | undefined): Caller {
 }
 
 /** Why the channel may not carry out this event, or undefined. Plans, lists and backups are always allowed. */
-export function chatRefusal(event: OpsEvent, env: Readonly<Record<string, string | undefined>>): string | undefined {
-  if (event.action === 'restore' && event.confirm === true && env[ENV.chatRestoreEnabled] !== 'true') {
+export function chatRefusal(event: OpsEvent, chat: Settings['chat']): string | undefined {
+  if (event.action === 'restore' && event.confirm === true && !chat.restoreEnabled) {
     return (
       'carrying out a restore from chat is off in this deployment (configuration chat.allowRestore); nothing was started: ' +
       `read the plan here (${CHAT_COMMANDS.restorePlan}), then run it from the console or the CLI`
@@ -110,8 +111,8 @@ function logLine(result: Record<string, unknown>): string[] {
 /** How the channel names its commands: the aliases after the deployment's prefix. */
 export type ChatCommandNames = { readonly [K in keyof typeof CHAT_COMMANDS]: string };
 
-export function chatCommandNames(env: Readonly<Record<string, string | undefined>>): ChatCommandNames {
-  const prefix = env[ENV.chatCommandPrefix] ?? '';
+export function chatCommandNames(chat: Pick<Settings['chat'], 'commandPrefix'>): ChatCommandNames {
+  const prefix = chat.commandPrefix;
   return Object.fromEntries(Object.entries(CHAT_COMMANDS).map(([k, v]) => [k, `${prefix}${v}`])) as unknown as ChatCommandNames;
 }
 

@@ -1,10 +1,11 @@
 /**
- * What the ops functions need to know about the deployment, from the environment the primary stack sets on the ops
- * Lambda (names from ENV in src/contract.ts). A missing setting is a deployment problem and is reported as one.
+ * What the ops functions need to know about the deployment to start and watch its tasks: the ECS part of the
+ * settings (src/settings.ts) the primary stack sets on the ops Lambda. A missing setting is a deployment problem and
+ * is reported as one.
  */
-import { ENV, TASK_CONTAINER_NAME, resolvePrefix } from '../contract';
-import { UserError } from '../core/errors';
-import { type ServiceRef, parseServiceRef } from '../restore/web-service';
+import { ENV } from '../contract';
+import type { ServiceRef } from '../restore/service-ref';
+import { type Settings, requireSettings } from '../settings';
 
 /** The tasks the ops function starts; a backup or restore never starts while one of them runs. */
 export type StartableTaskKind = 'backup' | 'restore';
@@ -33,41 +34,35 @@ export interface OpsConfig {
   database?: string;
 }
 
-/** The environment the ops functions read. */
-export type OpsEnv = Readonly<Record<string, string | undefined>>;
-
-function list(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-/** Reads the configuration; every missing required variable is named in one error. */
-export function opsConfig(env: OpsEnv): OpsConfig {
-  const required = [ENV.bucket, ENV.ecsCluster, ENV.backupTaskDefinition, ENV.restoreTaskDefinition, ENV.taskSubnets, ENV.taskSecurityGroups];
-  const missing = required.filter((name) => !env[name]);
-  if (missing.length > 0) {
-    throw new UserError(`this deployment of the ops function has no ${missing.join(', ')} in its environment: redeploy the primary stack; nothing was started`);
-  }
-  const publicIp = (env[ENV.taskAssignPublicIp] ?? 'false').toLowerCase();
-  if (!['true', 'false', 'enabled', 'disabled'].includes(publicIp)) {
-    throw new UserError(`${ENV.taskAssignPublicIp} is ${JSON.stringify(env[ENV.taskAssignPublicIp])}: use true or false`);
-  }
+/** The ECS wiring of the ops function's deployment; every missing required setting is named in one error. */
+export function opsConfig(settings: Settings): OpsConfig {
+  const { ecs } = settings;
+  const given: Array<[string, unknown]> = [
+    [ENV.bucket, settings.bucket],
+    [ENV.ecsCluster, ecs.cluster],
+    [ENV.backupTaskDefinition, ecs.taskDefinitions.backup],
+    [ENV.restoreTaskDefinition, ecs.taskDefinitions.restore],
+    [ENV.taskSubnets, ecs.subnets.length > 0 ? ecs.subnets : undefined],
+    [ENV.taskSecurityGroups, ecs.securityGroups.length > 0 ? ecs.securityGroups : undefined],
+  ];
+  requireSettings(given.filter(([, value]) => value === undefined).map(([name]) => name));
   return {
-    bucket: env[ENV.bucket]!,
-    prefix: resolvePrefix(undefined, env[ENV.prefix]),
-    cluster: env[ENV.ecsCluster]!,
+    bucket: settings.bucket!,
+    prefix: settings.prefix,
+    cluster: ecs.cluster!,
     taskDefinitions: {
-      backup: env[ENV.backupTaskDefinition]!,
-      restore: env[ENV.restoreTaskDefinition]!,
-      ...(env[ENV.restoreTestTaskDefinition] ? { 'restore-test': env[ENV.restoreTestTaskDefinition] } : {}),
+      backup: ecs.taskDefinitions.backup!,
+      restore: ecs.taskDefinitions.restore!,
+      ...(ecs.taskDefinitions['restore-test'] ? { 'restore-test': ecs.taskDefinitions['restore-test'] } : {}),
     },
-    containerName: env[ENV.taskContainerName] || TASK_CONTAINER_NAME,
-    subnets: list(env[ENV.taskSubnets]),
-    securityGroups: list(env[ENV.taskSecurityGroups]),
-    assignPublicIp: publicIp === 'true' || publicIp === 'enabled',
-    ...(env[ENV.taskLogGroup] ? { logGroup: env[ENV.taskLogGroup] } : {}),
+    containerName: ecs.containerName,
+    subnets: ecs.subnets,
+    securityGroups: ecs.securityGroups,
+    assignPublicIp: ecs.assignPublicIp,
+    ...(ecs.logGroup ? { logGroup: ecs.logGroup } : {}),
     streamPrefixes: { backup: 'backup', restore: 'restore', 'restore-test': 'restore-test' },
-    ...(env[ENV.webService] ? { webService: parseServiceRef(env[ENV.webService]!) } : {}),
-    ...(env[ENV.database] ? { database: env[ENV.database] } : {}),
+    ...(settings.webService ? { webService: settings.webService } : {}),
+    ...(settings.database ? { database: settings.database } : {}),
   };
 }
 

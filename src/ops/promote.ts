@@ -19,7 +19,6 @@
  * The primary region's ops function runs the same handler without the Batch role in its environment: there `promote`
  * answers where promotion runs instead.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
 import { ENV, type OpsEvent } from '../contract';
 import { UserError } from '../core/errors';
 import { formatBytes, formatDuration } from '../core/format';
@@ -28,24 +27,16 @@ import { createS3ControlClient, describeBatchJob } from '../promote/batch-job';
 import { type PromotionOptions, type PromotionPlan, type PromotionResult, conflictMessage, planPromotion, runPromotion } from '../promote/promote';
 import { regionalClients } from '../promote/regional-clients';
 import { describeProofs } from '../promote/verify-listing';
+import { type Settings, required } from '../settings';
+import type { OpsContext } from './context';
 
 export type PromoteEvent = Extract<OpsEvent, { action: 'promote' }>;
 
 /** What the action answers; the Lambda returns it as it is. */
 export type PromoteAnswer = ({ ok: true; action: 'promote' } & Record<string, unknown>) | { ok: false; action: 'promote'; error: string };
 
-export interface PromoteDeps {
-  /** The function's environment (names from ENV in src/contract.ts). */
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** The S3 client of a region. @default one client per region from the storage layer */
-  readonly s3ForRegion?: (region: string) => S3Client;
-}
-
-/**
- * Set on the primary region's ops function to the promotion function's name (lib/constructs/promote-function.ts sets
- * it; test/lambda/ops-promote.test.ts keeps both names equal).
- */
-export const PROMOTE_FUNCTION_NAME_ENV = ENV.promoteFunctionName;
+/** The function's settings, and the S3 client of a region (@default one client per region from the storage layer). */
+export type PromoteDeps = Pick<OpsContext, 'settings' | 's3ForRegion'>;
 
 export interface RunLimits {
   /** When a confirmed copy stops scheduling copies: the 15 minutes less time to finish those under way, verify, answer. */
@@ -94,9 +85,9 @@ function tooLargeForOneRun(plan: PromotionPlan, region: string, limits: RunLimit
 }
 
 /** The primary region's ops function has no Batch role: promotion is the replica region's function's job. */
-function promotionRunsElsewhere(env: PromoteDeps['env']): PromoteAnswer {
-  const name = env[PROMOTE_FUNCTION_NAME_ENV];
-  const region = env[ENV.replicaRegion];
+function promotionRunsElsewhere(settings: Settings): PromoteAnswer {
+  const name = settings.promotion.functionName;
+  const region = settings.replica.region;
   return {
     ok: false,
     action: 'promote',
@@ -199,17 +190,11 @@ async function batchAnswer(result: PromotionResult, region: string): Promise<Pro
   };
 }
 
-function requireEnv(env: PromoteDeps['env'], name: string): string {
-  const value = env[name];
-  if (value === undefined || value === '') throw new UserError(`this deployment of the promotion function has no ${name} in its environment: redeploy the replica stack`);
-  return value;
-}
-
 /** Where the target lives: the event's region, else the primary region for the original name, else this region. */
-export function targetRegion(event: PromoteEvent, env: PromoteDeps['env'], to: string, home: string): string {
+export function targetRegion(event: PromoteEvent, settings: Pick<Settings, 'bucket' | 'primaryRegion'>, to: string, home: string): string {
   if (event.region) return event.region;
-  if (to !== env[ENV.bucket]) return home;
-  const primary = env[ENV.primaryRegion];
+  if (to !== settings.bucket) return home;
+  const primary = settings.primaryRegion;
   if (!primary) {
     throw new UserError(`"to" is the original bucket name ${to}, but this deployment does not know the primary region (no ${ENV.primaryRegion}): send "region" with it; nothing was started`);
   }
@@ -221,13 +206,13 @@ const defaultClients = regionalClients();
 /** The action with its limits given (tests shorten them); the Lambda uses {@link RUN_LIMITS}. */
 export async function promoteWithin(event: PromoteEvent, deps: PromoteDeps, limits: RunLimits = RUN_LIMITS): Promise<PromoteAnswer> {
   const started = Date.now();
-  const { env } = deps;
-  const roleArn = env[ENV.batchOperationsRole];
-  if (!roleArn) return promotionRunsElsewhere(env);
-  const replica = requireEnv(env, ENV.replicaBucket);
-  const home = requireEnv(env, ENV.replicaRegion);
+  const { settings } = deps;
+  const roleArn = settings.promotion.batchOperationsRole;
+  if (!roleArn) return promotionRunsElsewhere(settings);
+  const replica = required(settings.replica.bucket, ENV.replicaBucket);
+  const home = required(settings.replica.region, ENV.replicaRegion);
   const from = event.from ?? replica;
-  const to = event.to ?? requireEnv(env, ENV.bucket);
+  const to = event.to ?? required(settings.bucket, ENV.bucket);
   if (from !== replica) {
     return {
       ok: false,
@@ -235,8 +220,8 @@ export async function promoteWithin(event: PromoteEvent, deps: PromoteDeps, limi
       error: `"from" must be the replica bucket ${replica}, the only bucket this function may read; nothing was started (copy from another bucket with the CLI: meatbackup promote --from BUCKET --to BUCKET)`,
     };
   }
-  const region = targetRegion(event, env, to, home);
-  const accountId = env[ENV.accountId];
+  const region = targetRegion(event, settings, to, home);
+  const accountId = settings.promotion.accountId;
   const s3ForRegion = deps.s3ForRegion ?? ((r: string) => defaultClients(r));
   const options: PromotionOptions = {
     from,

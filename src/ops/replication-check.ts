@@ -10,12 +10,12 @@
  * own region's client, which follows S3's redirect to the bucket's region.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ENV, resolvePrefix } from '../contract';
-import { UserError } from '../core/errors';
+import { ENV } from '../contract';
 import { type ReplicationReport, checkReplication } from '../promote/replication-check';
+import { type Settings, required } from '../settings';
 
 export interface ReplicationCheckDeps {
-  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly settings: Settings;
   /** The function's own region. */
   readonly home: string;
   /** The S3 client of a region (one per region). */
@@ -25,24 +25,18 @@ export interface ReplicationCheckDeps {
 
 export type ReplicationCheckAnswer = { ok: true; action: 'replication-check'; replicated: boolean } & Omit<ReplicationReport, 'ok'>;
 
-function required(env: ReplicationCheckDeps['env'], name: string): string {
-  const value = env[name];
-  if (!value) throw new UserError(`this deployment has no ${name} in its environment: redeploy the stacks`);
-  return value;
-}
-
 export async function replicationCheckAction(deps: ReplicationCheckDeps): Promise<ReplicationCheckAnswer> {
-  const { env, home } = deps;
+  const { settings, home } = deps;
   // The newest backup of the deployment's database (BACKUP_DATABASE), not of any database under the prefix.
-  const database = env[ENV.database] || undefined;
+  const database = settings.database;
   const report = await checkReplication({
     ...(database ? { database } : {}),
     databaseHint: `this deployment has no ${ENV.database} in its environment: redeploy the stacks`,
-    primary: required(env, ENV.bucket),
-    replica: required(env, ENV.replicaBucket),
-    prefix: resolvePrefix(undefined, env[ENV.prefix]),
-    primaryClient: deps.s3ForRegion(env[ENV.primaryRegion] || home),
-    replicaClient: deps.s3ForRegion(env[ENV.replicaRegion] || home),
+    primary: required(settings.bucket, ENV.bucket),
+    replica: required(settings.replica.bucket, ENV.replicaBucket),
+    prefix: settings.prefix,
+    primaryClient: deps.s3ForRegion(settings.primaryRegion ?? home),
+    replicaClient: deps.s3ForRegion(settings.replica.region ?? home),
     now: deps.now(),
   });
   const { ok: replicated, ...details } = report;

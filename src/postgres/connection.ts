@@ -9,7 +9,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ClientConfig } from 'pg';
 import { parse as parsePgUrl } from 'pg-connection-string';
-import { ENV, RDS_CA_BUNDLE_PATH } from '../contract';
+import { ENV, RDS_CA_BUNDLE_PATH, SSL_MODES } from '../contract';
 import { UserError } from '../core/errors';
 
 export interface Connection {
@@ -27,7 +27,6 @@ export interface Connection {
   sslrootcert?: string;
 }
 
-const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 function parsePort(raw: string | undefined, source: string): number {
   if (raw === undefined || raw === '') return 5432;
@@ -40,7 +39,7 @@ function parsePort(raw: string | undefined, source: string): number {
 
 function checkSslMode(mode: string | undefined, source: string): string | undefined {
   if (mode === undefined || mode === '') return undefined;
-  if (!SSL_MODES.includes(mode)) {
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
     throw new UserError(`${source} has sslmode ${JSON.stringify(mode)}: use one of ${SSL_MODES.join(', ')}`, 2);
   }
   return mode;

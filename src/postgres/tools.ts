@@ -58,12 +58,13 @@ export function toolVersion(path: string, what: string = path, program = 'pg_dum
   });
 }
 
-export interface ChoosePgDumpOptions {
-  /** @default process.env.PG_DUMP_PATH */
+/** Where the PostgreSQL programs are looked for (settings PG_DUMP_PATH, PG_LIB_DIR and PATH, src/settings.ts). */
+export interface PgPrograms {
+  /** One pg_dump for every server, instead of the per-major lookup. @default none */
   pgDumpPath?: string;
-  /** @default process.env.PG_LIB_DIR, else /usr/lib/postgresql */
+  /** @default /usr/lib/postgresql */
   libDir?: string;
-  /** Consulted only when libDir holds no pg_dump. @default process.env.PATH */
+  /** Consulted only when libDir holds no such program. @default none: PATH is not searched */
   path?: string;
 }
 
@@ -91,8 +92,8 @@ function installHint(serverMajor: number): string {
 }
 
 /** The pg_dump to run against a server of major version `serverMajor`, or a UserError saying what to install. */
-export async function choosePgDump(serverMajor: number, options: ChoosePgDumpOptions = {}): Promise<PgTool> {
-  const explicit = options.pgDumpPath ?? process.env[ENV.pgDumpPath];
+export async function choosePgDump(serverMajor: number, options: PgPrograms = {}): Promise<PgTool> {
+  const explicit = options.pgDumpPath;
   if (explicit) {
     const tool = await toolVersion(explicit, `${ENV.pgDumpPath}=${explicit}`);
     if (tool.major < serverMajor) {
@@ -103,10 +104,10 @@ export async function choosePgDump(serverMajor: number, options: ChoosePgDumpOpt
     return tool;
   }
 
-  const libDir = options.libDir ?? process.env[ENV.pgLibDir] ?? DEFAULT_PG_LIB_DIR;
+  const libDir = options.libDir ?? DEFAULT_PG_LIB_DIR;
   const majors = installedMajors(libDir, 'pg_dump');
   if (majors.length === 0) {
-    const fallback = onPath('pg_dump', options.path ?? process.env.PATH ?? '');
+    const fallback = onPath('pg_dump', options.path ?? '');
     if (!fallback) throw new UserError(`no pg_dump found in ${libDir}/*/bin or on PATH: ${installHint(serverMajor)}`);
     const tool = await toolVersion(fallback);
     if (tool.major < serverMajor) {
@@ -125,24 +126,17 @@ export async function choosePgDump(serverMajor: number, options: ChoosePgDumpOpt
   throw new UserError(`server is PostgreSQL ${serverMajor} but the newest pg_dump here is ${Math.max(...reported)}: ${installHint(serverMajor)}`);
 }
 
-export interface ChoosePgDumpallOptions {
-  /** @default process.env.PG_LIB_DIR, else /usr/lib/postgresql */
-  libDir?: string;
-  /** @default process.env.PATH */
-  path?: string;
-}
-
 /**
  * The pg_dumpall of the same major as `pgDump`: the one beside it (same installation), else
  * `<PG_LIB_DIR>/<major>/bin/pg_dumpall`, else `pg_dumpall` on PATH; each only if its own `--version` says that major.
  * (With PG_DUMP_PATH pointing at a lone pg_dump, the per-major directory supplies its pg_dumpall.)
  */
-export async function choosePgDumpall(pgDump: PgTool, options: ChoosePgDumpallOptions = {}): Promise<PgTool> {
-  const libDir = options.libDir ?? process.env[ENV.pgLibDir] ?? DEFAULT_PG_LIB_DIR;
+export async function choosePgDumpall(pgDump: PgTool, options: Omit<PgPrograms, 'pgDumpPath'> = {}): Promise<PgTool> {
+  const libDir = options.libDir ?? DEFAULT_PG_LIB_DIR;
   const candidates = [
     join(dirname(pgDump.path), 'pg_dumpall'),
     join(libDir, String(pgDump.major), 'bin', 'pg_dumpall'),
-    onPath('pg_dumpall', options.path ?? process.env.PATH ?? ''),
+    onPath('pg_dumpall', options.path ?? ''),
   ].filter((c, i, all): c is string => c !== undefined && all.indexOf(c) === i && existsSync(c));
   for (const candidate of candidates) {
     const tool = await toolVersion(candidate, candidate, 'pg_dumpall').catch(() => undefined);

@@ -33,20 +33,20 @@ export function createS3ControlClient(region?: string): S3ControlClient {
   return createControlClient(region ? { region } : {});
 }
 
-/** The role ARN from the flag or BATCH_OPERATIONS_ROLE_ARN. */
-export function resolveRoleArn(flag: string | undefined): string {
-  const role = flag ?? process.env[ENV.batchOperationsRole];
+/** The role ARN from the flag, else the setting (BATCH_OPERATIONS_ROLE_ARN). */
+export function resolveRoleArn(flag: string | undefined, configured?: string): string {
+  const role = flag ?? configured;
   if (!role) throw new UserError(`no role for the Batch Operations job: pass --role-arn ARN or set ${ENV.batchOperationsRole}`, 2);
   if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(role)) throw new UserError(`${role} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`, 2);
   return role;
 }
 
 /**
- * The account id S3 Control needs: the flag, AWS_ACCOUNT_ID, or the account in the role ARN (the role the stack
+ * The account id S3 Control needs: the flag, the setting (AWS_ACCOUNT_ID), or the account in the role ARN (the role the stack
  * creates lives in the account that runs the job, so no STS call is needed).
  */
-export function resolveAccountId(flag: string | undefined, roleArn?: string): string {
-  const id = flag ?? process.env[ENV.accountId] ?? roleArn?.split(':')[4];
+export function resolveAccountId(flag: string | undefined, roleArn?: string, configured?: string): string {
+  const id = flag ?? configured ?? roleArn?.split(':')[4];
   if (!id || !/^\d{12}$/.test(id)) throw new UserError(`no AWS account id: pass --account-id or set ${ENV.accountId}`, 2);
   return id;
 }

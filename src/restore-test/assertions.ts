@@ -5,7 +5,6 @@
  * so one assertion cannot change what the next one sees. An error, `false`, NULL, or any other shape fails it.
  */
 import type { Client } from 'pg';
-import { ENV } from '../contract';
 import { oneLine, usageError } from '../core/errors';
 
 export interface AssertionResult {
@@ -14,26 +13,15 @@ export interface AssertionResult {
   error?: string;
 }
 
-/** The assertions to run: the flags when any were given, else the environment's JSON array, else none. */
-export function assertionsFrom(flags: string[] | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
-  const check = (list: string[], source: string): string[] => {
-    const empty = list.findIndex((s) => s.trim() === '');
-    if (empty !== -1) throw usageError(`${source}: assertion ${empty + 1} is empty; give SQL that returns one true value`);
-    return list.map((s) => s.trim());
-  };
-  if (flags && flags.length > 0) return check(flags, '--assert');
-  const raw = env[ENV.restoreTestAssertions];
-  if (raw === undefined || raw.trim() === '') return [];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw usageError(`${ENV.restoreTestAssertions} is not JSON: give an array of SQL strings, e.g. ["select count(*) > 0 from users"]`);
-  }
-  if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string')) {
-    throw usageError(`${ENV.restoreTestAssertions} must be a JSON array of SQL strings, e.g. ["select count(*) > 0 from users"]`);
-  }
-  return check(parsed, ENV.restoreTestAssertions);
+/**
+ * The assertions to run: the flags when any were given, else the configured ones (RESTORE_TEST_ASSERTIONS, read and
+ * checked with the settings, src/settings.ts), else none.
+ */
+export function assertionsFrom(flags: string[] | undefined, configured: readonly string[]): string[] {
+  if (!flags || flags.length === 0) return [...configured];
+  const empty = flags.findIndex((s) => s.trim() === '');
+  if (empty !== -1) throw usageError(`--assert: assertion ${empty + 1} is empty; give SQL that returns one true value`);
+  return flags.map((s) => s.trim());
 }
 
 /** Why a result is not exactly one row with one `true`; undefined when it is. */

@@ -11,7 +11,7 @@
  * outcome.
  */
 import { basename, dirname } from 'node:path';
-import type { Manifest } from '../contract';
+import { type Manifest, RESTORE_TEST_MODES, type RestoreTestMode } from '../contract';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../local/postgres-cluster';
@@ -19,8 +19,7 @@ import { type Connection, describeConnection, withDatabase } from '../postgres/c
 import { createFreshDatabase, databaseExists, derivedName, describeDatabase, dropDatabase } from '../restore/database-swap';
 import { maintenance, onServer } from '../restore/load-pipeline';
 
-export const RESTORE_TEST_MODES = ['scratch', 'cluster'] as const;
-export type RestoreTestMode = (typeof RESTORE_TEST_MODES)[number];
+export { RESTORE_TEST_MODES, type RestoreTestMode };
 
 export interface EphemeralTarget {
   mode: RestoreTestMode;

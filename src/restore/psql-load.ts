@@ -11,21 +11,20 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ENV } from '../contract';
 import { UserError } from '../core/errors';
 import { type Connection, libpqEnv } from '../postgres/connection';
-import { DEFAULT_PG_LIB_DIR, installedMajors } from '../postgres/tools';
+import { DEFAULT_PG_LIB_DIR, type PgPrograms, installedMajors } from '../postgres/tools';
 
 /**
  * The psql to run: the newest one under PG_LIB_DIR (/usr/lib/postgresql/<major>/bin), else the one on PATH.
  * The newest client understands every dump an older or equal pg_dump wrote (e.g. the `\restrict` lines of recent
  * minor releases).
  */
-export function findPsql(env: NodeJS.ProcessEnv = process.env): string {
-  const libDir = env[ENV.pgLibDir] || DEFAULT_PG_LIB_DIR;
+export function findPsql(programs: Omit<PgPrograms, 'pgDumpPath'> = {}): string {
+  const libDir = programs.libDir ?? DEFAULT_PG_LIB_DIR;
   const newest = installedMajors(libDir, 'psql').at(-1);
   if (newest !== undefined) return join(libDir, String(newest), 'bin', 'psql');
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
+  for (const dir of (programs.path ?? '').split(delimiter)) {
     if (dir && existsSync(join(dir, 'psql'))) return join(dir, 'psql');
   }
   throw new UserError(`psql not found in ${libDir}/*/bin or on PATH: install the PostgreSQL client (apt-get install postgresql-client)`);
@@ -119,7 +118,7 @@ export interface LoadOptions {
   /** Stages producing the SQL text (e.g. S3 body → checksum → gunzip); psql's input is appended as the last one. */
   stages: ReadonlyArray<NodeJS.ReadableStream | NodeJS.ReadWriteStream>;
   signal?: AbortSignal;
-  /** @default findPsql() */
+  /** @default findPsql(): the newest under /usr/lib/postgresql */
   psqlPath?: string;
   /** Every stderr line psql prints (WARNINGs and NOTICEs the dump raises). */
   onStderrLine?: (line: string) => void;

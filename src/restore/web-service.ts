@@ -11,36 +11,12 @@ import {
   UpdateServiceCommand,
   paginateListTasks,
 } from '@aws-sdk/client-ecs';
-import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN } from '../contract';
-import { UserError, usageError } from '../core/errors';
+import { UserError } from '../core/errors';
+import { type ServiceRef, describeServiceRef } from './service-ref';
 import { formatDuration } from '../core/format';
 import { ecsFailed } from '../storage/aws-errors';
 
-export interface ServiceRef {
-  cluster: string;
-  service: string;
-}
-
-/**
- * Parses `CLUSTER/SERVICE` (names or a cluster ARN followed by /SERVICE) or a service ARN
- * (`arn:aws:ecs:region:account:service/CLUSTER/SERVICE`).
- */
-export function parseServiceRef(value: string): ServiceRef {
-  const arn = /^arn:[^:]+:ecs:[^:]*:[^:]*:service\/([^/]+)\/([^/]+)$/.exec(value);
-  if (arn) return { cluster: arn[1], service: value };
-  const slash = value.lastIndexOf('/');
-  const cluster = value.slice(0, slash);
-  const service = value.slice(slash + 1);
-  const clusterOk = ECS_CLUSTER_ARN_PATTERN.test(cluster) || ECS_NAME_PATTERN.test(cluster);
-  if (slash <= 0 || !service || !clusterOk || !ECS_NAME_PATTERN.test(service)) {
-    throw usageError(`web service ${JSON.stringify(value)} is not CLUSTER/SERVICE (names, or a cluster ARN/SERVICE, or a service ARN)`);
-  }
-  return { cluster, service };
-}
-
-export function describeServiceRef(ref: ServiceRef): string {
-  return ref.service.startsWith('arn:') ? ref.service : `${ref.cluster}/${ref.service}`;
-}
+export { type ServiceRef, describeServiceRef, parseServiceRef } from './service-ref';
 
 export interface WebServiceOptions {
   /** @default 5000 */

@@ -84,8 +84,9 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
 }
 
 
-export function resolveBucket(flag: string | undefined, envName: string = ENV.bucket): string {
-  const bucket = flag ?? process.env[envName];
+/** The bucket from the flag, else the setting `envName` gave. */
+export function resolveBucket(flag: string | undefined, configured: string | undefined, envName: string = ENV.bucket): string {
+  const bucket = flag ?? configured;
   if (!bucket) throw new UserError(`no bucket given: pass --bucket NAME or set ${envName}`, 2);
   return bucket;
 }

@@ -13,6 +13,7 @@ import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { respond } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
 import { writeBackupFixture } from '../support/backup-fixture';
+import { readSettings } from '../../src/settings';
 
 const BUCKET = 'ops-chat-backups';
 const REGION = 'eu-west-1';
@@ -53,7 +54,7 @@ let client: S3Client;
 let log: jest.SpyInstance;
 
 function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
-  return { s3: client, ecs: new ECSClient({ region: REGION }), env, now: () => NOW };
+  return { s3: client, ecs: new ECSClient({ region: REGION }), settings: readSettings(env), now: () => NOW };
 }
 
 /** The commands of a deployment's channel, as the stack defines its custom actions. */

@@ -11,6 +11,7 @@ import { actions } from '../../lambda/ops/actions';
 import { DEFAULT_LIST_LIMIT } from '../../lambda/ops/actions/list';
 import { handleEvent, handler } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
+import { readSettings } from '../../src/settings';
 
 const s3Mock = mockClient(S3Client);
 const ecsMock = mockClient(ECSClient);
@@ -19,7 +20,7 @@ const BUCKET = 'meatlizard-backup-123456789012-eu-west-1';
 const ENVIRONMENT = { [ENV.bucket]: BUCKET, [ENV.prefix]: 'backups/' };
 
 function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
-  return { s3: new S3Client({ region: 'eu-west-1' }), ecs: new ECSClient({ region: 'eu-west-1' }), env, now: () => new Date('2025-09-20T00:00:00Z') };
+  return { s3: new S3Client({ region: 'eu-west-1' }), ecs: new ECSClient({ region: 'eu-west-1' }), settings: readSettings(env), now: () => new Date('2025-09-20T00:00:00Z') };
 }
 
 function manifest(key: string, takenAt: string, sizeBytes = 1234): Manifest {

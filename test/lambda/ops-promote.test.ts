@@ -26,11 +26,12 @@ import { CreateJobCommand, DescribeJobCommand, S3ControlClient } from '@aws-sdk/
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV, type Manifest, sidecarKey } from '../../src/contract';
 import { SOURCE_ETAG_METADATA } from '../../src/promote/identity';
-import { PROMOTE_FUNCTION_NAME_ENV, RUN_LIMITS, type RunLimits, promoteWithin } from '../../src/ops/promote';
+import { RUN_LIMITS, type RunLimits, promoteWithin } from '../../src/ops/promote';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext, OpsResult } from '../../lambda/ops/types';
 import { createEcsClient } from '../../src/storage/ecs-client';
 import { createS3Client } from '../../src/storage/s3';
+import { readSettings } from '../../src/settings';
 
 const ACCOUNT = '123456789012';
 const REPLICA_REGION = 'eu-central-1';
@@ -57,7 +58,7 @@ const PRIMARY_ENV = {
   [ENV.prefix]: 'backups/',
   [ENV.replicaBucket]: REPLICA,
   [ENV.replicaRegion]: REPLICA_REGION,
-  [PROMOTE_FUNCTION_NAME_ENV]: PROMOTE_FUNCTION,
+  [ENV.promoteFunctionName]: PROMOTE_FUNCTION,
 };
 
 /** Calls that only read; anything else a plan makes is a write. */
@@ -180,7 +181,7 @@ function s3Calls(): string[] {
 
 function context(env: Record<string, string>, region: string = REPLICA_REGION): OpsContext {
   // Made as the function makes its own: by the one client factory.
-  return { s3: createS3Client({ region }), ecs: createEcsClient({ region }), env, now: () => NOW };
+  return { s3: createS3Client({ region }), ecs: createEcsClient({ region }), settings: readSettings(env), now: () => NOW };
 }
 
 /** The replica's current objects: transcripts with odd keys and a backup with its manifest. */

@@ -11,6 +11,7 @@ import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
 import { type FixtureBackup, writeBackupFixture } from '../support/backup-fixture';
+import { readSettings } from '../../src/settings';
 
 const BUCKET = 'ops-status-backups';
 const EMPTY_BUCKET = 'ops-status-empty';
@@ -49,7 +50,7 @@ let client: S3Client;
 let newest: FixtureBackup;
 
 function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
-  return { s3: client, ecs: new ECSClient({ region: REGION }), env, now: () => NOW };
+  return { s3: client, ecs: new ECSClient({ region: REGION }), settings: readSettings(env), now: () => NOW };
 }
 
 function passed(key: string): RestoreTestResult {

@@ -6,6 +6,7 @@ import type { AppConfigInput } from '../../lib/config';
 import { opsConfig } from '../../src/ops/config';
 import { maskHashes } from '../support/mask-hashes';
 import { TEST_CONFIG, logicalIdOf, type SynthesizedTemplates, synthesize } from './fixture';
+import { readSettings } from '../../src/settings';
 
 expect.addSnapshotSerializer(maskHashes);
 
@@ -558,7 +559,7 @@ describe('PrimaryStack', () => {
       const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
       const env = Object.fromEntries(Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : `deployed-${name}`]));
       // WHEN / THEN: nothing missing, and the web service parses
-      expect(opsConfig(env)).toMatchObject({
+      expect(opsConfig(readSettings(env))).toMatchObject({
         taskDefinitions: { backup: `deployed-${ENV.backupTaskDefinition}`, restore: `deployed-${ENV.restoreTaskDefinition}` },
         containerName: TASK_CONTAINER_NAME,
         assignPublicIp: false,

@@ -1,6 +1,7 @@
 /** BACKUP_PREFIX means the same in the CLI, the tasks and the Lambda. */
 import { resolvePrefix } from '../../src/contract';
 import { opsConfig } from '../../src/ops/config';
+import { readSettings } from '../../src/settings';
 
 const DEPLOYMENT = {
   BACKUP_BUCKET: 'meat',
@@ -14,13 +15,13 @@ const DEPLOYMENT = {
 describe('the backup prefix', () => {
   test('GIVEN BACKUP_PREFIX set to the empty string WHEN the CLI and the ops function resolve it THEN both mean backups/, not the bucket root', () => {
     expect(resolvePrefix(undefined, '')).toBe('backups/');
-    expect(opsConfig({ ...DEPLOYMENT, BACKUP_PREFIX: '' }).prefix).toBe('backups/');
+    expect(opsConfig(readSettings({ ...DEPLOYMENT, BACKUP_PREFIX: '' })).prefix).toBe('backups/');
   });
 
   test('GIVEN no flag WHEN BACKUP_PREFIX is unset or names a prefix THEN that prefix, normalised to one trailing slash', () => {
     expect(resolvePrefix(undefined, undefined)).toBe('backups/');
     expect(resolvePrefix(undefined, '/db-backups')).toBe('db-backups/');
-    expect(opsConfig({ ...DEPLOYMENT, BACKUP_PREFIX: 'db-backups' }).prefix).toBe('db-backups/');
+    expect(opsConfig(readSettings({ ...DEPLOYMENT, BACKUP_PREFIX: 'db-backups' })).prefix).toBe('db-backups/');
   });
 
   test('GIVEN --prefix WHEN resolved THEN the flag wins, and an explicit empty --prefix still means the bucket root', () => {

@@ -4,16 +4,16 @@
  * (`lastCheck`), and the extensions it needs (`extensions`). A backup whose manifest cannot be read is listed with `manifestProblem` saying why.
  */
 import { listBackups, sizeCheck } from '../../../src/catalog/catalog';
-import { ENV, resolvePrefix } from '../../../src/contract';
-import { requireEnv } from '../environment';
+import { ENV } from '../../../src/contract';
+import { required } from '../../../src/settings';
 import type { ActionHandler } from '../types';
 
 /** How many backups `list` returns when the event gives no limit. */
 export const DEFAULT_LIST_LIMIT = 20;
 
 export const list: ActionHandler<'list'> = async (event, ctx) => {
-  const bucket = requireEnv(ctx, ENV.bucket);
-  const prefix = resolvePrefix(undefined, ctx.env[ENV.prefix]);
+  const bucket = required(ctx.settings.bucket, ENV.bucket);
+  const { prefix } = ctx.settings;
   const limit = event.limit ?? DEFAULT_LIST_LIMIT;
   const entries = await listBackups(ctx.s3, bucket, prefix, { limit });
   return {

@@ -3,4 +3,4 @@ import { promoteWithin } from '../../../src/ops/promote';
 import { s3ForRegion } from '../regions';
 import type { ActionHandler } from '../types';
 
-export const promote: ActionHandler<'promote'> = (event, ctx) => promoteWithin(event, { env: ctx.env, s3ForRegion: s3ForRegion(ctx) });
+export const promote: ActionHandler<'promote'> = (event, ctx) => promoteWithin(event, { settings: ctx.settings, s3ForRegion: s3ForRegion(ctx) });

@@ -4,4 +4,4 @@ import type { ActionHandler } from '../types';
 import { s3ForRegion } from '../regions';
 
 export const replicationCheck: ActionHandler<'replication-check'> = async (_event, ctx) =>
-  replicationCheckAction({ env: ctx.env, home: await ctx.s3.config.region(), s3ForRegion: s3ForRegion(ctx), now: ctx.now });
+  replicationCheckAction({ settings: ctx.settings, home: await ctx.s3.config.region(), s3ForRegion: s3ForRegion(ctx), now: ctx.now });

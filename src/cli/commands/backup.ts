@@ -1,9 +1,9 @@
 /** `meatbackup backup`: the runbook's step 1.1 (what the scheduled Fargate task and `/admin backup` run). */
 import { type Command, Option } from 'commander';
-import { type CatalogSummary, DEFAULT_PREFIX, ENV, type Manifest, RETENTION_TAG, resolvePrefix } from '../../contract';
+import { type CatalogSummary, DEFAULT_PREFIX, ENV, type Manifest, RETENTION_TAG } from '../../contract';
 import { runBackup } from '../../backup/backup';
-import { chooseCompressor, compressionLevel as checkLevel, parseCompressorName } from '../../backup/compression';
-import { formatUtc, lockDaysFromEnv } from '../../backup/retention';
+import { chooseCompressor, compressionLevel as checkLevel, findIgzip, parseCompressorName } from '../../backup/compression';
+import { formatUtc } from '../../backup/retention';
 import { resolveConnection } from '../../postgres/connection';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
@@ -11,6 +11,7 @@ import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration, plural } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { stallSeconds } from '../../core/watchdog';
+import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 
 interface BackupFlags {
   bucket?: string;
@@ -57,7 +58,7 @@ function catalogLine(catalog: CatalogSummary): string {
   return `${counts.join(', ')}; ${formatBytes(catalog.totalBytes)} on the server`;
 }
 
-export function registerBackup(program: Command): void {
+export function registerBackup(program: Command, settings: Settings): void {
   program
     .command('backup')
     .description(`dump the database with pg_dump and upload it, gzip-compressed, to s3://BUCKET/backups/<database>-<UTC time>.sql.gz, with its roles (pg_dumpall --globals-only) beside it; tagged retention=monthly|weekly|daily, and locked (governance) for $${ENV.lockDays} days (default 35) when the bucket has Object Lock`)
@@ -73,24 +74,24 @@ export function registerBackup(program: Command): void {
       const logger = createLogger();
       const level = compressionLevel(flags.compressionLevel);
       const partBytes = firstPartBytes(flags.firstPartSize);
-      const requested = parseCompressorName(flags.compressor, '--compressor') ?? parseCompressorName(process.env[ENV.compressor], ENV.compressor);
-      const compressor = chooseCompressor(requested);
+      const requested = parseCompressorName(flags.compressor, '--compressor') ?? settings.backup.compressor;
+      const compressor = chooseCompressor(requested, findIgzip(settings.path));
       // Checked before anything starts: each compressor has its own levels.
       checkLevel(compressor.compressor.name, level);
-      const stall = stallSeconds(flags.stallTimeout);
-      const lockDays = lockDaysFromEnv();
-      const bucket = resolveBucket(flags.bucket);
-      const connection = resolveConnection(flags.databaseUrl, process.env);
+      const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
+      const bucket = resolveBucket(flags.bucket, settings.bucket);
+      const connection = resolveConnection(flags.databaseUrl, settings.env);
       const result = await runBackup({
         s3: createS3Client(),
         bucket,
-        prefix: resolvePrefix(flags.prefix, process.env[ENV.prefix]),
+        prefix: prefixFrom(flags.prefix, settings),
         connection,
         compressor,
         ...(level !== undefined ? { compressionLevel: level } : {}),
         stallSeconds: stall,
         ...(partBytes !== undefined ? { partBytes } : {}),
-        lockDays,
+        lockDays: settings.backup.lockDays,
+        programs: pgPrograms(settings),
         signal: shutdownSignal(),
         logger,
       });

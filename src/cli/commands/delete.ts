@@ -1,11 +1,12 @@
 /** `meatbackup delete <key>`: removes one backup and its sidecars for good, unless Object Lock still protects it. */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { type DeletePlan, deleteBackup } from '../../backup/delete';
 import { backupKeyFromRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
+import { type Settings, prefixFrom } from '../../settings';
 
 interface DeleteFlags {
   bucket?: string;
@@ -26,7 +27,7 @@ async function confirmDelete(plan: DeletePlan, yes: boolean | undefined): Promis
   return askYes(`Delete ${describe(plan)} from s3://${plan.bucket} for good? [y/N] `);
 }
 
-export function registerDelete(program: Command): void {
+export function registerDelete(program: Command, settings: Settings): void {
   program
     .command('delete')
     .description('delete a backup and its manifest, globals and restore-test result (every version); refused while Object Lock protects it')
@@ -37,8 +38,8 @@ export function registerDelete(program: Command): void {
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: DeleteFlags) => {
       if (ref.trim() === 'latest') throw usageError('delete needs the backup\'s name, not "latest": see `meatbackup list`; nothing was deleted');
-      const bucket = resolveBucket(flags.bucket);
-      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
+      const bucket = resolveBucket(flags.bucket, settings.bucket);
+      const prefix = prefixFrom(flags.prefix, settings);
       const { key } = backupKeyFromRef(ref, prefix);
       const result = await deleteBackup({ s3: createS3Client(), bucket, key, confirm: (plan) => confirmDelete(plan, flags.yes) });
       if (flags.json) {

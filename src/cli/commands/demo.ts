@@ -3,8 +3,9 @@
  * and the moto S3 emulator. Narration on stderr, the summary table on stdout.
  */
 import { type Command, Option } from 'commander';
+import { type Settings } from '../../settings';
 
-export function registerDemo(program: Command): void {
+export function registerDemo(program: Command, settings: Settings): void {
   program
     .command('demo')
     .description('run the backup & restore runbook end to end on a local PostgreSQL cluster and an S3 emulator')
@@ -14,6 +15,7 @@ export function registerDemo(program: Command): void {
       // Loaded here, not at start: the demo runs every command, and with them every client.
       const { runDemo } = await import('../../demo/demo.js');
       await runDemo({
+        env: settings.env,
         keep: flags.keep === true,
         onFinished: (result) =>
           process.stdout.write(

@@ -1,5 +1,6 @@
 /** Every command of the CLI; each module adds itself to the program. */
 import type { Command } from 'commander';
+import type { Settings } from '../../settings';
 import { registerBackup } from './backup';
 import { registerDelete } from './delete';
 import { registerDemo } from './demo';
@@ -11,7 +12,8 @@ import { registerRestore } from './restore';
 import { registerRestoreTest } from './restore-test';
 import { registerVerify } from './verify';
 
-export type RegisterCommand = (program: Command) => void;
+/** Adds a command to the program; its action works with the settings `main` read from the environment. */
+export type RegisterCommand = (program: Command, settings: Settings) => void;
 
 export const commands: RegisterCommand[] = [
   registerBackup,

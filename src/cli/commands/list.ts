@@ -1,12 +1,13 @@
 /** `meatbackup list`: the backups in the bucket, newest first, with what their manifests recorded and when they go. */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { type BackupCheck, type BackupEntry, listBackups, sizeCheck } from '../../catalog/catalog';
 import { type RetentionInfo, describeRetention, readLifecycleRules } from '../../catalog/expiry';
 import { formatUtc } from '../../backup/retention';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { createLogger } from '../../core/log';
 import { formatAge, formatBytes, formatTable } from '../../core/format';
+import { type Settings, prefixFrom } from '../../settings';
 
 interface ListFlags {
   bucket?: string;
@@ -54,7 +55,7 @@ function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
   ];
 }
 
-export function registerList(program: Command): void {
+export function registerList(program: Command, settings: Settings): void {
   program
     .command('list')
     .description('list the backups in the bucket, newest first, with size, age, retention class, expiry (from the lifecycle rules), Object Lock date, the listed size against the manifest\'s, the latest verify or restore test, and the versions that made them')
@@ -62,8 +63,8 @@ export function registerList(program: Command): void {
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: ListFlags) => {
-      const bucket = resolveBucket(flags.bucket);
-      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
+      const bucket = resolveBucket(flags.bucket, settings.bucket);
+      const prefix = prefixFrom(flags.prefix, settings);
       const s3 = createS3Client();
       const [entries, lifecycle] = await Promise.all([listBackups(s3, bucket, prefix), readLifecycleRules(s3, bucket)]);
       if (lifecycle.unreadable) createLogger().warn(`${lifecycle.unreadable}: expiry dates are unknown`);

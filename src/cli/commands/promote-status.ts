@@ -4,6 +4,7 @@ import { ENV } from '../../contract';
 import { EXIT, UserError } from '../../core/errors';
 import { formatDuration } from '../../core/format';
 import type { JobReport } from '../../promote/batch-job';
+import { type Settings } from '../../settings';
 
 interface StatusFlags {
   region?: string;
@@ -25,7 +26,7 @@ export function describeJob(r: JobReport): string {
   return lines.join('\n');
 }
 
-export function registerPromoteStatus(program: Command): void {
+export function registerPromoteStatus(program: Command, settings: Settings): void {
   program
     .command('promote-status')
     .description('show an S3 Batch Operations promotion job: status, progress, failures and report; non-zero if it failed')
@@ -38,7 +39,7 @@ export function registerPromoteStatus(program: Command): void {
     .action(async (job: string, flags: StatusFlags) => {
       // Loaded here, not at start: the S3 Control client is this command's alone.
       const { createS3ControlClient, describeBatchJob, resolveAccountId } = await import('../../promote/batch-job.js');
-      const accountId = resolveAccountId(flags.accountId, process.env[ENV.batchOperationsRole]);
+      const accountId = resolveAccountId(flags.accountId, settings.promotion.batchOperationsRole, settings.promotion.accountId);
       const control = createS3ControlClient(flags.region);
       let report = await describeBatchJob(control, accountId, job);
       while (flags.wait && !report.finished) {

@@ -13,6 +13,7 @@ import { shutdownSignal } from '../../core/signals';
 import { GiB, MiB } from '../../promote/copy-object';
 import type { Engine, PromotionPlan, PromotionResult } from '../../promote/promote';
 import { describeProofs } from '../../promote/verify-listing';
+import { type Settings } from '../../settings';
 
 interface PromoteFlags {
   from?: string;
@@ -86,7 +87,7 @@ export function describeResult(r: PromotionResult): string {
   return lines.join('\n');
 }
 
-export function registerPromote(program: Command): void {
+export function registerPromote(program: Command, settings: Settings): void {
   program
     .command('promote')
     .description('copy every current object of the replica bucket into a new (or empty) bucket, verified; resumable')
@@ -103,12 +104,12 @@ export function registerPromote(program: Command): void {
     .addOption(new Option('--yes', 'do it without asking (required without a TTY)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: PromoteFlags) => {
-      const from = flags.from ?? process.env[ENV.replicaBucket];
+      const from = flags.from ?? settings.replica.bucket;
       if (!from) throw usageError(`no replica bucket given: pass --from BUCKET or set ${ENV.replicaBucket}`);
       if (!flags.to) throw usageError('no target bucket given: pass --to BUCKET (a new name, or the original one once S3 has freed it)');
       requireYesOrTerminal(flags.yes, `promote creates bucket ${flags.to} and writes into it: pass --yes to confirm (there is no TTY to ask on); nothing was changed`);
       const logger = createLogger({ quiet: flags.json === true });
-      const fromRegion = flags.fromRegion ?? process.env[ENV.replicaRegion] ?? flags.region;
+      const fromRegion = flags.fromRegion ?? settings.replica.region ?? flags.region;
       const options = {
         from,
         to: flags.to,
@@ -123,8 +124,8 @@ export function registerPromote(program: Command): void {
           ...(flags.partSize ? { partSize: flags.partSize } : {}),
         },
         batch: {
-          ...(flags.roleArn ? { roleArn: flags.roleArn } : {}),
-          ...(flags.accountId ? { accountId: flags.accountId } : {}),
+          ...((flags.roleArn ?? settings.promotion.batchOperationsRole) ? { roleArn: flags.roleArn ?? settings.promotion.batchOperationsRole } : {}),
+          ...((flags.accountId ?? settings.promotion.accountId) ? { accountId: flags.accountId ?? settings.promotion.accountId } : {}),
         },
       };
       // Loaded here, not at start: promotion brings the S3 Control client, which no other command needs.

@@ -3,12 +3,13 @@
  * than the 15 minutes replication may take: look again later); 1 missing, different, FAILED or unverifiable.
  */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { UserError } from '../../core/errors';
 import { formatBytes } from '../../core/format';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { type ReplicationReport, checkReplication } from '../../promote/replication-check';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
+import { type Settings, prefixFrom } from '../../settings';
 
 /** Exit code for "not replicated yet, but still within the replication window". */
 export const EXIT_PENDING = 3;
@@ -30,7 +31,7 @@ export function describeReport(r: ReplicationReport): string {
   ].join('\n');
 }
 
-export function registerReplicationCheck(program: Command): void {
+export function registerReplicationCheck(program: Command, settings: Settings): void {
   program
     .command('replication-check')
     .description('check that the newest backup (of --database) is in the replica bucket with the same size and sha256; exit 3 while pending')
@@ -41,17 +42,17 @@ export function registerReplicationCheck(program: Command): void {
     .addOption(databaseOption('whose newest backup is checked'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: CheckFlags) => {
-      const primary = resolveBucket(flags.bucket);
-      const replica = flags.replica ?? process.env[ENV.replicaBucket];
+      const primary = resolveBucket(flags.bucket, settings.bucket);
+      const replica = flags.replica ?? settings.replica.bucket;
       if (!replica) throw new UserError(`no replica bucket given: pass --replica NAME or set ${ENV.replicaBucket}`, 2);
-      const replicaRegion = flags.replicaRegion ?? process.env[ENV.replicaRegion];
-      const database = configuredDatabase(flags.database);
+      const replicaRegion = flags.replicaRegion ?? settings.replica.region;
+      const database = configuredDatabase(flags.database, settings);
       const report = await checkReplication({
         ...(database !== undefined ? { database } : {}),
         databaseHint: DATABASE_HINT,
         primary,
         replica,
-        prefix: resolvePrefix(flags.prefix, process.env[ENV.prefix]),
+        prefix: prefixFrom(flags.prefix, settings),
         primaryClient: createS3Client(),
         replicaClient: createS3Client(replicaRegion ? { region: replicaRegion } : {}),
       });

@@ -1,9 +1,8 @@
 /** `meatbackup restore-test [<key>|latest]`: restore a backup into an ephemeral database, check it, drop it (what the weekly task runs). */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV, RESTORE_TEST_MODES, type RestoreTestMode } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import { assertionsFrom } from '../../restore-test/assertions';
-import { RESTORE_TEST_MODES, type RestoreTestMode } from '../../restore-test/ephemeral-target';
 import { EXIT_CANNOT_TEST, NO_CATALOG_NOTE, type RestoreTestOutcome, runRestoreTest, throwIfFailed } from '../../restore-test/restore-test';
 import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
@@ -11,6 +10,8 @@ import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
+import { type Settings, pgPrograms, prefixFrom } from '../../settings';
+import { findPsql } from '../../restore/psql-load';
 
 interface RestoreTestFlags {
   database?: string;
@@ -22,12 +23,10 @@ interface RestoreTestFlags {
   json?: boolean;
 }
 
-function resolveMode(flag: string | undefined): RestoreTestMode {
-  const mode = flag ?? (process.env[ENV.restoreTestMode] || 'scratch');
-  if (!(RESTORE_TEST_MODES as readonly string[]).includes(mode)) {
-    throw usageError(`${flag !== undefined ? '--mode' : ENV.restoreTestMode} is ${JSON.stringify(mode)}: use scratch or cluster`);
-  }
-  return mode as RestoreTestMode;
+function resolveMode(flag: string | undefined, configured: RestoreTestMode): RestoreTestMode {
+  if (flag === undefined) return configured;
+  if (!(RESTORE_TEST_MODES as readonly string[]).includes(flag)) throw usageError(`--mode is ${JSON.stringify(flag)}: use scratch or cluster`);
+  return flag as RestoreTestMode;
 }
 
 function humanResult(o: RestoreTestOutcome): string {
@@ -54,7 +53,7 @@ function humanResult(o: RestoreTestOutcome): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function registerRestoreTest(program: Command): void {
+export function registerRestoreTest(program: Command, settings: Settings): void {
   program
     .command('restore-test')
     .description(`prove a backup restores: load it into an ephemeral database (never the live one), check its catalog against the summary recorded at backup time and run SQL assertions, record the result beside the backup, then drop it. Exit 0 passed, 1 failed, ${EXIT_CANNOT_TEST} cannot test here (the target lacks an extension the backup needs)`)
@@ -73,11 +72,11 @@ export function registerRestoreTest(program: Command): void {
     .addOption(new Option('--database-url <url>', `scratch mode's server: postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
     .action(async (ref: string, flags: RestoreTestFlags) => {
-      const bucket = resolveBucket(flags.bucket);
-      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
-      const mode = resolveMode(flags.mode);
-      const assertions = assertionsFrom(flags.assert);
-      const database = configuredDatabase(flags.database, flags.databaseUrl);
+      const bucket = resolveBucket(flags.bucket, settings.bucket);
+      const prefix = prefixFrom(flags.prefix, settings);
+      const mode = resolveMode(flags.mode, settings.restoreTest.mode);
+      const assertions = assertionsFrom(flags.assert, settings.restoreTest.assertions);
+      const database = configuredDatabase(flags.database, settings, flags.databaseUrl);
       const outcome = await runRestoreTest({
         ...(database !== undefined ? { database } : {}),
         databaseHint: DATABASE_HINT,
@@ -87,7 +86,8 @@ export function registerRestoreTest(program: Command): void {
         ref,
         mode,
         assertions,
-        conn: resolveConnection(flags.databaseUrl, process.env),
+        conn: resolveConnection(flags.databaseUrl, settings.env),
+        psqlPath: findPsql(pgPrograms(settings)),
         logger: createLogger(),
         signal: shutdownSignal(),
       });

@@ -1,6 +1,6 @@
 /** `meatbackup restore <key|latest>`: the runbook's step 2.1 (what the ops Lambda's restore task runs). */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import type { RestorePlan, RestoreResult } from '../../restore/restore';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -9,6 +9,9 @@ import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
+import { type Settings, pgPrograms, prefixFrom } from '../../settings';
+import { findPsql } from '../../restore/psql-load';
+import { parseServiceRef } from '../../restore/service-ref';
 
 interface RestoreFlags {
   bucket?: string;
@@ -64,7 +67,7 @@ function humanResult(r: RestoreResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function registerRestore(program: Command): void {
+export function registerRestore(program: Command, settings: Settings): void {
   program
     .command('restore')
     .description('restore a backup into a fresh database and swap it in; the database it replaces is kept as <db>_pre_restore_<UTC time>')
@@ -81,19 +84,14 @@ export function registerRestore(program: Command): void {
     .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: RestoreFlags) => {
-      const bucket = resolveBucket(flags.bucket);
-      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
-      const conn = resolveConnection(flags.databaseUrl, process.env);
+      const bucket = resolveBucket(flags.bucket, settings.bucket);
+      const prefix = prefixFrom(flags.prefix, settings);
+      const conn = resolveConnection(flags.databaseUrl, settings.env);
       if (flags.targetDb !== undefined && flags.targetDb.trim() === '') throw usageError('--target-db needs a database name');
       if (flags.fromDatabase !== undefined && flags.fromDatabase.trim() === '') throw usageError('--from-database needs a database name');
-      const service = flags.stopEcsService ?? process.env[ENV.webService];
+      const webService = flags.stopEcsService !== undefined ? parseServiceRef(flags.stopEcsService) : settings.webService;
       // Loaded here, not at start: the restore code brings the ECS client, which no other command needs.
-      const [{ restoreBackup }, { parseServiceRef }, { createEcsClient }] = await Promise.all([
-        import('../../restore/restore.js'),
-        import('../../restore/web-service.js'),
-        import('../../storage/ecs-client.js'),
-      ]);
-      const webService = service ? parseServiceRef(service) : undefined;
+      const [{ restoreBackup }, { createEcsClient }] = await Promise.all([import('../../restore/restore.js'), import('../../storage/ecs-client.js')]);
       let ecs: ReturnType<typeof createEcsClient> | undefined;
       const result = await restoreBackup({
         s3: createS3Client(),
@@ -104,6 +102,7 @@ export function registerRestore(program: Command): void {
         ...(flags.targetDb !== undefined ? { targetDb: flags.targetDb } : {}),
         ...(flags.fromDatabase !== undefined ? { fromDatabase: flags.fromDatabase } : {}),
         withGlobals: flags.withGlobals ?? false,
+        psqlPath: findPsql(pgPrograms(settings)),
         ...(webService ? { webService, ecs: () => (ecs ??= createEcsClient()) } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
         logger: createLogger(),

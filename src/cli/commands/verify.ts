@@ -4,7 +4,7 @@
  * {@link EXIT_OVERWRITTEN}: the backup verified, but someone wrote a newer version over its key.
  */
 import { type Command, Option } from 'commander';
-import { DEFAULT_PREFIX, ENV, resolvePrefix } from '../../contract';
+import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { VerificationFailed, type VerifyResult, recordVerifyResult, verifyBackup } from '../../backup/verify';
 import { resolveBackupRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
@@ -12,6 +12,7 @@ import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration, formatExtensions } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
+import { type Settings, prefixFrom } from '../../settings';
 
 /** Exit code when the pinned backup verified but its key was written over since: a backup was tampered with. */
 export const EXIT_OVERWRITTEN = 4;
@@ -28,7 +29,7 @@ interface VerifyFlags {
   json?: boolean;
 }
 
-export function registerVerify(program: Command): void {
+export function registerVerify(program: Command, settings: Settings): void {
   program
     .command('verify')
     .description(`re-read a backup (the version its manifest recorded) and check its sha256 and size against its manifest, every gzip member, pg_dump's completion line, and its globals object's sha256; the result is recorded beside it for list. Exit 0 verified, 1 failed, ${EXIT_OVERWRITTEN} verified but its key was written over since`)
@@ -39,10 +40,10 @@ export function registerVerify(program: Command): void {
     .addOption(new Option('--version-id <id>', 'check this version of the backup object instead of the one its manifest records (not recorded as the backup\'s verify result)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: VerifyFlags) => {
-      const bucket = resolveBucket(flags.bucket);
-      const prefix = resolvePrefix(flags.prefix, process.env[ENV.prefix]);
+      const bucket = resolveBucket(flags.bucket, settings.bucket);
+      const prefix = prefixFrom(flags.prefix, settings);
       const s3 = createS3Client();
-      const database = configuredDatabase(flags.database);
+      const database = configuredDatabase(flags.database, settings);
       const backup = await resolveBackupRef(s3, bucket, prefix, ref, { ...(database !== undefined ? { database } : {}), databaseHint: DATABASE_HINT });
       const logger = createLogger();
       const started = new Date();

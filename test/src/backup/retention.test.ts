@@ -1,7 +1,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { runBackup } from '../../../src/backup/backup';
-import { DEFAULT_LOCK_DAYS, isoWeekStart, lockDaysFromEnv, objectLockFor, retentionClass } from '../../../src/backup/retention';
+import { isoWeekStart, objectLockFor, retentionClass } from '../../../src/backup/retention';
 import type { RetentionClass } from '../../../src/contract';
 import { freshBucket, useHarness } from './fixtures';
 
@@ -26,13 +26,7 @@ describe('grandfather-father-son classes, decided from the backups already taken
     expect(retentionClass(at(taken), earlier.map(at))).toBe(expected);
   });
 
-  test('GIVEN BACKUP_LOCK_DAYS WHEN read THEN unset is the default (35), 0 disables, anything else is refused', () => {
-    expect(lockDaysFromEnv({})).toBe(DEFAULT_LOCK_DAYS);
-    expect(DEFAULT_LOCK_DAYS).toBe(35);
-    expect(lockDaysFromEnv({ BACKUP_LOCK_DAYS: '0' })).toBe(0);
-    expect(lockDaysFromEnv({ BACKUP_LOCK_DAYS: '90' })).toBe(90);
-    expect(() => lockDaysFromEnv({ BACKUP_LOCK_DAYS: '3.5' })).toThrow('BACKUP_LOCK_DAYS=3.5: give a whole number of days (0 writes backups without Object Lock)');
-    expect(() => lockDaysFromEnv({ BACKUP_LOCK_DAYS: '-1' })).toThrow('BACKUP_LOCK_DAYS=-1');
+  test('GIVEN a lock of some days WHEN a backup is written THEN it is locked that long only when the bucket has Object Lock and the days are not 0', () => {
     expect(objectLockFor(at('2025-09-01T02:00:00'), 35, true)).toEqual({ mode: 'GOVERNANCE', retainUntil: at('2025-10-06T02:00:00') });
     expect(objectLockFor(at('2025-09-01T02:00:00'), 35, false)).toBeUndefined();
     expect(objectLockFor(at('2025-09-01T02:00:00'), 0, true)).toBeUndefined();

@@ -12,6 +12,7 @@ import { handleEvent } from '../../../lambda/ops/handler';
 import { type CliResult, cleanEnv, runCli } from '../../support/cli';
 import { alterBackupObject, writeBackupFixture } from '../../support/backup-fixture';
 import { expectOneErrorLine, freshBucket, useHarness } from '../backup/fixtures';
+import { readSettings } from '../../../src/settings';
 
 const h = useHarness('list-verify');
 
@@ -50,7 +51,7 @@ describe('GIVEN three backups, the middle one with a manifest that was altered i
       [oldest.key, 'matches-manifest', undefined],
     ]);
 
-    const lambda = await handleEvent({ action: 'list' }, { s3: h.client, ecs: new ECSClient({ region: 'eu-west-1' }), env: { [ENV.bucket]: bucket }, now: () => new Date() });
+    const lambda = await handleEvent({ action: 'list' }, { s3: h.client, ecs: new ECSClient({ region: 'eu-west-1' }), settings: readSettings({ [ENV.bucket]: bucket }), now: () => new Date() });
     expect(lambda).toMatchObject({
       ok: true,
       count: 3,

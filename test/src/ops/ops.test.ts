@@ -7,9 +7,11 @@ import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand } fro
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV } from '../../../src/contract';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
-import { type OpsDeps, opsTaskStatus, planRestore, startBackup, startRestore } from '../../../src/ops/actions';
+import { opsTaskStatus, planRestore, startBackup, startRestore } from '../../../src/ops/actions';
 import { opsConfig, taskDefinitionFamily } from '../../../src/ops/config';
 import { writeBackupFixture } from '../../support/backup-fixture';
+import { readSettings } from '../../../src/settings';
+import type { OpsContext } from '../../../src/ops/context';
 
 const BUCKET = 'ops-backups';
 const REGION = 'eu-west-1';
@@ -38,8 +40,8 @@ const ecsMock = mockClient(ECSClient);
 let s3: LocalS3;
 let client: S3Client;
 
-function deps(env: Record<string, string | undefined> = ENVIRONMENT): OpsDeps {
-  return { s3: client, ecs: new ECSClient({ region: REGION }), env, now: () => NOW };
+function deps(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
+  return { s3: client, ecs: new ECSClient({ region: REGION }), settings: readSettings(env), now: () => NOW };
 }
 
 /** ListTasks answers: the given tasks run under the given family, nothing else runs. */
@@ -299,6 +301,6 @@ describe('GIVEN task definition ARNs', () => {
   test('WHEN the family is taken THEN the revision and ARN parts are dropped', () => {
     expect(taskDefinitionFamily(BACKUP_TD)).toBe('meatlizard-backup-backup');
     expect(taskDefinitionFamily('meatlizard-backup-restore:7')).toBe('meatlizard-backup-restore');
-    expect(opsConfig(ENVIRONMENT).webService).toEqual({ cluster: 'meatlizard', service: 'web' });
+    expect(opsConfig(readSettings(ENVIRONMENT)).webService).toEqual({ cluster: 'meatlizard', service: 'web' });
   });
 });

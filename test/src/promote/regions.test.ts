@@ -12,6 +12,7 @@ import { regionalClients } from '../../../src/promote/regional-clients';
 import { createS3Client } from '../../../src/storage/s3';
 import { kmsEtags, regionRules } from '../../support/aws-rules';
 import { makeReplica } from './fixtures';
+import { readSettings } from '../../../src/settings';
 
 const PRIMARY_REGION = 'us-east-1';
 const REPLICA_REGION = 'eu-west-1';
@@ -57,19 +58,19 @@ describe('promote across regions', () => {
 
   test('GIVEN the replica in the replica region WHEN the promotion function copies back under the original name THEN the bucket is made in the primary region, filled and verified; sent again, it has nothing left to do', async () => {
     // WHEN
-    const first = await promoteWithin({ action: 'promote', confirm: true }, { env: ENV_OF_FUNCTION, s3ForRegion: clientOf });
+    const first = await promoteWithin({ action: 'promote', confirm: true }, { settings: readSettings(ENV_OF_FUNCTION), s3ForRegion: clientOf });
     // THEN
     expect(first).toMatchObject({ ok: true, region: PRIMARY_REGION, created: true, copied: { objects: carried.length }, verification: { ok: true, objects: carried.length } });
     expect(await regionOf('meat-primary')).toBe(PRIMARY_REGION);
     expect(await regionOf('meat-replica')).toBe(REPLICA_REGION);
     expect((await listCurrentObjects(clientOf(PRIMARY_REGION), 'meat-primary')).map((o) => o.key).sort()).toEqual(carried);
 
-    const again = await promoteWithin({ action: 'promote', confirm: true }, { env: ENV_OF_FUNCTION, s3ForRegion: clientOf });
+    const again = await promoteWithin({ action: 'promote', confirm: true }, { settings: readSettings(ENV_OF_FUNCTION), s3ForRegion: clientOf });
     expect(again).toMatchObject({ ok: true, created: false, copied: { objects: 0 }, skipped: { objects: carried.length }, verification: { ok: true } });
   });
 
   test('GIVEN a new name and "region" WHEN promoted THEN the bucket is made in that region', async () => {
-    const result = await promoteWithin({ action: 'promote', to: 'meat-promoted-ohio', region: 'us-east-2', confirm: true }, { env: ENV_OF_FUNCTION, s3ForRegion: clientOf });
+    const result = await promoteWithin({ action: 'promote', to: 'meat-promoted-ohio', region: 'us-east-2', confirm: true }, { settings: readSettings(ENV_OF_FUNCTION), s3ForRegion: clientOf });
     expect(result).toMatchObject({ ok: true, region: 'us-east-2', created: true, verification: { ok: true, objects: carried.length } });
     expect(await regionOf('meat-promoted-ohio')).toBe('us-east-2');
   });

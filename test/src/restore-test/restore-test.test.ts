@@ -245,7 +245,7 @@ describe('GIVEN SQL assertions', () => {
   test('WHEN RESTORE_TEST_ASSERTIONS is not a JSON array of strings THEN it is a usage error before anything runs', async () => {
     const result = await runCli(['restore-test', '--prefix', 'asserts/'], { env: env('meatdb', { RESTORE_TEST_ASSERTIONS: 'select 1' }) });
     expect(result.code).toBe(2);
-    expect(errorLines(result)).toEqual(['meatbackup: RESTORE_TEST_ASSERTIONS is not JSON: give an array of SQL strings, e.g. ["select count(*) > 0 from users"]']);
+    expect(errorLines(result)).toEqual(['meatbackup: RESTORE_TEST_ASSERTIONS=select 1: give a JSON array of SQL strings, each returning one true, e.g. ["select count(*) > 0 from users"]']);
   });
 });
 

@@ -1,0 +1,261 @@
+/**
+ * The runtime's settings: every environment variable the runtime reads (names from ENV in src/contract.ts), read
+ * once where a process enters (the CLI's `main`, which is also the Fargate tasks' command, and the ops Lambda's
+ * handler), checked with zod, and passed down as one typed object. Nothing below the entries reads `process.env`:
+ * a module takes the setting it needs as a parameter.
+ *
+ * Only the shape of a value is checked here. Whether a setting must be present depends on what runs: a backup needs
+ * a bucket, the promotion function has no ECS cluster. Those checks stay with the command or action (for the ops
+ * functions {@link requireSettings}: one message for every missing variable).
+ */
+import { z } from 'zod';
+import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, type RestoreTestMode, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
+import { UserError } from './core/errors';
+import { DEFAULT_PG_LIB_DIR, type PgPrograms } from './postgres/tools';
+import { type ServiceRef, parseServiceRef } from './restore/service-ref';
+
+
+/** The environment as a process was given it. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export interface Settings {
+  /** BACKUP_BUCKET: the bucket of backups/ (and the transcripts). */
+  bucket?: string;
+  /** BACKUP_PREFIX, normalised; {@link DEFAULT_PREFIX} when unset or empty. A `--prefix` flag overrides it: {@link prefixFrom}. */
+  prefix: string;
+  replica: { bucket?: string; region?: string };
+  /** PRIMARY_REGION: where the primary bucket lives (the promotion function's target for the original name). */
+  primaryRegion?: string;
+  /** AWS_REGION, else AWS_DEFAULT_REGION: the SDK's own, read for messages and for the region-less clients. */
+  region?: string;
+  /** BACKUP_DATABASE: the database the ops functions back up and restore. */
+  database?: string;
+  postgres: {
+    /** DATABASE_URL (parsed where a connection is resolved, with libpq's PG* variables). */
+    databaseUrl?: string;
+    /** PGDATABASE: libpq's database, the CLI's `latest` when nothing else names one. */
+    pgDatabase?: string;
+    /** PG_DUMP_PATH: one pg_dump for every server, instead of the per-major lookup. */
+    pgDumpPath?: string;
+    /** PG_LIB_DIR: where the per-major installations are. @default /usr/lib/postgresql */
+    libDir: string;
+  };
+  /**
+   * The environment as the process was given it: what libpq reads its own variables from (PGHOST, PGPASSWORD,
+   * PGSSLMODE, …) when a connection is resolved, and what the programs the runtime starts inherit. Not interpreted here.
+   */
+  env: Environment;
+  /** PATH: where programs (pg_dump, psql, igzip) are looked up when no directory names them. */
+  path: string;
+  /** WEB_SERVICE: stopped while a restore swaps the databases. */
+  webService?: ServiceRef;
+  backup: {
+    /** BACKUP_LOCK_DAYS: Object Lock (governance) days; 0 writes without a lock. */
+    lockDays: number;
+    /** BACKUP_COMPRESSOR: forced compressor; unset, igzip where installed, else zlib. */
+    compressor?: (typeof COMPRESSORS)[number];
+  };
+  /** STALL_TIMEOUT_SECONDS, when set; a `--stall-timeout` flag overrides it, else the default (src/core/watchdog.ts). */
+  stallSeconds?: number;
+  restoreTest: {
+    /** RESTORE_TEST_MODE. @default scratch */
+    mode: RestoreTestMode;
+    /** RESTORE_TEST_ASSERTIONS: SQL statements that must each return one true. */
+    assertions: string[];
+  };
+  /** What the ops function needs to start and watch the tasks. */
+  ecs: {
+    cluster?: string;
+    taskDefinitions: { backup?: string; restore?: string; 'restore-test'?: string };
+    containerName: string;
+    subnets: string[];
+    securityGroups: string[];
+    assignPublicIp: boolean;
+    /** The tasks' awslogs group, for log links. */
+    logGroup?: string;
+  };
+  promotion: {
+    /** BATCH_OPERATIONS_ROLE_ARN: the role an S3 Batch Operations copy job assumes. */
+    batchOperationsRole?: string;
+    /** AWS_ACCOUNT_ID: the account S3 Control calls name. */
+    accountId?: string;
+    /** PROMOTE_FUNCTION_NAME: the promotion function in the replica region, which the primary's ops function points to. */
+    functionName?: string;
+  };
+  chat: {
+    /** CHAT_RESTORE_ENABLED=true: the chat channel may carry out a restore. */
+    restoreEnabled: boolean;
+    /** CHAT_COMMAND_PREFIX: the channel's command aliases begin with it. */
+    commandPrefix: string;
+  };
+}
+
+/** A value given but empty counts as unset: an unfilled template or a cleared variable is not a statement of intent. */
+const text = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** A whole number from `min` to `max`; `hint` says what to give. */
+function wholeNumber(min: number, max: number, hint: string) {
+  return text.refine((v) => v === undefined || (/^\s*\d+\s*$/.test(v) && Number(v) >= min && Number(v) <= max), hint).transform((v) => (v === undefined ? undefined : Number(v)));
+}
+
+function oneOf<T extends string>(values: readonly T[], hint: string) {
+  return text.refine((v) => v === undefined || (values as readonly string[]).includes(v), hint).transform((v) => v as T | undefined);
+}
+
+const ASSERTIONS_HINT = 'give a JSON array of SQL strings, each returning one true, e.g. ["select count(*) > 0 from users"]';
+
+function parseAssertions(raw: string | undefined, ctx: z.RefinementCtx): string[] {
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string' && s.trim() !== '')) {
+    ctx.addIssue({ code: 'custom', message: ASSERTIONS_HINT });
+    return [];
+  }
+  return parsed.map((s: string) => s.trim());
+}
+
+function parseWebService(raw: string | undefined, ctx: z.RefinementCtx): ServiceRef | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parseServiceRef(raw);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'give CLUSTER/SERVICE (names, or a cluster ARN/SERVICE, or a service ARN)' });
+    return undefined;
+  }
+}
+
+/** Each variable's own check, keyed by its name; the message says what to give. */
+const variables = z.object({
+  [ENV.bucket]: text,
+  [ENV.prefix]: z.string().optional(),
+  [ENV.replicaBucket]: text,
+  [ENV.replicaRegion]: text,
+  [ENV.primaryRegion]: text,
+  AWS_REGION: text,
+  AWS_DEFAULT_REGION: text,
+  [ENV.database]: text,
+  [ENV.databaseUrl]: text,
+  PGDATABASE: text,
+  [ENV.pgDumpPath]: text,
+  [ENV.pgLibDir]: text,
+  PATH: z.string().optional(),
+  [ENV.webService]: text.transform(parseWebService),
+  [ENV.lockDays]: wholeNumber(0, MAX_LOCK_DAYS, 'give a whole number of days (0 writes backups without Object Lock)'),
+  [ENV.compressor]: oneOf(COMPRESSORS, "give isal (ISA-L's igzip, the fastest) or zlib (built in)"),
+  [ENV.stallSeconds]: text
+    .refine((v) => v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0), 'give the seconds without progress after which to give up (0 never gives up)')
+    .transform((v) => (v === undefined ? undefined : Number(v))),
+  [ENV.restoreTestMode]: oneOf(RESTORE_TEST_MODES, 'use scratch or cluster'),
+  [ENV.restoreTestAssertions]: text.transform(parseAssertions),
+  [ENV.ecsCluster]: text,
+  [ENV.backupTaskDefinition]: text,
+  [ENV.restoreTaskDefinition]: text,
+  [ENV.restoreTestTaskDefinition]: text,
+  [ENV.taskContainerName]: text,
+  [ENV.taskSubnets]: text,
+  [ENV.taskSecurityGroups]: text,
+  [ENV.taskAssignPublicIp]: text
+    .transform((v) => v?.toLowerCase())
+    .refine((v) => v === undefined || ['true', 'false', 'enabled', 'disabled'].includes(v), 'use true or false'),
+  [ENV.taskLogGroup]: text,
+  [ENV.batchOperationsRole]: text,
+  [ENV.accountId]: text,
+  [ENV.promoteFunctionName]: text,
+  [ENV.chatRestoreEnabled]: text,
+  [ENV.chatCommandPrefix]: z.string().optional(),
+});
+
+/**
+ * Reads and checks the settings from `env`. A value that cannot be used is a usage error (exit 2) naming the variable,
+ * what it holds and what to give, before anything has started.
+ */
+export function readSettings(env: Environment): Settings {
+  const parsed = variables.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new UserError(`${name}=${env[name] ?? ''}: ${issue.message}`, 2);
+  }
+  const v = parsed.data;
+  const publicIp = v[ENV.taskAssignPublicIp];
+  return {
+    ...(v[ENV.bucket] !== undefined ? { bucket: v[ENV.bucket] } : {}),
+    prefix: resolvePrefix(undefined, v[ENV.prefix]),
+    replica: { ...(v[ENV.replicaBucket] ? { bucket: v[ENV.replicaBucket] } : {}), ...(v[ENV.replicaRegion] ? { region: v[ENV.replicaRegion] } : {}) },
+    ...(v[ENV.primaryRegion] ? { primaryRegion: v[ENV.primaryRegion] } : {}),
+    ...((v.AWS_REGION ?? v.AWS_DEFAULT_REGION) ? { region: v.AWS_REGION ?? v.AWS_DEFAULT_REGION } : {}),
+    ...(v[ENV.database] ? { database: v[ENV.database] } : {}),
+    postgres: {
+      ...(v[ENV.databaseUrl] ? { databaseUrl: v[ENV.databaseUrl] } : {}),
+      ...(v.PGDATABASE ? { pgDatabase: v.PGDATABASE } : {}),
+      ...(v[ENV.pgDumpPath] ? { pgDumpPath: v[ENV.pgDumpPath] } : {}),
+      libDir: v[ENV.pgLibDir] ?? DEFAULT_PG_LIB_DIR,
+    },
+    env,
+    path: v.PATH ?? '',
+    ...(v[ENV.webService] ? { webService: v[ENV.webService] } : {}),
+    backup: {
+      lockDays: v[ENV.lockDays] ?? DEFAULT_LOCK_DAYS,
+      ...(v[ENV.compressor] ? { compressor: v[ENV.compressor] } : {}),
+    },
+    ...(v[ENV.stallSeconds] !== undefined ? { stallSeconds: v[ENV.stallSeconds] } : {}),
+    restoreTest: { mode: v[ENV.restoreTestMode] ?? 'scratch', assertions: v[ENV.restoreTestAssertions] },
+    ecs: {
+      ...(v[ENV.ecsCluster] ? { cluster: v[ENV.ecsCluster] } : {}),
+      taskDefinitions: {
+        ...(v[ENV.backupTaskDefinition] ? { backup: v[ENV.backupTaskDefinition] } : {}),
+        ...(v[ENV.restoreTaskDefinition] ? { restore: v[ENV.restoreTaskDefinition] } : {}),
+        ...(v[ENV.restoreTestTaskDefinition] ? { 'restore-test': v[ENV.restoreTestTaskDefinition] } : {}),
+      },
+      containerName: v[ENV.taskContainerName] ?? TASK_CONTAINER_NAME,
+      subnets: list(v[ENV.taskSubnets]),
+      securityGroups: list(v[ENV.taskSecurityGroups]),
+      assignPublicIp: publicIp === 'true' || publicIp === 'enabled',
+      ...(v[ENV.taskLogGroup] ? { logGroup: v[ENV.taskLogGroup] } : {}),
+    },
+    promotion: {
+      ...(v[ENV.batchOperationsRole] ? { batchOperationsRole: v[ENV.batchOperationsRole] } : {}),
+      ...(v[ENV.accountId] ? { accountId: v[ENV.accountId] } : {}),
+      ...(v[ENV.promoteFunctionName] ? { functionName: v[ENV.promoteFunctionName] } : {}),
+    },
+    chat: { restoreEnabled: v[ENV.chatRestoreEnabled] === 'true', commandPrefix: v[ENV.chatCommandPrefix] ?? '' },
+  };
+}
+
+/** Where the PostgreSQL programs are looked for: PG_DUMP_PATH, PG_LIB_DIR, PATH. */
+export function pgPrograms(settings: Pick<Settings, 'postgres' | 'path'>): PgPrograms {
+  return { ...(settings.postgres.pgDumpPath ? { pgDumpPath: settings.postgres.pgDumpPath } : {}), libDir: settings.postgres.libDir, path: settings.path };
+}
+
+/** The prefix a command works under: its `--prefix` flag (an explicit `''` is the bucket root), else the setting. */
+export function prefixFrom(flag: string | undefined, settings: Pick<Settings, 'prefix'>): string {
+  return flag !== undefined ? normalizePrefix(flag) : settings.prefix;
+}
+
+/**
+ * The ops functions' check that their deployment set what an action needs: every variable missing is named in one
+ * error, since a missing setting is a deployment problem and the fix is the same for all.
+ */
+export function requireSettings(missing: readonly string[]): void {
+  if (missing.length > 0) {
+    throw new UserError(`this deployment of the ops function has no ${missing.join(', ')} in its environment: redeploy the stacks; nothing was started`);
+  }
+}
+
+/** One setting the ops function needs; its absence answers with {@link requireSettings}'s message. */
+export function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) requireSettings([name]);
+  return value as T;
+}
