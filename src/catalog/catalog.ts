@@ -4,7 +4,7 @@
  * A backup object without a manifest is listed as such: its upload finished but the run that made it never recorded
  * its checksum. One unreadable manifest marks its own row; it does not hide the others.
  */
-import { ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DEFAULT_PREFIX,
   type Manifest,
@@ -19,7 +19,7 @@ import {
 } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import { UnreadableJsonObject, readJsonObject } from '../storage/json-object';
-import { describeS3Error } from '../storage/s3';
+import { listObjectPages } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 
 /** The newest check of a backup's content on record: a `meatbackup verify` or a restore test. */
@@ -76,14 +76,9 @@ export async function listBackupObjects(s3: S3Client, bucket: string, prefix: st
   // skips everything older. (Another database whose name starts with `<db>-` may still show up; it is filtered.)
   const listPrefix = database !== undefined ? `${normalizePrefix(prefix)}${database}-` : normalizePrefix(prefix);
   const startAfter = database !== undefined && since ? `${listPrefix}${formatStamp(since)}` : undefined;
-  let token: string | undefined;
-  do {
-    let page;
-    try {
-      page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: listPrefix, ContinuationToken: token, ...(startAfter && !token ? { StartAfter: startAfter } : {}) }));
-    } catch (err) {
-      throw describeS3Error(err, `list backups in bucket ${bucket}`, bucket);
-    }
+  // StartAfter stays on every page's request: later pages continue from their token, which lies past it anyway.
+  const input = { Bucket: bucket, Prefix: listPrefix, ...(startAfter ? { StartAfter: startAfter } : {}) };
+  for await (const page of listObjectPages(s3, input, `list backups in bucket ${bucket}`)) {
     for (const obj of page.Contents ?? []) {
       noteRecord(obj.Key ?? '', records);
       const name = obj.Key ? parseBackupKey(obj.Key) : undefined;
@@ -100,8 +95,7 @@ export async function listBackupObjects(s3: S3Client, bucket: string, prefix: st
         ...(obj.StorageClass ? { storageClass: obj.StorageClass } : {}),
       });
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  }
   for (const entry of entries) {
     const found = records.get(entry.key);
     if (found) entry.records = found;
