@@ -75,6 +75,12 @@ export const DEFAULT_PREFIX = 'backups/';
  */
 export const RDS_CA_BUNDLE_PATH = '/etc/ssl/meatbackup/rds-global-bundle.pem';
 
+/**
+ * The tag every promotion's S3 Batch Operations job is created with (CreateJob's Tags): the promotion role may set
+ * this tag and no other (s3:PutJobTagging, lib/constructs/promote-function.ts).
+ */
+export const BATCH_JOB_TAG = { key: 'meatbackup', value: 'promote' } as const;
+
 /** The image's directory of CA files: the RDS bundle and whatever container/certs/ holds. */
 export const IMAGE_CA_DIR = '/etc/ssl/meatbackup';
 

@@ -84,6 +84,16 @@ export function backupLifecycleRules(retention: RetentionConfig): s3.LifecycleRu
   ];
 }
 
+/** The bucket-level writes that change how a bucket is protected (what hardening a new promotion target sets). */
+export const BUCKET_SETTING_WRITES = [
+  's3:PutBucketPolicy',
+  's3:DeleteBucketPolicy',
+  's3:PutBucketVersioning',
+  's3:PutEncryptionConfiguration',
+  's3:PutBucketPublicAccessBlock',
+  's3:PutBucketOwnershipControls',
+] as const;
+
 /**
  * A versioned, encrypted, private, TLS-only bucket with Object Lock for backups (and the platform's transcripts), with
  * server access logs in a sibling bucket and, for the primary, S3 Replication to the replica bucket in the other region.
@@ -184,6 +194,29 @@ export class BackupBucket extends Construct {
     if (props.replication && this.replicationRole) {
       this.grantReplication(this.replicationRole, props.replication, key);
     }
+  }
+
+  /**
+   * Deny, in this bucket's own policy, the bucket-setting writes a role may hold by a name pattern that also matches
+   * this bucket: the promotion role hardens the target it creates under `<name>-*`, and recreates the primary's name
+   * once the primary is gone. IAM cannot tell the live bucket from a new one of the same name (same ARN), but a
+   * bucket policy goes with its bucket: while this bucket lives the role cannot replace its policy (and with it the
+   * statements that protect it), suspend versioning, change its encryption, public access block or ownership; a bucket
+   * created again under the name starts without this policy, so the copy back still hardens it. Matched on
+   * aws:PrincipalArn (not a Principal element), so it holds even if the role is deleted and created again.
+   * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+   */
+  denyBucketSettingsTo(sid: string, principalArn: string): void {
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid,
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: [...BUCKET_SETTING_WRITES],
+        resources: [this.bucket.bucketArn],
+        conditions: { ArnEquals: { 'aws:PrincipalArn': principalArn } },
+      }),
+    );
   }
 
   /**

@@ -4,7 +4,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_PREFIX, ENV } from '../../src/contract';
+import { BATCH_JOB_TAG, DEFAULT_PREFIX, ENV } from '../../src/contract';
 import type { AppConfig } from '../config';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
@@ -81,9 +81,13 @@ export interface PromoteFunctionProps {
  *   Get/PutBucketPolicy; object writes (CopyObject, CreateMultipartUpload, UploadPartCopy, CompleteMultipartUpload:
  *   s3:PutObject; tags: s3:PutObjectTagging; AbortMultipartUpload), HeadObject for verification (s3:GetObject), in
  *   buckets of this account only (s3:ResourceAccount);
- * - S3 Batch Operations: s3:CreateJob (no resource-level permissions: "*"), s3:DescribeJob on this region's jobs, and
- *   iam:PassRole of the Batch role to batchoperations.s3.amazonaws.com only;
- * - an explicit deny of every write it has on the replica, which `<name>-*` would otherwise include.
+ * - S3 Batch Operations: s3:CreateJob (no resource-level permissions: "*"), s3:PutJobTagging (CreateJob with Tags)
+ *   of its one tag and s3:DescribeJob on this region's jobs, and iam:PassRole of the Batch role to
+ *   batchoperations.s3.amazonaws.com only;
+ * - an explicit deny of every write it has on the replica, which `<name>-*` would otherwise include. The live primary
+ *   matches `<name>-*` too, but shares its ARN with the bucket a copy back recreates under its name, so IAM cannot
+ *   tell them apart: the primary's own bucket policy denies this role its settings writes instead
+ *   (BackupBucket.denyBucketSettingsTo in backup-bucket.ts), and goes with the bucket when it is lost.
  * With `encryption: 'kms'`, {@link grantBackupKeys} adds Decrypt, through S3, of the replica's and the primary's objects;
  * every target uses SSE-S3, so copies need no key.
  */
@@ -237,6 +241,18 @@ export class PromoteFunction extends Construct {
     const statements = [
       new iam.PolicyStatement({ sid: 'CreateBatchJob', actions: ['s3:CreateJob'], resources: ['*'] }),
       new iam.PolicyStatement({ sid: 'DescribeBatchJobs', actions: ['s3:DescribeJob'], resources: [jobs] }),
+      // CreateJob with Tags also needs s3:PutJobTagging ("Required permissions for Amazon S3 API operations", CreateJob:
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html ; job tags:
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-job-tags.html). Only the one tag it sets.
+      new iam.PolicyStatement({
+        sid: 'TagBatchJobs',
+        actions: ['s3:PutJobTagging'],
+        resources: [jobs],
+        conditions: {
+          StringEquals: { [`aws:RequestTag/${BATCH_JOB_TAG.key}`]: BATCH_JOB_TAG.value },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [BATCH_JOB_TAG.key] },
+        },
+      }),
       new iam.PolicyStatement({
         sid: 'PassBatchRole',
         actions: ['iam:PassRole'],
@@ -251,7 +267,7 @@ export class PromoteFunction extends Construct {
       '*',
       's3:CreateJob has no resource-level permissions; what a job may touch is bounded by the one role it may pass (iam:PassRole below).',
     );
-    acknowledgeWildcardResource(policy, jobs, 'Batch job ids are only known once CreateJob answers; DescribeJob is limited to this account and region.');
+    acknowledgeWildcardResource(policy, jobs, 'Batch job ids are only known once CreateJob answers; DescribeJob and tagging (its one tag) are limited to this account and region.');
   }
 
   /** During a recovery the replica is the only good copy: deny every write this role has, which `<name>-*` would include. */

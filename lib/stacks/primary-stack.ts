@@ -73,6 +73,8 @@ export class PrimaryStack extends Stack {
       encryptionKey: this.backupKey,
       replication: { destination: replica.bucket, roleName: keyUserRoleNames(config).replication, destinationKey: replica.key },
     });
+    // The promotion role may harden buckets under the project's name pattern, which this one matches too.
+    this.backupBucket.denyBucketSettingsTo('PromotionNeverReconfiguresLivePrimary', roleArnByName(this, config, keyUserRoleNames(config).promote));
     this.network = new TaskNetwork(this, 'Network', { network: config.network, logRetention: config.retention.logDays });
     this.platform = new TaskPlatform(this, 'Tasks', {
       vpc: this.network.vpc,

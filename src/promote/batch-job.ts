@@ -17,7 +17,7 @@ import {
   type JobDescriptor,
   type S3ControlClient,
 } from '@aws-sdk/client-s3-control';
-import { ENV } from '../contract';
+import { BATCH_JOB_TAG, ENV } from '../contract';
 import { UserError } from '../core/errors';
 import { errorCode } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
@@ -112,7 +112,7 @@ export function buildCreateJobInput(spec: BatchCopyJobSpec): CreateJobCommandInp
       Format: 'Report_CSV_20180820',
       ReportScope: 'FailedTasksOnly',
     },
-    Tags: [{ Key: 'meatbackup', Value: 'promote' }],
+    Tags: [{ Key: BATCH_JOB_TAG.key, Value: BATCH_JOB_TAG.value }],
   };
 }
 

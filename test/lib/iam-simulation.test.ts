@@ -235,6 +235,12 @@ describe('IAM, simulated: every call of the runbooks under the role that makes i
     // engine and with a Batch Operations job (which runs as the Batch role) followed by promote-status and a copy run.
     const lambdaTarget = `${config.name}-promoted-${ACCOUNT}`;
     expect(await recorded('promote (promotion function)', 'promote', config.replicaRegion, () => runEvent({ action: 'promote', to: lambdaTarget, confirm: true }, promoteEnv))).toMatchObject({ ok: true });
+    // The same with an S3 Batch Operations job, which the function creates with its tag (s3:PutJobTagging).
+    const lambdaBatchTarget = `${config.name}-lambda-batch-${ACCOUNT}`;
+    expect(
+      await recorded('promote --engine batch (promotion function)', 'promote', config.replicaRegion, () => runEvent({ action: 'promote', to: lambdaBatchTarget, engine: 'batch', confirm: true }, promoteEnv)),
+    ).toMatchObject({ ok: true });
+    expect(runs.at(-1)!.calls.map((c) => c.operation)).toContain('CreateJob');
     const operatorTarget = `${config.name}-operator-${ACCOUNT}`;
     const fromReplica = ['--from', REPLICA_BUCKET, '--from-region', config.replicaRegion, '--region', config.replicaRegion, '--yes', '--json'];
     expectSuccess(await recorded('promote', 'operator', config.replicaRegion, () => runCommand(['promote', ...fromReplica, '--to', operatorTarget], operatorEnv(config.replicaRegion))), 'operator promote');
@@ -270,6 +276,35 @@ describe('IAM, simulated: every call of the runbooks under the role that makes i
   test('GIVEN the operator role (an administrator named in operatorRoleArns) WHEN the README\'s manual steps run THEN each call is allowed', async () => {
     const denials = await deniedCalls(runs.filter((r) => r.role === 'operator'));
     expect(denials).toEqual([]);
+  });
+
+  test('GIVEN the live primary bucket WHEN the promotion role would harden it THEN the primary\'s own bucket policy denies every settings write, naming its statement', async () => {
+    for (const action of ['s3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketVersioning', 's3:PutEncryptionConfiguration', 's3:PutBucketPublicAccessBlock', 's3:PutBucketOwnershipControls']) {
+      const verdict = await simulate(policyWorld, ROLES.promote, { action, resource: `arn:aws:s3:::${PRIMARY_BUCKET}`, context: {} });
+      expect({ action, allowed: verdict.allowed, reasons: verdict.reasons }).toEqual({ action, allowed: false, reasons: expect.stringContaining('statement PromotionNeverReconfiguresLivePrimary') });
+    }
+    // ... while every other bucket under the project's name pattern stays the promotion's to harden.
+    const other = await simulate(policyWorld, ROLES.promote, { action: 's3:PutBucketPolicy', resource: `arn:aws:s3:::${config.name}-promoted-${ACCOUNT}`, context: {} });
+    expect(other.allowed).toBe(true);
+  });
+
+  test('GIVEN the primary bucket is gone WHEN the promotion function copies back under the original name THEN every call of that run is allowed', async () => {
+    // The run into a new bucket above, replayed into the original name, in a world where the primary bucket (and
+    // with it its policy) no longer exists, as S3 has it once the bucket is deleted and its name freed.
+    const lambdaTarget = `${config.name}-promoted-${ACCOUNT}`;
+    const run = runs.find((r) => r.command === 'promote (promotion function)');
+    expect(run).toBeDefined();
+    // The emulator is plain http, where the run skips the TLS-only policy (it would lock the test out); in AWS it
+    // reads and writes it, as target-bucket.ts hardenBucket does.
+    const policyCalls: AwsCall[] = ['GetBucketPolicy', 'PutBucketPolicy'].map((operation) => ({ ...run!.calls[0], service: 's3', operation, input: { Bucket: lambdaTarget }, headers: {} }));
+    const calls = [...run!.calls, ...policyCalls].map((c) => (c.input.Bucket === lambdaTarget ? { ...c, input: { ...c.input, Bucket: PRIMARY_BUCKET } } : c));
+    expect(calls.filter((c) => c.input.Bucket === PRIMARY_BUCKET).map((c) => c.operation)).toEqual(expect.arrayContaining(['CreateBucket', 'PutBucketVersioning', 'PutBucketPolicy', 'CopyObject']));
+    const primaryGone: PolicyWorld = { ...policyWorld, buckets: policyWorld.buckets.filter((b) => b.name !== PRIMARY_BUCKET) };
+
+    expect(await deniedCalls([{ ...run!, command: 'promote into the original name', calls }], primaryGone)).toEqual([]);
+    // The same calls while the primary still lives: its policy is not the promotion's to replace.
+    const whileLive = await deniedCalls([{ ...run!, command: 'promote into the original name', calls }]);
+    expect(whileLive).toEqual(expect.arrayContaining([expect.stringMatching(/needs s3:PutBucketPolicy on arn:aws:s3:::\S+: ExplicitlyDenied, .*PromotionNeverReconfiguresLivePrimary/)]));
   });
 
   test('GIVEN the restore-test task\'s calls WHEN they are made as the restore task role THEN the denial names the call, the role and the missing permission', async () => {
@@ -311,9 +346,10 @@ describe('IAM, simulated: what must be denied', () => {
 
   // A role that may write a bucket's policy, lock configuration or lifecycle could grant itself the bypass or expire
   // locked backups early. The promotion role creates and hardens its target (its policy included) under the
-  // project's name pattern, which the primary bucket's name also matches; it is held to this for the replica only.
+  // project's name pattern, which the primary bucket's name also matches: the replica is denied in its identity
+  // policy, the live primary in the primary's own bucket policy (which a bucket recreated under the name lacks).
   const bucketControls = ['s3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration', 's3:PutLifecycleConfiguration', 's3:PutBucketVersioning', 's3:DeleteBucket'];
-  test.each(projectRoles.flatMap((r) => [PRIMARY_BUCKET, REPLICA_BUCKET].filter((b) => r !== 'promote' || b === REPLICA_BUCKET).map((b) => [r, b] as const)))(
+  test.each(projectRoles.flatMap((r) => [PRIMARY_BUCKET, REPLICA_BUCKET].map((b) => [r, b] as const)))(
     'GIVEN the %s THEN it cannot change the policy, Object Lock, lifecycle or versioning of %s',
     async (roleName, bucket) => {
       for (const action of bucketControls) {
@@ -391,12 +427,12 @@ function describeCall(call: AwsCall): string {
 }
 
 /** Simulates every call of `selected` under its role; returns one line per denied permission. */
-async function deniedCalls(selected: Run[]): Promise<string[]> {
+async function deniedCalls(selected: Run[], policies: PolicyWorld = policyWorld): Promise<string[]> {
   const tags = new Map<string, Record<string, string>>();
   const world: World = {
     account: ACCOUNT,
     bucket: (name) => {
-      const b = buckets.find((x) => x.name === name);
+      const b = policies.buckets.find((x) => x.name === name);
       if (!b) return { region: config.replicaRegion, bucketKey: false };
       return { region: b.stack.region, bucketKey: b.bucketKey, ...(b.kmsKeyArn ? { kmsKeyArn: b.kmsKeyArn } : {}) };
     },
@@ -413,7 +449,7 @@ async function deniedCalls(selected: Run[]): Promise<string[]> {
     for (const call of run.calls) {
       const needs: Need[] = authorizationsFor(call, world);
       for (const need of needs) {
-        const verdict = await simulate(policyWorld, principal, need);
+        const verdict = await simulate(policies, principal, need);
         if (!verdict.allowed) {
           denials.push(
             `${run.command} as ${principal.name}: ${describeCall(call)} needs ${need.action} on ${need.resource}` +

@@ -195,6 +195,24 @@ describe('PrimaryStack', () => {
         },
       });
     });
+
+    test('THEN its policy denies the promotion role (by ARN, whatever its role id) every write of its settings, which a bucket recreated under the name lacks', () => {
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: ids.bucket },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Sid: 'PromotionNeverReconfiguresLivePrimary',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: ['s3:DeleteBucketPolicy', 's3:PutBucketOwnershipControls', 's3:PutBucketPolicy', 's3:PutBucketPublicAccessBlock', 's3:PutBucketVersioning', 's3:PutEncryptionConfiguration'],
+              Resource: { 'Fn::GetAtt': [ids.bucket, 'Arn'] },
+              Condition: { ArnEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/meatlizard-backup-promote-eu-central-1' } },
+            },
+          ]),
+        },
+      });
+    });
   });
 
   describe('network', () => {

@@ -210,6 +210,14 @@ describe('ReplicaStack', () => {
         { Sid: 'CreateBatchJob', Action: 's3:CreateJob', Effect: 'Allow', Resource: '*' },
         { Sid: 'DescribeBatchJobs', Action: 's3:DescribeJob', Effect: 'Allow', Resource: 'arn:aws:s3:eu-central-1:123456789012:job/*' },
         {
+          // CreateJob with Tags: only the one tag promotion sets
+          Sid: 'TagBatchJobs',
+          Action: 's3:PutJobTagging',
+          Effect: 'Allow',
+          Resource: 'arn:aws:s3:eu-central-1:123456789012:job/*',
+          Condition: { StringEquals: { 'aws:RequestTag/meatbackup': 'promote' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['meatbackup'] } },
+        },
+        {
           Sid: 'PassBatchRole',
           Action: 'iam:PassRole',
           Effect: 'Allow',

@@ -300,8 +300,12 @@ export const S3_CONTROL_OPERATIONS: Record<string, Mapper> = {
     const roleArn = need(call.input, 'RoleArn', call);
     const tags = (call.input.Tags as Array<{ Key: string; Value: string }> | undefined) ?? [];
     const tagContext: ContextValues = tags.length > 0 ? { 'aws:TagKeys': tags.map((t) => t.Key), ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.Key}`, t.Value])) } : {};
+    // With Tags, CreateJob also needs s3:PutJobTagging on the job it creates, whose id nobody knows before:
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html (CreateJob).
+    const account = need(call.input, 'AccountId', call);
     return [
       { action: 's3:CreateJob', resource: '*', context: tagContext },
+      ...(tags.length > 0 ? [{ action: 's3:PutJobTagging', resource: `arn:aws:s3:${call.region}:${account}:job/new-job-id`, context: tagContext, why: 'the job is created with Tags' }] : []),
       { action: 'iam:PassRole', resource: roleArn, context: { 'iam:PassedToService': 'batchoperations.s3.amazonaws.com' }, why: 'the job runs as this role' },
     ];
   },
