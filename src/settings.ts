@@ -26,8 +26,12 @@ export interface Settings {
   replica: { bucket?: string; region?: string };
   /** PRIMARY_REGION: where the primary bucket lives (the promotion function's target for the original name). */
   primaryRegion?: string;
-  /** AWS_REGION, else AWS_DEFAULT_REGION: the SDK's own, read for messages and for the region-less clients. */
-  region?: string;
+  /**
+   * What every AWS client is made with (src/storage/s3.ts): AWS_REGION, else AWS_DEFAULT_REGION (which the SDK itself
+   * does not read), and the S3 endpoint override AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (emulators; path-style
+   * addressing follows from it). Credentials stay with the SDK's own chain.
+   */
+  aws: { region?: string; endpoint?: string };
   /** BACKUP_DATABASE: the database the ops functions back up and restore. */
   database?: string;
   postgres: {
@@ -145,6 +149,8 @@ const variables = z.object({
   [ENV.primaryRegion]: text,
   AWS_REGION: text,
   AWS_DEFAULT_REGION: text,
+  AWS_ENDPOINT_URL_S3: text,
+  AWS_ENDPOINT_URL: text,
   [ENV.database]: text,
   [ENV.databaseUrl]: text,
   PGDATABASE: text,
@@ -195,7 +201,10 @@ export function readSettings(env: Environment): Settings {
     prefix: resolvePrefix(undefined, v[ENV.prefix]),
     replica: { ...(v[ENV.replicaBucket] ? { bucket: v[ENV.replicaBucket] } : {}), ...(v[ENV.replicaRegion] ? { region: v[ENV.replicaRegion] } : {}) },
     ...(v[ENV.primaryRegion] ? { primaryRegion: v[ENV.primaryRegion] } : {}),
-    ...((v.AWS_REGION ?? v.AWS_DEFAULT_REGION) ? { region: v.AWS_REGION ?? v.AWS_DEFAULT_REGION } : {}),
+    aws: {
+      ...((v.AWS_REGION ?? v.AWS_DEFAULT_REGION) ? { region: v.AWS_REGION ?? v.AWS_DEFAULT_REGION } : {}),
+      ...((v.AWS_ENDPOINT_URL_S3 ?? v.AWS_ENDPOINT_URL) ? { endpoint: v.AWS_ENDPOINT_URL_S3 ?? v.AWS_ENDPOINT_URL } : {}),
+    },
     ...(v[ENV.database] ? { database: v[ENV.database] } : {}),
     postgres: {
       ...(v[ENV.databaseUrl] ? { databaseUrl: v[ENV.databaseUrl] } : {}),

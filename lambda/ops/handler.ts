@@ -11,6 +11,7 @@ import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract'
 import { UserError, oneLine } from '../../src/core/errors';
 import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal, markStartedFromChat } from '../../src/ops/chat';
 import { createEcsClient } from '../../src/storage/ecs-client';
+import { regionalClients } from '../../src/promote/regional-clients';
 import { readSettings } from '../../src/settings';
 import { createS3Client } from '../../src/storage/s3';
 import { actions } from './actions';
@@ -73,7 +74,15 @@ let defaultContext: OpsContext | undefined;
  * the variable), and nothing is kept, so each invocation answers the same until the stack is fixed.
  */
 export function contextFrom(env: Readonly<Record<string, string | undefined>>): OpsContext {
-  return { s3: createS3Client(), ecs: createEcsClient(), settings: readSettings(env), now: () => new Date() };
+  const settings = readSettings(env);
+  const others = regionalClients(settings.aws);
+  return {
+    s3: createS3Client(settings.aws),
+    ecs: createEcsClient({ ...(settings.aws.region ? { region: settings.aws.region } : {}) }),
+    settings,
+    now: () => new Date(),
+    s3ForRegion: (region) => others(region),
+  };
 }
 
 /**

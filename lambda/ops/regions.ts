@@ -3,9 +3,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { regionalClients } from '../../src/promote/regional-clients';
 import type { OpsContext } from './types';
 
-const others = regionalClients();
-
 export function s3ForRegion(ctx: OpsContext): (region: string) => S3Client {
-  if (ctx.s3ForRegion) return ctx.s3ForRegion;
-  return (region) => others(region);
+  return ctx.s3ForRegion ?? regionalClients(ctx.settings.aws);
 }

@@ -201,8 +201,6 @@ export function targetRegion(event: PromoteEvent, settings: Pick<Settings, 'buck
   return primary;
 }
 
-const defaultClients = regionalClients();
-
 /** The action with its limits given (tests shorten them); the Lambda uses {@link RUN_LIMITS}. */
 export async function promoteWithin(event: PromoteEvent, deps: PromoteDeps, limits: RunLimits = RUN_LIMITS): Promise<PromoteAnswer> {
   const started = Date.now();
@@ -222,7 +220,8 @@ export async function promoteWithin(event: PromoteEvent, deps: PromoteDeps, limi
   }
   const region = targetRegion(event, settings, to, home);
   const accountId = settings.promotion.accountId;
-  const s3ForRegion = deps.s3ForRegion ?? ((r: string) => defaultClients(r));
+  const clients = regionalClients(settings.aws);
+  const s3ForRegion = deps.s3ForRegion ?? ((r: string) => clients(r));
   const options: PromotionOptions = {
     from,
     to,

@@ -18,7 +18,7 @@ import type { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { httpStatus, isNotFound } from '../storage/aws-errors';
-import { endpointOverride } from '../storage/s3';
+import { customEndpoint } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import { RESERVED_PREFIX, createS3ControlClient, resolveAccountId, resolveRoleArn, submitBatchCopyJob } from './batch-job';
 import { type CopyClients, type CopyOutcome, type CopyTuning, MAX_SINGLE_COPY_BYTES, copyObject } from './copy-object';
@@ -257,10 +257,11 @@ async function prepareTarget(s3: S3Client, plan: PromotionPlan, options: Promoti
     created = (await createBucket(s3, plan.to, options.region ?? (await s3.config.region()), flags(options).to)) === 'created';
     options.logger?.info(`created bucket ${plan.to}`);
   }
-  const tlsOnlyPolicy = options.tlsOnlyPolicy ?? !endpointOverride()?.startsWith('http://');
+  const endpoint = await customEndpoint(s3);
+  const tlsOnlyPolicy = options.tlsOnlyPolicy ?? !endpoint?.startsWith('http:');
   const hardening = await hardenBucket(s3, plan.to, options.region ?? (await s3.config.region()), { tlsOnlyPolicy });
   // Only an emulator or a test endpoint speaks plain http; the policy would lock this very process out of it.
-  if (!tlsOnlyPolicy) options.logger?.info(`${plan.to}: no TLS-only policy, since the S3 endpoint ${endpointOverride()} is plain http (an emulator)`);
+  if (!tlsOnlyPolicy) options.logger?.info(`${plan.to}: no TLS-only policy, since the S3 endpoint ${endpoint} is plain http (an emulator)`);
   return { created, hardening };
 }
 

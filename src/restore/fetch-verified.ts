@@ -16,7 +16,7 @@ import type { Manifest } from '../contract';
 import { UserError } from '../core/errors';
 import { formatBytes } from '../core/format';
 import { httpStatus, isNotFound, isPreconditionFailed } from '../storage/aws-errors';
-import { describeS3Error, endpointOverride } from '../storage/s3';
+import { describeS3Error } from '../storage/s3';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../backup/read-object';
 
 /** Exactly which bytes a restore reads: the key at one version (and ETag), of a known size and sha256. */
@@ -168,7 +168,7 @@ async function hashInRanges(s3: S3Client, pin: PinnedObject, concurrency: number
 
 /** Reads every byte of the pinned object once and returns its sha256 and size. */
 export async function hashPinnedObject(s3: S3Client, pin: PinnedObject, options: HashOptions = {}): Promise<Digest> {
-  const concurrency = Math.max(1, options.concurrency ?? (endpointOverride() ? 1 : 4));
+  const concurrency = Math.max(1, options.concurrency ?? (s3.config.isCustomEndpoint ? 1 : 4));
   const partBytes = options.partBytes ?? 8 * 1024 * 1024;
   if (concurrency > 1 && pin.sizeBytes > partBytes) return hashInRanges(s3, pin, concurrency, partBytes, options);
   return checksumObject(s3, pin.bucket, pin.key, {

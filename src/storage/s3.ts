@@ -36,20 +36,25 @@ export interface AwsClientOptions {
 export const AWS_CLIENT_DEFAULTS = { connectTimeoutMs: 10_000, requestTimeoutMs: 120_000, maxAttempts: 5 } as const;
 
 export interface S3ClientOptions extends AwsClientOptions {
-  /** An endpoint other than the SDK's (the local emulator); otherwise AWS_ENDPOINT_URL_S3 or AWS's. */
+  /** An endpoint other than AWS's (an emulator: settings.aws.endpoint, from AWS_ENDPOINT_URL_S3); path-style addressing follows. */
   endpoint?: string;
   /** Credentials other than the SDK's chain (the local emulator's dummy ones). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
-/** The endpoint override the SDK will use, if any (emulators, VPC endpoints). */
-export function endpointOverride(): string | undefined {
-  return process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
+/** The endpoint an S3 client was made for when it is not AWS's (an emulator), as `protocol//host[:port]`; undefined for AWS. */
+export async function customEndpoint(s3: S3Client): Promise<string | undefined> {
+  if (!s3.config.isCustomEndpoint || !s3.config.endpoint) return undefined;
+  const e = await s3.config.endpoint();
+  return `${e.protocol}//${e.hostname}${e.port ? `:${e.port}` : ''}`;
 }
+
+/** Where a failed request was sent, on the error itself, for {@link describeS3Error} (set only for an endpoint override). */
+const ENDPOINT_OF_ERROR = '$meatbackupEndpoint';
 
 /** The settings every AWS client shares: region, retry budget and timeouts. */
 export function awsClientConfig(options: AwsClientOptions = {}) {
-  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  const region = options.region;
   return {
     ...(region ? { region } : {}),
     maxAttempts: options.maxAttempts ?? AWS_CLIENT_DEFAULTS.maxAttempts,
@@ -69,18 +74,34 @@ export function awsClientConfig(options: AwsClientOptions = {}) {
  * another. https://docs.aws.amazon.com/AWSJavaScriptSDK/v3/latest/Package/-aws-sdk-client-s3/Interface/S3ClientConfig/
  */
 export function createS3Client(options: S3ClientOptions = {}): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     ...awsClientConfig(options),
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
     followRegionRedirects: true,
     // Emulators and most S3-compatible endpoints only understand path-style addressing.
-    forcePathStyle: (options.endpoint ?? endpointOverride()) !== undefined,
+    forcePathStyle: options.endpoint !== undefined,
     // Every backup read is checked against the sha256 in its manifest, end to end, so the SDK's own response
     // CRC check adds nothing for us; and after a server-side copy of a multipart object some S3 implementations
     // (moto among them) answer with a stale composite CRC that the SDK would reject as a mismatch.
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+  const { endpoint } = options;
+  if (endpoint !== undefined) {
+    // A failure names the endpoint it was sent to: "S3 did not answer at http://…" says which override points at nothing.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          if (err !== null && typeof err === 'object') Object.defineProperty(err, ENDPOINT_OF_ERROR, { value: endpoint, configurable: true });
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'meatbackupEndpointOfError' },
+    );
+  }
+  return client;
 }
 
 
@@ -99,7 +120,8 @@ export function describeS3Error(err: unknown, doing: string, bucket?: string): U
   if (err instanceof UserError) return err;
   const code = errorCode(err);
   const status = httpStatus(err);
-  const where = endpointOverride() ? ` at ${endpointOverride()}` : '';
+  const endpoint = err !== null && typeof err === 'object' ? (err as Record<string, unknown>)[ENDPOINT_OF_ERROR] : undefined;
+  const where = typeof endpoint === 'string' ? ` at ${endpoint}` : '';
   let hint: string;
   if (isNetworkError(err)) {
     hint = `S3 did not answer${where}: check the network, AWS_ENDPOINT_URL_S3 and the region`;

@@ -82,7 +82,7 @@ export function registerBackup(program: Command, settings: Settings): void {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const connection = resolveConnection(flags.databaseUrl, settings.env);
       const result = await runBackup({
-        s3: createS3Client(),
+        s3: createS3Client(settings.aws),
         bucket,
         prefix: prefixFrom(flags.prefix, settings),
         connection,

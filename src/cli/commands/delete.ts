@@ -41,7 +41,7 @@ export function registerDelete(program: Command, settings: Settings): void {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
       const { key } = backupKeyFromRef(ref, prefix);
-      const result = await deleteBackup({ s3: createS3Client(), bucket, key, confirm: (plan) => confirmDelete(plan, flags.yes) });
+      const result = await deleteBackup({ s3: createS3Client(settings.aws), bucket, key, confirm: (plan) => confirmDelete(plan, flags.yes) });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ ok: true, bucket, key, deleted: result.deleted })}\n`);
         return;

@@ -65,7 +65,7 @@ export function registerList(program: Command, settings: Settings): void {
     .action(async (flags: ListFlags) => {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
-      const s3 = createS3Client();
+      const s3 = createS3Client(settings.aws);
       const [entries, lifecycle] = await Promise.all([listBackups(s3, bucket, prefix), readLifecycleRules(s3, bucket)]);
       if (lifecycle.unreadable) createLogger().warn(`${lifecycle.unreadable}: expiry dates are unknown`);
       const retention = await describeRetention(s3, bucket, entries, lifecycle);

@@ -40,7 +40,7 @@ export function registerPromoteStatus(program: Command, settings: Settings): voi
       // Loaded here, not at start: the S3 Control client is this command's alone.
       const { createS3ControlClient, describeBatchJob, resolveAccountId } = await import('../../promote/batch-job.js');
       const accountId = resolveAccountId(flags.accountId, settings.promotion.batchOperationsRole, settings.promotion.accountId);
-      const control = createS3ControlClient(flags.region);
+      const control = createS3ControlClient(flags.region ?? settings.aws.region);
       let report = await describeBatchJob(control, accountId, job);
       while (flags.wait && !report.finished) {
         if (!flags.json) process.stderr.write(`${report.status} ${report.percent ?? 0}%\n`);

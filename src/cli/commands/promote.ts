@@ -13,6 +13,7 @@ import { shutdownSignal } from '../../core/signals';
 import { GiB, MiB } from '../../promote/copy-object';
 import type { Engine, PromotionPlan, PromotionResult } from '../../promote/promote';
 import { describeProofs } from '../../promote/verify-listing';
+import { regionalClients } from '../../promote/regional-clients';
 import { type Settings } from '../../settings';
 
 interface PromoteFlags {
@@ -119,6 +120,7 @@ export function registerPromote(program: Command, settings: Settings): void {
         signal: shutdownSignal(),
         ...(flags.region ? { region: flags.region } : {}),
         ...(fromRegion ? { fromRegion } : {}),
+        clientForRegion: regionalClients(settings.aws),
         tuning: {
           ...(flags.multipartThreshold ? { multipartThreshold: flags.multipartThreshold } : {}),
           ...(flags.partSize ? { partSize: flags.partSize } : {}),

@@ -53,8 +53,8 @@ export function registerReplicationCheck(program: Command, settings: Settings): 
         primary,
         replica,
         prefix: prefixFrom(flags.prefix, settings),
-        primaryClient: createS3Client(),
-        replicaClient: createS3Client(replicaRegion ? { region: replicaRegion } : {}),
+        primaryClient: createS3Client(settings.aws),
+        replicaClient: createS3Client({ ...settings.aws, ...(replicaRegion ? { region: replicaRegion } : {}) }),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${describeReport(report)}\n`);
       if (report.verdict === 'pending') process.exitCode = EXIT_PENDING;

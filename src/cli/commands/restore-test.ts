@@ -80,7 +80,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
       const outcome = await runRestoreTest({
         ...(database !== undefined ? { database } : {}),
         databaseHint: DATABASE_HINT,
-        s3: createS3Client(),
+        s3: createS3Client(settings.aws),
         bucket,
         prefix,
         ref,

@@ -94,7 +94,7 @@ export function registerRestore(program: Command, settings: Settings): void {
       const [{ restoreBackup }, { createEcsClient }] = await Promise.all([import('../../restore/restore.js'), import('../../storage/ecs-client.js')]);
       let ecs: ReturnType<typeof createEcsClient> | undefined;
       const result = await restoreBackup({
-        s3: createS3Client(),
+        s3: createS3Client(settings.aws),
         bucket,
         prefix,
         ref,
@@ -103,7 +103,7 @@ export function registerRestore(program: Command, settings: Settings): void {
         ...(flags.fromDatabase !== undefined ? { fromDatabase: flags.fromDatabase } : {}),
         withGlobals: flags.withGlobals ?? false,
         psqlPath: findPsql(pgPrograms(settings)),
-        ...(webService ? { webService, ecs: () => (ecs ??= createEcsClient()) } : {}),
+        ...(webService ? { webService, ecs: () => (ecs ??= createEcsClient({ ...(settings.aws.region ? { region: settings.aws.region } : {}) })) } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
         logger: createLogger(),
         signal: shutdownSignal(),

@@ -38,7 +38,7 @@ describe('promote across regions', () => {
     saved = { ...process.env };
     Object.assign(process.env, s3.env);
     lookup = s3.client();
-    clientOf = regionalClients((region) => regionRules(kmsEtags(createS3Client(region ? { region } : {})), lookup));
+    clientOf = regionalClients((region) => regionRules(kmsEtags(createS3Client({ endpoint: s3.endpoint, ...(region ? { region } : {}) })), lookup));
     carried = await makeReplica(clientOf(REPLICA_REGION), 'meat-replica', { small: 40, region: REPLICA_REGION });
   }, 120_000);
   afterAll(async () => {

@@ -4,12 +4,9 @@
  * handler's `handleEvent` (what both functions run). The environment is the one the stack gives it, pointed at the
  * local emulator and database.
  */
-import { ECSClient } from '@aws-sdk/client-ecs';
 import { main } from '../../../src/cli/program';
-import { createS3Client } from '../../../src/storage/s3';
-import { handleEvent } from '../../../lambda/ops/handler';
+import { contextFrom, handleEvent } from '../../../lambda/ops/handler';
 import type { OpsResult } from '../../../lambda/ops/types';
-import { readSettings } from '../../../src/settings';
 
 export interface RunOutput {
   code: number;
@@ -60,7 +57,7 @@ export async function runEvent(event: unknown, env: Record<string, string>): Pro
     const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
     const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
-      return await handleEvent(event, { s3: createS3Client(), ecs: new ECSClient({}), settings: readSettings(process.env), now: () => new Date() });
+      return await handleEvent(event, contextFrom(process.env));
     } finally {
       log.mockRestore();
       error.mockRestore();
