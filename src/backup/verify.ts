@@ -16,6 +16,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { type Manifest, type VerifyRecord, sidecarKey, verifyRecordSchema } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import type { Logger } from '../core/log';
+import { DEFAULT_STALL_SECONDS, StallWatchdog, stepOf } from '../core/watchdog';
+import { watchDownload } from '../storage/download-watch';
 import { readRequiredManifest } from '../catalog/catalog';
 import { SOURCE_VERSION_METADATA } from '../promote/identity';
 import { locateBackupVersion } from '../restore/fetch-verified';
@@ -35,6 +37,11 @@ export interface VerifyOptions {
   /** Check this version of the backup object rather than the current one. */
   versionId?: string;
   signal?: AbortSignal;
+  /**
+   * Seconds without progress from S3 (the manifest, the version, a byte of the download, the globals) before verify
+   * gives up as stalled. 0 never. @default DEFAULT_STALL_SECONDS (120)
+   */
+  stallSeconds?: number;
   logger?: Logger;
   /** What decompresses the SQL. @default chooseDecompressor(): igzip where installed, else zlib (with a notice) */
   decompressor?: Compressor;
@@ -113,28 +120,39 @@ export function versionNote(key: string, versionId: string, manifestVersionId: s
   return `${key} is version ${versionId}, the manifest was written for version ${manifestVersionId} (a copy, or replaced since): checking its content against the manifest`;
 }
 
-export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult> {
-  const manifest = await readRequiredManifest(options.s3, options.bucket, options.key);
+export async function verifyBackup(given: VerifyOptions): Promise<VerifyResult> {
+  // Every S3 step is watched; a stall aborts the run's signal as SIGINT/SIGTERM do.
+  const watchdog = new StallWatchdog({ seconds: given.stallSeconds ?? DEFAULT_STALL_SECONDS, ...(given.signal ? { parent: given.signal } : {}) });
+  const options = { ...given, signal: watchdog.signal };
   try {
-    return await verifyAgainst(options, manifest);
-  } catch (err) {
-    if (err instanceof VerificationFailed) err.manifest = manifest;
-    throw err;
+    const manifest = await stepOf(watchdog, `S3 read of the manifest of ${options.key}`, () => readRequiredManifest(options.s3, options.bucket, options.key));
+    try {
+      return await verifyAgainst(options, manifest, watchdog);
+    } catch (err) {
+      if (err instanceof VerificationFailed) err.manifest = manifest;
+      throw err;
+    }
+  } finally {
+    watchdog.stop();
   }
 }
 
-async function verifyAgainst(options: VerifyOptions, manifest: Manifest): Promise<VerifyResult> {
+async function verifyAgainst(options: VerifyOptions, manifest: Manifest, watchdog: StallWatchdog): Promise<VerifyResult> {
   const { s3, bucket, key, signal, logger } = options;
   const started = Date.now();
   let versionId = options.versionId;
   let overwrittenBy: string | undefined;
   if (versionId === undefined) {
-    const located = await locateBackupVersion(s3, bucket, key, manifest);
+    const located = await stepOf(watchdog, `S3 HeadObject of ${key} in bucket ${bucket}`, () => locateBackupVersion(s3, bucket, key, manifest));
     const pinned = located.head.VersionId;
     if (pinned && pinned !== 'null') versionId = pinned;
     overwrittenBy = located.overwrittenBy;
   }
-  const object = await openObject(s3, bucket, key, { ...(signal ? { signal } : {}), ...(versionId ? { versionId } : {}) });
+  const watch = watchDownload(watchdog, key, (bytes) => logger?.progress(`verifying ${key}`, bytes, manifest.sizeBytes));
+  const object = await openObject(s3, bucket, key, { ...(signal ? { signal } : {}), ...(versionId ? { versionId } : {}) }).catch((err: unknown) => {
+    throw signal?.aborted ? signal.reason : err;
+  });
+  watch.reading(object.body);
   if (object.sizeBytes !== undefined && object.sizeBytes !== manifest.sizeBytes) {
     object.body.destroy();
     throw new VerificationFailed(key, `it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}`);
@@ -144,7 +162,7 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest): Promis
     logger?.info(versionNote(key, object.versionId, manifest.versionId, object.metadata));
   }
 
-  const digest = new DigestStream((bytes) => logger?.progress(`verifying ${key}`, bytes, manifest.sizeBytes));
+  const digest = new DigestStream(watch.onBytes);
   logger?.progress(`verifying ${key}`, 0, manifest.sizeBytes);
   const sql = new TailSink(4096);
   try {
@@ -158,6 +176,7 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest): Promis
     }
     throw new UserError(`could not read ${key} from bucket ${bucket}: ${e.message}`, 1, { cause: err });
   } finally {
+    watchdog.waitingOn(() => undefined);
     logger?.progressDone();
   }
 
@@ -165,7 +184,8 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest): Promis
   const problems = digestMismatches(actual, manifest);
   if (sql.bytes !== manifest.sqlBytes) problems.push(`it holds ${sql.bytes} bytes of SQL but the manifest records ${manifest.sqlBytes}`);
   if (!endsWithCompletionLine(sql.text())) problems.push(`the SQL does not end with pg_dump's "${DUMP_COMPLETE_LINE}" line (the dump is cut short)`);
-  const globals = manifest.globals ? await checkGlobals(s3, bucket, manifest.globals, problems, signal) : undefined;
+  const recorded = manifest.globals;
+  const globals = recorded ? await stepOf(watchdog, `S3 download of ${recorded.key}`, () => checkGlobals(s3, bucket, recorded, problems, signal)) : undefined;
   if (problems.length > 0) throw new VerificationFailed(key, problems.join('; '));
   return {
     key,

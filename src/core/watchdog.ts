@@ -26,8 +26,11 @@ export class Stalled extends UserError {
 export interface WatchdogOptions {
   /** Seconds without progress; 0 disables the watchdog (the signal then only follows the parent). */
   seconds: number;
-  /** What the operation is waiting for right now, e.g. "S3 upload of part 7"; undefined when the wait is legitimate. */
-  waitingFor: () => string | undefined;
+  /**
+   * What the operation is waiting for right now, e.g. "S3 upload of part 7"; undefined when the wait is legitimate.
+   * @default nothing until {@link StallWatchdog.waitingOn} or {@link StallWatchdog.step} says
+   */
+  waitingFor?: () => string | undefined;
   /** Aborts with it too (the process's shutdown signal). */
   parent?: AbortSignal;
 }
@@ -38,9 +41,11 @@ export class StallWatchdog {
   private last = Date.now();
   private readonly onParentAbort = (): void => this.abort(this.parent?.reason);
   private readonly parent: AbortSignal | undefined;
+  private waitingFor: () => string | undefined;
 
   constructor(private readonly options: WatchdogOptions) {
     this.parent = options.parent;
+    this.waitingFor = options.waitingFor ?? (() => undefined);
     if (this.parent?.aborted) this.abort(this.parent.reason);
     else this.parent?.addEventListener('abort', this.onParentAbort, { once: true });
     if (options.seconds > 0) {
@@ -60,6 +65,27 @@ export class StallWatchdog {
     this.last = Date.now();
   }
 
+  /** What the operation waits for from now on (a new step: the clock starts again). */
+  waitingOn(waitingFor: () => string | undefined): void {
+    this.waitingFor = waitingFor;
+    this.progress();
+  }
+
+  /**
+   * Runs one step of the operation, `waitingFor` naming what it waits for meanwhile, then goes back to waiting for
+   * nothing in particular (the caller's own work, a database: not watched). The step ends when the signal aborts,
+   * with its reason, even if what it awaits does not listen to the signal (a request of a frozen endpoint is then
+   * left to the process's exit).
+   */
+  async step<T>(waitingFor: string | (() => string | undefined), run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.waitingOn(typeof waitingFor === 'string' ? () => waitingFor : waitingFor);
+    try {
+      return await untilAborted(run(this.signal), this.signal);
+    } finally {
+      this.waitingOn(() => undefined);
+    }
+  }
+
   /** Stops watching; the signal stays as it is. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
@@ -68,7 +94,7 @@ export class StallWatchdog {
 
   private check(ms: number): void {
     if (this.controller.signal.aborted || Date.now() - this.last < ms) return;
-    const what = this.options.waitingFor();
+    const what = this.waitingFor();
     if (what === undefined) {
       this.progress();
       return;
@@ -81,6 +107,33 @@ export class StallWatchdog {
     this.stop();
     this.controller.abort(reason);
   }
+}
+
+/** {@link StallWatchdog.step} when there is a watchdog, else just `run` (the caller's signal governs it then). */
+export function stepOf<T>(watchdog: StallWatchdog | undefined, waitingFor: string, run: () => Promise<T>): Promise<T> {
+  return watchdog ? watchdog.step(waitingFor, run) : run();
+}
+
+/** `promise`, or the signal's reason as soon as it aborts, whichever comes first. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
 
 /** Parses a stall timeout in seconds (flag or environment); undefined when not given. */

@@ -27,6 +27,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type Manifest, type RestoreTestResult, type RetentionClass, parseBackupKey } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import type { Logger } from '../core/log';
+import { DEFAULT_STALL_SECONDS, StallWatchdog, stepOf, untilAborted } from '../core/watchdog';
 import { readRequiredManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
 import type { Connection } from '../postgres/connection';
@@ -60,11 +61,20 @@ export interface RestoreTestOptions {
   conn: Connection;
   logger: Logger;
   signal?: AbortSignal;
+  /**
+   * Seconds without progress from S3 (a listing, the manifest, a byte of the download) before the test gives up as
+   * stalled (psql busy is not a stall); the ephemeral target is removed as after any failure. 0 never.
+   * @default DEFAULT_STALL_SECONDS (120)
+   */
+  stallSeconds?: number;
   now?: () => Date;
   hash?: HashOptions;
   psqlPath?: string;
   tolerance?: RowTolerance;
 }
+
+/** How long recording the result may take after a stall or a signal, when S3 may be what stopped answering. */
+const RECORD_AFTER_INTERRUPT_MS = 5000;
 
 export interface RestoreTestOutcome {
   result: RestoreTestResult;
@@ -112,26 +122,32 @@ export function firstFailure(result: RestoreTestResult): string | undefined {
   return failing.length === 1 ? failing[0] : `${failing[0]} (and ${failing.length - 1} more)`;
 }
 
-export async function runRestoreTest(options: RestoreTestOptions): Promise<RestoreTestOutcome> {
-  const { s3, bucket, logger } = options;
+export async function runRestoreTest(given: RestoreTestOptions): Promise<RestoreTestOutcome> {
+  const { s3, bucket, logger } = given;
   const started = Date.now();
-  const now = options.now ?? (() => new Date());
+  const now = given.now ?? (() => new Date());
   const testedAt = now();
-  let database = options.database ?? options.conn.database;
+  let database = given.database ?? given.conn.database;
   let success = 0;
   let cannotTest = false;
+  // Every S3 step is watched; a stall aborts the run's signal as SIGINT/SIGTERM do, and is cleaned up the same way.
+  const watchdog = new StallWatchdog({ seconds: given.stallSeconds ?? DEFAULT_STALL_SECONDS, ...(given.signal ? { parent: given.signal } : {}) });
+  const options = { ...given, signal: watchdog.signal };
   try {
-    const resolved = await resolveBackupRef(s3, bucket, options.prefix, options.ref, {
-      ...(options.database !== undefined ? { database: options.database } : {}),
-      ...(options.databaseHint ? { databaseHint: options.databaseHint } : {}),
-    });
+    const resolved = await stepOf(watchdog, `S3 listing of ${options.prefix} in bucket ${bucket}`, () =>
+      resolveBackupRef(s3, bucket, options.prefix, options.ref, {
+        ...(options.database !== undefined ? { database: options.database } : {}),
+        ...(options.databaseHint ? { databaseHint: options.databaseHint } : {}),
+      }),
+    );
     database = parseBackupKey(resolved.key)?.database ?? database;
-    const outcome = await testResolved(options, resolved.key, testedAt, started);
+    const outcome = await testResolved(options, resolved.key, testedAt, started, watchdog);
     database = outcome.database;
     success = outcome.result.ok ? 1 : 0;
     cannotTest = outcome.result.cannotTest !== undefined;
     return outcome;
   } finally {
+    watchdog.stop();
     logger.metric('restore-test', { [METRICS.dimensionDatabase]: database }, {
       ...(cannotTest ? {} : { [METRICS.restoreTestSuccess]: { value: success, unit: 'Count' } }),
       [METRICS.restoreTestCannotTest]: { value: cannotTest ? 1 : 0, unit: 'Count' },
@@ -140,7 +156,7 @@ export async function runRestoreTest(options: RestoreTestOptions): Promise<Resto
   }
 }
 
-async function testResolved(options: RestoreTestOptions, key: string, testedAt: Date, started: number): Promise<RestoreTestOutcome> {
+async function testResolved(options: RestoreTestOptions, key: string, testedAt: Date, started: number, watchdog: StallWatchdog): Promise<RestoreTestOutcome> {
   const { s3, bucket, logger, signal } = options;
   const result: RestoreTestResult = {
     format: 'meatbackup/restore-test@1',
@@ -164,13 +180,14 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   };
 
   try {
-    const manifest = await readRequiredManifest(s3, bucket, key);
+    const manifest = await stepOf(watchdog, `S3 read of the manifest of ${key}`, () => readRequiredManifest(s3, bucket, key));
     outcome.database = manifest.database;
     retention = manifest.retention?.class;
     if (options.mode === 'cluster') checkClusterBinaries(manifest);
     logger.info(`restore test of ${key} (${options.mode} mode)`, { key, mode: options.mode });
     const { pin, notes } = await checkBeforeLoad(s3, bucket, key, manifest, {
       logger,
+      watchdog,
       ...(signal ? { signal } : {}),
       ...(options.hash ? { hash: options.hash } : {}),
     });
@@ -182,7 +199,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
     outcome.target = target.description;
     try {
       outcome.notes.push(...(await checkTargetExtensions(options, target, manifest)));
-      const checked = await restoreAndCheck(options, target, pin, manifest);
+      const checked = await restoreAndCheck(options, target, pin, manifest, watchdog);
       outcome.sqlBytes = checked.sqlBytes;
       outcome.tables = checked.tables;
       outcome.notes.push(...checked.notes);
@@ -204,7 +221,8 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
 
   result.ok = result.error === undefined && !catalogFailed && result.assertions.every((a) => a.ok);
   result.seconds = secondsSince(started);
-  outcome.resultKey = await writeRestoreTestResult(s3, bucket, result, retention);
+  if (signal?.aborted && interrupted === undefined) interrupted = signal.reason;
+  outcome.resultKey = await recordResult(s3, bucket, result, retention, interrupted, logger);
   const verdict = result.ok ? 'passed' : result.cannotTest ? 'could not run here' : 'failed';
   logger.info(`restore test of ${key} ${verdict}; result recorded at ${outcome.resultKey}`, { ok: result.ok, resultKey: outcome.resultKey, ...(result.cannotTest ? { cannotTest: result.cannotTest } : {}) });
   if (interrupted !== undefined) throw interrupted;
@@ -247,12 +265,28 @@ interface Checked {
   notes: string[];
 }
 
-async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTarget, pin: PinnedObject, manifest: Manifest): Promise<Checked> {
+/**
+ * Writes the result; after a stall or a signal only for a few seconds (S3 may be what stopped answering), and a
+ * failure then is a warning: the interruption is what the run ends with.
+ */
+async function recordResult(s3: S3Client, bucket: string, result: RestoreTestResult, retention: RetentionClass | undefined, interrupted: unknown, logger: Logger): Promise<string> {
+  const writing = writeRestoreTestResult(s3, bucket, result, retention);
+  if (interrupted === undefined) return writing;
+  try {
+    return await untilAborted(writing, AbortSignal.timeout(RECORD_AFTER_INTERRUPT_MS));
+  } catch (err) {
+    logger.warn(`the result was not recorded (${oneLine(err instanceof Error ? err.message : String(err))})`);
+    throw interrupted;
+  }
+}
+
+async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTarget, pin: PinnedObject, manifest: Manifest, watchdog: StallWatchdog): Promise<Checked> {
   const { s3, bucket, logger, signal } = options;
   const notes: string[] = [];
   // A throwaway cluster has none of the source's roles: the objects' owners and grantees come from the globals.
   if (target.mode === 'cluster' && manifest.globals) {
-    const sql = await fetchVerifiedGlobals(s3, bucket, manifest.globals, signal);
+    const globals = manifest.globals;
+    const sql = await stepOf(watchdog, `S3 download of ${globals.key}`, () => fetchVerifiedGlobals(s3, bucket, globals, signal));
     const applied = await onServer(target.admin, "apply the backup's globals in the throwaway cluster", (client) => applyGlobals(client, sql));
     logger.info(`applied the backup's globals: created ${applied.createdRoles.length} role(s)`, { createdRoles: applied.createdRoles });
     for (const t of applied.missingTablespaces) notes.push(`tablespace ${t.name} of the backup's server does not exist in the throwaway cluster`);
@@ -265,6 +299,7 @@ async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTar
   const { sqlBytes } = await loadPinned({
     s3,
     pin,
+    watchdog,
     conn: target.connection,
     logger,
     ...(signal ? { signal } : {}),

@@ -17,6 +17,8 @@ import { UserError } from '../core/errors';
 import { formatBytes } from '../core/format';
 import { httpStatus, isNotFound, isPreconditionFailed } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
+import { watchDownload } from '../storage/download-watch';
+import { type StallWatchdog, stepOf } from '../core/watchdog';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../backup/read-object';
 
 /** Exactly which bytes a restore reads: the key at one version (and ETag), of a known size and sha256. */
@@ -178,16 +180,27 @@ export async function hashPinnedObject(s3: S3Client, pin: PinnedObject, options:
   });
 }
 
-/** Pins the object and checks every byte against the manifest; throws a UserError (nothing touched) when they differ. */
+/**
+ * Pins the object and checks every byte against the manifest; throws a UserError (nothing touched) when they differ.
+ * With a watchdog (whose signal `options.signal` should be), a pin or a download that makes no progress is a stall.
+ */
 export async function checkBackupObject(
   s3: S3Client,
   bucket: string,
   key: string,
   manifest: Manifest,
-  options: HashOptions = {},
+  options: HashOptions & { watchdog?: StallWatchdog } = {},
 ): Promise<{ pin: PinnedObject; notes: string[] }> {
-  const pinned = await pinBackupObject(s3, bucket, key, manifest);
-  const problems = digestMismatches(await hashPinnedObject(s3, pinned.pin, options), manifest);
+  const { watchdog, ...hashOptions } = options;
+  const pinned = await stepOf(watchdog, `S3 HeadObject of ${key} in bucket ${bucket}`, () => pinBackupObject(s3, bucket, key, manifest));
+  const watch = watchDownload(watchdog, key, options.onProgress);
+  let digest: Digest;
+  try {
+    digest = await hashPinnedObject(s3, pinned.pin, { ...hashOptions, onProgress: watch.onBytes });
+  } finally {
+    watchdog?.waitingOn(() => undefined);
+  }
+  const problems = digestMismatches(digest, manifest);
   if (problems.length > 0) throw refused(key, problems.join('; '));
   return pinned;
 }
@@ -206,15 +219,20 @@ export class VerifiedStream extends DigestStream {
   }
 }
 
-/** The pinned object, and the stage to put right after it: it errors at the end unless every byte matched the manifest. */
+/**
+ * The pinned object, and the stage to put right after it: it errors at the end unless every byte matched the manifest.
+ * With a watchdog, the download is what the run waits on until the caller says otherwise.
+ */
 export async function openVerifiedStream(
   s3: S3Client,
   pin: PinnedObject,
-  options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
+  options: { signal?: AbortSignal; onProgress?: (bytes: number) => void; watchdog?: StallWatchdog } = {},
 ): Promise<{ body: Readable; check: VerifiedStream }> {
+  const watch = watchDownload(options.watchdog, pin.key, options.onProgress);
   const object = await openObject(s3, pin.bucket, pin.key, {
     ...(pin.versionId ? { versionId: pin.versionId } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  return { body: object.body, check: new VerifiedStream(pin, options.onProgress) };
+  watch.reading(object.body);
+  return { body: object.body, check: new VerifiedStream(pin, watch.onBytes) };
 }

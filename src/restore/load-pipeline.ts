@@ -12,6 +12,7 @@ import type { Client } from 'pg';
 import type { Manifest } from '../contract';
 import { UserError } from '../core/errors';
 import { type Logger } from '../core/log';
+import type { StallWatchdog } from '../core/watchdog';
 import { formatBytes, formatDuration } from '../core/format';
 import { type Connection, withDatabase } from '../postgres/connection';
 import { describePgError, withClient } from '../postgres/client';
@@ -47,7 +48,10 @@ export function fileNameOf(key: string): string {
 
 export interface CheckOptions {
   logger: Logger;
+  /** The watchdog's signal when there is one. */
   signal?: AbortSignal;
+  /** Watches the S3 reads: no byte for its timeout is a stall. */
+  watchdog?: StallWatchdog;
   hash?: HashOptions;
 }
 
@@ -69,6 +73,7 @@ export async function checkBeforeLoad(
     checked = await checkBackupObject(s3, bucket, key, manifest, {
       ...options.hash,
       ...(signal ? { signal } : {}),
+      ...(options.watchdog ? { watchdog: options.watchdog } : {}),
       onProgress: (bytes) => logger.progress(`checking ${fileNameOf(key)}`, bytes, manifest.sizeBytes),
     });
   } finally {
@@ -90,7 +95,10 @@ export interface LoadPinnedOptions {
   /** The (fresh or ephemeral) database to load into. */
   conn: Connection;
   logger: Logger;
+  /** The watchdog's signal when there is one. */
   signal?: AbortSignal;
+  /** Watches the download: no byte for its timeout while psql waits for input is a stall (psql busy is not). */
+  watchdog?: StallWatchdog;
   psqlPath?: string;
   /** What decompresses the SQL. @default chooseDecompressor(): igzip where installed, else zlib (with a notice) */
   decompressor?: Compressor;
@@ -107,7 +115,11 @@ export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes
   let sqlBytes = 0;
   const { body, check } = await openVerifiedStream(s3, pin, {
     ...(signal ? { signal } : {}),
+    ...(options.watchdog ? { watchdog: options.watchdog } : {}),
     onProgress: (bytes) => logger.progress(`restoring ${name}`, bytes, pin.sizeBytes),
+  }).catch((err: unknown) => {
+    options.watchdog?.waitingOn(() => undefined);
+    throw signal?.aborted ? signal.reason : err;
   });
   let decompressor = options.decompressor;
   if (!decompressor) {
@@ -135,6 +147,7 @@ export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes
     }
     throw err;
   } finally {
+    options.watchdog?.waitingOn(() => undefined);
     logger.progressDone();
   }
   const seconds = secondsSince(started);

@@ -24,6 +24,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type Manifest } from '../contract';
 import { UserError, oneLine } from '../core/errors';
 import type { Logger } from '../core/log';
+import { DEFAULT_STALL_SECONDS, StallWatchdog, stepOf } from '../core/watchdog';
 import { readRequiredManifest } from '../catalog/catalog';
 import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
 import { type Connection, describeConnection, withDatabase } from '../postgres/connection';
@@ -115,6 +116,11 @@ export interface RestoreOptions {
   confirmReplace?: (plan: RestorePlan) => Promise<boolean>;
   logger: Logger;
   signal?: AbortSignal;
+  /**
+   * Seconds without progress from S3 (a listing, a manifest, a byte of the download) before the restore gives up as
+   * stalled, with the target untouched; psql busy is not a stall. 0 never. @default DEFAULT_STALL_SECONDS (120)
+   */
+  stallSeconds?: number;
   now?: () => Date;
   hash?: HashOptions;
   webServiceOptions?: WebServiceOptions;
@@ -135,9 +141,11 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
 }
 
 /** The backup `options.ref` names, refused when it is of another database than the restore is for. */
-async function resolveSource(options: RestoreOptions, target: string): Promise<ResolvedBackup> {
+async function resolveSource(options: RestoreOptions, target: string, watchdog: StallWatchdog): Promise<ResolvedBackup> {
   const source = options.fromDatabase ?? target;
-  const resolved = await resolveBackupRef(options.s3, options.bucket, options.prefix, options.ref, { database: source });
+  const resolved = await stepOf(watchdog, `S3 listing of ${options.prefix} in bucket ${options.bucket}`, () =>
+    resolveBackupRef(options.s3, options.bucket, options.prefix, options.ref, { database: source }),
+  );
   if (resolved.database === source) return resolved;
   if (options.fromDatabase === undefined) {
     throw new UserError(
@@ -148,13 +156,23 @@ async function resolveSource(options: RestoreOptions, target: string): Promise<R
   throw new UserError(`${resolved.fileName} is a backup of database ${resolved.database}, but --from-database says ${options.fromDatabase}; nothing was changed`, 2);
 }
 
-async function restoreLocked(options: RestoreOptions, target: string, admin: Connection, now: () => Date): Promise<RestoreResult> {
+async function restoreLocked(given: RestoreOptions, target: string, admin: Connection, now: () => Date): Promise<RestoreResult> {
+  // Every S3 step is watched; a stall aborts the run's signal as SIGINT/SIGTERM do, and is cleaned up the same way.
+  const watchdog = new StallWatchdog({ seconds: given.stallSeconds ?? DEFAULT_STALL_SECONDS, ...(given.signal ? { parent: given.signal } : {}) });
+  try {
+    return await restoreWatched({ ...given, signal: watchdog.signal }, target, admin, now, watchdog);
+  } finally {
+    watchdog.stop();
+  }
+}
+
+async function restoreWatched(options: RestoreOptions, target: string, admin: Connection, now: () => Date, watchdog: StallWatchdog): Promise<RestoreResult> {
   const { s3, bucket, logger } = options;
   const started = Date.now();
 
   // 1. What to restore.
-  const resolved = await resolveSource(options, target);
-  const manifest = await readRequiredManifest(s3, bucket, resolved.key);
+  const resolved = await resolveSource(options, target, watchdog);
+  const manifest = await stepOf(watchdog, `S3 read of the manifest of ${resolved.key}`, () => readRequiredManifest(s3, bucket, resolved.key));
   if (options.withGlobals) requireGlobals(manifest, resolved.key);
 
   // 2. The plan, on the server as it is now.
@@ -189,7 +207,7 @@ async function restoreLocked(options: RestoreOptions, target: string, admin: Con
 
   let success = 0;
   try {
-    const result = await restorePlanned(options, plan, manifest, existing, admin);
+    const result = await restorePlanned({ options, plan, manifest, existing, admin, watchdog });
     success = 1;
     return { ...result, seconds: { ...result.seconds, total: secondsSince(started) } };
   } finally {
@@ -208,19 +226,16 @@ interface Run {
   /** The database being replaced, as it was when planned; undefined for a new target. */
   existing: DatabaseInfo | undefined;
   admin: Connection;
+  /** Watches the S3 steps; its signal is `options.signal`. */
+  watchdog: StallWatchdog;
 }
 
-async function restorePlanned(
-  options: RestoreOptions,
-  plan: RestorePlan,
-  manifest: Manifest,
-  existing: DatabaseInfo | undefined,
-  admin: Connection,
-): Promise<RestoreResult> {
-  const run: Run = { options, plan, manifest, existing, admin };
+async function restorePlanned(run: Run): Promise<RestoreResult> {
+  const { options, plan, manifest, existing, admin } = run;
   // 3. Every byte checked before any database is touched (the globals too, when asked for).
   const { pin, notes, seconds: checkSeconds } = await checkBeforeLoad(options.s3, options.bucket, plan.key, manifest, {
     logger: options.logger,
+    watchdog: run.watchdog,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.hash ? { hash: options.hash } : {}),
   });
@@ -253,24 +268,26 @@ async function restorePlanned(
 }
 
 /** Step 3b (withGlobals): the backup's globals, checked against the manifest, applied before anything is loaded. */
-async function applyBackupGlobals({ options, plan, manifest, admin }: Run): Promise<GlobalsApplied> {
+async function applyBackupGlobals({ options, plan, manifest, admin, watchdog }: Run): Promise<GlobalsApplied> {
   const { signal, logger } = options;
-  const sql = await fetchVerifiedGlobals(options.s3, options.bucket, requireGlobals(manifest, plan.key), signal);
+  const globals = requireGlobals(manifest, plan.key);
+  const sql = await stepOf(watchdog, `S3 download of ${globals.key}`, () => fetchVerifiedGlobals(options.s3, options.bucket, globals, signal));
   if (signal?.aborted) throw signal.reason;
-  const globals = await onServer(admin, 'apply the backup\'s globals', (client) => applyGlobals(client, sql));
-  logger.info(`roles: created ${globals.createdRoles.length}, kept ${globals.keptRoles.length} existing, ${globals.memberships.length} membership(s) granted`, {
-    createdRoles: globals.createdRoles,
-    keptRoles: globals.keptRoles,
+  const applied = await onServer(admin, 'apply the backup\'s globals', (client) => applyGlobals(client, sql));
+  logger.info(`roles: created ${applied.createdRoles.length}, kept ${applied.keptRoles.length} existing, ${applied.memberships.length} membership(s) granted`, {
+    createdRoles: applied.createdRoles,
+    keptRoles: applied.keptRoles,
   });
-  for (const note of globals.notes) logger.warn(note);
-  return globals;
+  for (const note of applied.notes) logger.warn(note);
+  return applied;
 }
 
 /** Step 4: the pinned bytes into the fresh database. */
-function loadFresh({ options, plan }: Run, pin: PinnedObject): Promise<{ sqlBytes: number; seconds: number }> {
+function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise<{ sqlBytes: number; seconds: number }> {
   return loadPinned({
     s3: options.s3,
     pin,
+    watchdog,
     conn: withDatabase(options.conn, plan.freshName),
     logger: options.logger,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -1,22 +1,25 @@
 /**
  * A TCP proxy in front of the S3 emulator that can freeze: bytes stop moving both ways on every connection, and new
  * connections are accepted but get nothing through, as when a network drops packets instead of refusing them.
- * Thawed, everything held moves on. It can freeze by itself once a number of bytes went up (mid-upload).
+ * Thawed, everything held moves on. It can freeze by itself once a number of bytes went up (mid-upload) or came down
+ * (mid-download).
  */
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 
 interface Pair {
   client: Socket;
   upstream: Socket;
-  /** What arrived while frozen, each way, forwarded on thaw (dropped if that side closes first). */
+  /** What arrived while frozen, each way, forwarded on thaw (dropped if the side that sent it closes first). */
   held: { up: Buffer[]; down: Buffer[] };
+  /** Ends and closes that happened while frozen: a frozen network delivers no FIN or RST either; passed on at thaw. */
+  pending: (() => void)[];
 }
 
 export class FreezableProxy {
   private frozen = false;
   private readonly pairs = new Set<Pair>();
-  private bytesUp = 0;
-  private freezeAt = Number.POSITIVE_INFINITY;
+  private readonly moved = { up: 0, down: 0 };
+  private freezeAt = { up: Number.POSITIVE_INFINITY, down: Number.POSITIVE_INFINITY };
   private onFrozen: (() => void) | undefined;
   /** First lines of the HTTP requests clients sent, forwarded or not. */
   readonly requests: string[] = [];
@@ -39,10 +42,18 @@ export class FreezableProxy {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  /** Resolves when the proxy has frozen itself, after `bytes` more bytes went from clients to the emulator. */
-  freezeAfter(bytes: number): Promise<void> {
-    this.freezeAt = this.bytesUp + bytes;
+  /**
+   * Resolves when the proxy has frozen itself, after `bytes` more bytes went from clients to the emulator (up) or
+   * from the emulator to clients (down).
+   */
+  freezeAfter(bytes: number, direction: 'up' | 'down' = 'up'): Promise<void> {
+    this.freezeAt[direction] = this.moved[direction] + bytes;
     return new Promise((resolve) => (this.onFrozen = resolve));
+  }
+
+  /** Bytes that went from the emulator to clients so far. */
+  get bytesDown(): number {
+    return this.moved.down;
   }
 
   /** Resolves when a client has sent a request whose first line matches (frozen or not). */
@@ -62,6 +73,7 @@ export class FreezableProxy {
     for (const p of this.pairs) {
       for (const chunk of p.held.up.splice(0)) p.upstream.write(chunk);
       for (const chunk of p.held.down.splice(0)) p.client.write(chunk);
+      for (const pass of p.pending.splice(0)) pass();
     }
   }
 
@@ -88,31 +100,39 @@ export class FreezableProxy {
 
   private accept(client: Socket): void {
     const upstream = connect(Number(this.target.port), this.target.hostname);
-    const pair: Pair = { client, upstream, held: { up: [], down: [] } };
+    const pair: Pair = { client, upstream, held: { up: [], down: [] }, pending: [] };
     this.pairs.add(pair);
     const forward = (from: Socket, to: Socket, up: boolean): void => {
       const held = up ? pair.held.up : pair.held.down;
       from.on('data', (chunk: Buffer) => {
-        if (up) {
-          this.noteRequest(chunk);
-          this.bytesUp += chunk.length;
-        }
+        const direction = up ? 'up' : 'down';
+        if (up) this.noteRequest(chunk);
         if (this.frozen) {
           held.push(chunk);
           return;
         }
+        this.moved[direction] += chunk.length;
         to.write(chunk);
-        if (up && this.bytesUp >= this.freezeAt) this.freeze();
+        if (this.moved[direction] >= this.freezeAt[direction]) {
+          this.freezeAt = { up: Number.POSITIVE_INFINITY, down: Number.POSITIVE_INFINITY };
+          this.freeze();
+        }
       });
       from.on('end', () => {
-        if (held.length === 0) to.end();
-        else to.destroy();
+        if (this.frozen) pair.pending.push(() => to.end());
+        else to.end();
       });
-      from.on('error', () => to.destroy());
+      from.on('error', () => undefined);
       from.on('close', () => {
-        // What was held for a side that went away is dropped, as a dead connection's packets are.
-        held.length = 0;
-        to.destroy();
+        // What a side that went away had sent is dropped, as a dead connection's packets are; the other side hears
+        // of it only once the network thaws.
+        if (this.frozen) {
+          held.length = 0;
+          pair.pending.push(() => to.destroy());
+          return;
+        }
+        // An orderly end lets `to` flush what it was given; otherwise the connection is dead both ways.
+        if (!to.writableEnded) to.destroy();
         this.pairs.delete(pair);
       });
     };

@@ -12,6 +12,7 @@ import { formatBytes, formatDuration, plural } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { stallSeconds } from '../../core/watchdog';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
+import { stallTimeoutOption } from '../stall-timeout';
 
 interface BackupFlags {
   bucket?: string;
@@ -67,7 +68,7 @@ export function registerBackup(program: Command, settings: Settings): void {
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--compression-level <n>', 'compression level: igzip 0 (fastest) to 3, zlib 1 to 9 (default 1 for both)'))
     .addOption(new Option('--compressor <name>', `isal (ISA-L's igzip, the default where installed) or zlib (built in, the fallback) (default: $${ENV.compressor})`))
-    .addOption(new Option('--stall-timeout <seconds>', `give up when nothing moves for this long: pg_dump, igzip or S3 (default: $${ENV.stallSeconds} or 120; 0 never)`))
+    .addOption(stallTimeoutOption('pg_dump, igzip or S3'))
     .addOption(new Option('--first-part-size <MiB>', 'size of the first upload parts; later parts double every 1,000 (default 8)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: BackupFlags) => {

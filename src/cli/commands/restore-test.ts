@@ -9,6 +9,8 @@ import { usageError } from '../../core/errors';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
+import { stallSeconds } from '../../core/watchdog';
+import { stallTimeoutOption } from '../stall-timeout';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
@@ -21,6 +23,7 @@ interface RestoreTestFlags {
   assert?: string[];
   databaseUrl?: string;
   json?: boolean;
+  stallTimeout?: string;
 }
 
 function resolveMode(flag: string | undefined, configured: RestoreTestMode): RestoreTestMode {
@@ -70,6 +73,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
     )
     .addOption(databaseOption('whose newest backup "latest" is'))
     .addOption(new Option('--database-url <url>', `scratch mode's server: postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
+    .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the ephemeral database is removed'))
     .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
     .action(async (ref: string, flags: RestoreTestFlags) => {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
@@ -77,6 +81,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
       const mode = resolveMode(flags.mode, settings.restoreTest.mode);
       const assertions = assertionsFrom(flags.assert, settings.restoreTest.assertions);
       const database = configuredDatabase(flags.database, settings, flags.databaseUrl);
+      const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
       const outcome = await runRestoreTest({
         ...(database !== undefined ? { database } : {}),
         databaseHint: DATABASE_HINT,
@@ -90,6 +95,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
         psqlPath: findPsql(pgPrograms(settings)),
         logger: createLogger(),
         signal: shutdownSignal(),
+        stallSeconds: stall,
       });
       process.stdout.write(flags.json ? `${JSON.stringify({ ...outcome.result, resultKey: outcome.resultKey, notes: outcome.notes })}\n` : humanResult(outcome));
       throwIfFailed(outcome);

@@ -12,6 +12,8 @@ import { shutdownSignal } from '../../core/signals';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
 import { parseServiceRef } from '../../restore/service-ref';
+import { stallSeconds } from '../../core/watchdog';
+import { stallTimeoutOption } from '../stall-timeout';
 
 interface RestoreFlags {
   bucket?: string;
@@ -23,6 +25,7 @@ interface RestoreFlags {
   withGlobals?: boolean;
   yes?: boolean;
   json?: boolean;
+  stallTimeout?: string;
 }
 
 /** "a backup of database meatdb", so that every plan and result line names the source next to the target. */
@@ -81,6 +84,7 @@ export function registerRestore(program: Command, settings: Settings): void {
     .addOption(new Option('--stop-ecs-service <cluster/service>', `ECS service stopped while the databases swap names (default: $${ENV.webService})`))
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--with-globals', "first apply the backup's roles and memberships (pg_dumpall --globals-only stored beside it): missing roles are created, existing ones kept; for a restore onto a new server"))
+    .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the target is left untouched'))
     .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: RestoreFlags) => {
@@ -89,6 +93,7 @@ export function registerRestore(program: Command, settings: Settings): void {
       const conn = resolveConnection(flags.databaseUrl, settings.env);
       if (flags.targetDb !== undefined && flags.targetDb.trim() === '') throw usageError('--target-db needs a database name');
       if (flags.fromDatabase !== undefined && flags.fromDatabase.trim() === '') throw usageError('--from-database needs a database name');
+      const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
       const webService = flags.stopEcsService !== undefined ? parseServiceRef(flags.stopEcsService) : settings.webService;
       // Loaded here, not at start: the restore code brings the ECS client, which no other command needs.
       const [{ restoreBackup }, { createEcsClient }] = await Promise.all([import('../../restore/restore.js'), import('../../storage/ecs-client.js')]);
@@ -107,6 +112,7 @@ export function registerRestore(program: Command, settings: Settings): void {
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
         logger: createLogger(),
         signal: shutdownSignal(),
+        stallSeconds: stall,
       });
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : humanResult(result));
     });

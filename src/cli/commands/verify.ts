@@ -11,6 +11,8 @@ import { createS3Client, resolveBucket } from '../../storage/s3';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration, formatExtensions } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
+import { stallSeconds } from '../../core/watchdog';
+import { stallTimeoutOption } from '../stall-timeout';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 import { type Settings, prefixFrom } from '../../settings';
 
@@ -27,6 +29,7 @@ interface VerifyFlags {
   prefix?: string;
   versionId?: string;
   json?: boolean;
+  stallTimeout?: string;
 }
 
 export function registerVerify(program: Command, settings: Settings): void {
@@ -38,8 +41,10 @@ export function registerVerify(program: Command, settings: Settings): void {
     .addOption(databaseOption('whose newest backup "latest" is'))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
     .addOption(new Option('--version-id <id>', 'check this version of the backup object instead of the one its manifest records (not recorded as the backup\'s verify result)'))
+    .addOption(stallTimeoutOption('the manifest and every byte of the download from S3'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: VerifyFlags) => {
+      const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
       const s3 = createS3Client(settings.aws);
@@ -50,7 +55,7 @@ export function registerVerify(program: Command, settings: Settings): void {
       let result: VerifyResult;
       try {
         result = await verifyBackup({
-          s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), logger,
+          s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), stallSeconds: stall, logger,
         });
       } catch (err) {
         if (err instanceof VerificationFailed && !flags.versionId) {
