@@ -94,9 +94,13 @@ function restatedHeaders(head: HeadObjectCommandOutput, sourceEtag: string) {
   };
 }
 
+/** How long aborting a multipart copy may take: after a stall or a signal, S3 may be what stopped answering. */
+const ABORT_BUDGET_MS = 5000;
+
 /**
  * Copies `object` from `from` to the same key in `to`. The SDK retries transient failures request by request (src/storage/s3.ts); a source that
- * changes between our HeadObject and the copy (412) is re-read here, twice at most.
+ * changes between our HeadObject and the copy (412) is re-read here, twice at most. `signal` ends every request;
+ * `onPart` hears of each part copied (progress for the stall watchdog).
  */
 export async function copyObject(
   clients: CopyClients,
@@ -105,22 +109,24 @@ export async function copyObject(
   object: ObjectSummary,
   tuning: CopyTuning = {},
   signal?: AbortSignal,
+  onPart?: () => void,
 ): Promise<CopyOutcome> {
   const threshold = tuning.multipartThreshold ?? MAX_SINGLE_COPY_BYTES;
+  const abortable = signal ? { abortSignal: signal } : {};
   for (let attempt = 0; ; attempt++) {
     try {
-      const head = await clients.source.send(new HeadObjectCommand({ Bucket: from, Key: object.key }));
+      const head = await clients.source.send(new HeadObjectCommand({ Bucket: from, Key: object.key }), abortable);
       const size = head.ContentLength ?? object.size;
       const etag = bareEtag(head.ETag);
-      if (size <= threshold) return await copyInOne(clients, from, to, object.key, head, etag);
-      return await copyInParts(clients, from, to, object.key, head, etag, size, tuning, signal);
+      if (size <= threshold) return await copyInOne(clients, from, to, object.key, head, etag, signal);
+      return await copyInParts(clients, from, to, object.key, head, etag, size, tuning, signal, onPart);
     } catch (err) {
       if (!isPreconditionFailed(err) || attempt >= 2) throw err;
     }
   }
 }
 
-async function copyInOne(clients: CopyClients, from: string, to: string, key: string, head: HeadObjectCommandOutput, etag: string): Promise<CopyOutcome> {
+async function copyInOne(clients: CopyClients, from: string, to: string, key: string, head: HeadObjectCommandOutput, etag: string, signal: AbortSignal | undefined): Promise<CopyOutcome> {
   const res = await clients.target.send(
     new CopyObjectCommand({
       Bucket: to,
@@ -131,6 +137,7 @@ async function copyInOne(clients: CopyClients, from: string, to: string, key: st
       TaggingDirective: 'COPY',
       ...restatedHeaders(head, etag),
     }),
+    signal ? { abortSignal: signal } : {},
   );
   return { method: 'copy', etag: bareEtag(res.CopyObjectResult?.ETag), sourceEtag: etag };
 }
@@ -145,8 +152,10 @@ async function copyInParts(
   size: number,
   tuning: CopyTuning,
   signal: AbortSignal | undefined,
+  onPart: (() => void) | undefined,
 ): Promise<CopyOutcome> {
-  const tags = await clients.source.send(new GetObjectTaggingCommand({ Bucket: from, Key: key }));
+  const abortable = signal ? { abortSignal: signal } : {};
+  const tags = await clients.source.send(new GetObjectTaggingCommand({ Bucket: from, Key: key }), abortable);
   const tagging = new URLSearchParams((tags.TagSet ?? []).map((t): [string, string] => [t.Key ?? '', t.Value ?? ''])).toString();
   const created = await clients.target.send(
     new CreateMultipartUploadCommand({
@@ -155,6 +164,7 @@ async function copyInParts(
       ...restatedHeaders(head, etag),
       ...(tagging ? { Tagging: tagging } : {}),
     }),
+    abortable,
   );
   const uploadId = created.UploadId;
   if (!uploadId) throw new Error(`S3 returned no upload id for a multipart copy of ${key}`);
@@ -172,16 +182,21 @@ async function copyInParts(
           CopySourceIfMatch: head.ETag,
           CopySourceRange: `bytes=${range.start}-${range.end}`,
         }),
+        abortable,
       );
+      onPart?.();
       return { PartNumber: range.partNumber, ETag: res.CopyPartResult?.ETag };
     });
     signal?.throwIfAborted();
     const done = await clients.target.send(
       new CompleteMultipartUploadCommand({ Bucket: to, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      abortable,
     );
     return { method: 'multipart', etag: bareEtag(done.ETag), sourceEtag: etag, parts: parts.length };
   } catch (err) {
-    await clients.target.send(new AbortMultipartUploadCommand({ Bucket: to, Key: key, UploadId: uploadId })).catch(() => undefined);
+    await clients.target
+      .send(new AbortMultipartUploadCommand({ Bucket: to, Key: key, UploadId: uploadId }), { abortSignal: AbortSignal.timeout(ABORT_BUDGET_MS) })
+      .catch(() => undefined);
     throw err;
   }
 }

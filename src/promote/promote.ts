@@ -17,6 +17,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
+import { DEFAULT_STALL_SECONDS, StallWatchdog, Stalled } from '../core/watchdog';
 import { httpStatus, isNotFound } from '../storage/aws-errors';
 import { customEndpoint } from '../storage/s3';
 import { mapBounded } from '../util/pool';
@@ -43,8 +44,13 @@ export interface PromotionOptions {
   /** Objects copied at once by the copy engine. @default 32 */
   concurrency?: number;
   tuning?: CopyTuning;
-  /** Stops scheduling copies; those under way finish (or, multipart, abort), then the run throws the reason. */
+  /** Stops scheduling copies and ends those under way (a multipart copy is aborted), then the run throws the reason. */
   signal?: AbortSignal;
+  /**
+   * Seconds in which no object (or part) is copied while copies are in flight before the run gives up as stalled,
+   * resumable as after any stop. 0 never. @default DEFAULT_STALL_SECONDS (120)
+   */
+  stallSeconds?: number;
   logger?: Logger;
   /** Injected clients (tests); built per region otherwise. */
   clients?: CopyClients;
@@ -308,14 +314,28 @@ async function copyAll(prepared: PreparedPromotion, work: readonly ObjectSummary
   const run: CopyRun = { copied: { objects: 0, bytes: 0, single: 0, multipart: 0 }, written: new Map(), vanished: [], seconds: 0 };
   const failures: { key: string; error: string }[] = [];
   const started = Date.now();
+  // Copies under way, oldest first: what a stalled run names.
+  const inFlight = new Set<string>();
+  const watchdog = new StallWatchdog({
+    seconds: options.stallSeconds ?? DEFAULT_STALL_SECONDS,
+    ...(options.signal ? { parent: options.signal } : {}),
+    waitingFor: () => {
+      const [oldest] = inFlight;
+      if (oldest === undefined) return undefined;
+      return `S3 copy of ${oldest} from ${plan.from} to ${plan.to}${inFlight.size > 1 ? ` (and ${inFlight.size - 1} more in flight)` : ''}`;
+    },
+  });
+  const signal = watchdog.signal;
   // Objects and bytes are counted apart: the percentage the logger adds is of bytes, next to the byte counts.
   const label = () => `copied ${(run.copied.objects + run.vanished.length + failures.length).toLocaleString('en-US')} of ${total.objects.toLocaleString('en-US')} objects`;
   await mapBounded(work, options.concurrency ?? 32, async (object) => {
-    if (options.signal?.aborted || failures.length >= MAX_FAILURES) return;
+    if (signal.aborted || failures.length >= MAX_FAILURES) return;
+    inFlight.add(object.key);
     try {
       // Transient failures (SlowDown, 5xx, dropped connections) were already retried by the SDK, request by request
       // (src/storage/s3.ts): what reaches here has used its retry budget, and a second run resumes.
-      const outcome = await copyObject(clients, plan.from, plan.to, object, options.tuning, options.signal);
+      const outcome = await copyObject(clients, plan.from, plan.to, object, options.tuning, signal, () => watchdog.progress());
+      watchdog.progress();
       run.copied.objects += 1;
       run.copied.bytes += object.size;
       run.copied[outcome.method === 'multipart' ? 'multipart' : 'single'] += 1;
@@ -323,13 +343,19 @@ async function copyAll(prepared: PreparedPromotion, work: readonly ObjectSummary
       options.onCopied?.(object, outcome);
     } catch (err) {
       if (isNotFound(err)) run.vanished.push(object.key);
-      else if (!options.signal?.aborted) failures.push({ key: object.key, error: describeFailure(err) });
+      else if (!signal.aborted) failures.push({ key: object.key, error: describeFailure(err) });
+    } finally {
+      inFlight.delete(object.key);
     }
     log?.progress(label(), run.copied.bytes, total.bytes);
   });
+  watchdog.stop();
   log?.progressDone();
   run.seconds = (Date.now() - started) / 1000;
-  if (options.signal?.aborted) throw options.signal.reason ?? new Error('promotion aborted');
+  if (signal.reason instanceof Stalled) {
+    throw new UserError(`${signal.reason.message}; ${run.copied.objects} of ${total.objects} object(s) were copied: run the same command again to resume`, 1, { cause: signal.reason });
+  }
+  if (signal.aborted) throw signal.reason ?? new Error('promotion aborted');
   if (failures.length > 0) {
     const first = failures[0];
     throw new UserError(

@@ -21,6 +21,7 @@ export class FreezableProxy {
   private readonly moved = { up: 0, down: 0 };
   private freezeAt = { up: Number.POSITIVE_INFINITY, down: Number.POSITIVE_INFINITY };
   private onFrozen: (() => void) | undefined;
+  private freezePattern: RegExp | undefined;
   /** First lines of the HTTP requests clients sent, forwarded or not. */
   readonly requests: string[] = [];
   private readonly waiters: { pattern: RegExp; resolve: () => void }[] = [];
@@ -54,6 +55,15 @@ export class FreezableProxy {
   /** Bytes that went from the emulator to clients so far. */
   get bytesDown(): number {
     return this.moved.down;
+  }
+
+  /**
+   * Freezes the moment a client sends a request whose first line matches, before that request goes through;
+   * resolves then.
+   */
+  freezeOnRequest(pattern: RegExp): Promise<void> {
+    this.freezePattern = pattern;
+    return new Promise((resolve) => (this.onFrozen = resolve));
   }
 
   /** Resolves when a client has sent a request whose first line matches (frozen or not). */
@@ -90,6 +100,10 @@ export class FreezableProxy {
     if (!/^(GET|PUT|POST|DELETE|HEAD) /.test(head)) return;
     const line = head.split('\r\n')[0];
     this.requests.push(line);
+    if (this.freezePattern?.test(line)) {
+      this.freezePattern = undefined;
+      this.freeze();
+    }
     for (const w of [...this.waiters]) {
       if (w.pattern.test(line)) {
         this.waiters.splice(this.waiters.indexOf(w), 1);

@@ -10,6 +10,8 @@ import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
+import { stallSeconds } from '../../core/watchdog';
+import { stallTimeoutOption } from '../stall-timeout';
 import { GiB, MiB } from '../../promote/copy-object';
 import type { Engine, PromotionPlan, PromotionResult } from '../../promote/promote';
 import { describeProofs } from '../../promote/verify-listing';
@@ -29,6 +31,7 @@ interface PromoteFlags {
   accountId?: string;
   yes?: boolean;
   json?: boolean;
+  stallTimeout?: string;
 }
 
 function positiveInt(value: string): number {
@@ -102,6 +105,7 @@ export function registerPromote(program: Command, settings: Settings): void {
     .addOption(new Option('--part-size <size>', 'part size of multipart copies (default 512MiB)').argParser(parseSize).hideHelp())
     .addOption(new Option('--role-arn <arn>', `role the Batch Operations job runs as (default: $${ENV.batchOperationsRole})`))
     .addOption(new Option('--account-id <id>', `account running the Batch job (default: $${ENV.accountId}, else the role's account)`))
+    .addOption(stallTimeoutOption('the copies (S3 copies no object or part); a stalled run is resumed by running it again'))
     .addOption(new Option('--yes', 'do it without asking (required without a TTY)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: PromoteFlags) => {
@@ -118,6 +122,7 @@ export function registerPromote(program: Command, settings: Settings): void {
         concurrency: flags.concurrency,
         logger,
         signal: shutdownSignal(),
+        stallSeconds: stallSeconds(flags.stallTimeout),
         ...(flags.region ? { region: flags.region } : {}),
         ...(fromRegion ? { fromRegion } : {}),
         clientForRegion: regionalClients(settings.aws),
