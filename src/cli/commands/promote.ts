@@ -122,7 +122,7 @@ export function registerPromote(program: Command, settings: Settings): void {
         concurrency: flags.concurrency,
         logger,
         signal: shutdownSignal(),
-        stallSeconds: stallSeconds(flags.stallTimeout),
+        stallSeconds: stallSeconds(flags.stallTimeout, settings.stallSeconds),
         ...(flags.region ? { region: flags.region } : {}),
         ...(fromRegion ? { fromRegion } : {}),
         clientForRegion: regionalClients(settings.aws),
