@@ -154,3 +154,16 @@ export class FreezableProxy {
     forward(upstream, client, false);
   }
 }
+
+/** A proxy in front of the emulator at `target()` for each test of the enclosing block, thawed and closed after it. */
+export function useFreezableProxy(target: () => string): { readonly proxy: FreezableProxy } {
+  const holder = {} as { proxy: FreezableProxy };
+  beforeEach(async () => {
+    holder.proxy = await FreezableProxy.start(target());
+  });
+  afterEach(async () => {
+    holder.proxy.thaw();
+    await holder.proxy.close();
+  });
+  return holder;
+}

@@ -4,7 +4,7 @@ import { runBackup } from '../../../src/backup/backup';
 import { Stalled } from '../../../src/core/watchdog';
 import { EMULATOR_REGION } from '../../../src/local/s3-emulator';
 import { cleanEnv, runCli } from '../../support/cli';
-import { FreezableProxy } from '../../support/freezable-proxy';
+import { useFreezableProxy } from '../../support/freezable-proxy';
 import { bucketContents, dumpBackendsLeft, expectOneErrorLine, freshBucket, useHarness } from './fixtures';
 
 /** Poorly compressible rows (hex of random md5s): ~30 MB of SQL, ~15 MB stored, so the upload has several parts. */
@@ -15,26 +15,19 @@ async function seedNoise(h: { pg: { query: (sql: string, db?: string) => Promise
 
 describe('a frozen S3 endpoint (packets dropped, not refused) in the middle of a backup, on a real cluster and the emulator', () => {
   const h = useHarness('stall', seedNoise);
-  let proxy: FreezableProxy;
-  beforeEach(async () => {
-    proxy = await FreezableProxy.start(h.s3.endpoint);
-  });
-  afterEach(async () => {
-    proxy.thaw();
-    await proxy.close();
-  });
+  const p = useFreezableProxy(() => h.s3.endpoint);
   /** A client of the emulator that goes through the proxy. */
-  const proxied = () => new S3Client({ endpoint: proxy.url, region: EMULATOR_REGION, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const proxied = () => new S3Client({ endpoint: p.proxy.url, region: EMULATOR_REGION, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
 
   test('GIVEN S3 freezes mid-upload WHEN nothing moves for the stall timeout THEN the backup ends with one line naming the stalled part, and once S3 answers again no object and no open upload remain', async () => {
     const bucket = await freshBucket(h.client, 'stall-backup');
-    const frozen = proxy.freezeAfter(6 * 1024 * 1024);
+    const frozen = p.proxy.freezeAfter(6 * 1024 * 1024);
     const running = runBackup({ s3: proxied(), bucket, connection: h.pg.connection('meatdb'), partBytes: 5 * 1024 * 1024, stallSeconds: 2 });
     running.catch(() => undefined);
     await frozen;
     // When the watchdog gives up, the backup aborts the upload: that request is held too until S3 answers again.
-    await proxy.requestSeen(/^DELETE \S+\?uploadId=/);
-    proxy.thaw();
+    await p.proxy.requestSeen(/^DELETE \S+\?uploadId=/);
+    p.proxy.thaw();
     const err = await running.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Stalled);
     expect((err as Error).message).toMatch(
@@ -46,9 +39,9 @@ describe('a frozen S3 endpoint (packets dropped, not refused) in the middle of a
 
   test('GIVEN S3 frozen mid-upload WHEN the task gets SIGTERM THEN it ends within seconds with one line that names the upload it could not abort', async () => {
     const bucket = await freshBucket(h.client, 'stall-sigterm');
-    const frozen = proxy.freezeAfter(6 * 1024 * 1024);
+    const frozen = p.proxy.freezeAfter(6 * 1024 * 1024);
     let pid = 0;
-    const env = cleanEnv({ ...h.s3.env, AWS_ENDPOINT_URL_S3: proxy.url, BACKUP_BUCKET: bucket, DATABASE_URL: h.pg.url('meatdb'), STALL_TIMEOUT_SECONDS: '600' });
+    const env = cleanEnv({ ...h.s3.env, AWS_ENDPOINT_URL_S3: p.proxy.url, BACKUP_BUCKET: bucket, DATABASE_URL: h.pg.url('meatdb'), STALL_TIMEOUT_SECONDS: '600' });
     const run = runCli(['backup', '--first-part-size', '5'], { env, onSpawn: (p) => (pid = p) });
     await frozen;
     const signalled = Date.now();
@@ -58,7 +51,7 @@ describe('a frozen S3 endpoint (packets dropped, not refused) in the middle of a
     expect(seconds).toBeLessThan(15);
     const line = expectOneErrorLine(res, /^meatbackup: interrupted by SIGTERM; and could not abort multipart upload \S+: .*abort it with `aws s3api abort-multipart-upload --bucket \S+ --key backups\/meatdb-\S+\.sql\.gz --upload-id \S+`$/);
     // What the line names is exactly what is left: once S3 answers, the operator's command finds that upload.
-    proxy.thaw();
+    p.proxy.thaw();
     const open = await h.client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     expect((open.Uploads ?? []).map((u) => u.UploadId)).toEqual([/--upload-id (\S+)`$/.exec(line)![1]]);
     expect((await bucketContents(h.client, bucket)).versions).toEqual([]);

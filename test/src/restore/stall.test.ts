@@ -7,7 +7,7 @@ import { runBackup } from '../../../src/backup/backup';
 import { nullLogger } from '../../support/null-logger';
 import { restoreBackup } from '../../../src/restore/restore';
 import { cleanEnv, runCli } from '../../support/cli';
-import { FreezableProxy } from '../../support/freezable-proxy';
+import { useFreezableProxy } from '../../support/freezable-proxy';
 import { expectOneErrorLine, freshBucket, useHarness } from '../backup/fixtures';
 
 const MiB = 1024 * 1024;
@@ -45,27 +45,20 @@ const h = useHarness('restore-stall', async (hh) => {
 /** The databases on the server, and meatdb's identity and its row written after the backup. */
 async function serverState(): Promise<{ databases: string[]; meatdb: unknown }> {
   const databases = (await h.pg.query<{ datname: string }>('select datname from pg_database order by 1')).map((r) => r.datname);
-  const [meatdb] = await h.pg.query("select oid::text, (select count(*) from pg_stat_activity where datname = 'meatdb') as sessions from pg_database where datname = 'meatdb'");
+  const [meatdb] = await h.pg.query("select oid::text from pg_database where datname = 'meatdb'");
   const [row] = await h.pg.query('select what from after_backup', 'meatdb');
   return { databases, meatdb: { ...(meatdb as object), ...(row as object) } };
 }
 
 describe('GIVEN S3 freezes in the middle of a restore\'s download', () => {
-  let proxy: FreezableProxy;
-  beforeEach(async () => {
-    proxy = await FreezableProxy.start(h.s3.endpoint);
-  });
-  afterEach(async () => {
-    proxy.thaw();
-    await proxy.close();
-  });
+  const p = useFreezableProxy(() => h.s3.endpoint);
   const env = (extra: Record<string, string> = {}) =>
-    cleanEnv({ ...h.s3.env, AWS_ENDPOINT_URL_S3: proxy.url, ...h.pg.env('meatdb'), PGDATABASE: 'meatdb', BACKUP_BUCKET: bucket, ...extra });
+    cleanEnv({ ...h.s3.env, AWS_ENDPOINT_URL_S3: p.proxy.url, ...h.pg.env('meatdb'), PGDATABASE: 'meatdb', BACKUP_BUCKET: bucket, ...extra });
 
   test('WHEN nothing comes for --stall-timeout THEN restore ends with one line naming the download and how far it got, and meatdb is untouched', async () => {
     const before = await serverState();
     // The check reads the whole object once; the freeze comes 4 MiB into the load's read.
-    const frozen = proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down');
+    const frozen = p.proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down');
     const run = runCli(['restore', backups.meatdb.key, '--yes', '--stall-timeout', '2'], { env: env() });
     await frozen;
     const res = await run;
@@ -76,7 +69,7 @@ describe('GIVEN S3 freezes in the middle of a restore\'s download', () => {
 
   test('WHEN the restore task gets SIGTERM THEN it ends within seconds with one line, and meatdb is untouched', async () => {
     const before = await serverState();
-    const frozen = proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down');
+    const frozen = p.proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down');
     let pid = 0;
     const run = runCli(['restore', backups.meatdb.key, '--yes'], { env: env({ STALL_TIMEOUT_SECONDS: '600' }), onSpawn: (p) => (pid = p) });
     await frozen;
@@ -90,7 +83,7 @@ describe('GIVEN S3 freezes in the middle of a restore\'s download', () => {
   });
 
   test('WHEN verify reads a frozen download THEN it ends with one line naming the download', async () => {
-    const frozen = proxy.freezeAfter(4 * MiB, 'down');
+    const frozen = p.proxy.freezeAfter(4 * MiB, 'down');
     const run = runCli(['verify', backups.meatdb.key], { env: env({ STALL_TIMEOUT_SECONDS: '2' }) });
     await frozen;
     expectOneErrorLine(await run, /^meatbackup: S3 download of backups\/meatdb-\S+\.sql\.gz at \d+\.\d MiB made no progress for 2s \(stall timeout: --stall-timeout or STALL_TIMEOUT_SECONDS\)$/);
@@ -98,7 +91,7 @@ describe('GIVEN S3 freezes in the middle of a restore\'s download', () => {
 
   test('WHEN a restore test\'s load freezes THEN it ends with one line naming the download, and its scratch database is gone', async () => {
     const before = await serverState();
-    const frozen = proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down');
+    const frozen = p.proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down');
     const run = runCli(['restore-test', backups.meatdb.key, '--stall-timeout', '2'], { env: env() });
     await frozen;
     const res = await run;
