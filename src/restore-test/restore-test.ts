@@ -174,7 +174,9 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   let retention: RetentionClass | undefined;
   const fail = (err: unknown): void => {
     if (signal?.aborted && interrupted === undefined) interrupted = signal.reason;
-    if (err instanceof CannotTestHere) result.cannotTest = { missingExtensions: err.missing };
+    // "cannot test here" only while it is the one thing that went wrong: a target left behind is a failure of its own.
+    if (err instanceof CannotTestHere && result.error === undefined) result.cannotTest = { missingExtensions: err.missing };
+    else delete result.cannotTest;
     const message = oneLine(err instanceof Error ? err.message : String(err));
     result.error = result.error ? `${result.error}; ${message}` : message;
   };
