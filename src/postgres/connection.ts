@@ -27,7 +27,6 @@ export interface Connection {
   sslrootcert?: string;
 }
 
-
 function parsePort(raw: string | undefined, source: string): number {
   if (raw === undefined || raw === '') return 5432;
   const port = Number(raw);
