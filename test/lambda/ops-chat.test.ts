@@ -5,7 +5,7 @@
  * logs says the request came through the chat alias; a restore is carried out only when the deployment allows it.
  */
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type ChatCommand, chatCommands } from '../../lib/constructs/chat-channel';
 import { CHAT_COMMANDS, ENV, type RestoreTestResult, opsEventSchema, sidecarKey } from '../../src/contract';
@@ -13,37 +13,19 @@ import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { respond } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
 import { writeBackupFixture } from '../support/backup-fixture';
-import { readSettings } from '../../src/settings';
+import { ACCOUNT, REGION, STARTED_TASK, STARTED_TASK_ID, TASK_DEFINITION, answerRunTask, answerRunning, deployment, opsContext, runTaskInputs as taskInputs } from '../support/ops-fixture';
 
 const BUCKET = 'ops-chat-backups';
-const REGION = 'eu-west-1';
-const ACCOUNT = '111122223333';
 const FUNCTION = 'meatlizard-backup-ops';
 const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FUNCTION}`;
-const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/meatlizard-backup-TasksCluster`;
-const BACKUP_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-backup:3`;
-const RESTORE_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-restore:1`;
-const TASK_ID = '5d1c2b3a49586776a5b4c3d2e1f00f1e';
-const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/meatlizard-backup-TasksCluster/${TASK_ID}`;
-const LOG_GROUP = 'meatlizard-backup-primary-TasksLogs';
+const BACKUP_TD = TASK_DEFINITION.backup;
+const RESTORE_TD = TASK_DEFINITION.restore;
+const TASK_ID = STARTED_TASK_ID;
+const TASK_ARN = STARTED_TASK;
 const LATEST = 'backups/meatdb-2025-09-17T03:00:00.sql.gz';
 const NOW = new Date('2025-09-17T09:15:00Z');
+const ENVIRONMENT = deployment(BUCKET);
 
-const ENVIRONMENT = {
-  [ENV.bucket]: BUCKET,
-  [ENV.prefix]: 'backups/',
-  [ENV.ecsCluster]: CLUSTER,
-  [ENV.backupTaskDefinition]: BACKUP_TD,
-  [ENV.restoreTaskDefinition]: RESTORE_TD,
-  [ENV.taskContainerName]: 'meatbackup',
-  [ENV.taskSubnets]: 'subnet-0123456789abcdef0',
-  [ENV.taskSecurityGroups]: 'sg-0123456789abcdef0',
-  [ENV.taskAssignPublicIp]: 'false',
-  [ENV.taskLogGroup]: LOG_GROUP,
-  [ENV.webService]: 'meatlizard/web',
-};
-
-/** What Lambda hands the handler when the channel invokes `meatlizard-backup-ops:chat`. */
 const THROUGH_CHAT = { invokedFunctionArn: `${FUNCTION_ARN}:chat`, awsRequestId: 'chat-req-1' };
 /** The console (or the CLI, or the schedule) invokes the unqualified function. */
 const FROM_CONSOLE = { invokedFunctionArn: FUNCTION_ARN, awsRequestId: 'console-req-1' };
@@ -54,7 +36,7 @@ let client: S3Client;
 let log: jest.SpyInstance;
 
 function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
-  return { s3: client, ecs: new ECSClient({ region: REGION }), settings: readSettings(env), now: () => NOW };
+  return opsContext(client, env, NOW);
 }
 
 /** The commands of a deployment's channel, as the stack defines its custom actions. */
@@ -72,7 +54,7 @@ function payloadOf(command: ChatCommand | undefined, key?: string): unknown {
 }
 
 function runTaskInputs(): Array<{ taskDefinition?: string }> {
-  return ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input);
+  return taskInputs(ecsMock);
 }
 
 function loggedLines(): Array<Record<string, unknown>> {
@@ -91,12 +73,8 @@ afterAll(async () => {
 });
 beforeEach(() => {
   ecsMock.reset();
-  ecsMock.on(ListTasksCommand).resolves({ taskArns: [] });
-  ecsMock.on(DescribeTasksCommand).resolves({ tasks: [] });
-  ecsMock.on(RunTaskCommand).callsFake((input: { taskDefinition: string }) => ({
-    tasks: [{ taskArn: TASK_ARN, taskDefinitionArn: input.taskDefinition, lastStatus: 'PROVISIONING', containers: [{ name: 'meatbackup' }] }],
-    failures: [],
-  }));
+  answerRunning(ecsMock);
+  answerRunTask(ecsMock);
   log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
 });
 afterEach(() => {

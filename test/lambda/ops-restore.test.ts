@@ -11,45 +11,18 @@ import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
 import { type FixtureBackup, writeBackupFixture } from '../support/backup-fixture';
-import { readSettings } from '../../src/settings';
+import { CLUSTER, LOG_GROUP, NETWORK, REGION, STARTED_TASK, STARTED_TASK_ID, TASK_DEFINITION, answerRunTask, answerRunning, deployment, opsContext, taskArn } from '../support/ops-fixture';
 
 const BUCKET = 'ops-restore-backups';
-const REGION = 'eu-west-1';
-const ACCOUNT = '111122223333';
-const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/meatlizard-backup-TasksCluster`;
-const BACKUP_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-backup:3`;
-const RESTORE_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-restore:1`;
-const TASK_ID = '5d1c2b3a49586776a5b4c3d2e1f00f1e';
-const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/meatlizard-backup-TasksCluster/${TASK_ID}`;
-const OTHER_TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/meatlizard-backup-TasksCluster/0a0b0c0d0e0f00112233445566778899`;
-const LOG_GROUP = 'meatlizard-backup-primary-TasksLogs';
+const BACKUP_TD = TASK_DEFINITION.backup;
+const RESTORE_TD = TASK_DEFINITION.restore;
+const TASK_ID = STARTED_TASK_ID;
+const TASK_ARN = STARTED_TASK;
+const OTHER_TASK_ARN = taskArn('0a0b0c0d0e0f00112233445566778899');
 const LATEST = 'backups/meatdb-2025-09-17T03:00:00.sql.gz';
-/** Newer than every meatdb backup, of another database (a backup run with PGDATABASE unset dumps `postgres`). */
 const OTHER_DATABASE = 'backups/postgres-2025-09-17T08:00:00.sql.gz';
-
-/** What the primary stack sets on the function (test/lib/primary-stack.test.ts checks the stack's side). */
-const ENVIRONMENT = {
-  [ENV.bucket]: BUCKET,
-  [ENV.prefix]: 'backups/',
-  [ENV.ecsCluster]: CLUSTER,
-  [ENV.backupTaskDefinition]: BACKUP_TD,
-  [ENV.restoreTaskDefinition]: RESTORE_TD,
-  [ENV.taskContainerName]: 'meatbackup',
-  [ENV.taskSubnets]: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
-  [ENV.taskSecurityGroups]: 'sg-0123456789abcdef0',
-  [ENV.taskAssignPublicIp]: 'false',
-  [ENV.taskLogGroup]: LOG_GROUP,
-  [ENV.webService]: 'meatlizard/web',
-  [ENV.database]: 'meatdb',
-};
+const ENVIRONMENT = deployment(BUCKET);
 const NOW = new Date('2025-09-17T09:15:00Z');
-const NETWORK = {
-  awsvpcConfiguration: {
-    subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
-    securityGroups: ['sg-0123456789abcdef0'],
-    assignPublicIp: 'DISABLED',
-  },
-};
 const RESTORE_COMMAND = [
   'restore', LATEST,
   '--bucket', BUCKET,
@@ -68,24 +41,12 @@ let client: S3Client;
 let latest: FixtureBackup;
 
 function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
-  return { s3: client, ecs: new ECSClient({ region: REGION }), settings: readSettings(env), now: () => NOW };
+  return opsContext(client, env, NOW);
 }
 
-/** ListTasks/DescribeTasks answers: `arn` runs under `family`, nothing else runs. */
-function runningTask(family?: 'meatlizard-backup-backup' | 'meatlizard-backup-restore', arn: string = OTHER_TASK_ARN): void {
-  ecsMock.on(ListTasksCommand).callsFake((input: { family?: string; desiredStatus?: string }) => ({
-    taskArns: family && input.family === family && input.desiredStatus === 'RUNNING' ? [arn] : [],
-  }));
-  ecsMock.on(DescribeTasksCommand).callsFake((input: { tasks: string[] }) => ({
-    tasks: input.tasks.map((taskArn) => ({
-      taskArn,
-      taskDefinitionArn: family === 'meatlizard-backup-backup' ? BACKUP_TD : RESTORE_TD,
-      lastStatus: 'RUNNING',
-      startedBy: 'meatbackup-ops',
-      startedAt: new Date('2025-09-17T09:10:00Z'),
-      containers: [{ name: 'meatbackup', lastStatus: 'RUNNING' }],
-    })),
-  }));
+/** ECS answers: `arn` runs as a task of `kind`, nothing else runs. */
+function runningTask(kind?: 'backup' | 'restore', arn: string = OTHER_TASK_ARN): void {
+  answerRunning(ecsMock, kind ? { [kind]: [arn] } : {});
 }
 
 /** Every S3 call the actions make goes through this client: counted, still answered by the emulator. */
@@ -105,10 +66,7 @@ afterAll(async () => {
 beforeEach(() => {
   ecsMock.reset();
   runningTask();
-  ecsMock.on(RunTaskCommand).callsFake((input: { taskDefinition: string }) => ({
-    tasks: [{ taskArn: TASK_ARN, taskDefinitionArn: input.taskDefinition, lastStatus: 'PROVISIONING', containers: [{ name: 'meatbackup' }] }],
-    failures: [],
-  }));
+  answerRunTask(ecsMock);
   s3Send = jest.spyOn(client, 'send');
 });
 afterEach(() => {
@@ -155,7 +113,7 @@ describe('GIVEN {"action": "restore", "key": "latest"} without "confirm"', () =>
 
   test('WHEN a backup task is running THEN the plan says a confirmation must wait for it, and nothing is started', async () => {
     // GIVEN
-    runningTask('meatlizard-backup-backup');
+    runningTask('backup');
     // WHEN
     const result = await handleEvent({ action: 'restore', key: 'meatdb-2025-09-16T03:00:00.sql.gz' }, context());
     // THEN
@@ -251,12 +209,9 @@ describe('GIVEN {"action": "restore", "key": …, "confirm": true}', () => {
     ]);
   });
 
-  test.each([
-    ['backup', 'meatlizard-backup-backup'],
-    ['restore', 'meatlizard-backup-restore'],
-  ] as const)('WHEN a %s task is running THEN it is refused with {ok: false, error} naming that task, and nothing is started', async (kind, family) => {
+  test.each(['backup', 'restore'] as const)('WHEN a %s task is running THEN it is refused with {ok: false, error} naming that task, and nothing is started', async (kind) => {
     // GIVEN
-    runningTask(family);
+    runningTask(kind);
     // WHEN
     const result = await handleEvent({ action: 'restore', key: 'latest', confirm: true }, context());
     // THEN
@@ -355,7 +310,7 @@ describe('GIVEN {"action": "backup"}', () => {
 
   test('WHEN a restore task is running THEN it is refused and nothing is started', async () => {
     // GIVEN
-    runningTask('meatlizard-backup-restore');
+    runningTask('restore');
     // WHEN
     const result = await handleEvent({ action: 'backup' }, context());
     // THEN
@@ -441,7 +396,7 @@ describe('GIVEN {"action": "status"}', () => {
 
   test('WHEN no task is named THEN the newest backup and the project\'s running and recently stopped tasks are listed', async () => {
     // GIVEN
-    runningTask('meatlizard-backup-backup', TASK_ARN);
+    runningTask('backup', TASK_ARN);
     const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     // WHEN
     const result = await handleEvent({ action: 'status' }, context());
@@ -465,14 +420,16 @@ describe('GIVEN {"action": "status"}', () => {
     expect(ecsMock.commandCalls(ListTasksCommand).map((c) => c.args[0].input)).toEqual([
       { cluster: CLUSTER, family: 'meatlizard-backup-backup', desiredStatus: 'RUNNING' },
       { cluster: CLUSTER, family: 'meatlizard-backup-restore', desiredStatus: 'RUNNING' },
+      { cluster: CLUSTER, family: 'meatlizard-backup-restore-test', desiredStatus: 'RUNNING' },
       { cluster: CLUSTER, family: 'meatlizard-backup-backup', desiredStatus: 'STOPPED' },
       { cluster: CLUSTER, family: 'meatlizard-backup-restore', desiredStatus: 'STOPPED' },
+      { cluster: CLUSTER, family: 'meatlizard-backup-restore-test', desiredStatus: 'STOPPED' },
     ]);
   });
 
   test('WHEN the task is not a meatbackup task THEN the answer refuses it', async () => {
     // GIVEN
-    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: TASK_ARN, taskDefinitionArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/web:12`, lastStatus: 'RUNNING' }] });
+    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: TASK_ARN, taskDefinitionArn: `arn:aws:ecs:${REGION}:111122223333:task-definition/web:12`, lastStatus: 'RUNNING' }] });
     // WHEN
     const result = await handleEvent({ action: 'status', taskArn: TASK_ARN }, context());
     // THEN

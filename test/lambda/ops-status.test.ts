@@ -11,35 +11,16 @@ import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { handleEvent } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
 import { type FixtureBackup, writeBackupFixture } from '../support/backup-fixture';
-import { readSettings } from '../../src/settings';
+import { LOG_GROUP, REGION, TASK_DEFINITION, deployment, opsContext, taskArn } from '../support/ops-fixture';
 
 const BUCKET = 'ops-status-backups';
 const EMPTY_BUCKET = 'ops-status-empty';
-const REGION = 'eu-west-1';
-const ACCOUNT = '111122223333';
-const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/meatlizard-backup-TasksCluster`;
-const BACKUP_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-backup:3`;
-const RESTORE_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-restore:1`;
-const RESTORE_TEST_TD = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/meatlizard-backup-restore-test:2`;
+const BACKUP_TD = TASK_DEFINITION.backup;
+const RESTORE_TEST_TD = TASK_DEFINITION['restore-test'];
 const TASK_ID = '7e6d5c4b3a2918070f1e2d3c4b5a6978';
-const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/meatlizard-backup-TasksCluster/${TASK_ID}`;
-const LOG_GROUP = 'meatlizard-backup-primary-TasksLogs';
-
-/** What the primary stack sets on the function, restore test included (test/lib/monitoring.test.ts checks the stack's side). */
-const ENVIRONMENT = {
-  [ENV.bucket]: BUCKET,
-  [ENV.prefix]: 'backups/',
-  [ENV.ecsCluster]: CLUSTER,
-  [ENV.backupTaskDefinition]: BACKUP_TD,
-  [ENV.restoreTaskDefinition]: RESTORE_TD,
-  [ENV.restoreTestTaskDefinition]: RESTORE_TEST_TD,
-  [ENV.taskContainerName]: 'meatbackup',
-  [ENV.taskSubnets]: 'subnet-0123456789abcdef0',
-  [ENV.taskSecurityGroups]: 'sg-0123456789abcdef0',
-  [ENV.taskAssignPublicIp]: 'false',
-  [ENV.taskLogGroup]: LOG_GROUP,
-};
-/** Sunday, four hours after the restore test's result was recorded, six after the newest backup. */
+const TASK_ARN = taskArn(TASK_ID);
+/** A deployment from before BACKUP_DATABASE and without a web service (an empty value is unset). */
+const ENVIRONMENT = deployment(BUCKET, { [ENV.database]: '', [ENV.webService]: '' });
 const NOW = new Date('2025-09-21T09:00:00Z');
 const NEWEST = 'backups/meatdb-2025-09-21T03:00:00.sql.gz';
 const OLDER = 'backups/meatdb-2025-09-20T03:00:00.sql.gz';
@@ -50,7 +31,7 @@ let client: S3Client;
 let newest: FixtureBackup;
 
 function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsContext {
-  return { s3: client, ecs: new ECSClient({ region: REGION }), settings: readSettings(env), now: () => NOW };
+  return opsContext(client, env, NOW);
 }
 
 function passed(key: string): RestoreTestResult {

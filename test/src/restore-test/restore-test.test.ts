@@ -3,49 +3,39 @@
  * `npm run build` first) and, where the clock must be fixed, through runRestoreTest in-process.
  */
 import { existsSync } from 'node:fs';
-import { CreateBucketCommand, GetObjectCommand, GetObjectRetentionCommand, GetObjectTaggingCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
-import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
-import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
+import { CreateBucketCommand, GetObjectCommand, GetObjectRetentionCommand, GetObjectTaggingCommand, ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../../src/core/log';
 import { type RestoreTestResult, restoreTestResultSchema } from '../../../src/contract';
 import { readManifest } from '../../../src/catalog/catalog';
 import { readRestoreTestResult } from '../../../src/restore-test/record-result';
 import { runRestoreTest } from '../../../src/restore-test/restore-test';
 import { type CliResult, cleanEnv, runCli } from '../../support/cli';
+import { useHarness } from '../../support/harness';
 import { alterBackupObject, catalogOf, comparableDump, patchManifest, pgDumpSql, pgDumpallGlobals, putGlobals, writeBackupFixture } from '../../support/backup-fixture';
 
 const BUCKET = 'restore-tests';
 
-let pg: LocalCluster;
-let s3: LocalS3;
-let client: S3Client;
-
-beforeAll(async () => {
-  [pg, s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
-  client = s3.client();
+const h = useHarness('restore-test', async ({ client, pg }) => {
   await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await client.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
   // The platform's tables belong to a role of its own, as they do in production.
   await pg.query('create role meat_owner nologin');
 });
-afterAll(async () => {
-  await Promise.all([pg?.stop(), s3?.stop()]);
-});
 
 function env(database: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return cleanEnv({ ...s3.env, ...pg.env(database), BACKUP_BUCKET: BUCKET, ...extra });
+  return cleanEnv({ ...h.s3.env, ...h.pg.env(database), BACKUP_BUCKET: BUCKET, ...extra });
 }
 
 async function databases(): Promise<string[]> {
-  return (await pg.query<{ datname: string }>('select datname from pg_database order by 1')).map((r) => r.datname);
+  return (await h.pg.query<{ datname: string }>('select datname from pg_database order by 1')).map((r) => r.datname);
 }
 
 function dumpOf(database: string): string {
-  return comparableDump(pg.env(database), database);
+  return comparableDump(h.pg.env(database), database);
 }
 
 async function storedResult(key: string): Promise<RestoreTestResult> {
-  const res = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${key}.restore-test.json` }));
+  const res = await h.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${key}.restore-test.json` }));
   return restoreTestResultSchema.parse(JSON.parse(await res.Body!.transformToString('utf8')));
 }
 
@@ -74,16 +64,16 @@ analyze;
 /** A database like the platform's, once per name. */
 async function liveDatabase(name: string): Promise<void> {
   if ((await databases()).includes(name)) return;
-  await pg.query(`create database "${name}"`);
-  await pg.query(MEATDB_SQL, name);
+  await h.pg.query(`create database "${name}"`);
+  await h.pg.query(MEATDB_SQL, name);
 }
 
 /** A fixture of `database` whose manifest records its real catalog summary, with `change` applied to it. */
 async function fixtureOf(database: string, prefix: string, change: (c: Awaited<ReturnType<typeof catalogOf>>) => void = () => undefined) {
   await liveDatabase(database);
-  const catalog = await catalogOf(pg.connection(database));
+  const catalog = await catalogOf(h.pg.connection(database));
   change(catalog);
-  return writeBackupFixture(client, BUCKET, { sql: pgDumpSql(pg.env(), database), database, takenAt: new Date('2025-09-17T10:30:00Z'), prefix, manifest: { catalog } });
+  return writeBackupFixture(h.client, BUCKET, { sql: pgDumpSql(h.pg.env(), database), database, takenAt: new Date('2025-09-17T10:30:00Z'), prefix, manifest: { catalog } });
 }
 
 describe('GIVEN a good backup taken with `meatbackup backup`', () => {
@@ -91,8 +81,8 @@ describe('GIVEN a good backup taken with `meatbackup backup`', () => {
     await liveDatabase('meatdb');
     const backup = JSON.parse((await runCli(['backup', '--prefix', 'good/', '--json'], { env: env('meatdb') })).stdout) as { key: string };
     // A backup made before backups recorded their catalog summary gets the one it would have recorded.
-    const catalog = await catalogOf(pg.connection('meatdb'));
-    await patchManifest(client, BUCKET, backup.key, (m) => (m.catalog ? m : { ...m, catalog }));
+    const catalog = await catalogOf(h.pg.connection('meatdb'));
+    await patchManifest(h.client, BUCKET, backup.key, (m) => (m.catalog ? m : { ...m, catalog }));
     const dumpBefore = dumpOf('meatdb');
     const before = await databases();
 
@@ -117,10 +107,10 @@ describe('GIVEN a good backup taken with `meatbackup backup`', () => {
     });
     const { resultKey: _resultKey, notes: _notes, ...recorded } = out as RestoreTestResult & { resultKey: string; notes: string[] };
     expect(await storedResult(backup.key)).toEqual(recorded);
-    expect(await readRestoreTestResult(client, BUCKET, backup.key)).toMatchObject({ ok: true, key: backup.key });
+    expect(await readRestoreTestResult(h.client, BUCKET, backup.key)).toMatchObject({ ok: true, key: backup.key });
     // The result carries its backup's retention class, so the lifecycle rules expire both together.
-    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: `${backup.key}.restore-test.json` }));
-    const recordedClass = (await readManifest(client, BUCKET, backup.key))?.retention?.class;
+    const tags = await h.client.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: `${backup.key}.restore-test.json` }));
+    const recordedClass = (await readManifest(h.client, BUCKET, backup.key))?.retention?.class;
     expect(recordedClass).toMatch(/^(daily|weekly|monthly)$/);
     expect(tags.TagSet).toEqual([{ Key: 'retention', Value: recordedClass }]);
     // The scratch database existed only during the test, and the live one is byte for byte what it was.
@@ -131,8 +121,11 @@ describe('GIVEN a good backup taken with `meatbackup backup`', () => {
   });
 
   test('WHEN it is tested twice THEN the newest result overwrites the previous one', async () => {
-    const first = JSON.parse((await runCli(['restore-test', '--prefix', 'good/', '--json'], { env: env('meatdb') })).stdout) as RestoreTestResult;
-    const second = JSON.parse((await runCli(['restore-test', '--prefix', 'good/', '--json'], { env: env('meatdb') })).stdout) as RestoreTestResult;
+    // GIVEN a good backup of its own (not the previous test's)
+    await fixtureOf('meatdb', 'twice/');
+    const first = JSON.parse((await runCli(['restore-test', '--prefix', 'twice/', '--json'], { env: env('meatdb') })).stdout) as RestoreTestResult;
+    const second = JSON.parse((await runCli(['restore-test', '--prefix', 'twice/', '--json'], { env: env('meatdb') })).stdout) as RestoreTestResult;
+    expect(first.ok).toBe(true);
     expect(second.testedAt > first.testedAt || second.testedAt === first.testedAt).toBe(true);
     expect((await storedResult(second.key)).testedAt).toBe(second.testedAt);
   });
@@ -177,7 +170,7 @@ describe('GIVEN a backup whose recorded summary does not match its content', () 
 
   test('WHEN the backup recorded no catalog summary (made before backups did) THEN it passes with a note', async () => {
     await liveDatabase('meatdb');
-    const backup = await writeBackupFixture(client, BUCKET, { sql: pgDumpSql(pg.env(), 'meatdb'), database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'old/' });
+    const backup = await writeBackupFixture(h.client, BUCKET, { sql: pgDumpSql(h.pg.env(), 'meatdb'), database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'old/' });
 
     const result = await runCli(['restore-test', backup.key, '--prefix', 'old/'], { env: env('meatdb') });
 
@@ -191,10 +184,10 @@ describe('GIVEN a backup whose recorded summary does not match its content', () 
 
 describe('GIVEN a bucket with Object Lock', () => {
   test('WHEN a backup in it is tested twice THEN each result is written unlocked and the newest is the current version', async () => {
-    await client.send(new CreateBucketCommand({ Bucket: 'restore-tests-locked', ObjectLockEnabledForBucket: true }));
+    await h.client.send(new CreateBucketCommand({ Bucket: 'restore-tests-locked', ObjectLockEnabledForBucket: true }));
     await liveDatabase('meatdb');
-    const catalog = await catalogOf(pg.connection('meatdb'));
-    const backup = await writeBackupFixture(client, 'restore-tests-locked', { sql: pgDumpSql(pg.env(), 'meatdb'), database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), manifest: { catalog } });
+    const catalog = await catalogOf(h.pg.connection('meatdb'));
+    const backup = await writeBackupFixture(h.client, 'restore-tests-locked', { sql: pgDumpSql(h.pg.env(), 'meatdb'), database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), manifest: { catalog } });
 
     for (let run = 0; run < 2; run += 1) {
       const result = await runCli(['restore-test', backup.key, '--bucket', 'restore-tests-locked'], { env: env('meatdb') });
@@ -202,10 +195,10 @@ describe('GIVEN a bucket with Object Lock', () => {
     }
 
     const resultKey = `${backup.key}.restore-test.json`;
-    const versions = await client.send(new ListObjectVersionsCommand({ Bucket: 'restore-tests-locked', Prefix: resultKey }));
+    const versions = await h.client.send(new ListObjectVersionsCommand({ Bucket: 'restore-tests-locked', Prefix: resultKey }));
     expect(versions.Versions?.map((v) => v.Key)).toEqual([resultKey, resultKey]);
-    await expect(client.send(new GetObjectRetentionCommand({ Bucket: 'restore-tests-locked', Key: resultKey }))).rejects.toThrow();
-    expect(await readRestoreTestResult(client, 'restore-tests-locked', backup.key)).toMatchObject({ ok: true });
+    await expect(h.client.send(new GetObjectRetentionCommand({ Bucket: 'restore-tests-locked', Key: resultKey }))).rejects.toThrow();
+    expect(await readRestoreTestResult(h.client, 'restore-tests-locked', backup.key)).toMatchObject({ ok: true });
   });
 });
 
@@ -252,8 +245,8 @@ describe('GIVEN SQL assertions', () => {
 describe('GIVEN a backup that cannot be restored', () => {
   test('WHEN it was altered after upload THEN no database is created and the failure is recorded', async () => {
     const backup = await fixtureOf('meatdb', 'altered/');
-    await alterBackupObject(client, BUCKET, backup, (b) => b.subarray(0, b.length - 10));
-    await patchManifest(client, BUCKET, backup.key, (m) => ({ ...m, versionId: undefined }));
+    await alterBackupObject(h.client, BUCKET, backup, (b) => b.subarray(0, b.length - 10));
+    await patchManifest(h.client, BUCKET, backup.key, (m) => ({ ...m, versionId: undefined }));
     const before = await databases();
 
     const result = await runCli(['restore-test', backup.key, '--prefix', 'altered/'], { env: env('meatdb') });
@@ -267,8 +260,8 @@ describe('GIVEN a backup that cannot be restored', () => {
 
   test('WHEN its SQL fails half-way THEN the scratch database is dropped and psql\'s error is recorded', async () => {
     await liveDatabase('meatdb');
-    const broken = pgDumpSql(pg.env(), 'meatdb').replace(/(COPY public\.users[^\n]*\n)/, '$1this is not a row\n');
-    const backup = await writeBackupFixture(client, BUCKET, { sql: broken, database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'broken/' });
+    const broken = pgDumpSql(h.pg.env(), 'meatdb').replace(/(COPY public\.users[^\n]*\n)/, '$1this is not a row\n');
+    const backup = await writeBackupFixture(h.client, BUCKET, { sql: broken, database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'broken/' });
     const before = await databases();
 
     const result = await runCli(['restore-test', backup.key, '--prefix', 'broken/'], { env: env('meatdb') });
@@ -281,12 +274,12 @@ describe('GIVEN a backup that cannot be restored', () => {
 
   test('WHEN the scratch name is already taken THEN that database is refused, not touched, and the failure recorded', async () => {
     const backup = await fixtureOf('meatdb', 'taken/');
-    await pg.query('create database "meatdb_restore_test_20250918T000000Z"');
-    await pg.query('create table mine (x int)', 'meatdb_restore_test_20250918T000000Z');
+    await h.pg.query('create database "meatdb_restore_test_20250918T000000Z"');
+    await h.pg.query('create table mine (x int)', 'meatdb_restore_test_20250918T000000Z');
 
     const outcome = await runRestoreTest({
-      s3: client, bucket: BUCKET, prefix: 'taken/', ref: 'latest', mode: 'scratch', assertions: [],
-      conn: pg.connection('meatdb'), logger: quiet(), now: () => new Date('2025-09-18T00:00:00Z'),
+      s3: h.client, bucket: BUCKET, prefix: 'taken/', ref: 'latest', mode: 'scratch', assertions: [],
+      conn: h.pg.connection('meatdb'), logger: quiet(), now: () => new Date('2025-09-18T00:00:00Z'),
     });
 
     expect(outcome.result).toMatchObject({
@@ -294,20 +287,20 @@ describe('GIVEN a backup that cannot be restored', () => {
       ok: false,
       error: expect.stringMatching(/^database meatdb_restore_test_20250918T000000Z already exists on .*: another restore test is running, or one left it behind; it was not touched/),
     });
-    expect(await pg.query('select count(*)::int as n from mine', 'meatdb_restore_test_20250918T000000Z')).toEqual([{ n: 0 }]);
-    await pg.query('drop database "meatdb_restore_test_20250918T000000Z"');
+    expect(await h.pg.query('select count(*)::int as n from mine', 'meatdb_restore_test_20250918T000000Z')).toEqual([{ n: 0 }]);
+    await h.pg.query('drop database "meatdb_restore_test_20250918T000000Z"');
   });
 
   test('WHEN the task gets SIGTERM during the load THEN psql is killed, the scratch database dropped, the interruption recorded, and it exits 143', async () => {
     await liveDatabase('meatdb');
-    const slow = `${pgDumpSql(pg.env(), 'meatdb')}\nselect pg_sleep(120);\n`;
-    const backup = await writeBackupFixture(client, BUCKET, { sql: slow, database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'sigterm/' });
+    const slow = `${pgDumpSql(h.pg.env(), 'meatdb')}\nselect pg_sleep(120);\n`;
+    const backup = await writeBackupFixture(h.client, BUCKET, { sql: slow, database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'sigterm/' });
     const before = await databases();
 
     let pid = 0;
     const running = runCli(['restore-test', backup.key, '--prefix', 'sigterm/'], { env: env('meatdb'), onSpawn: (p) => (pid = p) });
     for (let i = 0; i < 300; i += 1) {
-      const sleeping = await pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%' and datname like 'meatdb_restore_test_%'`);
+      const sleeping = await h.pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%' and datname like 'meatdb_restore_test_%'`);
       if (sleeping.length > 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -317,7 +310,7 @@ describe('GIVEN a backup that cannot be restored', () => {
     expect(result.code).toBe(143);
     expect(errorLines(result)).toEqual(['meatbackup: interrupted by SIGTERM; nothing was left half-done']);
     expect(await databases()).toEqual(before);
-    expect(await pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%'`)).toEqual([]);
+    expect(await h.pg.query(`select 1 from pg_stat_activity where query like 'select pg_sleep(120)%'`)).toEqual([]);
     expect(await storedResult(backup.key)).toMatchObject({ ok: false, error: 'interrupted by SIGTERM' });
     expect(metrics(result)).toEqual([expect.objectContaining({ Database: 'meatdb', RestoreTestSuccess: 0 })]);
   });
@@ -333,8 +326,8 @@ describe('GIVEN a backup that cannot be restored', () => {
 describe('GIVEN cluster mode', () => {
   test('WHEN a backup whose objects belong to a role of the source is tested THEN a throwaway cluster gets its globals, passes, and is removed; the server is not touched', async () => {
     const backup = await fixtureOf('meatdb', 'cluster/');
-    const globals = await putGlobals(client, BUCKET, backup.key, pgDumpallGlobals(pg.env()));
-    await patchManifest(client, BUCKET, backup.key, (m) => ({ ...m, globals }));
+    const globals = await putGlobals(h.client, BUCKET, backup.key, pgDumpallGlobals(h.pg.env()));
+    await patchManifest(h.client, BUCKET, backup.key, (m) => ({ ...m, globals }));
     const before = await databases();
     const dumpBefore = dumpOf('meatdb');
 
@@ -355,7 +348,7 @@ describe('GIVEN cluster mode', () => {
 
   test('WHEN RESTORE_TEST_MODE picks cluster and the backup comes from a newer major than the installed server THEN it is refused clearly', async () => {
     await liveDatabase('meatdb');
-    const backup = await writeBackupFixture(client, BUCKET, {
+    const backup = await writeBackupFixture(h.client, BUCKET, {
       sql: 'select 1;', database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'future/', manifest: { serverVersion: '99.1' },
     });
 
