@@ -194,22 +194,27 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
         }),
       ),
     ).rejects.toThrow('operator pressed Ctrl-C');
-    // Copies already under way finish; nothing after the abort starts.
+    // Nothing after the abort starts. Copies under way are cut off (a stopped run must end within seconds even when S3
+    // does not answer), though S3 may still have written some of them: each carries its record, so the next run
+    // proves and skips it.
     expect(firstRun.length).toBeGreaterThanOrEqual(100);
     expect(firstRun.length).toBeLessThan(100 + 16 + 1);
     const afterFirst = await listCurrentObjects(client, 'meat-resumed');
-    expect(afterFirst).toHaveLength(firstRun.length);
+    expect(afterFirst.length).toBeGreaterThanOrEqual(firstRun.length);
 
     const prepared = await planPromotion(resumeBase());
-    expect(prepared.plan).toMatchObject({ targetExists: true, alreadyCopied: { objects: firstRun.length }, toCopy: { objects: keys.length - firstRun.length }, conflicts: { count: 0 } });
+    const arrived = prepared.skipped.length;
+    expect(arrived).toBeGreaterThanOrEqual(afterFirst.length);
+    expect(arrived).toBeLessThan(100 + 16 + 1);
+    expect(prepared.plan).toMatchObject({ targetExists: true, alreadyCopied: { objects: arrived }, toCopy: { objects: keys.length - arrived }, conflicts: { count: 0 } });
 
     const secondRun: string[] = [];
     const result = await runPromotion(resumeBase({ onCopied: (o) => secondRun.push(o.key) }), prepared);
     expect(result.created).toBe(false);
-    expect(result.skipped.objects).toBe(firstRun.length);
-    expect(result.copied.objects).toBe(keys.length - firstRun.length);
+    expect(result.skipped.objects).toBe(arrived);
+    expect(result.copied.objects).toBe(keys.length - arrived);
     expect(result.verification?.ok).toBe(true);
-    expect([...firstRun, ...secondRun].sort()).toEqual(keys);
+    expect([...prepared.skipped.map((o) => o.key), ...secondRun].sort()).toEqual(keys);
     expect((await allVersions('meat-resumed')).length).toBe(keys.length);
 
     // A third run has nothing left to do, including the multipart and recorded copies.
