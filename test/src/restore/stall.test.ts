@@ -67,9 +67,12 @@ describe('GIVEN S3 freezes in the middle of a restore\'s download', () => {
     expect(await serverState()).toEqual(before);
   });
 
-  test('WHEN the restore task gets SIGTERM THEN it ends within seconds with one line, and meatdb is untouched', async () => {
+  test.each([
+    ['mid-download (the load)', () => p.proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down')],
+    ['at its first HeadObject (a small request that listens to no signal)', () => p.proxy.freezeOnRequest(/^HEAD /)],
+  ])('WHEN S3 freezes %s and the restore task gets SIGTERM THEN it ends within seconds with one line, and meatdb is untouched', async (_when, freeze) => {
     const before = await serverState();
-    const frozen = p.proxy.freezeAfter(backups.meatdb.sizeBytes + 4 * MiB, 'down');
+    const frozen = freeze();
     let pid = 0;
     const run = runCli(['restore', backups.meatdb.key, '--yes'], { env: env({ STALL_TIMEOUT_SECONDS: '600' }), onSpawn: (p) => (pid = p) });
     await frozen;
