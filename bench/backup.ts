@@ -121,6 +121,34 @@ export function motoPid(endpoint: string): number {
   throw new Error(`moto_server for ${endpoint} not found in /proc`);
 }
 
+export interface BenchWorld {
+  pg: LocalCluster;
+  s3: LocalS3;
+  client: S3Client;
+  /** A scratch folder for the command's files. */
+  work: string;
+  generateSeconds: number;
+}
+
+/** A throwaway cluster with the generated tables and an emulator with `bucket`, all removed afterwards whatever happens. */
+export async function withBenchWorld<T>(bucket: string, rows: number, log: (m: string) => void, fn: (world: BenchWorld) => Promise<T>): Promise<T> {
+  const work = mkdtempSync(join(tmpdir(), 'meatbackup-bench-'));
+  let pg: LocalCluster | undefined;
+  let s3: LocalS3 | undefined;
+  try {
+    [pg, s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
+    const client = s3.client();
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    log(`generating ${rows.toLocaleString('en')} rows…`);
+    const start = Date.now();
+    await generate(pg, rows);
+    return await fn({ pg, s3, client, work, generateSeconds: (Date.now() - start) / 1000 });
+  } finally {
+    await Promise.all([pg?.stop(), s3?.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 /** Runs per command: the option, else BENCH_REPEAT, else 3 (the targets are medians of three). */
 export function benchRepeat(option?: number): number {
   return Math.max(1, Math.floor(option ?? Number(process.env.BENCH_REPEAT ?? 3)));
@@ -223,17 +251,7 @@ export async function benchBackup(options: BackupBenchOptions = {}): Promise<Bac
   }
 
   const loadAverageBefore = loadavg()[0];
-  const work = mkdtempSync(join(tmpdir(), 'meatbackup-bench-'));
-  let pg: LocalCluster | undefined;
-  let s3: LocalS3 | undefined;
-  try {
-    [pg, s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
-    const client = s3.client();
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    log(`generating ${rows.toLocaleString('en')} rows…`);
-    const genStart = Date.now();
-    await generate(pg, rows);
-    const generateSeconds = (Date.now() - genStart) / 1000;
+  return withBenchWorld(BUCKET, rows, log, async ({ pg, s3, client, work, generateSeconds }) => {
 
     const pgDump = join(serverBinDir(), 'pg_dump');
     const pgDumpVersion = execFileSync(pgDump, ['--version'], { encoding: 'utf8' }).trim();
@@ -321,10 +339,7 @@ export async function benchBackup(options: BackupBenchOptions = {}): Promise<Bac
         storedOk: (ours.storedRatio ?? Number.POSITIVE_INFINITY) <= 1.1,
       },
     };
-  } finally {
-    await Promise.all([pg?.stop(), s3?.stop()]);
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 export function formatBackupBench(r: BackupBenchResult): string {

@@ -14,14 +14,12 @@
  *   BENCH_REPEAT=5 …                          # runs per command (default 3); the median run is reported
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { formatBytes, formatTable } from '../src/core/format';
-import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local/postgres-cluster';
-import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
-import { type BackupBenchRow, CLI, DATABASE, TIME, benchRepeat, generate, measure, medianRun, motoPid, postmasterPid } from './backup';
+import { serverBinDir } from '../src/local/postgres-cluster';
+import { type BackupBenchRow, CLI, DATABASE, TIME, benchRepeat, measure, medianRun, motoPid, postmasterPid, withBenchWorld } from './backup';
 
 const BUCKET = 'bench-restore';
 
@@ -43,15 +41,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
   if (!existsSync(TIME)) throw new Error(`${TIME} (GNU time) is needed to measure peak RSS: install it with \`apt-get install -y time\``);
   const loadAverageBefore = loadavg()[0];
-  const work = mkdtempSync(join(tmpdir(), 'meatbackup-bench-restore-'));
-  let pg: LocalCluster | undefined;
-  let s3: LocalS3 | undefined;
-  try {
-    [pg, s3] = await Promise.all([startLocalCluster(), startLocalS3()]);
-    const client = s3.client();
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    log(`generating ${rows.toLocaleString('en')} rows…`);
-    await generate(pg, rows);
+  return withBenchWorld(BUCKET, rows, log, async ({ pg, s3, work }) => {
     const env: NodeJS.ProcessEnv = { ...process.env, ...pg.env(DATABASE), ...s3.env, BACKUP_BUCKET: BUCKET, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
     log('taking the backup to restore…');
     const backup = JSON.parse(execFileSync(process.execPath, [CLI, 'backup', '--json'], { env, encoding: 'utf8' })) as { key: string; sizeBytes: number; sqlBytes: number };
@@ -88,10 +78,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
     for (const r of results) r.ratio = r.wallSeconds / results[0].wallSeconds;
     const ours = results.find((r) => r.name.includes('igzip'))!;
     return { rows, storedBytes: backup.sizeBytes, sqlBytes: backup.sqlBytes, loadAverageBefore, results, target: { ratio: ours.ratio, ok: ours.ratio <= 1.1 } };
-  } finally {
-    await Promise.all([pg?.stop(), s3?.stop()]);
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 export function formatRestoreBench(r: RestoreBenchResult): string {
