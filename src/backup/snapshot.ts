@@ -6,11 +6,10 @@
  * transaction that exported it is open: the session is closed once pg_dump has finished.)
  */
 import type { Client } from 'pg';
-import { Client as PgClient } from 'pg';
 import type { CatalogSummary } from '../contract';
 import { readCatalogSummary } from '../postgres/catalog-summary';
-import { describePgError, serverVersion } from '../postgres/client';
-import { type Connection, pgClientConfig } from '../postgres/connection';
+import { describePgError, openClient, serverVersion } from '../postgres/client';
+import type { Connection } from '../postgres/connection';
 
 export interface SnapshotSession {
   /** What pg_dump imports with --snapshot. */
@@ -36,12 +35,9 @@ async function exportSnapshot(client: Client): Promise<Omit<SnapshotSession, 'cl
 
 /** Opens the session and exports its snapshot; failures become one-line UserErrors (connection, login, database). */
 export async function openSnapshot(conn: Connection): Promise<SnapshotSession> {
-  const client = new PgClient(pgClientConfig(conn));
-  // An idle client whose backend dies emits 'error'; without a listener that would crash the process.
-  client.on('error', () => undefined);
+  const client = await openClient(conn);
   const close = (): Promise<void> => client.end().catch(() => undefined);
   try {
-    await client.connect();
     return { ...(await exportSnapshot(client)), close };
   } catch (err) {
     await close();

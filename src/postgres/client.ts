@@ -58,9 +58,12 @@ export function describePgError(err: unknown, conn: Connection): UserError {
   }
 }
 
-/** Opens a session, runs `fn`, always closes it. Connection failures become UserErrors. */
-export async function withClient<T>(conn: Connection, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client(pgClientConfig(conn));
+/**
+ * Opens a session the caller closes (`client.end()`); a connection failure becomes a one-line UserError. For a
+ * session that outlives one call (a held lock, an exported snapshot); otherwise use {@link withClient}.
+ */
+export async function openClient(conn: Connection, options: { applicationName?: string } = {}): Promise<Client> {
+  const client = new Client({ ...pgClientConfig(conn), ...(options.applicationName ? { application_name: options.applicationName } : {}) });
   // An idle client whose backend dies emits 'error'; without a listener that would crash the process.
   client.on('error', () => undefined);
   try {
@@ -69,6 +72,12 @@ export async function withClient<T>(conn: Connection, fn: (client: Client) => Pr
     await client.end().catch(() => undefined);
     throw describePgError(err, conn);
   }
+  return client;
+}
+
+/** Opens a session, runs `fn`, always closes it. Connection failures become UserErrors. */
+export async function withClient<T>(conn: Connection, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await openClient(conn);
   try {
     return await fn(client);
   } finally {

@@ -15,10 +15,10 @@
  * restore (two restore tests in the same second collide on the scratch name and the second is refused by that).
  */
 import { hostname, userInfo } from 'node:os';
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import { UserError } from '../core/errors';
-import { type Connection, describeConnection, pgClientConfig } from '../postgres/connection';
-import { describePgError } from '../postgres/client';
+import { type Connection, describeConnection } from '../postgres/connection';
+import { describePgError, openClient } from '../postgres/client';
 
 /** The advisory lock's first key: "meat" in ASCII, so the project's locks are recognisable in pg_locks. */
 export const RESTORE_LOCK_CLASS = 0x6d656174;
@@ -88,15 +88,8 @@ function alreadyRunning(database: string, found: Array<{ pid: number; applicatio
  */
 export async function acquireRestoreLock(admin: Connection, database: string, options: { from?: string; now?: Date } = {}): Promise<RestoreLock> {
   const applicationName = restoreApplicationName(options.from ?? thisProcess(), options.now ?? new Date());
-  const client = new Client({ ...pgClientConfig(admin), application_name: applicationName });
-  // The session idles for the whole restore; a backend that dies must not crash the process (the lock is gone then).
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw describePgError(err, admin);
-  }
+  // The session idles for the whole restore; a backend that dies then takes the lock with it.
+  const client = await openClient(admin, { applicationName });
   try {
     const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [RESTORE_LOCK_CLASS, database]);
     if (!rows[0].ok) throw alreadyRunning(database, await holders(client, database));
