@@ -1,52 +1,15 @@
-import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULT_PREFIX, ENV, TASK_CONTAINER_NAME } from '../../src/contract';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
-import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
+import type { BackupKey, OtherRegionKey } from './backup-key';
 import type { MeatbackupTask } from './meatbackup-task';
-import { REPO_ROOT, type TaskPlatform } from './task-platform';
-
-/**
- * The ops handler (lambda/ops/handler.ts: one event contract) as NodejsFunction settings: Node.js 22 on arm64, bundled
- * with the local esbuild (never Docker). The primary region's ops function and the replica region's promotion function
- * both deploy it, each with its own environment, role, memory and timeout.
- */
-export function opsHandlerCode(): Pick<
-  nodejs.NodejsFunctionProps,
-  'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'
-> {
-  return {
-    entry: join(REPO_ROOT, 'lambda', 'ops', 'handler.ts'),
-    handler: 'handler',
-    projectRoot: REPO_ROOT,
-    depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-    runtime: lambda.Runtime.NODEJS_22_X,
-    architecture: lambda.Architecture.ARM_64,
-    bundling: {
-      forceDockerBundling: false,
-      target: 'node22',
-      format: nodejs.OutputFormat.CJS,
-      minify: true,
-      sourceMap: true,
-      // Bundle the SDK clients the tests ran against instead of whatever version the runtime ships.
-      externalModules: [],
-    },
-  };
-}
-
-/** cdk-nag AwsSolutions-L1 (not the latest runtime) on a function built by {@link opsHandlerCode}. */
-export function acknowledgeNode22(fn: lambda.IFunction): void {
-  Validations.of(fn).acknowledge({
-    id: 'AwsSolutions-L1',
-    reason: 'Node.js 22 on purpose: the CLI, container image and tests target Node.js 22 (docs/architecture.md, "Runtimes"); move with them.',
-  });
-}
+import { addOpsHandler, grantKeyReads } from './ops-handler';
+import type { TaskPlatform } from './task-platform';
 
 export interface OpsFunctionProps {
   /**
@@ -87,26 +50,18 @@ export class OpsFunction extends Construct {
     const platform = props.platform;
     this.platform = platform;
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    this.role = new iam.Role(this, 'Role', {
-      roleName: props.roleName,
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'meatbackup ops Lambda: read backups/, run and describe meatbackup tasks',
-    });
-    this.logGroup.grantWrite(this.role);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    const handler = addOpsHandler(this, {
       functionName: props.functionName,
-      // Only a chat channel publishes versions (for its alias); a replaced version is not kept forever.
-      currentVersionOptions: { removalPolicy: RemovalPolicy.DESTROY },
+      roleName: props.roleName,
+      roleDescription: 'meatbackup ops Lambda: read backups/, run and describe meatbackup tasks',
       description: 'meatbackup operations: {"action": "list" | "backup" | "restore" | "status" | "promote", …}',
-      ...opsHandlerCode(),
+      // Only a chat channel publishes versions (for its alias); a replaced version is not kept forever.
+      extra: { currentVersionOptions: { removalPolicy: RemovalPolicy.DESTROY } },
       memorySize: 256,
       // replication-check reads the whole newest backup from the replica to recompute its sha256: at ~100 MB/s a
       // 10 GB backup takes minutes. Every other action answers in seconds.
       timeout: Duration.minutes(15),
-      role: this.role,
-      logGroup: this.logGroup,
+      logRetention: props.logRetention,
       environment: {
         [ENV.bucket]: props.bucket.bucketName,
         [ENV.prefix]: DEFAULT_PREFIX,
@@ -120,10 +75,11 @@ export class OpsFunction extends Construct {
         [ENV.taskSecurityGroups]: platform.securityGroup.securityGroupId,
         [ENV.taskAssignPublicIp]: String(platform.assignPublicIp),
         [ENV.taskLogGroup]: platform.logGroup.logGroupName,
-        NODE_OPTIONS: '--enable-source-maps',
       },
     });
-    acknowledgeNode22(this.function);
+    this.function = handler.function;
+    this.role = handler.role;
+    this.logGroup = handler.logGroup;
 
     const backupObjects = props.bucket.arnForObjects(`${DEFAULT_PREFIX}*`);
     // list and the catalog: ListBucket limited to backups/, GetObject on backups/* only; each backup's class (its tags),
@@ -222,13 +178,11 @@ export class OpsFunction extends Construct {
    * newest backup with the replica region's key, known by its alias.
    */
   grantBackupKeys(key: BackupKey, replicaKey: OtherRegionKey): void {
-    key.grant('OpsReadsWithKey', this.role, KEY_USE.read);
-    this.role.addToPrincipalPolicy(otherRegionKeyStatement('OpsReadsReplicaWithKey', replicaKey, KEY_USE.read));
-    acknowledgeWildcardResource(
-      defaultPolicyOf(this.role),
-      replicaKey.keyArnPattern,
-      'replication-check decrypts the replica\'s newest backup with the replica region\'s key, known by alias only: limited to that alias, S3 and the replica bucket.',
-    );
+    grantKeyReads(this.role, key, replicaKey, {
+      local: 'OpsReadsWithKey',
+      other: 'OpsReadsReplicaWithKey',
+      otherReason: 'replication-check decrypts the replica\'s newest backup with the replica region\'s key, known by alias only: limited to that alias, S3 and the replica bucket.',
+    });
   }
 
   /** Adds an environment variable (a name from ENV in src/contract.ts) for a later action. */

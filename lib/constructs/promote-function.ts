@@ -1,15 +1,15 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { BATCH_JOB_TAG, DEFAULT_PREFIX, ENV } from '../../src/contract';
 import type { AppConfig } from '../config';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
-import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
+import type { BackupKey, OtherRegionKey } from './backup-key';
 import { type BatchOperationsRole, bucketArn } from './batch-operations-role';
-import { acknowledgeNode22, opsHandlerCode } from './ops-function';
+import { addOpsHandler, grantKeyReads } from './ops-handler';
 
 /**
  * Environment variable of the primary region's ops function naming this function, so its `promote` answer can say
@@ -100,24 +100,16 @@ export class PromoteFunction extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    this.role = new iam.Role(this, 'Role', {
-      roleName: props.roleName,
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'meatbackup promotion Lambda: read the replica, create and fill a promotion target, submit Batch copy jobs',
-    });
-    this.logGroup.grantWrite(this.role);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      ...opsHandlerCode(),
+    const handler = addOpsHandler(this, {
       functionName: props.functionName,
+      roleName: props.roleName,
+      roleDescription: 'meatbackup promotion Lambda: read the replica, create and fill a promotion target, submit Batch copy jobs',
       description: 'meatbackup promotion (replica region): {"action": "promote" | "replication-check", …}',
       memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? Duration.minutes(15),
       // A promotion is started by a person; a failed or stopped run is sent again by that person (it resumes).
-      retryAttempts: 0,
-      role: this.role,
-      logGroup: this.logGroup,
+      extra: { retryAttempts: 0 },
+      logRetention: props.logRetention,
       environment: {
         [ENV.bucket]: props.primaryBucketName,
         [ENV.prefix]: DEFAULT_PREFIX,
@@ -126,10 +118,11 @@ export class PromoteFunction extends Construct {
         [ENV.primaryRegion]: props.primaryRegion,
         [ENV.batchOperationsRole]: props.batchRole.role.roleArn,
         [ENV.accountId]: stack.account,
-        NODE_OPTIONS: '--enable-source-maps',
       },
     });
-    acknowledgeNode22(this.function);
+    this.function = handler.function;
+    this.role = handler.role;
+    this.logGroup = handler.logGroup;
 
     this.grantPromotion(props);
   }
@@ -139,13 +132,11 @@ export class PromoteFunction extends Construct {
    * key, known by its alias (replication-check).
    */
   grantBackupKeys(replicaKey: BackupKey, primaryKey: OtherRegionKey): void {
-    replicaKey.grant('PromotionReadsReplica', this.role, KEY_USE.read);
-    this.role.addToPrincipalPolicy(otherRegionKeyStatement('PromotionReadsPrimaryWithKey', primaryKey, KEY_USE.read));
-    acknowledgeWildcardResource(
-      defaultPolicyOf(this.role),
-      primaryKey.keyArnPattern,
-      'replication-check decrypts the primary\'s newest backup with the primary region\'s key, known by alias only: limited to that alias, S3 and the primary bucket.',
-    );
+    grantKeyReads(this.role, replicaKey, primaryKey, {
+      local: 'PromotionReadsReplica',
+      other: 'PromotionReadsPrimaryWithKey',
+      otherReason: 'replication-check decrypts the primary\'s newest backup with the primary region\'s key, known by alias only: limited to that alias, S3 and the primary bucket.',
+    });
   }
 
   /** Each statement of the class comment, in that order; each step acknowledges its own wildcards. */
