@@ -23,7 +23,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { DEFAULT_LOCK_DAYS, ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, MAX_LOCK_DAYS, RETENTION_CLASSES, SSL_MODES, bucketNameProblem, restoreTestResultSchema } from '../src/contract';
+import { DEFAULT_LOCK_DAYS, ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, MAX_LOCK_DAYS, RETENTION_CLASSES, SSL_MODES, RESTORE_TEST_MODES, bucketNameProblem } from '../src/contract';
 
 /** The context key that holds the configuration (a file path, inline JSON, or an object). */
 export const CONFIG_CONTEXT_KEY = 'config';
@@ -363,7 +363,7 @@ const RESTORE_TEST = z
       })
       .prefault({}),
     /** `cluster`: a throwaway server in the task; `scratch`: a scratch database on the production server. @default cluster */
-    mode: restoreTestResultSchema.shape.mode.default('cluster'),
+    mode: z.enum(RESTORE_TEST_MODES).default('cluster'),
     /**
      * SQL statements that must each return true on the restored copy, e.g. `select count(*) > 0 from users`.
      * @default [] (the catalog check alone: valid for any database)

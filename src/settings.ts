@@ -10,7 +10,7 @@
  * a bucket, the promotion function has no ECS cluster. Those checks stay with the command or action (for the ops
  * functions {@link requireSettings}: one message for every missing variable).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, type RestoreTestMode, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
 import { UserError } from './core/errors';
 import { DEFAULT_PG_LIB_DIR, type PgPrograms } from './postgres/tools';
@@ -97,10 +97,15 @@ export interface Settings {
 }
 
 /** A value given but empty counts as unset: an unfilled template or a cleared variable is not a statement of intent. */
-const text = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+const text = z.pipe(
+  z.optional(z.string()),
+  z.transform((v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v)),
+);
+
+/** `text`, then `check` (a message when it fails), then `to`: one variable's whole rule. */
+function textThen<T>(check: (v: string | undefined) => boolean, hint: string, to: (v: string | undefined) => T) {
+  return z.pipe(text.check(z.refine(check, hint)), z.transform(to));
+}
 
 function list(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -108,16 +113,16 @@ function list(value: string | undefined): string[] {
 
 /** A whole number from `min` to `max`; `hint` says what to give. */
 function wholeNumber(min: number, max: number, hint: string) {
-  return text.refine((v) => v === undefined || (/^\s*\d+\s*$/.test(v) && Number(v) >= min && Number(v) <= max), hint).transform((v) => (v === undefined ? undefined : Number(v)));
+  return textThen((v) => v === undefined || (/^\s*\d+\s*$/.test(v) && Number(v) >= min && Number(v) <= max), hint, (v) => (v === undefined ? undefined : Number(v)));
 }
 
 function oneOf<T extends string>(values: readonly T[], hint: string) {
-  return text.refine((v) => v === undefined || (values as readonly string[]).includes(v), hint).transform((v) => v as T | undefined);
+  return textThen((v) => v === undefined || (values as readonly string[]).includes(v), hint, (v) => v as T | undefined);
 }
 
 const ASSERTIONS_HINT = 'give a JSON array of SQL strings, each returning one true, e.g. ["select count(*) > 0 from users"]';
 
-function parseAssertions(raw: string | undefined, ctx: z.RefinementCtx): string[] {
+function parseAssertions(raw: string | undefined, ctx: z.core.ParsePayload): string[] {
   if (raw === undefined) return [];
   let parsed: unknown;
   try {
@@ -126,18 +131,18 @@ function parseAssertions(raw: string | undefined, ctx: z.RefinementCtx): string[
     parsed = undefined;
   }
   if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string' && s.trim() !== '')) {
-    ctx.addIssue({ code: 'custom', message: ASSERTIONS_HINT });
+    ctx.issues.push({ code: 'custom', message: ASSERTIONS_HINT, input: raw });
     return [];
   }
   return parsed.map((s: string) => s.trim());
 }
 
-function parseWebService(raw: string | undefined, ctx: z.RefinementCtx): ServiceRef | undefined {
+function parseWebService(raw: string | undefined, ctx: z.core.ParsePayload): ServiceRef | undefined {
   if (raw === undefined) return undefined;
   try {
     return parseServiceRef(raw);
   } catch {
-    ctx.addIssue({ code: 'custom', message: 'give CLUSTER/SERVICE (names, or a cluster ARN/SERVICE, or a service ARN)' });
+    ctx.issues.push({ code: 'custom', message: 'give CLUSTER/SERVICE (names, or a cluster ARN/SERVICE, or a service ARN)', input: raw });
     return undefined;
   }
 }
@@ -145,7 +150,7 @@ function parseWebService(raw: string | undefined, ctx: z.RefinementCtx): Service
 /** Each variable's own check, keyed by its name; the message says what to give. */
 const variables = z.object({
   [ENV.bucket]: text,
-  [ENV.prefix]: z.string().optional(),
+  [ENV.prefix]: z.optional(z.string()),
   [ENV.replicaBucket]: text,
   [ENV.replicaRegion]: text,
   [ENV.primaryRegion]: text,
@@ -158,15 +163,17 @@ const variables = z.object({
   PGDATABASE: text,
   [ENV.pgDumpPath]: text,
   [ENV.pgLibDir]: text,
-  PATH: z.string().optional(),
-  [ENV.webService]: text.transform(parseWebService),
+  PATH: z.optional(z.string()),
+  [ENV.webService]: z.pipe(text, z.transform(parseWebService)),
   [ENV.lockDays]: wholeNumber(0, MAX_LOCK_DAYS, 'give a whole number of days (0 writes backups without Object Lock)'),
   [ENV.compressor]: oneOf(COMPRESSORS, "give isal (ISA-L's igzip, the fastest) or zlib (built in)"),
-  [ENV.stallSeconds]: text
-    .refine((v) => v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0), 'give the seconds without progress after which to give up (0 never gives up)')
-    .transform((v) => (v === undefined ? undefined : Number(v))),
+  [ENV.stallSeconds]: textThen(
+    (v) => v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0),
+    'give the seconds without progress after which to give up (0 never gives up)',
+    (v) => (v === undefined ? undefined : Number(v)),
+  ),
   [ENV.restoreTestMode]: oneOf(RESTORE_TEST_MODES, 'use scratch or cluster'),
-  [ENV.restoreTestAssertions]: text.transform(parseAssertions),
+  [ENV.restoreTestAssertions]: z.pipe(text, z.transform(parseAssertions)),
   [ENV.ecsCluster]: text,
   [ENV.backupTaskDefinition]: text,
   [ENV.restoreTaskDefinition]: text,
@@ -174,15 +181,15 @@ const variables = z.object({
   [ENV.taskContainerName]: text,
   [ENV.taskSubnets]: text,
   [ENV.taskSecurityGroups]: text,
-  [ENV.taskAssignPublicIp]: text
-    .transform((v) => v?.toLowerCase())
-    .refine((v) => v === undefined || ['true', 'false', 'enabled', 'disabled'].includes(v), 'use true or false'),
+  [ENV.taskAssignPublicIp]: z
+    .pipe(text, z.transform((v) => v?.toLowerCase()))
+    .check(z.refine((v) => v === undefined || ['true', 'false', 'enabled', 'disabled'].includes(v), 'use true or false')),
   [ENV.taskLogGroup]: text,
   [ENV.batchOperationsRole]: text,
   [ENV.accountId]: text,
   [ENV.promoteFunctionName]: text,
   [ENV.chatRestoreEnabled]: text,
-  [ENV.chatCommandPrefix]: z.string().optional(),
+  [ENV.chatCommandPrefix]: z.optional(z.string()),
 });
 
 /**

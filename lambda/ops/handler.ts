@@ -6,7 +6,7 @@
  * Invoked through the chat alias (src/ops/chat.ts), it refuses what the channel may not do and answers in a few chat
  * lines instead of the JSON document; every invocation is logged with what the function knows of its caller.
  */
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
 import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal, markStartedFromChat } from '../../src/ops/chat';
@@ -24,7 +24,7 @@ function describeValue(value: unknown): string {
 }
 
 /** One line naming each problem with the event, the way an operator can fix it. */
-export function describeEventProblem(event: unknown, error: z.ZodError): string {
+export function describeEventProblem(event: unknown, error: z.core.$ZodError): string {
   const example = 'send a JSON object such as {"action": "list"}';
   if (event === null || typeof event !== 'object' || Array.isArray(event)) return `the event must be a JSON object: ${example}`;
   const action = (event as Record<string, unknown>).action;

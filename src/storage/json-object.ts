@@ -3,7 +3,7 @@
  * checked against their schema, with one actionable line when they are missing parts or altered.
  */
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { UserError } from '../core/errors';
 import { isNotFound } from './aws-errors';
 import { describeS3Error } from './s3';
@@ -29,7 +29,7 @@ export class UnreadableJsonObject extends UserError {
 }
 
 /** Reads `key` and validates it with `schema`; undefined when there is no such object. */
-export async function readJsonObject<S extends z.ZodType>(s3: S3Client, bucket: string, key: string, schema: S, about: JsonObjectDescription): Promise<z.infer<S> | undefined> {
+export async function readJsonObject<S extends z.ZodMiniType>(s3: S3Client, bucket: string, key: string, schema: S, about: JsonObjectDescription): Promise<z.infer<S> | undefined> {
   let body: string;
   try {
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -59,7 +59,7 @@ export async function readJsonObject<S extends z.ZodType>(s3: S3Client, bucket: 
  * backup's retention class so the bucket's lifecycle rules expire both together. The SDK sends a checksum with the
  * PutObject, which a bucket with Object Lock requires.
  */
-export async function writeJsonObject<S extends z.ZodType>(
+export async function writeJsonObject<S extends z.ZodMiniType>(
   s3: S3Client,
   bucket: string,
   key: string,
