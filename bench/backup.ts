@@ -30,6 +30,12 @@ import { type LocalCluster, serverBinDir, startLocalCluster } from '../src/local
 import { type LocalS3, startLocalS3 } from '../src/local/s3-emulator';
 
 export const CLI = join(__dirname, '..', 'bin', 'meatbackup.js');
+/**
+ * The CLI as an operator starts it (`npx meatbackup`, the container's entrypoint): this Node.js with the options of
+ * the entry file's first line (`#!/usr/bin/env -S node …`), spelled out so that a command run with another PATH
+ * (the zlib rows) starts the same way.
+ */
+export const RUN_CLI = [process.execPath, ...(/^#!\S*env -S node(.*)$/m.exec(readFileSync(CLI, 'utf8').split('\n')[0])?.[1].trim().split(/\s+/).filter(Boolean) ?? []), CLI].join(' ');
 export const TIME = '/usr/bin/time';
 const BUCKET = 'bench-backups';
 export const DATABASE = 'meatdb';
@@ -273,22 +279,22 @@ export async function benchBackup(options: BackupBenchOptions = {}): Promise<Bac
       { name: 'raw pg_dump > /dev/null', script: () => `${pgDump} --no-password > /dev/null`, stored: async () => undefined },
       {
         name: 'meatbackup backup (igzip -1, default)',
-        script: () => `node ${CLI} backup --json --compressor isal --prefix run-${++run}/`,
+        script: () => `${RUN_CLI} backup --json --compressor isal --prefix run-${++run}/`,
         stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
       },
       {
         name: 'meatbackup backup --compressor isal --compression-level 2',
-        script: () => `node ${CLI} backup --json --compressor isal --compression-level 2 --prefix run-${++run}/`,
+        script: () => `${RUN_CLI} backup --json --compressor isal --compression-level 2 --prefix run-${++run}/`,
         stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
       },
       {
         name: 'meatbackup backup --first-part-size 5 (igzip)',
-        script: () => `node ${CLI} backup --json --compressor isal --first-part-size 5 --prefix run-${++run}/`,
+        script: () => `${RUN_CLI} backup --json --compressor isal --first-part-size 5 --prefix run-${++run}/`,
         stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
       },
       {
         name: 'meatbackup backup --compressor zlib (fallback)',
-        script: () => `node ${CLI} backup --json --compressor zlib --prefix run-${++run}/`,
+        script: () => `${RUN_CLI} backup --json --compressor zlib --prefix run-${++run}/`,
         stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
       },
       {

@@ -19,7 +19,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { formatBytes, formatTable } from '../src/core/format';
 import { serverBinDir } from '../src/local/postgres-cluster';
-import { type BackupBenchRow, CLI, DATABASE, TIME, benchRepeat, measure, medianRun, motoPid, postmasterPid, withBenchWorld } from './backup';
+import { type BackupBenchRow, CLI, DATABASE, RUN_CLI, TIME, benchRepeat, measure, medianRun, motoPid, postmasterPid, withBenchWorld } from './backup';
 
 const BUCKET = 'bench-restore';
 
@@ -58,9 +58,9 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
       { name: 'psql -f dump.sql (pure load)', script: (db) => `${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} -f ${work}/dump.sql > /dev/null` },
       { name: 'gunzip -c file | psql (manual runbook)', script: (db) => `gunzip -c ${work}/backup.sql.gz | ${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} > /dev/null` },
       { name: 'aws s3 cp - | gunzip -c | psql', script: (db) => `${aws} s3 cp s3://${BUCKET}/${backup.key} - | gunzip -c | ${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} > /dev/null` },
-      { name: 'meatbackup restore (igzip -d, sha256 first)', script: (db) => `${process.execPath} ${CLI} restore latest --from-database ${DATABASE} --target-db ${db} --yes --json > /dev/null` },
+      { name: 'meatbackup restore (igzip -d, sha256 first)', script: (db) => `${RUN_CLI} restore latest --from-database ${DATABASE} --target-db ${db} --yes --json > /dev/null` },
       // No igzip on its PATH: the zlib fallback.
-      { name: 'meatbackup restore (zlib, sha256 first)', script: (db) => `PATH=/nonexistent ${process.execPath} ${CLI} restore latest --from-database ${DATABASE} --target-db ${db} --yes --json > /dev/null` },
+      { name: 'meatbackup restore (zlib, sha256 first)', script: (db) => `PATH=/nonexistent ${RUN_CLI} restore latest --from-database ${DATABASE} --target-db ${db} --yes --json > /dev/null` },
     ];
     const runs = new Map<string, RestoreBenchRow[]>();
     for (let round = 0; round < repeat; round++) {

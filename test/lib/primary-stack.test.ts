@@ -365,6 +365,19 @@ describe('PrimaryStack', () => {
         expect(existsSync(join(context, excluded))).toBe(false);
       }
     });
+
+    test('THEN the task starts the CLI as an operator does, with the V8 settings it is measured with and no source maps', () => {
+      // GIVEN the Dockerfile and the CLI's entry file
+      const dockerfile = readFileSync(join(__dirname, '..', '..', 'container', 'Dockerfile'), 'utf8');
+      const entry = readFileSync(join(__dirname, '..', '..', 'bin', 'meatbackup.js'), 'utf8');
+      // THEN the entrypoint is the file itself (its first line starts Node), executable in the image
+      expect(dockerfile).toMatch(/^ENTRYPOINT \["\/app\/bin\/meatbackup\.js"\]$/m);
+      expect(dockerfile).toContain('COPY --chmod=0755 bin/meatbackup.js /app/bin/meatbackup.js');
+      expect(entry.split('\n')[0]).toBe('#!/usr/bin/env -S node --max-semi-space-size=2');
+      // AND nothing loads the 6 MB source map unless --debug asks for it
+      expect(dockerfile).not.toMatch(/^\s*(ENV\s+)?NODE_OPTIONS=.*enable-source-maps/m);
+      expect(entry).toContain("if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);");
+    });
   });
 
   describe('restore task', () => {
