@@ -56,6 +56,16 @@ export class BackupDashboard extends Construct {
     return meatbackupMetric(name, this.props.database, statistic, period, label);
   }
 
+  /** An age metric (seconds, the hourly status' maximum) in hours or days: `secondsPerUnit` 3600 or 86400. */
+  private age(name: string, secondsPerUnit: number, label: string): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: `age / ${secondsPerUnit}`,
+      usingMetrics: { age: this.metric(name, cloudwatch.Stats.MAXIMUM, HOUR, 'age (s)') },
+      label,
+      period: HOUR,
+    });
+  }
+
   /** What the dashboard shows and where its numbers come from; then every alarm's state. */
   private addHeader(): void {
     this.dashboard.addWidgets(
@@ -73,12 +83,7 @@ export class BackupDashboard extends Construct {
 
   /** The newest backup's age (from the bucket, via the ops Lambda's status) and its records in the task log. */
   private addNewestBackupRow(): void {
-    const backupAgeHours = new cloudwatch.MathExpression({
-      expression: 'age / 3600',
-      usingMetrics: { age: this.metric(METRICS.newestBackupAgeSeconds, cloudwatch.Stats.MAXIMUM, HOUR, 'age (s)') },
-      label: 'newest backup age (hours)',
-      period: HOUR,
-    });
+    const backupAgeHours = this.age(METRICS.newestBackupAgeSeconds, 3600, 'newest backup age (hours)');
     this.dashboard.addWidgets(
       new cloudwatch.SingleValueWidget({ title: 'Newest backup age (hours)', metrics: [backupAgeHours], sparkline: true, width: 6, height: 6 }),
       new cloudwatch.LogQueryWidget({
@@ -129,12 +134,7 @@ export class BackupDashboard extends Construct {
 
   /** Restore test results and durations, and the age of the newest one against the staleness alarm's threshold. */
   private addRestoreTestRow(): void {
-    const restoreTestAgeDays = new cloudwatch.MathExpression({
-      expression: 'age / 86400',
-      usingMetrics: { age: this.metric(METRICS.restoreTestAgeSeconds, cloudwatch.Stats.MAXIMUM, HOUR, 'age (s)') },
-      label: 'days since the newest restore test',
-      period: HOUR,
-    });
+    const restoreTestAgeDays = this.age(METRICS.restoreTestAgeSeconds, 86400, 'days since the newest restore test');
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Restore test results (1 = passed, 0 = failed)',
