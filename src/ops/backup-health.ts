@@ -53,6 +53,8 @@ export interface RestoreTestSummary {
 /** One database's backups, as `status` reports them and the metrics count them. */
 export interface DatabaseHealth {
   database: string;
+  /** Backup objects of this database under the prefix, with a manifest or not. */
+  backups: number;
   newestBackup: NewestBackup | null;
   restoreTest: RestoreTestSummary | null;
   /** Since the restore test reported, or before any test since the oldest backup: how long backups went untested. */
@@ -151,9 +153,9 @@ async function readResult(s3: S3Client, bucket: string, backup: ListedBackup, of
 }
 
 async function databaseHealth(s3: S3Client, bucket: string, database: string, backups: ListedBackup[], now: Date): Promise<DatabaseHealth> {
-  if (backups.length === 0) return { database, newestBackup: null, restoreTest: null };
+  const count = backups.length;
   const newestIndex = backups.findIndex((b) => b.verified);
-  if (newestIndex < 0) return { database, newestBackup: null, restoreTest: null };
+  if (newestIndex < 0) return { database, backups: count, newestBackup: null, restoreTest: null };
   const newest = backups[newestIndex];
   const newestBackup: NewestBackup = {
     key: newest.key,
@@ -168,10 +170,10 @@ async function databaseHealth(s3: S3Client, bucket: string, database: string, ba
   if (!tested) {
     // Never tested: backups have gone untested since the oldest one was taken.
     const oldest = backups[backups.length - 1];
-    return { database, newestBackup, restoreTest: null, restoreTestAgeSeconds: secondsBetween(oldest.takenAt, now) };
+    return { database, backups: count, newestBackup, restoreTest: null, restoreTestAgeSeconds: secondsBetween(oldest.takenAt, now) };
   }
   const restoreTest = await readResult(s3, bucket, tested, tested.key === newest.key, now);
-  return { database, newestBackup, restoreTest, restoreTestAgeSeconds: restoreTest.ageSeconds };
+  return { database, backups: count, newestBackup, restoreTest, restoreTestAgeSeconds: restoreTest.ageSeconds };
 }
 
 /**
@@ -204,9 +206,13 @@ export function emitHealthMetrics(health: BackupHealth, logger: Logger): void {
   }
 }
 
-/** One line on the newest backup and one on its restore test, for the status summary. */
-export function describeHealth(db: DatabaseHealth): string[] {
-  if (!db.newestBackup) return [`${db.database}: no verified backup (none has a manifest)`];
+/**
+ * One line on the newest backup and one on its restore test, for the status summary; `where` (s3://bucket/prefix)
+ * names the place looked in when the database has no backup there at all.
+ */
+export function describeHealth(db: DatabaseHealth, where: string): string[] {
+  if (db.backups === 0) return [`${db.database}: no backups under ${where}`];
+  if (!db.newestBackup) return [`${db.database}: no verified backup (${db.backups} ${db.backups === 1 ? 'backup' : 'backups'}, none with a manifest)`];
   const b = db.newestBackup;
   const lines = [`newest backup ${b.key} (${b.age} old${b.unverifiedNewer > 0 ? `; ${b.unverifiedNewer} newer without a manifest` : ''})`];
   const t = db.restoreTest;

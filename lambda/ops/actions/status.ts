@@ -45,7 +45,8 @@ export const status: ActionHandler<'status'> = async (event, ctx) => {
   const { tasks } = await opsTaskStatus(ctx);
   // The database of the newest backup; any other database with backups under the prefix is listed after it.
   const [main, ...others] = health.databases;
-  const backups = main ? describeHealth(main) : [`no backups under s3://${health.bucket}/${health.prefix}`];
+  const where = `s3://${health.bucket}/${health.prefix}`;
+  const backups = main ? describeHealth(main, where) : [`no backups under ${where}`];
   return {
     ok: true,
     action: 'status',

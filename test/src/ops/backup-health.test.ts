@@ -11,6 +11,8 @@ import { type BackupHealth, backupHealth, describeHealth, emitHealthMetrics } fr
 import { writeBackupFixture } from '../../support/backup-fixture';
 
 const NOW = new Date('2025-09-21T09:00:00Z');
+/** Where status says it looked, when a database has no backup there. */
+const WHERE = 's3://health/backups/';
 const DAY = 86_400;
 
 let s3: LocalS3;
@@ -78,6 +80,7 @@ describe('GIVEN the newest backup passed its restore test', () => {
     expect(health.databases).toEqual([
       {
         database: 'meatdb',
+        backups: 2,
         newestBackup: {
           key: K('2025-09-21T03:00:00'),
           database: 'meatdb',
@@ -103,7 +106,7 @@ describe('GIVEN the newest backup passed its restore test', () => {
       },
     ]);
     expect(health.databases[0].newestBackup?.sizeBytes).toBeGreaterThan(0);
-    expect(describeHealth(health.databases[0])).toEqual([`newest backup ${K('2025-09-21T03:00:00')} (6h00m old)`, 'its restore test passed 4h00m ago']);
+    expect(describeHealth(health.databases[0], WHERE)).toEqual([`newest backup ${K('2025-09-21T03:00:00')} (6h00m old)`, 'its restore test passed 4h00m ago']);
   });
 
   test('WHEN its metrics are written THEN one EMF record carries both ages for the database', () => {
@@ -168,7 +171,7 @@ describe('GIVEN the newest backup has no result yet and an older one failed its 
       failedAssertions: [{ sql: 'select count(*) > 0 from users', error: 'returned false' }],
     });
     expect(db.restoreTestAgeSeconds).toBe(7 * DAY + 4 * 3600);
-    expect(describeHealth(db)[1]).toBe(
+    expect(describeHealth(db, WHERE)[1]).toBe(
       `not restore-tested yet; the newest tested backup is ${older}, whose restore test FAILED (public.users: 0 rows restored, about 1200 recorded) 7d ago`,
     );
   });
@@ -187,7 +190,7 @@ describe('GIVEN the newest backup could not be tested here (its target lacked an
     const [db] = (await backupHealth(client, bucket, 'backups/', NOW)).databases;
     // THEN
     expect(db.restoreTest).toMatchObject({ ok: false, error, cannotTest: { missingExtensions: [{ name: 'vector', version: '0.8.0' }] } });
-    expect(describeHealth(db)[1]).toBe(`its restore test COULD NOT RUN (${error}) 4h00m ago`);
+    expect(describeHealth(db, WHERE)[1]).toBe(`its restore test COULD NOT RUN (${error}) 4h00m ago`);
   });
 });
 
@@ -199,7 +202,7 @@ describe('GIVEN backups that were never restore-tested', () => {
     const health = await backupHealth(client, bucket, 'backups/', NOW);
     // THEN
     expect(health.databases[0]).toMatchObject({ restoreTest: null, restoreTestAgeSeconds: 10 * DAY + 6 * 3600 });
-    expect(describeHealth(health.databases[0])[1]).toBe('no restore test of any meatdb backup yet');
+    expect(describeHealth(health.databases[0], WHERE)[1]).toBe('no restore test of any meatdb backup yet');
     expect(metricsOf(health)[0]).toMatchObject({ [METRICS.newestBackupAgeSeconds]: 6 * 3600, [METRICS.restoreTestAgeSeconds]: 10 * DAY + 6 * 3600 });
   });
 });
@@ -212,7 +215,29 @@ describe('GIVEN the newest backup object has no manifest (its run never complete
     const health = await backupHealth(client, bucket, 'backups/', NOW);
     // THEN
     expect(health.databases[0].newestBackup).toMatchObject({ key: K('2025-09-20T03:00:00'), ageSeconds: DAY + 6 * 3600, unverifiedNewer: 1 });
-    expect(describeHealth(health.databases[0])[0]).toBe(`newest backup ${K('2025-09-20T03:00:00')} (30h00m old; 1 newer without a manifest)`);
+    expect(describeHealth(health.databases[0], WHERE)[0]).toBe(`newest backup ${K('2025-09-20T03:00:00')} (30h00m old; 1 newer without a manifest)`);
+  });
+});
+
+describe('GIVEN the deployment names its database', () => {
+  test('WHEN the bucket holds no backup of it THEN status says there are none there, not that none is verified', async () => {
+    // GIVEN an empty bucket
+    const bucket = await bucketWith();
+    // WHEN
+    const health = await backupHealth(client, bucket, 'backups/', NOW, 'meatdb');
+    // THEN
+    expect(health.databases).toEqual([{ database: 'meatdb', backups: 0, newestBackup: null, restoreTest: null }]);
+    expect(describeHealth(health.databases[0], `s3://${bucket}/backups/`)).toEqual([`meatdb: no backups under s3://${bucket}/backups/`]);
+    expect(metricsOf(health)).toEqual([]);
+  });
+
+  test('WHEN its only backups have no manifest THEN status counts them and says none is verified', async () => {
+    // GIVEN two backups whose runs never completed
+    const bucket = await bucketWith(backup('meatdb', '2025-09-20T03:00:00Z', { withoutManifest: true }), backup('meatdb', '2025-09-21T03:00:00Z', { withoutManifest: true }));
+    // WHEN
+    const health = await backupHealth(client, bucket, 'backups/', NOW, 'meatdb');
+    // THEN
+    expect(describeHealth(health.databases[0], WHERE)).toEqual(['meatdb: no verified backup (2 backups, none with a manifest)']);
   });
 });
 
