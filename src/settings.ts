@@ -2,9 +2,10 @@
  * The runtime's settings: every environment variable the runtime reads (names from ENV in src/contract.ts), read
  * once where a process enters (the CLI's `main`, which is also the Fargate tasks' command, and the ops Lambda's
  * handler), checked with zod, and passed down as one typed object. A module takes the setting it needs as a
- * parameter. What still defaults to `process.env` below the entries reads it unchanged, never one of our variables:
- * the environment the started programs inherit (libpqEnv, startChild), the igzip lookup on the read paths (PATH),
- * and the restore lock's note of where it runs (ECS's metadata variable).
+ * parameter: the compressor and decompressor (found on the settings' PATH), the restore lock's note of where it runs
+ * (thisProcess(settings.env)). One thing below the entries still defaults to `process.env`, and reads none of our
+ * variables: the environment the started programs inherit (libpqEnv, startChild), as any Unix program's children
+ * inherit it, with the connection's own libpq variables set over it.
  *
  * Only the shape of a value is checked here. Whether a setting must be present depends on what runs: a backup needs
  * a bucket, the promotion function has no ECS cluster. Those checks stay with the command or action (for the ops

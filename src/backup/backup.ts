@@ -41,7 +41,7 @@ import type { Connection } from '../postgres/connection';
 import { type PgPrograms, type PgTool, choosePgDump, choosePgDumpall } from '../postgres/tools';
 import { describeS3Error } from '../storage/s3';
 import { DEFAULT_STALL_SECONDS, StallWatchdog } from '../core/watchdog';
-import { type Compressor, chooseCompressor, compressionLevel } from './compression';
+import { type Compressor, compressionLevel } from './compression';
 import { type DumpPipeline, startDumpPipeline } from './dump-pipeline';
 import { outputBufferPrefix } from './dump-process';
 import { type DumpedGlobals, dumpGlobals } from './globals';
@@ -60,10 +60,10 @@ export interface BackupOptions {
   prefix?: string;
   connection: Connection;
   /**
-   * The compressor (see compression.ts), and the line to print about the choice. @default chooseCompressor(undefined):
-   * igzip where installed, else zlib with a notice
+   * The compressor and the line to print about the choice (chooseCompressor, decided where the command starts: the
+   * forced one, else igzip where installed, else zlib with a notice).
    */
-  compressor?: { compressor: Compressor; notice?: string };
+  compressor: { compressor: Compressor; notice?: string };
   /** The compressor's level: igzip 0–3, zlib 1–9. @default 1 for both (COMPRESSION_LEVELS; bench/backup.ts measures the others) */
   compressionLevel?: number;
   /** zlib: uncompressed bytes per gzip member. @default 1 MiB */
@@ -287,7 +287,7 @@ async function dumpAndStore(options: BackupOptions, run: Run): Promise<BackupRes
  * are small and taken first: a role that may not read them fails the run before anything is uploaded.
  */
 async function findTools(options: BackupOptions, run: Run): Promise<{ tools: Tools; globals: DumpedGlobals }> {
-  const { compressor, notice } = options.compressor ?? chooseCompressor(undefined);
+  const { compressor, notice } = options.compressor;
   if (notice) options.logger?.warn(notice);
   const level = compressionLevel(compressor.name, options.compressionLevel);
   const pgDump = options.pgDump ?? (await choosePgDump(run.session.serverMajor, options.programs));

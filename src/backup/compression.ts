@@ -33,8 +33,8 @@ export interface Compressor {
   igzipPath?: string;
 }
 
-/** The igzip on PATH, if any (an executable file named igzip). */
-export function findIgzip(path: string | undefined = process.env.PATH): string | undefined {
+/** The igzip on `path` (a PATH: the settings' at the entries), if any (an executable file named igzip). */
+export function findIgzip(path: string | undefined): string | undefined {
   for (const dir of (path ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, 'igzip');
@@ -59,7 +59,7 @@ export function parseCompressorName(raw: string | undefined, source: string): Co
  * The compressor a backup uses: the requested one, else igzip when installed, else zlib. `notice` is the one line
  * to print on stderr when the choice was not forced (which one, and how to get the faster one).
  */
-export function chooseCompressor(requested: CompressorName | undefined, igzipPath: string | undefined = findIgzip()): { compressor: Compressor; notice?: string } {
+export function chooseCompressor(requested: CompressorName | undefined, igzipPath: string | undefined): { compressor: Compressor; notice?: string } {
   if (requested === 'zlib') return { compressor: { name: 'zlib' } };
   if (igzipPath) return { compressor: { name: 'isal', igzipPath } };
   if (requested === 'isal') {

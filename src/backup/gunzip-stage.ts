@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { type Compressor, type CompressorName, IGZIP_INSTALL_HINT, chooseCompressor, findIgzip } from './compression';
+import { type Compressor, type CompressorName, IGZIP_INSTALL_HINT, chooseCompressor } from './compression';
 
 const OUTPUT_CHUNK_BYTES = 256 * 1024;
 const STDERR_LIMIT = 4096;
@@ -15,7 +15,7 @@ const STDERR_LIMIT = 4096;
  * The decompressor reads use: igzip when installed (the fastest), else zlib, with the one line to print about it.
  * `requested` forces one, as for a backup (BACKUP_COMPRESSOR); a forced isal without igzip is an error.
  */
-export function chooseDecompressor(requested?: CompressorName, igzipPath: string | undefined = findIgzip()): { compressor: Compressor; notice?: string } {
+export function chooseDecompressor(requested: CompressorName | undefined, igzipPath: string | undefined): { compressor: Compressor; notice?: string } {
   const chosen = chooseCompressor(requested, igzipPath);
   return chosen.notice ? { ...chosen, notice: `decompressing with Node's zlib: igzip (ISA-L) is not installed; ${IGZIP_INSTALL_HINT} for restores several times lighter on CPU` } : chosen;
 }
@@ -27,7 +27,7 @@ export function isCorruptGzip(err: unknown): boolean {
 }
 
 /** A fresh decompression stage for one pipeline. */
-export function gunzipStage(decompressor: Compressor = chooseDecompressor().compressor): Duplex {
+export function gunzipStage(decompressor: Compressor): Duplex {
   if (decompressor.name === 'isal' && decompressor.igzipPath) return new IgzipDecompress(decompressor.igzipPath);
   return createGunzip({ chunkSize: OUTPUT_CHUNK_BYTES });
 }

@@ -23,7 +23,7 @@ import { SOURCE_VERSION_METADATA } from '../promote/identity';
 import { locateBackupVersion } from '../restore/fetch-verified';
 import { writeJsonObject } from '../storage/json-object';
 import type { Compressor } from './compression';
-import { chooseDecompressor, gunzipStage, isCorruptGzip } from './gunzip-stage';
+import { gunzipStage, isCorruptGzip } from './gunzip-stage';
 import { isNotFound } from '../storage/aws-errors';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
 import { retentionTagging } from './retention';
@@ -43,8 +43,8 @@ export interface VerifyOptions {
    */
   stallSeconds?: number;
   logger?: Logger;
-  /** What decompresses the SQL. @default chooseDecompressor(): igzip where installed, else zlib (with a notice) */
-  decompressor?: Compressor;
+  /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
+  decompressor: Compressor;
 }
 
 export interface VerifyResult {
@@ -166,7 +166,7 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest, watchdo
   logger?.progress(`verifying ${key}`, 0, manifest.sizeBytes);
   const sql = new TailSink(4096);
   try {
-    await pipeline(object.body, digest, gunzipStage(decompressor(options)), sql, ...(signal ? [{ signal }] : []));
+    await pipeline(object.body, digest, gunzipStage(options.decompressor), sql, ...(signal ? [{ signal }] : []));
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     const e = err as NodeJS.ErrnoException;
@@ -217,12 +217,7 @@ export async function recordVerifyResult(s3: S3Client, bucket: string, record: V
   }
 }
 
-function decompressor(options: VerifyOptions): Compressor {
-  if (options.decompressor) return options.decompressor;
-  const { compressor, notice } = chooseDecompressor();
-  if (notice) options.logger?.warn(notice);
-  return compressor;
-}
+
 
 /** Reads the globals object and adds what differs from the manifest to `problems`; returns what it found. */
 async function checkGlobals(

@@ -40,6 +40,7 @@ import { type RowTolerance, compareCatalog, readRestoredCatalog } from './compar
 import { type EphemeralTarget, type RestoreTestMode, checkClusterBinaries, createScratchTarget, majorOf, startClusterTarget } from './ephemeral-target';
 import { type MissingExtension, cannotTestMessage, checkExtensions, missingExtensionInError, readAvailableExtensions } from './extensions';
 import { writeRestoreTestResult } from './record-result';
+import type { Compressor } from '../backup/compression';
 
 export interface RestoreTestOptions {
   s3: S3Client;
@@ -70,6 +71,8 @@ export interface RestoreTestOptions {
   now?: () => Date;
   hash?: HashOptions;
   psqlPath?: string;
+  /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
+  decompressor: Compressor;
   tolerance?: RowTolerance;
 }
 
@@ -306,6 +309,7 @@ async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTar
     logger,
     ...(signal ? { signal } : {}),
     ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
+    decompressor: options.decompressor,
   });
 
   return onServer(target.connection, `check the restored ${target.description}`, async (client) => {

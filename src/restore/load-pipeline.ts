@@ -19,7 +19,7 @@ import { describePgError, withClient } from '../postgres/client';
 import { type HashOptions, type PinnedObject, checkBackupObject, openVerifiedStream } from './fetch-verified';
 import { psqlLoad } from './psql-load';
 import type { Compressor } from '../backup/compression';
-import { chooseDecompressor, gunzipStage, isCorruptGzip } from '../backup/gunzip-stage';
+import { gunzipStage, isCorruptGzip } from '../backup/gunzip-stage';
 
 export function secondsSince(start: number): number {
   return Math.round((Date.now() - start) / 10) / 100;
@@ -100,8 +100,8 @@ export interface LoadPinnedOptions {
   /** Watches the download: no byte for its timeout while psql waits for input is a stall (psql busy is not). */
   watchdog?: StallWatchdog;
   psqlPath?: string;
-  /** What decompresses the SQL. @default chooseDecompressor(): igzip where installed, else zlib (with a notice) */
-  decompressor?: Compressor;
+  /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
+  decompressor: Compressor;
 }
 
 /**
@@ -121,13 +121,7 @@ export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes
     options.watchdog?.waitingOn(() => undefined);
     throw signal?.aborted ? signal.reason : err;
   });
-  let decompressor = options.decompressor;
-  if (!decompressor) {
-    const chosen = chooseDecompressor();
-    if (chosen.notice) logger.warn(chosen.notice);
-    decompressor = chosen.compressor;
-  }
-  const gunzip = gunzipStage(decompressor);
+  const gunzip = gunzipStage(options.decompressor);
   gunzip.on('data', (chunk: Buffer) => (sqlBytes += chunk.length));
   try {
     await psqlLoad({

@@ -33,8 +33,8 @@ export interface RestoreLock {
   release(): Promise<void>;
 }
 
-/** Where this process runs, as an operator would recognise it: `user@host`, or the ECS task's host. */
-export function thisProcess(env: NodeJS.ProcessEnv = process.env): string {
+/** Where this process runs, as an operator would recognise it: `user@host`, or the ECS task's host (`env`: the process's, from the settings). */
+export function thisProcess(env: Readonly<Record<string, string | undefined>>): string {
   // Set by the ECS agent in every task: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4.html
   if (env.ECS_CONTAINER_METADATA_URI_V4) return `ECS task ${hostname()}`;
   let user = 'unknown';
@@ -86,8 +86,8 @@ function alreadyRunning(database: string, found: Array<{ pid: number; applicatio
  * Takes the restore lock of `database` on the server `admin` points at, or throws at once (nothing changed) naming
  * the restore that holds it. Keep the returned lock until the restore has finished, then release it.
  */
-export async function acquireRestoreLock(admin: Connection, database: string, options: { from?: string; now?: Date } = {}): Promise<RestoreLock> {
-  const applicationName = restoreApplicationName(options.from ?? thisProcess(), options.now ?? new Date());
+export async function acquireRestoreLock(admin: Connection, database: string, options: { from: string; now?: Date }): Promise<RestoreLock> {
+  const applicationName = restoreApplicationName(options.from, options.now ?? new Date());
   // The session idles for the whole restore; a backend that dies then takes the lock with it.
   const client = await openClient(admin, { applicationName });
   try {
@@ -112,7 +112,7 @@ export async function acquireRestoreLock(admin: Connection, database: string, op
 }
 
 /** Runs `fn` holding the restore lock of `database`; releases it whatever happens. */
-export async function withRestoreLock<T>(admin: Connection, database: string, fn: (lock: RestoreLock) => Promise<T>, options: { from?: string; now?: Date } = {}): Promise<T> {
+export async function withRestoreLock<T>(admin: Connection, database: string, fn: (lock: RestoreLock) => Promise<T>, options: { from: string; now?: Date }): Promise<T> {
   const lock = await acquireRestoreLock(admin, database, options);
   try {
     return await fn(lock);

@@ -50,6 +50,7 @@ import type { HashOptions, PinnedObject } from './fetch-verified';
 import { checkBeforeLoad, loadPinned, maintenance, onServer, secondsSince } from './load-pipeline';
 import { withRestoreLock } from './restore-lock';
 import { type ServiceRef, type WebServiceOptions, describeServiceRef, withWebServiceStopped } from './web-service';
+import type { Compressor } from '../backup/compression';
 
 export interface RestorePlan {
   bucket: string;
@@ -98,8 +99,8 @@ export interface RestoreOptions {
    * must be of it. Without it a backup of another database than the target is refused. @default the target
    */
   fromDatabase?: string;
-  /** Where this restore runs from, as the lock's holder shows it to a second restore. @default user@host */
-  lockHolder?: string;
+  /** Where this restore runs from, as the lock's holder shows it to a second restore (thisProcess in restore-lock.ts). */
+  lockHolder: string;
   /**
    * Apply the backup's globals (roles, memberships) before loading, so a restore onto a new server finds the roles
    * its objects are owned by and granted to. @default false
@@ -126,6 +127,8 @@ export interface RestoreOptions {
   webServiceOptions?: WebServiceOptions;
   swap?: SwapOptions;
   psqlPath?: string;
+  /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
+  decompressor: Compressor;
 }
 
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
@@ -135,7 +138,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   refuseSystemDatabaseName(target);
   const admin = maintenance(options.conn, target);
   return withRestoreLock(admin, target, () => restoreLocked(options, target, admin, now), {
-    ...(options.lockHolder ? { from: options.lockHolder } : {}),
+    from: options.lockHolder,
     now: now(),
   });
 }
@@ -292,6 +295,7 @@ function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise
     logger: options.logger,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
+    decompressor: options.decompressor,
   });
 }
 

@@ -14,6 +14,7 @@ import { stallTimeoutOption } from '../stall-timeout';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
+import { readingDecompressor } from '../decompressor';
 
 interface RestoreTestFlags {
   database?: string;
@@ -82,6 +83,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
       const assertions = assertionsFrom(flags.assert, settings.restoreTest.assertions);
       const database = configuredDatabase(flags.database, settings, flags.databaseUrl);
       const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
+      const logger = createLogger();
       const outcome = await runRestoreTest({
         ...(database !== undefined ? { database } : {}),
         databaseHint: DATABASE_HINT,
@@ -93,7 +95,8 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
         assertions,
         conn: resolveConnection(flags.databaseUrl, settings.env),
         psqlPath: findPsql(pgPrograms(settings)),
-        logger: createLogger(),
+        logger,
+        decompressor: readingDecompressor(settings, logger),
         signal: shutdownSignal(),
         stallSeconds: stall,
       });

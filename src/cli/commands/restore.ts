@@ -14,6 +14,7 @@ import { findPsql } from '../../restore/psql-load';
 import { parseServiceRef } from '../../restore/service-ref';
 import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
+import { readingDecompressor } from '../decompressor';
 
 interface RestoreFlags {
   bucket?: string;
@@ -96,8 +97,13 @@ export function registerRestore(program: Command, settings: Settings): void {
       const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
       const webService = flags.stopEcsService !== undefined ? parseServiceRef(flags.stopEcsService) : settings.webService;
       // Loaded here, not at start: the restore code brings the ECS client, which no other command needs.
-      const [{ restoreBackup }, { createEcsClient }] = await Promise.all([import('../../restore/restore.js'), import('../../storage/ecs-client.js')]);
+      const [{ restoreBackup }, { thisProcess }, { createEcsClient }] = await Promise.all([
+        import('../../restore/restore.js'),
+        import('../../restore/restore-lock.js'),
+        import('../../storage/ecs-client.js'),
+      ]);
       let ecs: ReturnType<typeof createEcsClient> | undefined;
+      const logger = createLogger();
       const result = await restoreBackup({
         s3: createS3Client(settings.aws),
         bucket,
@@ -110,7 +116,9 @@ export function registerRestore(program: Command, settings: Settings): void {
         psqlPath: findPsql(pgPrograms(settings)),
         ...(webService ? { webService, ecs: () => (ecs ??= createEcsClient({ ...(settings.aws.region ? { region: settings.aws.region } : {}) })) } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
-        logger: createLogger(),
+        logger,
+        decompressor: readingDecompressor(settings, logger),
+        lockHolder: thisProcess(settings.env),
         signal: shutdownSignal(),
         stallSeconds: stall,
       });

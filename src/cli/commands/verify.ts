@@ -15,6 +15,7 @@ import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 import { type Settings, prefixFrom } from '../../settings';
+import { readingDecompressor } from '../decompressor';
 
 /** Exit code when the pinned backup verified but its key was written over since: a backup was tampered with. */
 export const EXIT_OVERWRITTEN = 4;
@@ -55,7 +56,7 @@ export function registerVerify(program: Command, settings: Settings): void {
       let result: VerifyResult;
       try {
         result = await verifyBackup({
-          s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), stallSeconds: stall, logger,
+          s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), stallSeconds: stall, logger, decompressor: readingDecompressor(settings, logger),
         });
       } catch (err) {
         if (err instanceof VerificationFailed && !flags.versionId) {

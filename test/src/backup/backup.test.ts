@@ -3,12 +3,13 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { runBackup } from '../../../src/backup/backup';
-import { COMPRESSORS, chooseCompressor } from '../../../src/backup/compression';
+import { COMPRESSORS } from '../../../src/backup/compression';
 import { UserError } from '../../../src/core/errors';
 import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { nullLogger } from '../../support/null-logger';
 import { bucketContents, dumpBackendsLeft, freshBucket, seedBigTable, watchCommands } from './fixtures';
+import { compressorFor } from '../../support/compressors';
 
 /** Makes the client fail the commands `when` picks, the way S3 would (an error with a code and an HTTP status). */
 function failWhen(client: S3Client, when: (command: string, input: Record<string, unknown>) => boolean, name = 'InternalError', status = 500): void {
@@ -41,7 +42,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
       const client = s3.client();
       const bucket = await freshBucket(client, 'pipeline-ok');
       const watcher = watchCommands(client);
-      const result = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: chooseCompressor(name), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024, partsInFlight: 2 });
+      const result = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: compressorFor(name), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024, partsInFlight: 2 });
 
         const stored = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: result.key }))).Body!.transformToByteArray());
       expect(result.manifest).toMatchObject({
@@ -58,7 +59,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
       const client = s3.client();
       const bucket = await freshBucket(client, 'pipeline-s3-fails');
       failWhen(client, (cmd, input) => cmd === 'UploadPartCommand' && input.PartNumber === 2);
-      const err = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: chooseCompressor(name), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024 }).catch((e: unknown) => e);
+      const err = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: compressorFor(name), memberBytes: 256 * 1024, partBytes: 5 * 1024 * 1024 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UserError);
       expect((err as Error).message).toMatch(/^could not upload part 2 of backups\/meatdb-.*\.sql\.gz to bucket pipeline-s3-fails-.*: InternalError \(HTTP 500\)/);
       expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
@@ -76,7 +77,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
         },
         { step: 'initialize', name: 'abort-on-first-part' },
       );
-      await expect(runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: chooseCompressor(name), partBytes: 5 * 1024 * 1024, memberBytes: 256 * 1024, signal: controller.signal })).rejects.toThrow('interrupted by SIGTERM');
+      await expect(runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), compressor: compressorFor(name), partBytes: 5 * 1024 * 1024, memberBytes: 256 * 1024, signal: controller.signal })).rejects.toThrow('interrupted by SIGTERM');
       expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });
       expect(await dumpBackendsLeft(pg)).toBe(0);
     });
@@ -99,7 +100,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
     );
     let sqlRead = 0;
     const logger = nullLogger({ progress: (_l: string, bytes: number) => (sqlRead = bytes) });
-    const running = runBackup({ s3: client, bucket, connection: pg.connection('bigdb'), partBytes: 5 * 1024 * 1024, partsInFlight: 1, logger });
+    const running = runBackup({ compressor: compressorFor(), s3: client, bucket, connection: pg.connection('bigdb'), partBytes: 5 * 1024 * 1024, partsInFlight: 1, logger });
     running.catch(() => undefined);
 
     let stalledAt = -1;
@@ -135,7 +136,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
     const bucket = await freshBucket(client, 'pipeline-name');
     await pg.query('create database "méat db"');
     await pg.query('create table t as select 1 as n', 'méat db');
-    const result = await runBackup({ s3: client, bucket, connection: pg.connection('méat db') });
+    const result = await runBackup({ compressor: compressorFor(), s3: client, bucket, connection: pg.connection('méat db') });
     expect(result.key).toMatch(/^backups\/méat db-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.sql\.gz$/);
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: result.key }));
     expect(head.Metadata?.['meatbackup-database']).toBe('m%C3%A9at%20db');
@@ -148,7 +149,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
     const now = () => new Date('2025-09-17T10:30:00.400Z');
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'backups/meatdb-2025-09-17T10:30:00.sql.gz', Body: 'the earlier backup' }));
     const watcher = watchCommands(client);
-    await expect(runBackup({ s3: client, bucket, connection: pg.connection('meatdb'), now })).rejects.toThrow(
+    await expect(runBackup({ compressor: compressorFor(), s3: client, bucket, connection: pg.connection('meatdb'), now })).rejects.toThrow(
       `a backup named backups/meatdb-2025-09-17T10:30:00.sql.gz already exists in bucket ${bucket}: backups are never overwritten; run again in a second`,
     );
     expect(watcher.counts.CreateMultipartUploadCommand).toBeUndefined();
@@ -160,7 +161,7 @@ describe('the backup pipeline (pg_dump → igzip or zlib → multipart upload), 
     const client = s3.client();
     const bucket = await freshBucket(client, 'pipeline-manifest-fails');
     failWhen(client, (cmd, input) => cmd === 'PutObjectCommand' && String(input.Key).endsWith('.manifest.json'), 'AccessDenied', 403);
-    const err = await runBackup({ s3: client, bucket, connection: pg.connection('meatdb') }).catch((e: unknown) => e);
+    const err = await runBackup({ compressor: compressorFor(), s3: client, bucket, connection: pg.connection('meatdb') }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/^could not write the manifest backups\/meatdb-.*\.sql\.gz\.manifest\.json to bucket .*: access denied to bucket .*; the backup object and its globals were removed again$/);
     // Versioned bucket: deleting by version id removes it outright, without leaving a delete marker.
     expect(await bucketContents(client, bucket)).toEqual({ versions: [], uploads: [] });

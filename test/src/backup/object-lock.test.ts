@@ -9,6 +9,7 @@ import { verifyBackup } from '../../../src/backup/verify';
 import { EMULATOR_REGION } from '../../../src/local/s3-emulator';
 import { toolVersion } from '../../../src/postgres/tools';
 import { bucketContents, dumpBackendsLeft, freshBucket, freshLockedBucket, seedBigTable, useHarness } from './fixtures';
+import { compressorFor, installedDecompressor } from '../../support/compressors';
 
 const DAY_MS = 86_400_000;
 
@@ -53,7 +54,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
   test('GIVEN a bucket with Object Lock WHEN backed up THEN the object, its manifest and its globals are under governance retention for 35 days, as the manifest records', async () => {
     const bucket = await freshLockedBucket(h.client, 'lock-written');
     const now = second();
-    const result = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => now });
+    const result = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => now });
     const until = new Date(now.getTime() + 35 * DAY_MS);
 
     expect(result.manifest.retention).toEqual({ class: 'monthly', lockedUntil: until.toISOString() });
@@ -80,7 +81,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     });
     try {
       const requests = recordRequests(strict);
-      const result = await runBackup({ s3: strict, bucket, connection: h.pg.connection('meatdb'), partBytes: 5 * 1024 * 1024 });
+      const result = await runBackup({ compressor: compressorFor(), s3: strict, bucket, connection: h.pg.connection('meatdb'), partBytes: 5 * 1024 * 1024 });
       const uploads = requests.filter((r) => r.command === 'UploadPartCommand' || r.command === 'PutObjectCommand');
       expect(uploads.filter((r) => r.command === 'UploadPartCommand').length).toBeGreaterThanOrEqual(2);
       expect(uploads.map((r) => r.key)).toEqual(expect.arrayContaining([result.key, result.globalsKey, result.manifestKey]));
@@ -107,9 +108,9 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
   test('GIVEN a locked backup WHEN a second backup gets the same key (same clock) THEN it is refused and the locked one is untouched', async () => {
     const bucket = await freshLockedBucket(h.client, 'lock-overwrite');
     const now = second();
-    const first = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => now });
+    const first = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => now });
     const before = await bucketContents(h.client, bucket);
-    await expect(runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => now })).rejects.toThrow(
+    await expect(runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => now })).rejects.toThrow(
       `a backup named ${first.key} already exists in bucket ${bucket}: backups are never overwritten; run again in a second`,
     );
     expect(await bucketContents(h.client, bucket)).toEqual(before);
@@ -118,7 +119,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
 
   test('GIVEN a locked backup WHEN someone writes over its key directly THEN S3 adds a version, the locked version stays, and it still verifies by its recorded version', async () => {
     const bucket = await freshLockedBucket(h.client, 'lock-raw-put');
-    const result = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb') });
+    const result = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb') });
     const recorded = result.manifest.versionId!;
     await h.client.send(new PutObjectCommand({ Bucket: bucket, Key: result.key, Body: 'not a backup' }));
 
@@ -127,10 +128,10 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     const head = await h.client.send(new HeadObjectCommand({ Bucket: bucket, Key: result.key, VersionId: recorded }));
     expect(head.ObjectLockMode).toBe('GOVERNANCE');
 
-    const verified = await verifyBackup({ s3: h.client, bucket, key: result.key, versionId: recorded });
+    const verified = await verifyBackup({ decompressor: installedDecompressor(), s3: h.client, bucket, key: result.key, versionId: recorded });
     expect(verified).toMatchObject({ versionId: recorded, sha256: result.manifest.sha256, globals: { key: result.globalsKey, sha256: result.manifest.globals?.sha256 } });
     // A plain verify reads the version the manifest pins, as a restore does, and names the foreign version on top.
-    const plain = await verifyBackup({ s3: h.client, bucket, key: result.key });
+    const plain = await verifyBackup({ decompressor: installedDecompressor(), s3: h.client, bucket, key: result.key });
     expect(plain).toMatchObject({ versionId: recorded, sha256: result.manifest.sha256 });
     expect(plain.overwrittenBy).toBe(versions.Versions?.find((v) => v.IsLatest && v.Key === result.key)?.VersionId);
   });
@@ -148,7 +149,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
       { step: 'initialize', name: 'record-deletes' },
     );
     failWhen(local, (cmd, input) => cmd === 'PutObjectCommand' && String(input.Key).endsWith('.manifest.json'), 'AccessDenied', 403);
-    const err = await runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb') }).catch((e: unknown) => e);
+    const err = await runBackup({ compressor: compressorFor(), s3: local, bucket, connection: h.pg.connection('meatdb') }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/^could not write the manifest backups\/meatdb-.*\.manifest\.json to bucket .*: access denied to bucket .*; the backup object and its globals were removed again$/);
     expect(deletes).toEqual([
       expect.objectContaining({ Key: expect.stringMatching(/\.sql\.gz$/) as string, VersionId: expect.any(String) as string }),
@@ -173,7 +174,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     );
     failWhen(local, (cmd, input) => cmd === 'PutObjectRetentionCommand' && String(input.Key).endsWith('.globals.sql.gz'), 'InternalError', 500);
     const now = second();
-    const err = await runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb'), now: () => now }).catch((e: unknown) => e);
+    const err = await runBackup({ compressor: compressorFor(), s3: local, bucket, connection: h.pg.connection('meatdb'), now: () => now }).catch((e: unknown) => e);
     const until = `${new Date(now.getTime() + 35 * DAY_MS).toISOString().slice(0, 19)}Z`;
     const message = (err as Error).message;
     expect(message).toMatch(new RegExp(
@@ -193,7 +194,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     const bucket = await freshLockedBucket(h.client, 'lock-first-fails');
     const local = h.s3.client();
     failWhen(local, (cmd, input) => cmd === 'PutObjectRetentionCommand' && String(input.Key).endsWith('.sql.gz') && !String(input.Key).endsWith('.globals.sql.gz'), 'AccessDenied', 403);
-    const err = await runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb') }).catch((e: unknown) => e);
+    const err = await runBackup({ compressor: compressorFor(), s3: local, bucket, connection: h.pg.connection('meatdb') }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/^could not set the Object Lock retention of backups\/meatdb-\S+\.sql\.gz in bucket .*; the backup object, its globals and the manifest were removed again$/);
     expect(await bucketContents(h.client, bucket)).toEqual({ versions: [], uploads: [] });
   });
@@ -202,7 +203,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     const bucket = await freshLockedBucket(h.client, 'lock-zero');
     const local = h.s3.client();
     const requests = recordRequests(local);
-    const result = await runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb'), lockDays: 0 });
+    const result = await runBackup({ compressor: compressorFor(), s3: local, bucket, connection: h.pg.connection('meatdb'), lockDays: 0 });
     expect(result.manifest.retention).toEqual({ class: 'monthly' });
     expect(requests.map((r) => r.command)).not.toContain('GetObjectLockConfigurationCommand');
     expect((await h.client.send(new HeadObjectCommand({ Bucket: bucket, Key: result.key }))).ObjectLockMode).toBeUndefined();
@@ -212,7 +213,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     const bucket = await freshLockedBucket(h.client, 'lock-denied');
     const local = h.s3.client();
     failWhen(local, (cmd) => cmd === 'GetObjectLockConfigurationCommand', 'AccessDenied', 403);
-    await expect(runBackup({ s3: local, bucket, connection: h.pg.connection('meatdb') })).rejects.toThrow(
+    await expect(runBackup({ compressor: compressorFor(), s3: local, bucket, connection: h.pg.connection('meatdb') })).rejects.toThrow(
       `could not read the Object Lock configuration of bucket ${bucket}: access denied to bucket ${bucket}: the role or user needs s3 permissions on it (s3:GetBucketObjectLockConfiguration), or set BACKUP_LOCK_DAYS=0 to write backups without Object Lock`,
     );
     expect(await bucketContents(h.client, bucket)).toEqual({ versions: [], uploads: [] });
@@ -221,7 +222,7 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
 
   test('GIVEN a backup WHEN its globals are read THEN they are pg_dumpall --globals-only: the roles and memberships, no passwords, with the recorded size and sha256', async () => {
     const bucket = await freshBucket(h.client, 'globals-stored');
-    const result = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb') });
+    const result = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb') });
     const stored = Buffer.from(await (await h.client.send(new GetObjectCommand({ Bucket: bucket, Key: result.globalsKey }))).Body!.transformToByteArray());
     expect(result.manifest.globals).toEqual({ key: `${result.key}.globals.sql.gz`, sizeBytes: stored.length, sha256: createHash('sha256').update(stored).digest('hex') });
     const sql = gunzipSync(stored).toString();
@@ -243,7 +244,7 @@ exit 1
 `);
     chmodSync(fake, 0o755);
     const pgDumpall = await toolVersion(fake, fake, 'pg_dumpall');
-    const err = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb'), pgDumpall }).catch((e: unknown) => e);
+    const err = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), pgDumpall }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('pg_dumpall exited with code 1: error: query failed: ERROR:  permission denied for table pg_authid; detail: Query was: SELECT oid, rolname FROM pg_authid');
     expect(await bucketContents(h.client, bucket)).toEqual({ versions: [], uploads: [] });
     expect(await dumpBackendsLeft(h.pg)).toBe(0);

@@ -4,6 +4,7 @@ import { runBackup } from '../../../src/backup/backup';
 import { isoWeekStart, objectLockFor, retentionClass } from '../../../src/backup/retention';
 import type { RetentionClass } from '../../../src/contract';
 import { freshBucket, useHarness } from './fixtures';
+import { compressorFor } from '../../support/compressors';
 
 const at = (iso: string): Date => new Date(`${iso}Z`);
 
@@ -72,7 +73,7 @@ describe('grandfather-father-son classes, decided from the backups already taken
 
       const got: [string, string | undefined, string | undefined][] = [];
       for (const [stamp] of schedule()) {
-        const result = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => at(stamp) });
+        const result = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => at(stamp) });
         const tags = await h.client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: result.key }));
         got.push([stamp, tags.TagSet?.find((t) => t.Key === 'retention')?.Value, result.manifest.retention?.class]);
       }
@@ -81,7 +82,7 @@ describe('grandfather-father-son classes, decided from the backups already taken
 
     test('GIVEN a backup WHEN its sidecars are read THEN the manifest and the globals carry the same tag, so the lifecycle rules expire them together', async () => {
       const bucket = await freshBucket(h.client, 'gfs-sidecars');
-      const result = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => at('2025-09-10T02:00:00') });
+      const result = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => at('2025-09-10T02:00:00') });
       for (const key of [result.key, result.manifestKey, result.globalsKey]) {
         const tags = await h.client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
         expect([key, tags.TagSet]).toEqual([key, [{ Key: 'retention', Value: 'monthly' }]]);

@@ -9,6 +9,7 @@ import { withClient } from '../../../src/postgres/client';
 import { readCatalogSummary } from '../../../src/postgres/catalog-summary';
 import { toolVersion } from '../../../src/postgres/tools';
 import { dumpBackendsLeft, freshBucket, useHarness } from './fixtures';
+import { compressorFor } from '../../support/compressors';
 
 describe('the catalog summary in the manifest, read in the snapshot pg_dump dumps', () => {
   const h = useHarness('snapshot', async ({ pg }) => {
@@ -29,7 +30,7 @@ describe('the catalog summary in the manifest, read in the snapshot pg_dump dump
 
   test('GIVEN a database WHEN backed up THEN the manifest records its catalog summary: per-table row estimates and sizes, and the counts', async () => {
     const bucket = await freshBucket(h.client, 'catalog-summary');
-    const result = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb') });
+    const result = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb') });
     const live = await withClient(h.pg.connection('meatdb'), readCatalogSummary);
 
     expect(result.manifest.catalog).toEqual({ ...live, totalBytes: result.manifest.catalog?.totalBytes });
@@ -63,7 +64,7 @@ exec '${bin}/pg_dump' "$@"
     chmodSync(wrapper, 0o755);
     const pgDump = await toolVersion(wrapper);
 
-    const result = await runBackup({ s3: h.client, bucket, connection: h.pg.connection('meatdb'), pgDump });
+    const result = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), pgDump });
     try {
       const sql = gunzipSync(Buffer.from(await (await h.client.send(new GetObjectCommand({ Bucket: bucket, Key: result.key }))).Body!.transformToByteArray())).toString();
       expect(readFileSync(args, 'utf8')).toMatch(/^--format=plain --no-password --snapshot=[0-9A-F]+-[0-9A-F]+-\d+\n$/);

@@ -6,6 +6,7 @@ import { EMULATOR_REGION } from '../../../src/local/s3-emulator';
 import { cleanEnv, runCli } from '../../support/cli';
 import { useFreezableProxy } from '../../support/freezable-proxy';
 import { bucketContents, dumpBackendsLeft, expectOneErrorLine, freshBucket, useHarness } from './fixtures';
+import { compressorFor } from '../../support/compressors';
 
 /** Poorly compressible rows (hex of random md5s): ~30 MB of SQL, ~15 MB stored, so the upload has several parts. */
 async function seedNoise(h: { pg: { query: (sql: string, db?: string) => Promise<unknown> } }): Promise<void> {
@@ -22,7 +23,7 @@ describe('a frozen S3 endpoint (packets dropped, not refused) in the middle of a
   test('GIVEN S3 freezes mid-upload WHEN nothing moves for the stall timeout THEN the backup ends with one line naming the stalled part, and once S3 answers again no object and no open upload remain', async () => {
     const bucket = await freshBucket(h.client, 'stall-backup');
     const frozen = p.proxy.freezeAfter(6 * 1024 * 1024);
-    const running = runBackup({ s3: proxied(), bucket, connection: h.pg.connection('meatdb'), partBytes: 5 * 1024 * 1024, stallSeconds: 2 });
+    const running = runBackup({ compressor: compressorFor(), s3: proxied(), bucket, connection: h.pg.connection('meatdb'), partBytes: 5 * 1024 * 1024, stallSeconds: 2 });
     running.catch(() => undefined);
     await frozen;
     // When the watchdog gives up, the backup aborts the upload: that request is held too until S3 answers again.

@@ -31,6 +31,7 @@ import { type PromotionOptions, type PromotionResult, planPromotion, runPromotio
 import { hardenBucket } from '../../../src/promote/target-bucket';
 import { UserError } from '../../../src/core/errors';
 import { BIG_KEY, DELETED_KEY, HEADERS, HEADERS_KEY, MiB, ODD_KEYS, PARTS_SOURCE_KEY, TAGS, VERSIONED_KEY, makeReplica } from './fixtures';
+import { installedDecompressor } from '../../support/compressors';
 
 const REPLICA = 'meat-replica';
 
@@ -268,7 +269,7 @@ describe('promote: copy the replica into a new bucket, verified and resumable', 
     // WHEN
     const lines: string[] = [];
     const logger = { ...createLogger({ quiet: true }), info: (message: string) => lines.push(message) };
-    const result = await verifyBackup({ s3: client, bucket: 'meat-promoted-backup', key: backup.key, logger });
+    const result = await verifyBackup({ decompressor: installedDecompressor(), s3: client, bucket: 'meat-promoted-backup', key: backup.key, logger });
 
     // THEN
     expect(result.sha256).toBe(backup.manifest.sha256);

@@ -12,6 +12,7 @@ import { runRestoreTest } from '../../../src/restore-test/restore-test';
 import { type CliResult, cleanEnv, runCli } from '../../support/cli';
 import { useHarness } from '../../support/harness';
 import { alterBackupObject, catalogOf, comparableDump, patchManifest, pgDumpSql, pgDumpallGlobals, putGlobals, writeBackupFixture } from '../../support/backup-fixture';
+import { installedDecompressor } from '../../support/compressors';
 
 const BUCKET = 'restore-tests';
 
@@ -277,7 +278,7 @@ describe('GIVEN a backup that cannot be restored', () => {
     await h.pg.query('create database "meatdb_restore_test_20250918T000000Z"');
     await h.pg.query('create table mine (x int)', 'meatdb_restore_test_20250918T000000Z');
 
-    const outcome = await runRestoreTest({
+    const outcome = await runRestoreTest({ decompressor: installedDecompressor(),
       s3: h.client, bucket: BUCKET, prefix: 'taken/', ref: 'latest', mode: 'scratch', assertions: [],
       conn: h.pg.connection('meatdb'), logger: quiet(), now: () => new Date('2025-09-18T00:00:00Z'),
     });

@@ -5,7 +5,7 @@
  */
 import { type CliResult, cleanEnv, runCli } from '../../support/cli';
 import { pgDumpSql, writeBackupFixture } from '../../support/backup-fixture';
-import { acquireRestoreLock } from '../../../src/restore/restore-lock';
+import { acquireRestoreLock, thisProcess } from '../../../src/restore/restore-lock';
 import { expectOneErrorLine, freshBucket, useHarness } from '../backup/fixtures';
 
 const h = useHarness('restore-guards');
@@ -154,7 +154,7 @@ describe('GIVEN a restore of a database that is running', () => {
     expect(await databases()).toEqual(before);
 
     // Once the first has ended, the lock is free again.
-    const lock = await acquireRestoreLock(h.pg.connection(), 'racedb');
+    const lock = await acquireRestoreLock(h.pg.connection(), 'racedb', { from: thisProcess(process.env) });
     await lock.release();
   });
 });

@@ -16,6 +16,8 @@ import { type CliResult, CLI, cleanEnv, runCli } from '../../support/cli';
 import { alterBackupObject, pgDumpSql, writeBackupFixture } from '../../support/backup-fixture';
 import { useHarness } from '../backup/fixtures';
 import { AWKWARD_SCHEMA_SQL } from './awkward-schema';
+import { installedDecompressor } from '../../support/compressors';
+import { thisProcess } from '../../../src/restore/restore-lock';
 
 const VERSIONED = 'restore-versioned';
 const PLAIN = 'restore-plain';
@@ -254,7 +256,7 @@ describe('GIVEN a backup whose bytes change while it is being restored', () => {
     const before = await databases();
 
     await expect(
-      restoreBackup({
+      restoreBackup({ decompressor: installedDecompressor(), lockHolder: thisProcess(process.env),
         s3: racing, bucket: PLAIN, prefix: 'raced/', ref: backup.key, conn: h.pg.connection('raced'), confirmReplace: async () => true,
         logger: createLogger({ tty: false, stderr: { write: () => true } as unknown as NodeJS.WritableStream }), hash: { concurrency: 1 },
       }),
@@ -338,7 +340,7 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
       return {};
     });
 
-    const result = await restoreBackup({
+    const result = await restoreBackup({ decompressor: installedDecompressor(), lockHolder: thisProcess(process.env),
       s3: h.client, bucket: VERSIONED, prefix: 'withweb/', ref: backup.key, conn: h.pg.connection('withweb'),
       webService: web, ecs: () => new ECSClient({ region: 'eu-west-1' }), confirmReplace: async () => true,
       logger: quiet(), webServiceOptions: { pollMs: 10 },
@@ -365,7 +367,7 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
     const before = await databases();
 
     await expect(
-      restoreBackup({
+      restoreBackup({ decompressor: installedDecompressor(), lockHolder: thisProcess(process.env),
         s3: h.client, bucket: VERSIONED, prefix: 'webstuck/', ref: 'latest', conn: h.pg.connection('webstuck'),
         webService: web, ecs: () => new ECSClient({ region: 'eu-west-1' }), confirmReplace: async () => true,
         logger: quiet(), webServiceOptions: { pollMs: 10, timeoutMs: 200 },

@@ -9,6 +9,8 @@ import { restoreBackup } from '../../../src/restore/restore';
 import { cleanEnv, runCli } from '../../support/cli';
 import { useFreezableProxy } from '../../support/freezable-proxy';
 import { expectOneErrorLine, freshBucket, useHarness } from '../backup/fixtures';
+import { compressorFor, installedDecompressor } from '../../support/compressors';
+import { thisProcess } from '../../../src/restore/restore-lock';
 
 const MiB = 1024 * 1024;
 
@@ -35,7 +37,7 @@ const h = useHarness('restore-stall', async (hh) => {
   ] as const) {
     await hh.pg.query(`create database ${db}`);
     await hh.pg.query(sql, db);
-    const done = await runBackup({ s3: hh.client, bucket, connection: hh.pg.connection(db) });
+    const done = await runBackup({ compressor: compressorFor(), s3: hh.client, bucket, connection: hh.pg.connection(db) });
     backups[db] = { key: done.key, sizeBytes: done.manifest.sizeBytes };
   }
   // What the live database holds now, which no failed restore may change: a row the backup does not have.
@@ -105,7 +107,7 @@ describe('GIVEN S3 freezes in the middle of a restore\'s download', () => {
 
 describe('GIVEN psql is busy (a slow check on the first table) while the download waits for it', () => {
   test('WHEN the wait is longer than the stall timeout THEN it is not a stall: the restore completes', async () => {
-    const result = await restoreBackup({
+    const result = await restoreBackup({ decompressor: installedDecompressor(), lockHolder: thisProcess(process.env),
       s3: h.client,
       bucket,
       prefix: 'backups/',
