@@ -13,6 +13,7 @@
  * object without an S3 checksum) are copied again; anything else in the target means it is not ours, and nothing is
  * written. The final verification proves every object the same way.
  */
+import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3ControlClient } from '@aws-sdk/client-s3-control';
 import { UserError } from '../core/errors';
@@ -326,9 +327,13 @@ async function copyAll(prepared: PreparedPromotion, work: readonly ObjectSummary
     },
   });
   const signal = watchdog.signal;
+  // Every request in flight listens on the run's signal (the SDK's abortSignal): one per object copied at once, one
+  // per part of a multipart copy, and the SDK's own, so Node's leak warning at 11 listeners is no leak here.
+  const concurrency = options.concurrency ?? 32;
+  setMaxListeners(concurrency * (1 + (options.tuning?.partConcurrency ?? 4)) + 16, signal);
   // Objects and bytes are counted apart: the percentage the logger adds is of bytes, next to the byte counts.
   const label = () => `copied ${(run.copied.objects + run.vanished.length + failures.length).toLocaleString('en-US')} of ${total.objects.toLocaleString('en-US')} objects`;
-  await mapBounded(work, options.concurrency ?? 32, async (object) => {
+  await mapBounded(work, concurrency, async (object) => {
     if (signal.aborted || failures.length >= MAX_FAILURES) return;
     inFlight.add(object.key);
     try {
