@@ -29,6 +29,8 @@ export interface PinnedObject {
   etag?: string;
   sizeBytes: number;
   sha256: string;
+  /** The SQL these bytes decompress to, as the backup recorded it: known exactly once the sha256 matches. */
+  sqlBytes: number;
 }
 
 export interface HashOptions {
@@ -112,7 +114,7 @@ export async function pinBackupObject(s3: S3Client, bucket: string, key: string,
   }
   const versionId = found.VersionId && found.VersionId !== 'null' ? found.VersionId : undefined;
   return {
-    pin: { bucket, key, ...(versionId ? { versionId } : {}), ...(found.ETag ? { etag: found.ETag } : {}), sizeBytes: size, sha256: manifest.sha256 },
+    pin: { bucket, key, ...(versionId ? { versionId } : {}), ...(found.ETag ? { etag: found.ETag } : {}), sizeBytes: size, sha256: manifest.sha256, sqlBytes: manifest.sqlBytes },
     notes,
   };
 }

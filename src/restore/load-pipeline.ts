@@ -105,7 +105,8 @@ export interface LoadPinnedOptions {
 }
 
 /**
- * Loads the pinned backup into `conn` with psql: S3 → sha256 check → gunzip → psql (ON_ERROR_STOP). The caller
+ * Loads the pinned backup into `conn` with psql: S3 → sha256 check → igzip -d (an OS pipe into psql) or zlib → psql
+ * (ON_ERROR_STOP). The caller
  * owns the database and drops it on failure. Returns the SQL bytes loaded and the time it took.
  */
 export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes: number; seconds: number }> {
@@ -121,12 +122,22 @@ export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes
     options.watchdog?.waitingOn(() => undefined);
     throw signal?.aborted ? signal.reason : err;
   });
-  const gunzip = gunzipStage(options.decompressor);
-  gunzip.on('data', (chunk: Buffer) => (sqlBytes += chunk.length));
+  // igzip writes into psql itself (the SQL never passes through Node): its size is what the backup recorded, which
+  // the sha256 of these very bytes vouches for. zlib decompresses here, where the SQL is counted as it goes.
+  const igzipPath = options.decompressor.name === 'isal' ? options.decompressor.igzipPath : undefined;
+  const stages: Array<NodeJS.ReadableStream | NodeJS.ReadWriteStream> = [body, check];
+  if (igzipPath) {
+    sqlBytes = pin.sqlBytes;
+  } else {
+    const gunzip = gunzipStage(options.decompressor);
+    gunzip.on('data', (chunk: Buffer) => (sqlBytes += chunk.length));
+    stages.push(gunzip);
+  }
   try {
     await psqlLoad({
       conn: options.conn,
-      stages: [body, check, gunzip],
+      stages,
+      ...(igzipPath ? { igzipPath } : {}),
       ...(signal ? { signal } : {}),
       ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
       onStderrLine: (line) => {

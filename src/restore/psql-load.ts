@@ -3,8 +3,10 @@
  * stopping at the first error (`ON_ERROR_STOP=1`), ignoring ~/.psqlrc, and reporting psql's own error line.
  *
  * psql runs every statement it has read once its input ends, even an incomplete last one, so a failed or
- * interrupted load never closes psql's input: psql is killed first. The database being loaded is a fresh one that
- * the caller drops on any failure, so what psql committed before it died does not matter.
+ * interrupted load never closes psql's input: psql is killed first. That holds with igzip in front of psql too: igzip
+ * writes into psql's input pipe, whose other write end this process keeps until igzip has exited 0, so igzip dying
+ * mid-stream never ends psql's input. The database being loaded is a fresh one that the caller drops on any failure,
+ * so what psql committed before it died does not matter.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -79,13 +81,20 @@ function describePsqlLine(line: string): string {
   return (m ? `line ${m[1]} of the backup's SQL: ${m[2]}` : line).replace(/\s{2,}/g, ' ');
 }
 
-/** Writes into psql's stdin with backpressure; on failure kills psql before its input can end. */
-class PsqlSink extends Writable {
-  constructor(private readonly child: ChildProcess) {
+/**
+ * Writes into a child's stdin with backpressure (psql's, or igzip's in front of psql); on failure runs `kill` (psql
+ * first) before that input can end.
+ */
+class StdinSink extends Writable {
+  constructor(
+    private readonly child: ChildProcess,
+    name: string,
+    private readonly kill: () => void,
+  ) {
     super({ highWaterMark: 1 << 20 });
-    child.stdin!.on('error', () => undefined); // EPIPE when psql stops early: the exit code tells the story
+    child.stdin!.on('error', () => undefined); // EPIPE when the child stops early: its exit code tells the story
     child.once('exit', () => {
-      if (!this.writableFinished) this.destroy(new Error('psql exited before the backup was fully loaded'));
+      if (!this.writableFinished) this.destroy(new Error(`${name} exited before the backup was fully loaded`));
     });
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -106,7 +115,7 @@ class PsqlSink extends Writable {
     this.child.stdin!.end(callback);
   }
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (error && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (error) this.kill();
     this.child.stdin!.destroy();
     callback(error);
   }
@@ -115,13 +124,57 @@ class PsqlSink extends Writable {
 export interface LoadOptions {
   /** Where to load: the fresh database. */
   conn: Connection;
-  /** Stages producing the SQL text (e.g. S3 body → checksum → gunzip); psql's input is appended as the last one. */
+  /**
+   * Stages producing psql's input (e.g. S3 body → checksum → gunzip); the input of psql, or of igzip in front of it,
+   * is appended as the last one.
+   */
   stages: ReadonlyArray<NodeJS.ReadableStream | NodeJS.ReadWriteStream>;
+  /**
+   * ISA-L's igzip, to decompress between the stages (which then produce gzip) and psql: `igzip -d` writes straight
+   * into psql's input through an OS pipe, so the SQL, five times the gzip, never passes through Node.
+   */
+  igzipPath?: string;
   signal?: AbortSignal;
   /** @default findPsql(): the newest under /usr/lib/postgresql */
   psqlPath?: string;
   /** Every stderr line psql prints (WARNINGs and NOTICEs the dump raises). */
   onStderrLine?: (line: string) => void;
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+function exitOf(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolve) => {
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/**
+ * igzip -d between the stages and psql, writing into psql's stdin (`into`: the parent's end of psql's input pipe,
+ * which the parent keeps open, so that psql's input ends only when the parent closes it, after igzip succeeded).
+ */
+function startIgzip(path: string, into: Writable): { child: ChildProcess; stderr: () => string; exit: Promise<Exit> } {
+  const child = spawn(path, ['-d', '-c'], { stdio: ['pipe', into, 'pipe'] });
+  const exit = exitOf(child);
+  let said = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (said = (said + d).slice(-4096)));
+  return { child, stderr: () => said, exit };
+}
+
+/** igzip's own failure, worded and coded as gunzip-stage.ts words it, so a load sees a corrupt backup the same way. */
+function igzipFailure(path: string, exit: Exit, said: string): Error {
+  if (exit.error) return Object.assign(new Error(`could not run ${path}: ${exit.error.message}`), { code: 'ERR_IGZIP_SPAWN' });
+  const words = said.trim().replace(/\s+/g, ' ').replace(/^igzip: /, '');
+  return Object.assign(new Error(`igzip -d ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${words ? `: ${words}` : ''}`), {
+    // Exit 1 with a complaint about the input means the input is not valid gzip; a signal is not the data's fault.
+    code: exit.signal ? 'ERR_IGZIP_KILLED' : 'ERR_GZIP_INVALID',
+  });
 }
 
 /** Streams the SQL into psql; resolves when psql exited 0 after reading all of it, rejects with psql's error otherwise. */
@@ -132,37 +185,52 @@ export async function psqlLoad(options: LoadOptions): Promise<void> {
   const child = spawn(psqlPath, [...PSQL_LOAD_ARGS], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   const stderr = new StderrTail(options.onStderrLine);
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
+  const exited = exitOf(child);
+  child.stdin!.on('error', () => undefined); // EPIPE when psql stops early: its exit code tells the story
+  const igzip = options.igzipPath ? startIgzip(options.igzipPath, child.stdin!) : undefined;
 
-  // Interrupted at any point, even after all input was written and psql is still executing it: kill psql.
-  const onAbort = (): void => {
+  // Interrupted or failed at any point, even after all input was written and psql is still executing it: kill psql
+  // first, so that it never sees its input end and runs a cut last statement; then igzip.
+  const kill = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (igzip && igzip.child.exitCode === null && igzip.child.signalCode === null) igzip.child.kill('SIGKILL');
   };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  // psql's input ends when igzip has written all of it (exit 0); igzip failing is a failed load.
+  void igzip?.exit.then((exit) => {
+    if (exit.code !== 0) kill();
+    child.stdin!.destroy();
+  });
+  options.signal?.addEventListener('abort', kill, { once: true });
   let streamError: unknown;
   try {
-    await pipeline([...options.stages, new PsqlSink(child)], options.signal ? { signal: options.signal } : {});
+    const sink = igzip ? new StdinSink(igzip.child, 'igzip', kill) : new StdinSink(child, 'psql', kill);
+    await pipeline([...options.stages, sink], options.signal ? { signal: options.signal } : {});
   } catch (err) {
     streamError = err;
   }
-  const exit = await exited;
-  options.signal?.removeEventListener('abort', onAbort);
+  const [exit, igzipExit] = await Promise.all([exited, igzip?.exit]);
+  options.signal?.removeEventListener('abort', kill);
   stderr.end();
   if (options.signal?.aborted) throw options.signal.reason;
 
   if (exit.error) {
     throw new UserError(`cannot run ${psqlPath} (${(exit.error as NodeJS.ErrnoException).code ?? exit.error.message}): install the PostgreSQL client`, 1, { cause: exit.error });
   }
-  // An interruption or a failed input stage (checksum, gunzip, S3) is the cause even though psql was killed for it.
+  // psql's own error (a failed statement) is the story even when the input it stopped reading then failed too.
   const psqlFailedOnItsOwn = exit.code !== null && exit.code !== 0;
-  if (streamError && !(psqlFailedOnItsOwn && stderr.firstError)) throw streamError;
-  if (exit.code === 0 && !streamError) return;
+  if (psqlFailedOnItsOwn && stderr.firstError) throw psqlFailed(exit, stderr);
+  // igzip's own failure (the input is not valid gzip): an exit code of its own, not our SIGKILL nor the lost pipe of a
+  // psql that died first.
+  if (igzip && igzipExit && (igzipExit.error || (igzipExit.code !== null && igzipExit.code !== 0 && !psqlFailedOnItsOwn))) {
+    throw igzipFailure(options.igzipPath!, igzipExit, igzip.stderr());
+  }
+  // An interruption or a failed input stage (checksum, gunzip, S3) is the cause even though psql was killed for it.
+  if (streamError) throw streamError;
+  if (exit.code === 0 && (!igzipExit || igzipExit.code === 0)) return;
+  throw psqlFailed(exit, stderr);
+}
+
+function psqlFailed(exit: Exit, stderr: StderrTail): PsqlFailed {
   const what = exit.code === 2 ? 'psql could not connect' : exit.code === 3 ? 'the backup\'s SQL failed' : 'psql failed';
-  throw new PsqlFailed(
-    `${what} (exit ${exit.code ?? exit.signal}): ${describePsqlLine(stderr.summary() || 'no message')}`,
-    exit.code ?? 1,
-  );
+  return new PsqlFailed(`${what} (exit ${exit.code ?? exit.signal}): ${describePsqlLine(stderr.summary() || 'no message')}`, exit.code ?? 1);
 }

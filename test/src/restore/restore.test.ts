@@ -2,7 +2,8 @@
  * The runbook's "restore a chosen backup", against a real PostgreSQL and the S3 emulator, through the built CLI
  * (run `npm run build` first) and, where ECS has to be faked, through restoreBackup in-process.
  */
-import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { DescribeServicesCommand, DescribeTasksCommand, ECSClient, ListTasksCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createLogger } from '../../../src/core/log';
@@ -13,7 +14,7 @@ import { withClient } from '../../../src/postgres/client';
 import { Client } from 'pg';
 import { spawn } from 'node:child_process';
 import { type CliResult, CLI, cleanEnv, runCli } from '../../support/cli';
-import { alterBackupObject, pgDumpSql, writeBackupFixture } from '../../support/backup-fixture';
+import { type FixtureBackup, alterBackupObject, pgDumpSql, writeBackupFixture } from '../../support/backup-fixture';
 import { useHarness } from '../backup/fixtures';
 import { AWKWARD_SCHEMA_SQL } from './awkward-schema';
 import { installedDecompressor } from '../../support/compressors';
@@ -286,6 +287,43 @@ describe('GIVEN a correctly recorded backup with broken SQL inside', () => {
     expect(dumpOf('halfway')).toBe(dumpBefore);
   });
 });
+
+describe('GIVEN a backup written broken (its gzip ends mid-stream) and recorded as it is', () => {
+  // igzip writes into psql's input itself: dying mid-stream, it must not end that input and let psql run what it
+  // got. Either decompressor: the load fails as a broken backup, and nothing of it stays.
+  test.each([
+    ['igzip -d', {}, /igzip -d exited with code 1: .*complete gzip/],
+    ['zlib', { PATH: '/nonexistent' }, /unexpected end of file/],
+  ])('WHEN restored with %s THEN it fails as not valid gzip, the live database untouched and no fresh database left', async (_name, extra, complaint) => {
+    // GIVEN a dump with many rows, cut in the middle of its gzip, and a manifest of exactly those bytes
+    const db = `cut_${_name.replace(/\W/g, '')}`;
+    await createDatabase(db, `${MEATDB_SQL}\ncreate table filler as select g as id, md5(g::text) as t from generate_series(1, 60000) g;`);
+    const backup = await writeBackupFixture(h.client, VERSIONED, { sql: pgDumpSql(h.pg.env(), db), database: db, takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'cut/', memberBytes: 16 * 1024 * 1024 });
+    const cut = await alterBackupObject(h.client, VERSIONED, backup, (bytes) => bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await recordAsIs(h.client, backup, cut);
+    const dumpBefore = dumpOf(db);
+    const before = await databases();
+
+    // WHEN
+    const result = await runCli(['restore', backup.key, '--prefix', 'cut/', '--yes'], { env: env(db, extra) });
+
+    // THEN
+    expect(result.code).toBe(1);
+    const line = result.stderr.trimEnd().split('\n').pop()!;
+    expect(line).toMatch(new RegExp(`^meatbackup: backup ${backup.key.replace(/[.]/g, '\\.')} matches its manifest but is not valid gzip \\(`));
+    expect(line).toMatch(complaint);
+    expect(line).toMatch(/it was written broken; pick another backup$/);
+    expect(await databases()).toEqual(before);
+    expect(dumpOf(db)).toBe(dumpBefore);
+  });
+});
+
+/** Rewrites a fixture's manifest for `bytes`, as a backup run that wrote them broken would have recorded them. */
+async function recordAsIs(client: S3Client, backup: FixtureBackup, bytes: Buffer): Promise<void> {
+  const manifest = { ...backup.manifest, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  delete manifest.versionId;
+  await client.send(new PutObjectCommand({ Bucket: VERSIONED, Key: backup.manifestKey, Body: `${JSON.stringify(manifest, null, 2)}\n`, ContentType: 'application/json' }));
+}
 
 describe('GIVEN a restore loading into its fresh database', () => {
   test('WHEN the task gets SIGTERM THEN psql is killed, the fresh database dropped, the exit non-zero and the live database untouched', async () => {
