@@ -4,7 +4,7 @@
  * with backpressure both ways, and an error (that {@link isCorruptGzip} recognises) when the input is not valid gzip.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Duplex } from 'node:stream';
+import { Duplex, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { type Compressor, type CompressorName, IGZIP_INSTALL_HINT, chooseCompressor } from './compression';
 
@@ -32,24 +32,44 @@ export function gunzipStage(decompressor: Compressor): Duplex {
   return createGunzip({ chunkSize: OUTPUT_CHUNK_BYTES });
 }
 
+/** `igzip -d -c` started, its output on a pipe or into `stdout` (another process's input), its complaints kept. */
+export function startIgzipDecompress(path: string, stdout: 'pipe' | Writable = 'pipe'): { child: ChildProcess; said: () => string } {
+  const child = spawn(path, ['-d', '-c'], { stdio: ['pipe', stdout, 'pipe'] });
+  // EPIPE when igzip stops early (bad input): its exit status is the story.
+  child.stdin!.on('error', () => undefined);
+  let said = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (said = (said + d).slice(-STDERR_LIMIT)));
+  return { child, said: () => said };
+}
+
+/**
+ * igzip -d's failure as one error: not started (ERR_IGZIP_SPAWN), killed (ERR_IGZIP_KILLED), or exited non-zero
+ * complaining about its input (ERR_GZIP_INVALID, which isCorruptGzip recognises).
+ */
+export function igzipDecompressFailure(path: string, exit: { code: number | null; signal: NodeJS.Signals | null; error?: Error }, said: string): Error {
+  if (exit.error) return Object.assign(new Error(`could not run ${path}: ${exit.error.message}`), { code: 'ERR_IGZIP_SPAWN' });
+  const words = said.trim().replace(/\s+/g, ' ').replace(/^igzip: /, '');
+  return Object.assign(new Error(`igzip -d ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${words ? `: ${words}` : ''}`), {
+    // Exit 1 with a complaint about the input means the input is not valid gzip; a signal is not the data's fault.
+    code: exit.signal ? 'ERR_IGZIP_KILLED' : 'ERR_GZIP_INVALID',
+  });
+}
+
 /** `igzip -d -c` wrapped as a Duplex: what is written goes to its stdin, its stdout is what is read. */
 class IgzipDecompress extends Duplex {
   private readonly child: ChildProcess;
-  private stderr = '';
+  private readonly said: () => string;
   private pendingWrite: ((err?: Error | null) => void) | undefined;
 
   constructor(path: string) {
     super({ readableHighWaterMark: OUTPUT_CHUNK_BYTES });
-    this.child = spawn(path, ['-d', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const { stdin, stdout, stderr } = this.child;
-    // EPIPE when igzip stops early (bad input): its exit status is the story.
-    stdin!.on('error', () => undefined);
-    stderr!.setEncoding('utf8');
-    stderr!.on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-STDERR_LIMIT)));
-    stdout!.on('data', (chunk: Buffer) => {
-      if (!this.push(chunk)) stdout!.pause();
+    ({ child: this.child, said: this.said } = startIgzipDecompress(path));
+    const stdout = this.child.stdout!;
+    stdout.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) stdout.pause();
     });
-    this.child.on('error', (err) => this.destroy(Object.assign(new Error(`could not run ${path}: ${err.message}`), { code: 'ERR_IGZIP_SPAWN' })));
+    this.child.on('error', (error) => this.destroy(igzipDecompressFailure(path, { code: null, signal: null, error }, '')));
     this.child.on('close', (code, signal) => {
       const pending = this.pendingWrite;
       this.pendingWrite = undefined;
@@ -59,11 +79,7 @@ class IgzipDecompress extends Duplex {
         return;
       }
       if (this.destroyed) return;
-      const said = this.stderr.trim().replace(/\s+/g, ' ').replace(/^igzip: /, '');
-      const err = Object.assign(new Error(`igzip -d ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${said ? `: ${said}` : ''}`), {
-        // Exit 1 with a complaint about the input means the input is not valid gzip; a signal is not the data's fault.
-        code: signal ? 'ERR_IGZIP_KILLED' : 'ERR_GZIP_INVALID',
-      });
+      const err = igzipDecompressFailure(path, { code, signal }, this.said());
       pending?.(err);
       this.destroy(err);
     });

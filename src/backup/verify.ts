@@ -217,8 +217,6 @@ export async function recordVerifyResult(s3: S3Client, bucket: string, record: V
   }
 }
 
-
-
 /** Reads the globals object and adds what differs from the manifest to `problems`; returns what it found. */
 async function checkGlobals(
   s3: S3Client,

@@ -106,8 +106,8 @@ export interface LoadPinnedOptions {
 
 /**
  * Loads the pinned backup into `conn` with psql: S3 → sha256 check → igzip -d (an OS pipe into psql) or zlib → psql
- * (ON_ERROR_STOP). The caller
- * owns the database and drops it on failure. Returns the SQL bytes loaded and the time it took.
+ * (ON_ERROR_STOP). The caller owns the database and drops it on failure. Returns the SQL bytes loaded and the time
+ * it took.
  */
 export async function loadPinned(options: LoadPinnedOptions): Promise<{ sqlBytes: number; seconds: number }> {
   const { s3, pin, logger, signal } = options;

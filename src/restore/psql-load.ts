@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { igzipDecompressFailure, startIgzipDecompress } from '../backup/gunzip-stage';
 import { UserError } from '../core/errors';
 import { type Connection, libpqEnv } from '../postgres/connection';
 import { DEFAULT_PG_LIB_DIR, type PgPrograms, installedMajors } from '../postgres/tools';
@@ -154,29 +155,6 @@ function exitOf(child: ChildProcess): Promise<Exit> {
   });
 }
 
-/**
- * igzip -d between the stages and psql, writing into psql's stdin (`into`: the parent's end of psql's input pipe,
- * which the parent keeps open, so that psql's input ends only when the parent closes it, after igzip succeeded).
- */
-function startIgzip(path: string, into: Writable): { child: ChildProcess; stderr: () => string; exit: Promise<Exit> } {
-  const child = spawn(path, ['-d', '-c'], { stdio: ['pipe', into, 'pipe'] });
-  const exit = exitOf(child);
-  let said = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (said = (said + d).slice(-4096)));
-  return { child, stderr: () => said, exit };
-}
-
-/** igzip's own failure, worded and coded as gunzip-stage.ts words it, so a load sees a corrupt backup the same way. */
-function igzipFailure(path: string, exit: Exit, said: string): Error {
-  if (exit.error) return Object.assign(new Error(`could not run ${path}: ${exit.error.message}`), { code: 'ERR_IGZIP_SPAWN' });
-  const words = said.trim().replace(/\s+/g, ' ').replace(/^igzip: /, '');
-  return Object.assign(new Error(`igzip -d ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${words ? `: ${words}` : ''}`), {
-    // Exit 1 with a complaint about the input means the input is not valid gzip; a signal is not the data's fault.
-    code: exit.signal ? 'ERR_IGZIP_KILLED' : 'ERR_GZIP_INVALID',
-  });
-}
-
 /** Streams the SQL into psql; resolves when psql exited 0 after reading all of it, rejects with psql's error otherwise. */
 export async function psqlLoad(options: LoadOptions): Promise<void> {
   const psqlPath = options.psqlPath ?? findPsql();
@@ -187,7 +165,9 @@ export async function psqlLoad(options: LoadOptions): Promise<void> {
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));
   const exited = exitOf(child);
   child.stdin!.on('error', () => undefined); // EPIPE when psql stops early: its exit code tells the story
-  const igzip = options.igzipPath ? startIgzip(options.igzipPath, child.stdin!) : undefined;
+  // igzip writes into psql's stdin, whose other write end stays here (never written to) until igzip has exited 0.
+  const igzipStarted = options.igzipPath ? startIgzipDecompress(options.igzipPath, child.stdin!) : undefined;
+  const igzip = igzipStarted && { ...igzipStarted, exit: exitOf(igzipStarted.child) };
 
   // Interrupted or failed at any point, even after all input was written and psql is still executing it: kill psql
   // first, so that it never sees its input end and runs a cut last statement; then igzip.
@@ -222,7 +202,7 @@ export async function psqlLoad(options: LoadOptions): Promise<void> {
   // igzip's own failure (the input is not valid gzip): an exit code of its own, not our SIGKILL nor the lost pipe of a
   // psql that died first.
   if (igzip && igzipExit && (igzipExit.error || (igzipExit.code !== null && igzipExit.code !== 0 && !psqlFailedOnItsOwn))) {
-    throw igzipFailure(options.igzipPath!, igzipExit, igzip.stderr());
+    throw igzipDecompressFailure(options.igzipPath!, igzipExit, igzip.said());
   }
   // An interruption or a failed input stage (checksum, gunzip, S3) is the cause even though psql was killed for it.
   if (streamError) throw streamError;

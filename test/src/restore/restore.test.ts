@@ -294,9 +294,9 @@ describe('GIVEN a backup written broken (its gzip ends mid-stream) and recorded 
   test.each([
     ['igzip -d', {}, /igzip -d exited with code 1: .*complete gzip/],
     ['zlib', { PATH: '/nonexistent' }, /unexpected end of file/],
-  ])('WHEN restored with %s THEN it fails as not valid gzip, the live database untouched and no fresh database left', async (_name, extra, complaint) => {
+  ])('WHEN restored with %s THEN it fails as not valid gzip, the live database untouched and no fresh database left', async (name, extra, complaint) => {
     // GIVEN a dump with many rows, cut in the middle of its gzip, and a manifest of exactly those bytes
-    const db = `cut_${_name.replace(/\W/g, '')}`;
+    const db = `cut_${name.replace(/\W/g, '')}`;
     await createDatabase(db, `${MEATDB_SQL}\ncreate table filler as select g as id, md5(g::text) as t from generate_series(1, 60000) g;`);
     const backup = await writeBackupFixture(h.client, VERSIONED, { sql: pgDumpSql(h.pg.env(), db), database: db, takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'cut/', memberBytes: 16 * 1024 * 1024 });
     const cut = await alterBackupObject(h.client, VERSIONED, backup, (bytes) => bytes.subarray(0, Math.floor(bytes.length / 2)));
