@@ -2,7 +2,8 @@
  * Backup speed and memory against the baselines of docs/architecture.md ("Performance"), in one run, on one generated table:
  *
  *   raw `pg_dump > /dev/null`                      the floor: what reading the database costs
- *   `meatbackup backup` (the built CLI)            igzip level 1 (the default), 2 and 3; igzip with the smallest first
+ *   `meatbackup backup` (the built CLI)            igzip level 1 (the default; also without the launcher's V8
+ *                                                  setting), 2 and 3; igzip with the smallest first
  *                                                  part size (5 MiB); Node's zlib (the fallback where igzip is missing)
  *   `pg_dump -Fc -f file && aws s3 cp file`        the usual two-step way, with a temporary file
  *   `pg_dump | gzip -6 | aws s3 cp -`              the usual streaming way, one gzip process; its size is the yardstick
@@ -280,6 +281,12 @@ export async function benchBackup(options: BackupBenchOptions = {}): Promise<Bac
       {
         name: 'meatbackup backup (igzip -1, default)',
         script: () => `${RUN_CLI} backup --json --compressor isal --prefix run-${++run}/`,
+        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
+      },
+      {
+        // What the launcher's V8 setting (bin/meatbackup.js's first line) is worth: the same backup without it.
+        name: 'meatbackup backup, as `node bin/meatbackup.js`',
+        script: () => `${process.execPath} ${CLI} backup --json --compressor isal --prefix run-${++run}/`,
         stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
       },
       {

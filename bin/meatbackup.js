@@ -3,9 +3,9 @@
 //
 // --max-semi-space-size=2 (MiB, V8's young generation): a backup reads igzip's output in 64 KiB buffers that are
 // garbage as soon as they are copied into a part; with V8's default 16 MiB semi-spaces they and the young heap
-// piled up to a 137 MB peak RSS on the benchmark's 1 GB dump, with 2 MiB it stays at 115 MB, for no measurable CPU
-// (npm run bench). V8 reads it only at start, so it is here, where the command starts: run this file directly
-// (`npx meatbackup`, the container's entrypoint), not as `node bin/meatbackup.js`, to have it.
+// piled up to a 131-134 MiB peak RSS on the benchmark's 1 GB dump, with 2 MiB it stays at 111-119 MiB, for no
+// measurable CPU (npm run bench shows both). V8 reads it only at start, so it is here, where the command starts:
+// run this file directly (`npx meatbackup`, the container's entrypoint), not as `node bin/meatbackup.js`, to have it.
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
