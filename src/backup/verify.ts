@@ -20,12 +20,12 @@ import { DEFAULT_STALL_SECONDS, StallWatchdog, stepOf } from '../core/watchdog';
 import { watchDownload } from '../storage/download-watch';
 import { readRequiredManifest } from '../catalog/catalog';
 import { SOURCE_VERSION_METADATA } from '../promote/identity';
-import { locateBackupVersion } from '../restore/fetch-verified';
+import { locateBackupVersion } from './locate-version';
 import { writeJsonObject } from '../storage/json-object';
 import type { Compressor } from './compression';
 import { gunzipStage, isCorruptGzip } from './gunzip-stage';
 import { isNotFound } from '../storage/aws-errors';
-import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from './read-object';
+import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../storage/read-object';
 import { retentionTagging } from './retention';
 
 export const DUMP_COMPLETE_LINE = '-- PostgreSQL database dump complete';

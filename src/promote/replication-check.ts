@@ -12,7 +12,7 @@ import { DEFAULT_PREFIX, type Manifest, sidecarKey } from '../contract';
 import { UserError } from '../core/errors';
 import { readManifest } from '../catalog/catalog';
 import { newestBackupName } from '../catalog/resolve';
-import { checksumObject } from '../backup/read-object';
+import { checksumObject } from '../storage/read-object';
 import { isNotFound } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 import { inspectBucket } from './target-bucket';

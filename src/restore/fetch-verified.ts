@@ -6,20 +6,21 @@
  * 2. `openVerifiedStream` is the restore pass: the same pinned bytes again, hashed on the way through, and the
  *    stream fails at its end (before psql's input can end) if they are not the recorded ones after all.
  *
- * Whole-object reads and the digest are the backup side's (src/backup/read-object.ts); the ranged parallel read
- * for the first pass is here.
+ * Which version to read is the backup side's (src/backup/locate-version.ts), whole-object reads and the digest the
+ * storage layer's (src/storage/read-object.ts); the ranged parallel read for the first pass is here.
  */
 import { createHash } from 'node:crypto';
 import type { Readable, TransformCallback } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '../contract';
 import { UserError } from '../core/errors';
 import { formatBytes } from '../core/format';
-import { httpStatus, isNotFound, isPreconditionFailed } from '../storage/aws-errors';
+import { isPreconditionFailed } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
 import { watchDownload } from '../storage/download-watch';
 import { type StallWatchdog, stepOf } from '../core/watchdog';
-import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../backup/read-object';
+import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../storage/read-object';
+import { locateBackupVersion } from '../backup/locate-version';
 
 /** Exactly which bytes a restore reads: the key at one version (and ETag), of a known size and sha256. */
 export interface PinnedObject {
@@ -49,60 +50,6 @@ export interface HashOptions {
 
 function refused(key: string, why: string): UserError {
   return new UserError(`backup ${key} does not match its manifest: ${why}; it was altered or truncated after upload, so it is refused and nothing was changed`);
-}
-
-/** A version id S3 does not know in this bucket: 404, or 400 when it is not even a valid id here. */
-function unknownVersion(err: unknown): boolean {
-  return isNotFound(err) || httpStatus(err) === 400;
-}
-
-async function head(s3: S3Client, bucket: string, key: string, versionId?: string): Promise<HeadObjectCommandOutput> {
-  return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }));
-}
-
-/** Which version of a backup key holds the backup, per its manifest, and what an operator should know about it. */
-export interface LocatedVersion {
-  head: HeadObjectCommandOutput;
-  notes: string[];
-  /**
-   * The current version, when it is not the one the manifest recorded although that one is still there: someone
-   * wrote over the backup's key after the backup. The recorded version is the one located.
-   */
-  overwrittenBy?: string;
-}
-
-/**
- * The version its manifest recorded when the bucket still has it (a newer write of the same key does not change what
- * is checked or restored), else the current one (a bucket copied or promoted since has other version ids; the sha256
- * check decides).
- */
-export async function locateBackupVersion(s3: S3Client, bucket: string, key: string, manifest: Manifest): Promise<LocatedVersion> {
-  const notes: string[] = [];
-  // "null" is the version id S3 reports for objects written while versioning was off: no version to pin.
-  const recorded = manifest.versionId && manifest.versionId !== 'null' ? manifest.versionId : undefined;
-  let found: HeadObjectCommandOutput | undefined;
-  let overwrittenBy: string | undefined;
-  try {
-    if (recorded) {
-      found = await head(s3, bucket, key, recorded).catch((err: unknown) => {
-        if (unknownVersion(err)) return undefined;
-        throw err;
-      });
-      if (!found) {
-        notes.push(`the version the manifest recorded (${recorded}) is not in bucket ${bucket} (copied or promoted since): using the current version, which must still match the manifest's sha256`);
-      }
-    }
-    const current = await head(s3, bucket, key);
-    if (found && current.VersionId && current.VersionId !== recorded) {
-      overwrittenBy = current.VersionId;
-      notes.push(`${key} was written again after the backup (current version ${current.VersionId}): restoring the version the backup recorded, ${recorded}`);
-    }
-    found ??= current;
-  } catch (err) {
-    if (isNotFound(err)) throw new UserError(`backup ${key} is gone from bucket ${bucket}: pick another backup (meatbackup list)`);
-    throw describeS3Error(err, `read ${key} from bucket ${bucket}`, bucket);
-  }
-  return { head: found, notes, ...(overwrittenBy ? { overwrittenBy } : {}) };
 }
 
 /** Pins the backup to the version {@link locateBackupVersion} finds, checking its size before anything is read. */

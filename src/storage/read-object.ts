@@ -1,13 +1,14 @@
 /**
- * Reading a stored backup back as a stream, with the sha256 and size of the stored bytes computed on the way:
- * what `verify` checks against the manifest, and what `restore` checks before it touches a database.
+ * Reading a stored object back as a stream, with the sha256 and size of its bytes computed on the way: what `verify`
+ * checks against a backup's manifest, what `restore` checks before it touches a database, and what
+ * `replication-check` compares between the primary and the replica.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '../contract';
-import { describeS3Error } from '../storage/s3';
+import { describeS3Error } from './s3';
 
 export interface OpenedObject {
   body: Readable;
