@@ -149,11 +149,30 @@ export async function withBenchWorld<T>(bucket: string, rows: number, log: (m: s
     log(`generating ${rows.toLocaleString('en')} rows…`);
     const start = Date.now();
     await generate(pg, rows);
-    return await fn({ pg, s3, client, work, generateSeconds: (Date.now() - start) / 1000 });
+    const generateSeconds = (Date.now() - start) / 1000;
+    await settle(log);
+    return await fn({ pg, s3, client, work, generateSeconds });
   } finally {
     await Promise.all([pg?.stop(), s3?.stop()]);
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Lets the machine settle after the tables are written. Writing their gigabyte leaves this VM slow for a minute or
+ * more (its kernel pages out cold memory in the background, DAMON's kdamond), and the first rounds paid for it: moto
+ * spent 1.7–5.3 CPU-s on the same 197 MB upload in the first two minutes after generating, 1.2–1.5 s after 90 s of
+ * rest, 1.0–1.4 s with no tables written at all. Flushed to disk first, then BENCH_SETTLE seconds (default 90; 0 skips
+ * the wait).
+ */
+async function settle(log: (m: string) => void): Promise<void> {
+  const raw = process.env.BENCH_SETTLE ?? '90';
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`BENCH_SETTLE=${raw}: give the seconds to wait after generating the tables (0 skips the wait)`);
+  execFileSync('sync');
+  if (seconds === 0) return;
+  log(`letting the machine settle for ${seconds}s after writing the tables (BENCH_SETTLE)…`);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 }
 
 /** Runs per command: the option, else BENCH_REPEAT, else 3 (the targets are medians of three). */
