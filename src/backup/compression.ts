@@ -19,8 +19,9 @@ export const IGZIP_INSTALL_HINT = 'apt-get install isal (Debian/Ubuntu; the cont
 
 /** Level ranges and defaults (the defaults are what `npm run bench` measured as the best trade-off). */
 export const COMPRESSION_LEVELS: Record<CompressorName, { min: number; max: number; default: number }> = {
-  // igzip's levels: 0 (fastest) to 3. On the benchmark's 1 GB of SQL, level 1 takes 1.5 CPU-s for 1.13× gzip -6's
-  // size, level 3 twice that for 1.10×; gzip -6 itself takes 19 CPU-s (npm run bench).
+  // igzip's levels: 0 (fastest) to 3. On the benchmark's 1 GB of SQL, level 1 takes 1.5 CPU-s for 1.126× gzip -6's
+  // size, level 2 4% more for 1.118×, level 3 2.3 times as much for 1.101×, which made it the slowest backup on the
+  // benchmark's two cores (1.19–1.38× raw pg_dump); gzip -6 itself takes 19 CPU-s (npm run bench).
   isal: { min: 0, max: 3, default: 1 },
   // zlib's: 1 to 9. Level 6 costs ~50% more CPU than 1 for a few percent smaller output (bench/backup.ts).
   zlib: { min: 1, max: 9, default: 1 },
