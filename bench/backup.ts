@@ -139,6 +139,7 @@ export interface BenchWorld {
 
 /** A throwaway cluster with the generated tables and an emulator with `bucket`, all removed afterwards whatever happens. */
 export async function withBenchWorld<T>(bucket: string, rows: number, log: (m: string) => void, fn: (world: BenchWorld) => Promise<T>): Promise<T> {
+  const restSeconds = benchRest();
   const work = mkdtempSync(join(tmpdir(), 'meatbackup-bench-'));
   let pg: LocalCluster | undefined;
   let s3: LocalS3 | undefined;
@@ -150,7 +151,7 @@ export async function withBenchWorld<T>(bucket: string, rows: number, log: (m: s
     const start = Date.now();
     await generate(pg, rows);
     const generateSeconds = (Date.now() - start) / 1000;
-    await settle(log);
+    await settle(restSeconds, log);
     return await fn({ pg, s3, client, work, generateSeconds });
   } finally {
     await Promise.all([pg?.stop(), s3?.stop()]);
@@ -165,19 +166,35 @@ export async function withBenchWorld<T>(bucket: string, rows: number, log: (m: s
  * rest, 1.0–1.4 s with no tables written at all. Flushed to disk first, then BENCH_SETTLE seconds (default 90; 0 skips
  * the wait).
  */
-async function settle(log: (m: string) => void): Promise<void> {
-  const raw = process.env.BENCH_SETTLE ?? '90';
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`BENCH_SETTLE=${raw}: give the seconds to wait after generating the tables (0 skips the wait)`);
+async function settle(seconds: number, log: (m: string) => void): Promise<void> {
   execFileSync('sync');
   if (seconds === 0) return;
   log(`letting the machine settle for ${seconds}s after writing the tables (BENCH_SETTLE)…`);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 }
 
+/** A whole number from the environment, or `fallback`; anything else stops the benchmark with one line. */
+export function benchSetting(name: string, fallback: number, min: number, what: string): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name}=${raw}: give a whole number of ${what}, at least ${min}`);
+  return value;
+}
+
 /** Runs per command: the option, else BENCH_REPEAT, else 3 (the targets are medians of three). */
 export function benchRepeat(option?: number): number {
-  return Math.max(1, Math.floor(option ?? Number(process.env.BENCH_REPEAT ?? 3)));
+  return option ?? benchSetting('BENCH_REPEAT', 3, 1, 'runs per command');
+}
+
+/** Seconds to rest after generating the tables ({@link settle}): BENCH_SETTLE, else 90. */
+export function benchRest(): number {
+  return benchSetting('BENCH_SETTLE', 90, 0, 'seconds to rest after generating the tables (0: none)');
+}
+
+/** Rows of the generated chat table (the mixed one gets half as many): BENCH_ROWS, else 3,000,000 (~1 GB of SQL). */
+export function benchRows(): number {
+  return benchSetting('BENCH_ROWS', 3_000_000, 1_000, 'rows');
 }
 
 /**
@@ -265,7 +282,7 @@ export async function generate(pg: LocalCluster, rows: number): Promise<void> {
 }
 
 export async function benchBackup(options: BackupBenchOptions = {}): Promise<BackupBenchResult> {
-  const rows = options.rows ?? Number(process.env.BENCH_ROWS ?? 3_000_000);
+  const rows = options.rows ?? benchRows();
   const repeat = benchRepeat(options.repeat);
   const log = options.verbose === false ? () => undefined : (m: string) => process.stderr.write(`bench: ${m}\n`);
   if (!existsSync(TIME)) throw new Error(`${TIME} (GNU time) is needed to measure peak RSS: install it with \`apt-get install -y time\``);

@@ -19,7 +19,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { formatBytes, formatTable } from '../src/core/format';
 import { serverBinDir } from '../src/local/postgres-cluster';
-import { type BackupBenchRow, CLI, DATABASE, RUN_CLI, TIME, benchRepeat, measure, medianRun, motoPid, postmasterPid, withBenchWorld } from './backup';
+import { type BackupBenchRow, CLI, DATABASE, RUN_CLI, TIME, benchRepeat, benchRows, measure, medianRun, motoPid, postmasterPid, withBenchWorld } from './backup';
 
 const BUCKET = 'bench-restore';
 
@@ -36,7 +36,7 @@ export interface RestoreBenchResult {
 }
 
 export async function benchRestore(): Promise<RestoreBenchResult> {
-  const rows = Number(process.env.BENCH_ROWS ?? 3_000_000);
+  const rows = benchRows();
   const repeat = benchRepeat();
   const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
   if (!existsSync(TIME)) throw new Error(`${TIME} (GNU time) is needed to measure peak RSS: install it with \`apt-get install -y time\``);

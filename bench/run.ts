@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { benchBackup, formatBackupBench } from './backup';
+import { benchBackup, benchRepeat, benchRest, benchRows, formatBackupBench } from './backup';
 import { benchRestore, formatRestoreBench } from './restore';
 
 interface Section {
@@ -41,6 +41,15 @@ async function main(): Promise<number> {
   const chosen = only ? SECTIONS.filter((s) => only.includes(s.name)) : SECTIONS;
   if (only && chosen.length !== only.length) {
     process.stderr.write(`bench: unknown section in BENCH_ONLY=${process.env.BENCH_ONLY}; sections: ${SECTIONS.map((s) => s.name).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    // Checked before any section starts: a typo should not surface after minutes of generating tables.
+    benchRows();
+    benchRepeat();
+    benchRest();
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 2;
   }
   let failed = 0;
