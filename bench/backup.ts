@@ -312,39 +312,22 @@ export async function benchBackup(options: BackupBenchOptions = {}): Promise<Bac
     const size = async (key: string): Promise<number> => (await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ContentLength ?? 0;
 
     let run = 0;
-    const commands: { name: string; script: () => string; stored: (t: Timed) => Promise<number | undefined> }[] = [
+    type Command = { name: string; script: () => string; stored: (t: Timed) => Promise<number | undefined> };
+    /** `meatbackup backup` with `flags`, started by `launcher` (as an operator does, unless said otherwise). */
+    const backup = (name: string, flags: string, launcher = RUN_CLI): Command => ({
+      name,
+      script: () => `${launcher} backup --json ${flags} --prefix run-${++run}/`,
+      stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
+    });
+    const commands: Command[] = [
       { name: 'raw pg_dump > /dev/null', script: () => `${pgDump} --no-password > /dev/null`, stored: async () => undefined },
-      {
-        name: 'meatbackup backup (igzip -1, default)',
-        script: () => `${RUN_CLI} backup --json --compressor isal --prefix run-${++run}/`,
-        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
-      },
-      {
-        // What the launcher's V8 setting (bin/meatbackup.js's first line) is worth: the same backup without it.
-        name: 'meatbackup backup, as `node bin/meatbackup.js`',
-        script: () => `${process.execPath} ${CLI} backup --json --compressor isal --prefix run-${++run}/`,
-        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
-      },
-      {
-        name: 'meatbackup backup --compressor isal --compression-level 2',
-        script: () => `${RUN_CLI} backup --json --compressor isal --compression-level 2 --prefix run-${++run}/`,
-        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
-      },
-      {
-        name: 'meatbackup backup --compressor isal --compression-level 3',
-        script: () => `${RUN_CLI} backup --json --compressor isal --compression-level 3 --prefix run-${++run}/`,
-        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
-      },
-      {
-        name: 'meatbackup backup --first-part-size 5 (igzip)',
-        script: () => `${RUN_CLI} backup --json --compressor isal --first-part-size 5 --prefix run-${++run}/`,
-        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
-      },
-      {
-        name: 'meatbackup backup --compressor zlib (fallback)',
-        script: () => `${RUN_CLI} backup --json --compressor zlib --prefix run-${++run}/`,
-        stored: async (t) => (JSON.parse(t.stdout) as { sizeBytes: number }).sizeBytes,
-      },
+      backup('meatbackup backup (igzip -1, default)', '--compressor isal'),
+      // What the launcher's V8 setting (bin/meatbackup.js's first line) is worth: the same backup without it.
+      backup('meatbackup backup, as `node bin/meatbackup.js`', '--compressor isal', `${process.execPath} ${CLI}`),
+      backup('meatbackup backup --compressor isal --compression-level 2', '--compressor isal --compression-level 2'),
+      backup('meatbackup backup --compressor isal --compression-level 3', '--compressor isal --compression-level 3'),
+      backup('meatbackup backup --first-part-size 5 (igzip)', '--compressor isal --first-part-size 5'),
+      backup('meatbackup backup --compressor zlib (fallback)', '--compressor zlib'),
       {
         name: 'pg_dump -Fc -f file && aws s3 cp',
         script: () => `${pgDump} --no-password -Fc -f ${work}/dump.fc && ${aws} s3 cp ${work}/dump.fc s3://${BUCKET}/fc.dump && rm -f ${work}/dump.fc`,

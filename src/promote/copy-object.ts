@@ -30,12 +30,15 @@ import { type ObjectSummary, bareEtag } from './listing';
 
 export { GiB, MAX_SINGLE_COPY_BYTES, MiB } from '../storage/s3-limits';
 
+/** Parts of one object copied at once, unless tuned. */
+export const DEFAULT_PART_CONCURRENCY = 4;
+
 export interface CopyTuning {
   /** Objects larger than this are copied in parts. @default 5 GiB (S3's single-copy limit) */
   multipartThreshold?: number;
   /** Part size for multipart copies; raised when the object would need more than 10,000 parts. @default 512 MiB */
   partSize?: number;
-  /** Parts of one object copied at once. @default 4 */
+  /** Parts of one object copied at once. @default DEFAULT_PART_CONCURRENCY */
   partConcurrency?: number;
 }
 
@@ -170,7 +173,7 @@ async function copyInParts(
   if (!uploadId) throw new Error(`S3 returned no upload id for a multipart copy of ${key}`);
   try {
     const ranges = partRanges(size, choosePartSize(size, tuning.partSize));
-    const parts = await mapBounded(ranges, tuning.partConcurrency ?? 4, async (range) => {
+    const parts = await mapBounded(ranges, tuning.partConcurrency ?? DEFAULT_PART_CONCURRENCY, async (range) => {
       signal?.throwIfAborted();
       const res = await clients.target.send(
         new UploadPartCopyCommand({

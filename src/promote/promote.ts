@@ -23,7 +23,7 @@ import { httpStatus, isNotFound } from '../storage/aws-errors';
 import { customEndpoint } from '../storage/s3';
 import { mapBounded } from '../util/pool';
 import { RESERVED_PREFIX, createS3ControlClient, resolveAccountId, resolveRoleArn, submitBatchCopyJob } from './batch-job';
-import { type CopyClients, type CopyOutcome, type CopyTuning, MAX_SINGLE_COPY_BYTES, copyObject } from './copy-object';
+import { type CopyClients, type CopyOutcome, type CopyTuning, DEFAULT_PART_CONCURRENCY, MAX_SINGLE_COPY_BYTES, copyObject } from './copy-object';
 import { type ObjectSummary, forEachCurrentObject, listCurrentObjects } from './listing';
 import { regionalClients } from './regional-clients';
 import { type Hardening, createBucket, hardenBucket, inspectBucket } from './target-bucket';
@@ -330,7 +330,7 @@ async function copyAll(prepared: PreparedPromotion, work: readonly ObjectSummary
   // Every request in flight listens on the run's signal (the SDK's abortSignal): one per object copied at once, one
   // per part of a multipart copy, and the SDK's own, so Node's leak warning at 11 listeners is no leak here.
   const concurrency = options.concurrency ?? 32;
-  setMaxListeners(concurrency * (1 + (options.tuning?.partConcurrency ?? 4)) + 16, signal);
+  setMaxListeners(concurrency * (1 + (options.tuning?.partConcurrency ?? DEFAULT_PART_CONCURRENCY)) + 16, signal);
   // Objects and bytes are counted apart: the percentage the logger adds is of bytes, next to the byte counts.
   const label = () => `copied ${(run.copied.objects + run.vanished.length + failures.length).toLocaleString('en-US')} of ${total.objects.toLocaleString('en-US')} objects`;
   await mapBounded(work, concurrency, async (object) => {
