@@ -401,7 +401,7 @@ const ALARMS = z.strictObject({
 /**
  * The team's chat channel (AWS Chatbot, now "Amazon Q Developer in chat applications"): alarms and failed tasks
  * arrive there, and a few command aliases invoke the ops function. Exactly one of `slack` and `teams`. The workspace
- * (Slack) or team (Teams) must have been authorized once in the console first; see README "Chat".
+ * (Slack) or team (Teams) must have been authorized once in the console first; see docs/chat.md.
  */
 const CHAT = z
   .strictObject({

@@ -1,6 +1,6 @@
 /**
  * SDK middleware that makes the S3 emulator answer the way AWS does where moto is kinder, so the tests hold the code
- * to AWS's rules (docs/architecture.md, "the emulator is kinder than AWS"):
+ * to AWS's rules (docs/architecture.md, "Tests"):
  *
  * - `kmsEtags`: under SSE-KMS an object's ETag is not the MD5 of its bytes
  *   (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html, "ETag"), so a copy's ETag differs from its
