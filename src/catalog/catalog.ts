@@ -21,6 +21,7 @@ import { UserError, oneLine } from '../core/errors';
 import { UnreadableJsonObject, readJsonObject } from '../storage/json-object';
 import { listObjectPages } from '../storage/s3';
 import { mapBounded } from '../util/pool';
+import { manifestIdentityProblem } from './manifest-identity';
 
 /** The newest check of a backup's content on record: a `meatbackup verify` or a restore test. */
 export interface BackupCheck {
@@ -51,13 +52,22 @@ export interface BackupEntry {
   records?: Array<'verify' | 'restoreTest'>;
 }
 
-/** Reads and validates a backup's manifest; undefined when there is none. */
-export function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest | undefined> {
-  return readJsonObject(s3, bucket, sidecarKey(key, 'manifest'), manifestSchema, {
+/**
+ * Reads and validates a backup's manifest; undefined when there is none. A manifest written for another backup
+ * (copied over this key, ./manifest-identity) is refused like an altered one, naming both.
+ */
+export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest | undefined> {
+  const manifestKey = sidecarKey(key, 'manifest');
+  const manifest = await readJsonObject(s3, bucket, manifestKey, manifestSchema, {
     what: 'manifest',
     kind: 'a meatbackup manifest',
     remedy: 'verify or restore another backup',
   });
+  const problem = manifest ? manifestIdentityProblem(manifest, key) : undefined;
+  if (problem) {
+    throw new UnreadableJsonObject(`the manifest ${manifestKey} in bucket ${bucket} is not this backup's: ${problem}; it is refused and nothing was changed; verify or restore another backup`, problem);
+  }
+  return manifest;
 }
 
 export interface ListBackupObjectsOptions {

@@ -24,6 +24,15 @@ function overwriteWarning(r: VerifyResult, bucket: string): string {
   return `WARNING: s3://${bucket}/${r.key} was written over after the backup (current version ${r.overwrittenBy}); the version the backup recorded, ${r.versionId}, verified and is what a restore uses. Find out who wrote the new version.`;
 }
 
+/** Where the version that was read came from: said from what was read, never assumed. */
+function versionSource(r: VerifyResult, asked: string | undefined): string {
+  if (asked) return '(as asked)';
+  const recorded = r.manifest.versionId;
+  if (recorded && recorded !== 'null' && recorded === r.versionId) return '(the one the manifest recorded)';
+  if (recorded && recorded !== 'null') return `(the current one: the manifest recorded ${recorded}, which this bucket does not have)`;
+  return '(the current one: the manifest records no version)';
+}
+
 interface VerifyFlags {
   database?: string;
   bucket?: string;
@@ -84,7 +93,7 @@ export function registerVerify(program: Command, settings: Settings): void {
         [
           ...(result.overwrittenBy ? [overwriteWarning(result, bucket)] : []),
           `verified s3://${bucket}/${result.key}`,
-          ...(result.versionId ? [`version  ${result.versionId}${flags.versionId ? ' (as asked)' : ' (the one the manifest recorded)'}`] : []),
+          ...(result.versionId ? [`version  ${result.versionId} ${versionSource(result, flags.versionId)}`] : []),
           `size     ${formatBytes(result.sizeBytes)} (${formatBytes(result.sqlBytes)} SQL), as recorded`,
           `sha256   ${result.sha256}, as recorded`,
           `dump     complete (ends with pg_dump's completion line)`,
