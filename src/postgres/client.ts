@@ -62,8 +62,13 @@ export function describePgError(err: unknown, conn: Connection): UserError {
  * Opens a session the caller closes (`client.end()`); a connection failure becomes a one-line UserError. For a
  * session that outlives one call (a held lock, an exported snapshot); otherwise use {@link withClient}.
  */
-export async function openClient(conn: Connection, options: { applicationName?: string } = {}): Promise<Client> {
-  const client = new Client({ ...pgClientConfig(conn), ...(options.applicationName ? { application_name: options.applicationName } : {}) });
+export async function openClient(conn: Connection, options: { applicationName?: string; keepAlive?: boolean } = {}): Promise<Client> {
+  const client = new Client({
+    ...pgClientConfig(conn),
+    ...(options.applicationName ? { application_name: options.applicationName } : {}),
+    // TCP keepalives, for a session that idles a long time and must notice a dead peer (a held lock).
+    ...(options.keepAlive ? { keepAlive: true } : {}),
+  });
   // An idle client whose backend dies emits 'error'; without a listener that would crash the process.
   client.on('error', () => undefined);
   try {

@@ -321,6 +321,12 @@ export interface SwapOptions {
   retryDelayMs?: number;
   /** Called when sessions had to be ended. */
   onTerminated?: (count: number, attempt: number) => void;
+  /**
+   * Called inside the swap's transaction after both renames, just before COMMIT: throwing rolls the swap back. What
+   * must still hold for the swap to count (the restore lock, no interrupt) is checked here, where it cannot change
+   * before the commit.
+   */
+  beforeCommit?: (admin: Client) => Promise<void>;
 }
 
 /** "database is being accessed by other users", raised by RENAME while sessions remain. */
@@ -342,6 +348,7 @@ export async function swapDatabases(admin: Client, names: { live: string; fresh:
       await admin.query("SET LOCAL lock_timeout = '10s'");
       await renameDatabase(admin, names.live, names.kept);
       await renameDatabase(admin, names.fresh, names.live);
+      await options.beforeCommit?.(admin);
       await admin.query('COMMIT');
       return;
     } catch (err) {

@@ -10,13 +10,19 @@
  * lock: application_name is the one column of pg_stat_activity every role can read for every session
  * (https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW).
  *
+ * The lock is only worth something while its session lives: an administrator's pg_terminate_backend, a role's
+ * idle_session_timeout or a dropped connection would end it silently, a second restore would start, and both would
+ * report success. So the session turns off the idle timeouts for itself, uses TCP keepalives, reports its end at once
+ * (`lost`: the restore stops), and the swap runs on this very session, with a last check that it holds the lock
+ * inside the swap's transaction, just before COMMIT (`onSession`): the lock cannot be lost between check and swap.
+ *
  * A scratch-mode restore test does not take it: it loads into its own `<db>_restore_test_<stamp>` database, created
  * from template0, and never renames, connects to or ends sessions of the live database, so it cannot collide with a
  * restore (two restore tests in the same second collide on the scratch name and the second is refused by that).
  */
 import { hostname, userInfo } from 'node:os';
-import type { Client } from 'pg';
-import { UserError } from '../core/errors';
+import { type Client, DatabaseError } from 'pg';
+import { UserError, oneLine } from '../core/errors';
 import { type Connection, describeConnection } from '../postgres/connection';
 import { describePgError, openClient } from '../postgres/client';
 
@@ -30,6 +36,13 @@ const APPLICATION_NAME = /^meatbackup restore since (\S+) from (.*)$/;
 export interface RestoreLock {
   /** The application_name of the session holding it. */
   applicationName: string;
+  /** Aborted, with a UserError saying so as its reason, when the lock's session ends before release(). */
+  lost: AbortSignal;
+  /**
+   * Runs `fn` on the lock's own session. `stillHeld` throws the lost-lock error unless this session holds the lock:
+   * call it inside a transaction just before COMMIT, so that what commits was done under the lock.
+   */
+  onSession<T>(doing: string, fn: (client: Client, stillHeld: () => Promise<void>) => Promise<T>): Promise<T>;
   release(): Promise<void>;
 }
 
@@ -82,6 +95,15 @@ function alreadyRunning(database: string, found: Array<{ pid: number; applicatio
   return new UserError(`a restore of database ${database} is already running (${who}): wait for it to finish, then run this one again; nothing was changed`);
 }
 
+/** Settings of the lock's session that would end it while it idles through a long load (PostgreSQL 14+ for the first). */
+const KEEP_ALIVE_SETTINGS = ['idle_session_timeout', 'idle_in_transaction_session_timeout', 'statement_timeout'];
+
+function lostLock(database: string, admin: Connection, why: string): UserError {
+  return new UserError(
+    `the restore lock of database ${database} was lost: its session on ${describeConnection(admin)} ended (${why}); another restore may have started, so this one stopped before the swap and ${database} was not changed by it; check that no other restore runs, then run it again`,
+  );
+}
+
 /**
  * Takes the restore lock of `database` on the server `admin` points at, or throws at once (nothing changed) naming
  * the restore that holds it. Keep the returned lock until the restore has finished, then release it.
@@ -89,8 +111,11 @@ function alreadyRunning(database: string, found: Array<{ pid: number; applicatio
 export async function acquireRestoreLock(admin: Connection, database: string, options: { from: string; now?: Date }): Promise<RestoreLock> {
   const applicationName = restoreApplicationName(options.from, options.now ?? new Date());
   // The session idles for the whole restore; a backend that dies then takes the lock with it.
-  const client = await openClient(admin, { applicationName });
+  const client = await openClient(admin, { applicationName, keepAlive: true });
   try {
+    // Set for this session only (a role's or database's setting still applies to every other session); settings the
+    // server does not have (idle_session_timeout before 14) are skipped.
+    await client.query(`select set_config(name, '0', false) from pg_settings where name = any($1::text[])`, [KEEP_ALIVE_SETTINGS]);
     const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [RESTORE_LOCK_CLASS, database]);
     if (!rows[0].ok) throw alreadyRunning(database, await holders(client, database));
   } catch (err) {
@@ -99,8 +124,38 @@ export async function acquireRestoreLock(admin: Connection, database: string, op
     throw new UserError(`could not take the restore lock of ${database} on ${describeConnection(admin)}: ${describePgError(err, admin).message}`, 1, { cause: err });
   }
   let released = false;
+  const lost = new AbortController();
+  const onEnd = (err?: Error): void => {
+    if (released || lost.signal.aborted) return;
+    lost.abort(lostLock(database, admin, err?.message ? oneLine(err.message) : 'the connection closed'));
+  };
+  client.on('error', onEnd);
+  client.on('end', () => onEnd());
+  const stillHeld = async (): Promise<void> => {
+    const { rows } = await client.query<{ held: boolean }>(
+      `select exists (select 1 from pg_locks
+                       where pid = pg_backend_pid() and locktype = 'advisory' and granted and objsubid = 2
+                         and classid = $1::int4::oid and objid = hashtext($2)::oid) as held`,
+      [RESTORE_LOCK_CLASS, database],
+    );
+    if (!rows[0].held) throw lostLock(database, admin, 'it no longer holds the lock');
+  };
   return {
     applicationName,
+    lost: lost.signal,
+    async onSession(doing, fn) {
+      if (lost.signal.aborted) throw lost.signal.reason;
+      try {
+        return await fn(client, stillHeld);
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        // The session ended under the statement: that is the lock lost, whatever the statement was.
+        if (lost.signal.aborted) throw lost.signal.reason;
+        // What `fn` threw itself (an interrupt, a stall) goes on as it is; the server's errors get one line.
+        if (!(err instanceof DatabaseError) && typeof (err as { code?: unknown }).code !== 'string') throw err;
+        throw new UserError(`could not ${doing}: ${describePgError(err, admin).message}`, 1, { cause: err });
+      }
+    },
     async release() {
       if (released) return;
       released = true;

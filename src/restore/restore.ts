@@ -3,7 +3,8 @@
  * new one is known to be good; here nothing is dropped but what the restore itself created:
  *
  * 0. refuse a system database as the target, and take the restore lock of the target (./restore-lock): a second
- *    restore of the same database is refused at once, saying where the running one runs from and since when;
+ *    restore of the same database is refused at once, saying where the running one runs from and since when; a lock
+ *    lost on the way (its session ended) stops the restore as an interrupt does;
  * 1. resolve the key (`latest`: the newest backup of the source database, which is the target unless `fromDatabase`
  *    says otherwise) and read its manifest; a backup of another database is refused unless `fromDatabase` names it;
  * 2. plan: which database it replaces (or creates), the names it will use, and ask (the caller's `confirm`);
@@ -15,9 +16,11 @@
  * 5. carry over the database-level GRANTs and settings pg_dump does not dump;
  * 6. new target: rename the fresh database to it. Replacing: stop the web service, end the remaining sessions, and in
  *    one transaction rename the live database to `<db>_pre_restore_<stamp>` and the fresh one into its place; start
- *    the web service again whatever happened.
+ *    the web service again whatever happened. Either transaction runs on the lock's session and checks, just before
+ *    COMMIT, that the lock is held and nothing asked the run to stop (./commit-point).
  *
- * Any failure or SIGINT/SIGTERM before the swap drops the fresh database and leaves the live one as it was.
+ * Any failure or SIGINT/SIGTERM before that commit drops the fresh database and leaves the live one as it was; an
+ * interrupt after it is told that the swap will finish.
  */
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -48,7 +51,8 @@ import {
 } from './database-swap';
 import type { HashOptions, PinnedObject } from './fetch-verified';
 import { checkBeforeLoad, loadPinned, maintenance, onServer, secondsSince } from './load-pipeline';
-import { withRestoreLock } from './restore-lock';
+import { type RestoreLock, withRestoreLock } from './restore-lock';
+import { type CommitPoint, commitPoint } from './commit-point';
 import { type ServiceRef, type WebServiceOptions, describeServiceRef, withWebServiceStopped } from './web-service';
 import type { Compressor } from '../backup/compression';
 
@@ -137,7 +141,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   if (!target) throw new UserError('no target database: pass --target-db NAME or set PGDATABASE', 2);
   refuseSystemDatabaseName(target);
   const admin = maintenance(options.conn, target);
-  return withRestoreLock(admin, target, () => restoreLocked(options, target, admin, now), {
+  return withRestoreLock(admin, target, (lock) => restoreLocked(options, target, admin, now, lock), {
     from: options.lockHolder,
     now: now(),
   });
@@ -159,17 +163,38 @@ async function resolveSource(options: RestoreOptions, target: string, watchdog: 
   throw new UserError(`${resolved.fileName} is a backup of database ${resolved.database}, but --from-database says ${options.fromDatabase}; nothing was changed`, 2);
 }
 
-async function restoreLocked(given: RestoreOptions, target: string, admin: Connection, now: () => Date): Promise<RestoreResult> {
+async function restoreLocked(given: RestoreOptions, target: string, admin: Connection, now: () => Date, lock: RestoreLock): Promise<RestoreResult> {
+  // A lost lock (its session ended) stops the run as SIGINT/SIGTERM do, until the swap has committed.
+  const stop = new AbortController();
+  const swapped = { committed: false };
+  const onLost = (): void => {
+    if (!swapped.committed) stop.abort(lock.lost.reason);
+  };
+  lock.lost.addEventListener('abort', onLost, { once: true });
+  const parent = given.signal ? AbortSignal.any([given.signal, stop.signal]) : stop.signal;
   // Every S3 step is watched; a stall aborts the run's signal as SIGINT/SIGTERM do, and is cleaned up the same way.
-  const watchdog = new StallWatchdog({ seconds: given.stallSeconds ?? DEFAULT_STALL_SECONDS, ...(given.signal ? { parent: given.signal } : {}) });
+  const watchdog = new StallWatchdog({ seconds: given.stallSeconds ?? DEFAULT_STALL_SECONDS, parent });
+  const point = commitPoint(async () => {
+    await lock.onSession('check the restore lock', (_client, stillHeld) => stillHeld());
+  }, watchdog.signal, given.logger);
   try {
-    return await restoreWatched({ ...given, signal: watchdog.signal }, target, admin, now, watchdog);
+    return await restoreWatched({ ...given, signal: watchdog.signal }, target, admin, now, watchdog, { lock, point, swapped });
   } finally {
+    point.close();
     watchdog.stop();
+    lock.lost.removeEventListener('abort', onLost);
   }
 }
 
-async function restoreWatched(options: RestoreOptions, target: string, admin: Connection, now: () => Date, watchdog: StallWatchdog): Promise<RestoreResult> {
+/** What makes the swap final under the lock: see ./commit-point. */
+interface Commit {
+  lock: RestoreLock;
+  point: CommitPoint;
+  /** Set once the swap (or the rename into place) has committed: a lost lock no longer stops the run. */
+  swapped: { committed: boolean };
+}
+
+async function restoreWatched(options: RestoreOptions, target: string, admin: Connection, now: () => Date, watchdog: StallWatchdog, commit: Commit): Promise<RestoreResult> {
   const { s3, bucket, logger } = options;
   const started = Date.now();
 
@@ -210,7 +235,7 @@ async function restoreWatched(options: RestoreOptions, target: string, admin: Co
 
   let success = 0;
   try {
-    const result = await restorePlanned({ options, plan, manifest, existing, admin, watchdog });
+    const result = await restorePlanned({ options, plan, manifest, existing, admin, watchdog, commit });
     success = 1;
     return { ...result, seconds: { ...result.seconds, total: secondsSince(started) } };
   } finally {
@@ -231,6 +256,7 @@ interface Run {
   admin: Connection;
   /** Watches the S3 steps; its signal is `options.signal`. */
   watchdog: StallWatchdog;
+  commit: Commit;
 }
 
 async function restorePlanned(run: Run): Promise<RestoreResult> {
@@ -303,20 +329,23 @@ function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise
  * Steps 5–6 when replacing: the database-level grants and settings, then the swap (with the web service stopped
  * around it when one is given). Returns the web service's desired count, which it has again.
  */
-async function replaceLive({ options, plan, admin }: Run, existing: DatabaseInfo, state: { renamed: boolean }): Promise<number | undefined> {
+async function replaceLive({ options, plan, admin, commit }: Run, existing: DatabaseInfo, state: { renamed: boolean }): Promise<number | undefined> {
   const { logger, signal } = options;
   const copied = await onServer(admin, `copy grants and settings of ${plan.target} to ${plan.freshName}`, (client) =>
     copyDatabaseProperties(client, existing, plan.freshName),
   );
   if (copied.length > 0) logger.info(`copied ${copied.length} database-level grant(s)/setting(s) from ${plan.target}`, { statements: copied });
   const swap = async (): Promise<void> => {
-    await onServer(admin, `swap ${plan.target} and ${plan.freshName}`, (client) =>
+    // On the lock's own session, checked just before COMMIT (./commit-point).
+    await commit.lock.onSession(`swap ${plan.target} and ${plan.freshName}`, (client) =>
       swapDatabases(client, { live: plan.target, fresh: plan.freshName, kept: plan.keptAs! }, {
         ...options.swap,
         onTerminated: (count, attempt) => logger.info(`ended ${count} session(s) on ${plan.target} (attempt ${attempt})`),
+        beforeCommit: (c) => commit.point.beforeCommit(c),
       }),
     );
     state.renamed = true;
+    commit.swapped.committed = true;
   };
   let desiredCount: number | undefined;
   if (options.webService) {
@@ -335,14 +364,23 @@ async function replaceLive({ options, plan, admin }: Run, existing: DatabaseInfo
 }
 
 /** Step 6 for a new target: the fresh database takes its name, unless the name was taken meanwhile. */
-async function renameIntoPlace({ plan, admin }: Run, state: { renamed: boolean }): Promise<undefined> {
-  await onServer(admin, `rename ${plan.freshName} to ${plan.target}`, async (client) => {
+async function renameIntoPlace({ plan, commit }: Run, state: { renamed: boolean }): Promise<undefined> {
+  await commit.lock.onSession(`rename ${plan.freshName} to ${plan.target}`, async (client) => {
     if (await databaseExists(client, plan.target)) {
       throw new UserError(`database ${plan.target} appeared while the restore ran: not replacing it; run the restore again to replace it`);
     }
-    await renameDatabase(client, plan.freshName, plan.target);
+    await client.query('BEGIN');
+    try {
+      await renameDatabase(client, plan.freshName, plan.target);
+      await commit.point.beforeCommit(client);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
   });
   state.renamed = true;
+  commit.swapped.committed = true;
   return undefined;
 }
 
