@@ -133,6 +133,43 @@ export const CHAT_COMMANDS = {
   restorePlan: 'restore-plan',
   restoreRun: 'restore-run',
 } as const;
+export type ChatCommandKey = keyof typeof CHAT_COMMANDS;
+
+/**
+ * The ops event each chat command stands for; `key` is what the member gave for `$key` (restore-plan, restore-run).
+ * The channel sends the short form `{"<command>": <argument>}` instead (chatCommandPayload), and the ops function
+ * expands it here when it comes through the chat alias.
+ */
+export function chatCommandEvent(command: ChatCommandKey, key: string): OpsEvent {
+  switch (command) {
+    case 'backup':
+      return { action: 'backup' };
+    case 'list':
+      return { action: 'list', limit: 5 };
+    case 'status':
+      return { action: 'status' };
+    case 'restorePlan':
+      return { action: 'restore', key };
+    case 'restoreRun':
+      return { action: 'restore', key, confirm: true };
+  }
+}
+
+/** Whether a chat command takes the backup to restore (`$key`, which Chatbot asks the member for). */
+export function chatCommandTakesKey(command: ChatCommandKey): boolean {
+  return command === 'restorePlan' || command === 'restoreRun';
+}
+
+/**
+ * What a chat command's custom action sends: `{"backup-now":true}`, `{"restore-plan":"$key"}`. Chatbot caps a custom
+ * action's command text at 100 characters (https://docs.aws.amazon.com/chatbot/latest/APIReference/API_CustomActionDefinition.html),
+ * and `lambda invoke --function-name <name>-ops:chat --payload ` alone takes up to 74 of them with the longest name
+ * the configuration accepts, so the ops event itself (48 characters for a confirmed restore) cannot be the payload.
+ * The command's name is its only field: no space (Chatbot splits the command line on spaces), at most 23 characters.
+ */
+export function chatCommandPayload(command: ChatCommandKey): string {
+  return JSON.stringify({ [CHAT_COMMANDS[command]]: chatCommandTakesKey(command) ? '$key' : true });
+}
 
 /** ECS cluster and service names, as ECS accepts them; a cluster may also be given by its ARN. */
 export const ECS_NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;

@@ -9,7 +9,7 @@
 import type * as z from 'zod/mini';
 import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
-import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatRefusal, markStartedFromChat } from '../../src/ops/chat';
+import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatCommandOf, chatRefusal, expandChatCommand, markStartedFromChat } from '../../src/ops/chat';
 import { createEcsClient } from '../../src/storage/ecs-client';
 import { regionalClients } from '../../src/promote/regional-clients';
 import { readSettings } from '../../src/settings';
@@ -45,7 +45,11 @@ function dispatch<A extends OpsAction>(table: ActionTable, event: EventOf<A>, ct
 }
 
 /** Validates and dispatches one event; never throws. `via`: where it came from (src/ops/chat.ts). */
-export async function handleEvent(event: unknown, ctx: OpsContext, table: ActionTable = actions, via: RequestVia = 'direct'): Promise<OpsResult> {
+export async function handleEvent(received: unknown, ctx: OpsContext, table: ActionTable = actions, via: RequestVia = 'direct'): Promise<OpsResult> {
+  // The channel's commands send a short form (contract: chatCommandPayload); only the chat alias takes it.
+  const expanded = via === 'chat' ? expandChatCommand(received) : { event: received };
+  if ('error' in expanded) return { ok: false, error: expanded.error };
+  const event = expanded.event;
   const parsed = opsEventSchema.safeParse(event, {
     error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined),
   });
@@ -91,8 +95,11 @@ export function contextFrom(env: Readonly<Record<string, string | undefined>>): 
  */
 export async function respond(event: unknown, invocation: InvocationContext | undefined, ctx: OpsContext): Promise<OpsResult | ChatAnswer> {
   const caller = callerOf(invocation);
-  const requested = event !== null && typeof event === 'object' ? (event as Record<string, unknown>).action : undefined;
-  console.log(JSON.stringify({ message: 'ops request', action: typeof requested === 'string' ? requested : null, caller }));
+  const command = caller.via === 'chat' ? chatCommandOf(event) : undefined;
+  const expanded = command ? expandChatCommand(event) : { event };
+  const stated = 'event' in expanded ? expanded.event : undefined;
+  const requested = stated !== null && typeof stated === 'object' ? (stated as Record<string, unknown>).action : undefined;
+  console.log(JSON.stringify({ message: 'ops request', action: typeof requested === 'string' ? requested : null, ...(command ? { command } : {}), caller }));
   const result = await handleEvent(event, ctx, actions, caller.via);
   console.log(JSON.stringify({ message: 'ops action', action: result.action ?? null, ok: result.ok, via: caller.via, requestId: caller.requestId }));
   if (caller.via !== 'chat') return result;

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CHAT_ALIAS, CHAT_COMMANDS, type OpsEvent } from '../../src/contract';
+import { CHAT_ALIAS, CHAT_COMMANDS, type ChatCommandKey, type OpsEvent, chatCommandEvent, chatCommandPayload } from '../../src/contract';
 import type { ChatConfig } from '../config';
 
 /** The README section every chat message links to (its anchor as GitHub renders "When an alarm fires"). */
@@ -23,47 +23,72 @@ export interface ChatCommand {
   readonly aliasName: string;
   /** The custom action's name (unique in the account, in its ARN). */
   readonly actionName: string;
-  /** The ops event the command sends (with `$key` where the member fills in a backup). */
-  readonly event: Record<string, unknown>;
+  /** The ops event the command stands for (with `$key` where the member fills in a backup). */
+  readonly event: OpsEvent;
+  /** What Chatbot runs: `lambda invoke` of the chat alias with the command's short payload. */
   readonly commandText: string;
   /** What the README says it does. */
   readonly description: string;
 }
 
-/** `--payload` of a command: compact JSON, no spaces (Chatbot splits the command line on them). */
-function payload(event: Record<string, unknown>): string {
-  return JSON.stringify(event);
-}
+/** Chatbot's limit on a custom action's command text (https://docs.aws.amazon.com/chatbot/latest/APIReference/API_CustomActionDefinition.html). */
+export const COMMAND_TEXT_MAX = 100;
 
 /**
  * The commands of a deployment's channel. Each invokes `<function>:chat` (Lambda's `name:alias` form of the function
- * name, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html), the only thing the channel may invoke.
+ * name, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html), the only thing the channel may invoke, with
+ * the command's short payload, which the ops function expands into its event (contract: chatCommandPayload).
  * Chatbot runs a custom action's command text as a CLI command without the leading `aws`, with `$name` variables
- * (https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-actions.html).
+ * (https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-actions.html). A text over Chatbot's 100 characters
+ * would fail the stack's creation, so it fails the synth instead, in one line.
  */
-export function chatCommands(options: { name: string; functionName: string; chat: Pick<ChatConfig, 'aliasPrefix' | 'allowRestore'> }): ChatCommand[] {
+export function chatCommands(options: { name: string; region: string; functionName: string; chat: Pick<ChatConfig, 'aliasPrefix' | 'allowRestore'> }): ChatCommand[] {
   const target = `${options.functionName}:${CHAT_ALIAS}`;
-  const command = (key: keyof typeof CHAT_COMMANDS, event: OpsEvent | Record<string, unknown>, description: string): ChatCommand => ({
-    aliasName: `${options.chat.aliasPrefix}${CHAT_COMMANDS[key]}`,
-    actionName: `${options.name}-${CHAT_COMMANDS[key]}`,
-    event,
-    commandText: `lambda invoke --function-name ${target} --payload ${payload(event)}`,
-    description,
-  });
+  const command = (key: ChatCommandKey, description: string): ChatCommand => {
+    const commandText = `lambda invoke --function-name ${target} --payload ${chatCommandPayload(key)}`;
+    if (commandText.length > COMMAND_TEXT_MAX) {
+      throw new Error(`chat command ${CHAT_COMMANDS[key]}: its command text is ${commandText.length} characters, over Chatbot's ${COMMAND_TEXT_MAX}: shorten the ops function's name (${options.functionName})`);
+    }
+    return {
+      aliasName: `${options.chat.aliasPrefix}${CHAT_COMMANDS[key]}`,
+      actionName: chatActionName(options.name, options.region, key),
+      event: chatCommandEvent(key, '$key'),
+      commandText,
+      description,
+    };
+  };
   return [
-    command('backup', { action: 'backup' }, "the runbook's /admin backup: starts the backup task now (refused while a backup or restore runs); answers the task and its log link"),
-    command('list', { action: 'list', limit: 5 }, 'the 5 newest backups: name, age, size, whether a manifest (sha256) was recorded'),
-    command('status', { action: 'status' }, 'the newest backup and its age, its latest restore test, and the running or recently stopped tasks with exit codes'),
-    command('restorePlan', { action: 'restore', key: '$key' }, 'the restore plan for a backup (`latest` or a backup name): what would be restored, into which database, what is stopped; starts nothing'),
+    command('backup', "the runbook's /admin backup: starts the backup task now (refused while a backup or restore runs); answers the task and its log link"),
+    command('list', 'the 5 newest backups: name, age, size, whether a manifest (sha256) was recorded'),
+    command('status', 'the newest backup and its age, its latest restore test, and the running or recently stopped tasks with exit codes'),
+    command('restorePlan', 'the restore plan for a backup (`latest` or a backup name): what would be restored, into which database, what is stopped; starts nothing'),
     ...(options.chat.allowRestore
-      ? [command('restoreRun', { action: 'restore', key: '$key', confirm: true }, 'carries out the restore of that backup (only with chat.allowRestore); answers the task and its log link, marked as started from chat')]
+      ? [command('restoreRun', 'carries out the restore of that backup (only with chat.allowRestore); answers the task and its log link, marked as started from chat')]
       : []),
   ];
+}
+
+/**
+ * Chatbot's channel configurations and custom actions are named once per account, not per region: their ARNs carry no
+ * region (`arn:aws:chatbot::ACCOUNT:custom-action/NAME`,
+ * https://docs.aws.amazon.com/chatbot/latest/APIReference/API_CustomAction.html), whatever region the stack that
+ * creates them deploys to. The stacks' own names are per region, so two deployments of one name in two regions of an
+ * account would otherwise only clash here: the primary region in these names keeps them apart. Command aliases are
+ * per account too; the configuration's aliasPrefix tells two deployments' aliases apart.
+ */
+export function chatConfigurationName(name: string, region: string): string {
+  return `${name}-${region}`;
+}
+
+export function chatActionName(name: string, region: string, command: ChatCommandKey): string {
+  return `${chatConfigurationName(name, region)}-${CHAT_COMMANDS[command]}`;
 }
 
 export interface ChatChannelProps {
   /** The configuration's name: the channel configuration's and the custom actions' names start with it. */
   readonly name: string;
+  /** The primary region, in those names (chatConfigurationName). */
+  readonly region: string;
   readonly chat: ChatConfig;
   /** The ops function; the channel invokes its `chat` alias. Its physical name must be `functionName`. */
   readonly opsFunction: lambda.Function;
@@ -117,7 +142,7 @@ export class ChatChannel extends Construct {
       managedPolicies: [this.guardrail],
     });
 
-    this.commands = chatCommands({ name: props.name, functionName: props.functionName, chat });
+    this.commands = chatCommands({ name: props.name, region: props.region, functionName: props.functionName, chat });
     this.customActions = this.commands.map(
       (command) =>
         new chatbot.CfnCustomAction(this, `Command${command.aliasName.replace(/[^A-Za-z0-9]/g, '')}`, {
@@ -128,7 +153,7 @@ export class ChatChannel extends Construct {
     );
 
     const common = {
-      configurationName: props.name,
+      configurationName: chatConfigurationName(props.name, props.region),
       iamRoleArn: this.role.roleArn,
       guardrailPolicies: [this.guardrail.managedPolicyArn],
       userRoleRequired: chat.userRoleRequired,

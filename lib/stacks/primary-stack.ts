@@ -245,6 +245,7 @@ export class PrimaryStack extends Stack {
     this.alarm.notifyChat(failures, { database: config.database.name, runbook: runbookLink(chat), statusCommand: chatCommand(chat, 'status') });
     const channel = new ChatChannel(this, 'Chat', {
       name: config.name,
+      region: config.primaryRegion,
       chat,
       opsFunction: this.ops.function,
       functionName: opsFunctionName(config),

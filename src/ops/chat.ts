@@ -11,7 +11,7 @@
  * - what the channel may not do: carry out a restore unless the deployment turned it on (chat.allowRestore);
  * - how an answer reads there: a few short lines, the key fact first, instead of the console's JSON document.
  */
-import { CHAT_ALIAS, CHAT_COMMANDS, type OpsAction, type OpsEvent } from '../contract';
+import { CHAT_ALIAS, CHAT_COMMANDS, type ChatCommandKey, type OpsAction, type OpsEvent, chatCommandEvent, chatCommandTakesKey } from '../contract';
 import { formatAge, formatBytes } from '../core/format';
 import type { Settings } from '../settings';
 
@@ -55,6 +55,38 @@ export function callerOf(context: InvocationContext | undefined): Caller {
     ...(context?.clientContext ? { clientContext: context.clientContext } : {}),
     ...(context?.identity ? { identity: context.identity } : {}),
   };
+}
+
+/** The command a chat payload names (`{"restore-plan":"latest"}` → restorePlan), if it is one of the channel's commands. */
+function commandOf(payload: unknown): ChatCommandKey | undefined {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return undefined;
+  const fields = Object.keys(payload);
+  if (fields.length !== 1) return undefined;
+  return (Object.keys(CHAT_COMMANDS) as ChatCommandKey[]).find((k) => CHAT_COMMANDS[k] === fields[0]);
+}
+
+/** The channel command a payload is the short form of (`backup-now`), for the log. */
+export function chatCommandOf(payload: unknown): string | undefined {
+  const command = commandOf(payload);
+  return command === undefined ? undefined : CHAT_COMMANDS[command];
+}
+
+/**
+ * The ops event a payload from the channel stands for. The channel's custom actions send their command's short form
+ * (contract: chatCommandPayload), which becomes the command's event here; anything else (a member's own typed
+ * `lambda invoke` with an ops event) is passed on as it is, to be validated like every event.
+ */
+export function expandChatCommand(payload: unknown): { event: unknown } | { error: string } {
+  const command = commandOf(payload);
+  if (command === undefined) return { event: payload };
+  const name = CHAT_COMMANDS[command];
+  const argument = (payload as Record<string, unknown>)[name];
+  if (chatCommandTakesKey(command)) {
+    if (typeof argument !== 'string' || argument === '') return { error: `${name}: give the backup as "latest" or a backup name, e.g. {"${name}":"latest"}` };
+    return { event: chatCommandEvent(command, argument) };
+  }
+  if (argument !== true) return { error: `${name} takes no argument: send {"${name}":true}` };
+  return { event: chatCommandEvent(command, '') };
 }
 
 /** Why the channel may not carry out this event, or undefined. Plans, lists and backups are always allowed. */

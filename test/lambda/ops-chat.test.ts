@@ -9,6 +9,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type ChatCommand, chatCommands } from '../../lib/constructs/chat-channel';
 import { CHAT_COMMANDS, ENV, type RestoreTestResult, opsEventSchema, sidecarKey } from '../../src/contract';
+import { expandChatCommand } from '../../src/ops/chat';
 import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { respond } from '../../lambda/ops/handler';
 import type { OpsContext } from '../../lambda/ops/types';
@@ -41,10 +42,10 @@ function context(env: Record<string, string | undefined> = ENVIRONMENT): OpsCont
 
 /** The commands of a deployment's channel, as the stack defines its custom actions. */
 function commands(allowRestore: boolean): Map<string, ChatCommand> {
-  return new Map(chatCommands({ name: 'meatlizard-backup', functionName: FUNCTION, chat: { aliasPrefix: '', allowRestore } }).map((c) => [c.aliasName, c]));
+  return new Map(chatCommands({ name: 'meatlizard-backup', region: REGION, functionName: FUNCTION, chat: { aliasPrefix: '', allowRestore } }).map((c) => [c.aliasName, c]));
 }
 
-/** The payload a custom action sends, with `$key` filled in as the member typed it. */
+/** The payload a custom action sends (its short form), with `$key` filled in as the member typed it. */
 function payloadOf(command: ChatCommand | undefined, key?: string): unknown {
   if (!command) throw new Error('no such chat command');
   const match = /^lambda invoke --function-name (\S+) --payload (\S+)$/.exec(command.commandText);
@@ -82,16 +83,32 @@ afterEach(() => {
 });
 
 describe('GIVEN the payloads of the channel\'s commands', () => {
-  test('THEN each is a valid ops event (with $key filled in as "latest" or a backup name), and the restore-run only exists when chat restores are allowed', () => {
+  test('THEN each stands for its valid ops event (with $key filled in as "latest" or a backup name), and the restore-run only exists when chat restores are allowed', () => {
     const all = commands(true);
     expect([...all.keys()]).toEqual(Object.values(CHAT_COMMANDS));
     for (const command of all.values()) {
       for (const key of ['latest', 'meatdb-2025-09-17T03:00:00.sql.gz']) {
-        const parsed = opsEventSchema.safeParse(payloadOf(command, key));
-        expect({ alias: command.aliasName, key, ok: parsed.success }).toEqual({ alias: command.aliasName, key, ok: true });
+        const expanded = expandChatCommand(payloadOf(command, key));
+        const event = 'event' in expanded ? expanded.event : expanded;
+        const expected = JSON.parse(JSON.stringify(command.event).replace('$key', key)) as unknown;
+        expect({ alias: command.aliasName, key, event, valid: opsEventSchema.safeParse(event).success }).toEqual({ alias: command.aliasName, key, event: expected, valid: true });
       }
     }
     expect([...commands(false).keys()]).not.toContain(CHAT_COMMANDS.restoreRun);
+  });
+
+  test('WHEN a short form comes with a wrong argument through the chat alias THEN one line says what to send, and nothing starts', async () => {
+    const noKey = await respond({ 'restore-plan': '' }, THROUGH_CHAT, context());
+    const argument = await respond({ 'backup-now': 'now' }, THROUGH_CHAT, context());
+    expect(noKey).toEqual({ ok: false, answer: ['request failed: restore-plan: give the backup as "latest" or a backup name, e.g. {"restore-plan":"latest"}'] });
+    expect(argument).toEqual({ ok: false, answer: ['request failed: backup-now takes no argument: send {"backup-now":true}'] });
+    expect(ecsMock.calls()).toHaveLength(0);
+  });
+
+  test('WHEN a short form comes from the console THEN it is not an ops event there: the console keeps its JSON documents', async () => {
+    const result = await respond({ 'backup-now': true }, FROM_CONSOLE, context());
+    expect(result).toEqual({ ok: false, error: expect.stringMatching(/^action must be one of backup, list, restore, status, promote, replication-check/) });
+    expect(ecsMock.calls()).toHaveLength(0);
   });
 });
 
@@ -112,7 +129,7 @@ describe('GIVEN "@Amazon Q run backup-now" (the runbook\'s /admin backup) throug
     });
     // AND the function logged who asked (the chat alias, the request id) before doing anything, then the outcome
     expect(loggedLines()).toEqual([
-      { message: 'ops request', action: 'backup', caller: { via: 'chat', invokedFunctionArn: `${FUNCTION_ARN}:chat`, requestId: 'chat-req-1' } },
+      { message: 'ops request', action: 'backup', command: 'backup-now', caller: { via: 'chat', invokedFunctionArn: `${FUNCTION_ARN}:chat`, requestId: 'chat-req-1' } },
       { message: 'ops action', action: 'backup', ok: true, via: 'chat', requestId: 'chat-req-1' },
     ]);
   });
@@ -206,7 +223,9 @@ describe('GIVEN a confirmed restore sent through the chat alias', () => {
     const event = payloadOf(commands(true).get('restore-run'), 'latest');
     // WHEN
     const answer = await respond(event, THROUGH_CHAT, context());
+    const typed = await respond({ action: 'restore', key: 'latest', confirm: true }, THROUGH_CHAT, context());
     // THEN
+    expect(typed).toEqual(answer);
     expect(answer).toEqual({
       ok: false,
       action: 'restore',

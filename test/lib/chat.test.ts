@@ -4,9 +4,10 @@
  * that allow invoking the ops function's chat alias and nothing else, and no change at all without `chat`.
  */
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { chatCommands } from '../../lib/constructs/chat-channel';
+import { COMMAND_TEXT_MAX, chatCommands } from '../../lib/constructs/chat-channel';
 import { type AppConfigInput, ConfigError, parseConfig } from '../../lib/config';
 import { CHAT_ALIAS, ENV, opsEventSchema } from '../../src/contract';
+import { expandChatCommand } from '../../src/ops/chat';
 import { TEST_CHAT_CONFIG, TEST_CONFIG, logicalIdOf, policyStatements, synthesize } from './fixture';
 
 const FUNCTION_NAME = 'meatlizard-backup-ops';
@@ -15,6 +16,13 @@ const RUNBOOK = 'https://github.com/example/meatlizard-backup/blob/main/README.m
 /** The resources of a type as [logical id, resource] (their properties typed as the assertions library types them). */
 function resourcesOf(template: Template, type: string) {
   return Object.entries(template.findResources(type));
+}
+
+/** The ops event a custom action's command text stands for, with `$key` as the member would fill it in. */
+function eventOf(commandText: string, key = 'latest'): Record<string, unknown> {
+  const expanded = expandChatCommand(JSON.parse(/--payload (\S+)$/.exec(commandText)![1].replace('$key', key)));
+  if (!('event' in expanded)) throw new Error(expanded.error);
+  return expanded.event as Record<string, unknown>;
 }
 
 describe('GIVEN a configuration with a Slack channel', () => {
@@ -36,7 +44,7 @@ describe('GIVEN a configuration with a Slack channel', () => {
     template.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 1);
     template.resourceCountIs('AWS::Chatbot::MicrosoftTeamsChannelConfiguration', 0);
     template.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
-      ConfigurationName: 'meatlizard-backup',
+      ConfigurationName: 'meatlizard-backup-eu-west-1',
       SlackWorkspaceId: 'T0123ABCD',
       SlackChannelId: 'C0123ABCDEF',
       IamRoleArn: { 'Fn::GetAtt': [ids.role, 'Arn'] },
@@ -78,18 +86,18 @@ describe('GIVEN a configuration with a Slack channel', () => {
     expect(env[ENV.chatCommandPrefix]).toBeUndefined();
   });
 
-  test('THEN each command alias invokes the chat alias with a payload that is a valid ops event, and no restore is carried out from chat', () => {
+  test('THEN each command alias invokes the chat alias with a payload that stands for a valid ops event, and no restore is carried out from chat', () => {
     const defined = resourcesOf(template, 'AWS::Chatbot::CustomAction').map(([, r]) => r.Properties);
     expect(defined.map((p) => [p.AliasName, p.ActionName])).toEqual([
-      ['backup-now', 'meatlizard-backup-backup-now'],
-      ['list-backups', 'meatlizard-backup-list-backups'],
-      ['backup-status', 'meatlizard-backup-backup-status'],
-      ['restore-plan', 'meatlizard-backup-restore-plan'],
+      ['backup-now', 'meatlizard-backup-eu-west-1-backup-now'],
+      ['list-backups', 'meatlizard-backup-eu-west-1-list-backups'],
+      ['backup-status', 'meatlizard-backup-eu-west-1-backup-status'],
+      ['restore-plan', 'meatlizard-backup-eu-west-1-restore-plan'],
     ]);
     for (const p of defined) {
       const match = /^lambda invoke --function-name (\S+) --payload (\S+)$/.exec(p.Definition.CommandText);
       expect(match?.[1]).toBe(`${FUNCTION_NAME}:${CHAT_ALIAS}`);
-      const event = JSON.parse(match![2].replace('$key', 'latest')) as Record<string, unknown>;
+      const event = eventOf(p.Definition.CommandText);
       expect({ alias: p.AliasName, valid: opsEventSchema.safeParse(event).success }).toEqual({ alias: p.AliasName, valid: true });
       expect(event.confirm).toBeUndefined();
     }
@@ -173,7 +181,7 @@ describe('GIVEN a Teams channel with chat restores allowed and an alias prefix',
   test('THEN the restore-run command exists with the confirm field, and the function knows chat restores are on and the prefix', () => {
     const runs = resourcesOf(template, 'AWS::Chatbot::CustomAction').filter(([, r]) => r.Properties.AliasName === 'prod-restore-run');
     expect(runs).toHaveLength(1);
-    const payload = JSON.parse(/--payload (\S+)$/.exec(runs[0][1].Properties.Definition.CommandText)![1].replace('$key', 'backups/meatdb-2025-09-17T03:00:00.sql.gz'));
+    const payload = eventOf(runs[0][1].Properties.Definition.CommandText, 'backups/meatdb-2025-09-17T03:00:00.sql.gz');
     expect(payload).toEqual({ action: 'restore', key: 'backups/meatdb-2025-09-17T03:00:00.sql.gz', confirm: true });
     expect(opsEventSchema.safeParse(payload).success).toBe(true);
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -217,10 +225,35 @@ describe('configuration of the chat channel', () => {
   });
 
   test('GIVEN the longest prefix THEN every alias fits Chatbot\'s 30 characters and every action name its 64', () => {
-    const commands = chatCommands({ name: 'a'.repeat(24), functionName: 'x', chat: { aliasPrefix: 'p'.repeat(15), allowRestore: true } });
+    const commands = chatCommands({ name: 'a'.repeat(24), region: 'ap-southeast-4', functionName: 'x', chat: { aliasPrefix: 'p'.repeat(15), allowRestore: true } });
     for (const c of commands) {
       expect(c.aliasName).toMatch(/^[A-Za-z0-9_-]{1,30}$/);
       expect(c.actionName).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
     }
+  });
+
+  test('GIVEN the longest name the configuration accepts, with chat restores on THEN every command text fits Chatbot\'s 100 characters, at the bound', () => {
+    // GIVEN: 24 characters, the configuration's longest name (shorter ones only shorten the function name the commands type)
+    const name = `m${'x'.repeat(22)}p`;
+    expect(parseConfig({ ...base, name }).name).toBe(name);
+    expect(() => parseConfig({ ...base, name: `${name}q` })).toThrow('config.name: must be 3-24');
+    const template = synthesize({ ...TEST_CHAT_CONFIG, name, chat: { ...TEST_CHAT_CONFIG.chat!, allowRestore: true } }).primary;
+    // THEN
+    const texts = resourcesOf(template, 'AWS::Chatbot::CustomAction').map(([, r]) => r.Properties.Definition.CommandText as string);
+    expect(texts).toHaveLength(5);
+    for (const text of texts) {
+      expect({ text, length: text.length }).toEqual({ text, length: expect.any(Number) });
+      expect(text.length).toBeLessThanOrEqual(COMMAND_TEXT_MAX);
+      expect(text).toContain(`--function-name ${name}-ops:${CHAT_ALIAS} `);
+    }
+    // the longest of them (restore-plan's) is 97: three characters to spare
+    expect(Math.max(...texts.map((t) => t.length))).toBe(97);
+    template.hasResourceProperties('AWS::Lambda::Function', { FunctionName: `${name}-ops` });
+  });
+
+  test('GIVEN a function name that would make a command text too long THEN the synth stops with one line naming the command and its length', () => {
+    expect(() => chatCommands({ name: 'n', region: 'eu-west-1', functionName: 'f'.repeat(40), chat: { aliasPrefix: '', allowRestore: false } })).toThrow(
+      /^chat command backup-now: its command text is 105 characters, over Chatbot's 100: shorten the ops function's name \(f{40}\)$/,
+    );
   });
 });
