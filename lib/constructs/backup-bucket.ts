@@ -191,9 +191,35 @@ export class BackupBucket extends Construct {
       });
     }
 
+    if (key) this.refuseOtherEncryption(key);
     if (props.replication && this.replicationRole) {
       this.grantReplication(this.replicationRole, props.replication, key);
     }
+  }
+
+  /**
+   * The bucket's own policy refuses an object written with any encryption but its key. Without an encryption header S3
+   * applies the bucket's default (SSE-KMS, this key); a header could ask for SSE-S3 (`AES256`), SSE-C, or SSE-KMS with
+   * another key or none named, which S3 then does with the AWS managed key aws/s3 (PutObject, "x-amz-server-side-encryption-aws-kms-key-id":
+   * https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html): an object the key policy no longer guards.
+   * PutObject covers CopyObject and multipart uploads. Every writer here sends no header; a person who names one must
+   * name `aws:kms` and this key's ARN. S3 Replication writes with s3:ReplicateObject, under the replica's own key.
+   */
+  private refuseOtherEncryption(key: BackupKey): void {
+    const objects = this.bucket.arnForObjects('*');
+    const deny = (sid: string, conditions: Record<string, Record<string, unknown>>) =>
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({ sid, effect: iam.Effect.DENY, principals: [new iam.AnyPrincipal()], actions: ['s3:PutObject'], resources: [objects], conditions }),
+      );
+    deny('OnlyThisKeysEncryption', {
+      Null: { 's3:x-amz-server-side-encryption': 'false' },
+      StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+    });
+    deny('OnlyThisKeyByArn', {
+      Null: { 's3:x-amz-server-side-encryption': 'false' },
+      StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': key.key.keyArn },
+    });
+    deny('NoCustomerKeys', { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } });
   }
 
   /**

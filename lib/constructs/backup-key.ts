@@ -141,7 +141,29 @@ export class BackupKey extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
       pendingWindow: Duration.days(30),
     });
+    this.denyGrants();
     this.allowOperators(props.config.operatorRoleArns);
+  }
+
+  /**
+   * Key policy: nobody creates a grant on this key, except an AWS service for a resource it integrates (kms:GrantIsForAWSResource).
+   * CDK's admin statement gives the account kms:Create*, which includes kms:CreateGrant, and a grant lets its grantee
+   * Decrypt without any key policy statement naming it ("Grants in AWS KMS":
+   * https://docs.aws.amazon.com/kms/latest/developerguide/grants.html): an administrator could grant themselves every
+   * backup. S3 uses the key with the caller's own permissions and creates no grant. BoolIfExists: a request that does
+   * not carry the key counts as not for an AWS resource.
+   */
+  private denyGrants(): void {
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'NoGrantsExceptForAwsServices',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+      }),
+    );
   }
 
   /**

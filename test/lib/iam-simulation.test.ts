@@ -359,6 +359,45 @@ describe('IAM, simulated: what must be denied', () => {
     },
   );
 
+  test('GIVEN an administrator who is not an operator role THEN in both keys they may neither use the key nor give themselves a grant on it, while an AWS service may still be granted', async () => {
+    const admin: Principal = { name: 'administrator (AdministratorAccess, not an operator role)', arn: `arn:aws:iam::${ACCOUNT}:role/Admin`, policies: [{ name: 'AdministratorAccess', policy: ADMINISTRATOR_ACCESS }] };
+    const backupKeys = policyWorld.keys.filter((k) => k.aliases.includes(`alias/${config.name}-backup`));
+    expect(backupKeys.map((k) => k.stack.region)).toEqual([config.primaryRegion, config.replicaRegion]);
+    for (const key of backupKeys) {
+      const grant = await simulate(policyWorld, admin, { action: 'kms:CreateGrant', resource: key.arn, context: { 'kms:GrantIsForAWSResource': 'false', 'kms:GranteePrincipal': admin.arn, 'kms:GrantOperations': ['Decrypt'] } });
+      expect({ key: key.arn, allowed: grant.allowed, reasons: grant.reasons }).toEqual({ key: key.arn, allowed: false, reasons: expect.stringContaining('statement NoGrantsExceptForAwsServices') });
+      const direct = await simulate(policyWorld, admin, { action: 'kms:Decrypt', resource: key.arn, context: { 'kms:ViaService': `s3.${key.stack.region}.amazonaws.com` } });
+      expect({ key: key.arn, decrypt: direct.allowed }).toEqual({ key: key.arn, decrypt: false });
+      // the deny is only for grants nobody asked an AWS service for: the account's administration stays
+      const forService = await simulate(policyWorld, admin, { action: 'kms:CreateGrant', resource: key.arn, context: { 'kms:GrantIsForAWSResource': 'true' } });
+      expect({ key: key.arn, reasons: forService.reasons }).toEqual({ key: key.arn, reasons: expect.not.stringContaining('NoGrantsExceptForAwsServices') });
+    }
+  });
+
+  test('GIVEN a write into either bucket that asks for other encryption than the bucket\'s key THEN the bucket\'s own policy refuses it, for any role; without a header, the default (the key) applies and it is allowed', async () => {
+    for (const bucket of policyWorld.buckets.filter((b) => b.kmsKeyArn)) {
+      const object = `arn:aws:s3:::${bucket.name}/${backupKey}`;
+      const writer = bucket.name === PRIMARY_BUCKET ? ROLES.backupTask : ROLES.operator;
+      const refused: Array<[string, Record<string, string>]> = [
+        ['OnlyThisKeysEncryption', { 's3:x-amz-server-side-encryption': 'AES256' }],
+        ['OnlyThisKeyByArn', { 's3:x-amz-server-side-encryption': 'aws:kms' }],
+        ['OnlyThisKeyByArn', { 's3:x-amz-server-side-encryption': 'aws:kms', 's3:x-amz-server-side-encryption-aws-kms-key-id': `arn:aws:kms:${bucket.stack.region}:${ACCOUNT}:key/another` }],
+        ['NoCustomerKeys', { 's3:x-amz-server-side-encryption-customer-algorithm': 'AES256' }],
+      ];
+      for (const principal of [writer, ROLES.promote]) {
+        for (const [statement, context] of refused) {
+          const verdict = await simulate(policyWorld, principal, { action: 's3:PutObject', resource: object, context });
+          expect({ bucket: bucket.name, role: principal.name, context, allowed: verdict.allowed, reasons: verdict.reasons }).toEqual({
+            bucket: bucket.name, role: principal.name, context, allowed: false, reasons: expect.stringContaining(`statement ${statement}`),
+          });
+        }
+      }
+      const byDefault = await simulate(policyWorld, writer, { action: 's3:PutObject', resource: object, context: {} });
+      const named = await simulate(policyWorld, writer, { action: 's3:PutObject', resource: object, context: { 's3:x-amz-server-side-encryption': 'aws:kms', 's3:x-amz-server-side-encryption-aws-kms-key-id': bucket.kmsKeyArn! } });
+      expect({ bucket: bucket.name, byDefault: byDefault.allowed, named: named.allowed }).toEqual({ bucket: bucket.name, byDefault: true, named: true });
+    }
+  });
+
   test('GIVEN the restore-test task role THEN it cannot write, retag or lock a backup or its sidecars, only its own result', async () => {
     const r = ROLES.restoreTestTask;
     for (const key of families) {
