@@ -131,7 +131,7 @@ export class PrimaryStack extends Stack {
     return key;
   }
 
-  /** `meatbackup backup`: writes backups/ (and checks the replica's copy of the previous one by name). */
+  /** `meatbackup backup`: writes backups/. It never reads the replica (replication-check does, from the ops function). */
   private createBackupTask(config: AppConfig): MeatbackupTask {
     const task = new MeatbackupTask(this, 'BackupTask', {
       platform: this.platform,
@@ -143,8 +143,6 @@ export class PrimaryStack extends Stack {
       environment: {
         [ENV.bucket]: this.backupBucket.bucket.bucketName,
         [ENV.prefix]: DEFAULT_PREFIX,
-        [ENV.replicaBucket]: replicaBucketName(config),
-        [ENV.replicaRegion]: config.replicaRegion,
         [ENV.lockDays]: String(config.retention.lockDays),
       },
     });

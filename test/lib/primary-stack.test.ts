@@ -271,8 +271,6 @@ describe('PrimaryStack', () => {
               PGSSLMODE: 'require',
               [ENV.bucket]: { Ref: ids.bucket },
               [ENV.prefix]: 'backups/',
-              [ENV.replicaBucket]: REPLICA_BUCKET,
-              [ENV.replicaRegion]: 'eu-central-1',
               [ENV.lockDays]: '35',
             }),
             Secrets: [{ Name: 'PGPASSWORD', ValueFrom: `${SECRET_ARN}:password::` }],
