@@ -354,6 +354,13 @@ describe('configuration', () => {
       expect(source).toBe(join(dir, 'prod.json'));
     });
 
+    test('GIVEN the shipped example config/prod.example.json, which docs/deploying-aws.md says to copy to config/prod.json, WHEN read and parsed THEN it is a valid configuration of an existing network', () => {
+      const { input } = readConfigInput('config/prod.example.json', join(__dirname, '../..'));
+      const config = parseConfig(input, 'config/prod.example.json');
+      expect(config.network).toMatchObject({ mode: 'existing' });
+      expect(config.operatorRoleArns).toHaveLength(1);
+    });
+
     test('GIVEN a missing file WHEN read THEN the path is in the message', () => {
       expect(() => readConfigInput('nope.json', '/nonexistent')).toThrow('cannot read config file /nonexistent/nope.json: ENOENT');
     });
