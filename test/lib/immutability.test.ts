@@ -276,7 +276,16 @@ describe('immutability, retention classes and encryption', () => {
       ['replica', 'eu-central-1', REPLICA_BUCKET],
     ] as const)('THEN the %s key policy: the account administers, and each use names one role, through S3, for its bucket', (stack, region, bucket) => {
       const { statements } = backupKey(synthesized[stack]);
-      const [admin, ...uses] = statements;
+      const [admin, noGrants, ...uses] = statements;
+      // nobody gives themselves a grant (a grant would Decrypt past this policy), except an AWS service for its resource
+      expect(noGrants).toEqual({
+        Sid: 'NoGrantsExceptForAwsServices',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+      });
       // administration only: nothing cryptographic, no kms:*
       expect(admin.Principal).toEqual({ AWS: 'arn:aws:iam::123456789012:root' });
       expect(admin.Condition).toBeUndefined();
@@ -296,7 +305,7 @@ describe('immutability, retention classes and encryption', () => {
         });
         for (const action of actions(use)) expect(action).toMatch(/^kms:(Decrypt|Encrypt|GenerateDataKey)$/);
       }
-      for (const statement of statements) {
+      for (const statement of [admin, ...uses]) {
         expect(JSON.stringify(statement.Principal)).not.toMatch(/"\*"/);
         expect(actions(statement)).not.toContain('kms:*');
       }
