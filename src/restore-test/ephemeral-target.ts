@@ -53,10 +53,17 @@ export async function createScratchTarget(conn: Connection, manifest: Manifest, 
   await onServer(admin, `create the scratch database ${name}`, async (client) => {
     if (await databaseExists(client, name)) throw taken();
     const live = await describeDatabase(client, manifest.database);
-    const { rows } = await client.query<{ me: string }>('select current_user as me');
+    const { rows } = await client.query<{ me: string; actsAsOwner: boolean }>(
+      "select current_user as me, $1::text is not null and pg_has_role(current_user, $1::text, 'USAGE') as \"actsAsOwner\"",
+      [live?.owner ?? null],
+    );
+    // Like the live database (encoding, locale) when it is on this server, in the default tablespace. Owned like it
+    // when this role acts as its owner (a member of the owner role, as docs/deploying-aws.md's roles are): the dump's
+    // ALTER … OWNER TO statements need that owner to have CREATE on public, which a database's owner has
+    // (pg_database_owner owns public) and a role that is not its owner lacks; a superuser needs neither. Else ours.
+    const owner = live && rows[0].actsAsOwner ? live.owner : rows[0].me;
     try {
-      // Like the live database (encoding, locale) when it is on this server, but ours: owner us, default tablespace.
-      await createFreshDatabase(client, name, live ? { ...live, name, owner: rows[0].me, tablespace: 'pg_default' } : undefined);
+      await createFreshDatabase(client, name, live ? { ...live, name, owner, tablespace: 'pg_default' } : undefined);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === DUPLICATE_DATABASE) throw taken();
