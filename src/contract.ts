@@ -322,6 +322,22 @@ export type RetentionClass = (typeof RETENTION_CLASSES)[number];
 /** The gzip implementations a backup may be written with (src/backup/compression.ts). */
 export const COMPRESSORS = ['isal', 'zlib'] as const;
 
+/**
+ * What a plain pg_dump leaves out about the database itself, recorded at backup time so that a restore with no
+ * database to copy them from (dropped, a new server) can apply them: src/restore/database-properties.ts.
+ */
+export const databasePropertiesSchema = z.object({
+  owner: z.string(),
+  comment: z.nullable(z.string()),
+  /** -1: no limit. */
+  connectionLimit: z.int(),
+  /** The database's GRANTs (aclexplode of datacl); null: the built-in default privileges. */
+  grants: z.nullable(z.array(z.object({ grantee: z.nullable(z.string()), privilege: z.string(), grantable: z.boolean() }))),
+  /** `ALTER DATABASE … SET` (role null) and `ALTER ROLE … IN DATABASE … SET` entries, as `name=value`. */
+  settings: z.array(z.object({ role: z.nullable(z.string()), entries: z.array(z.string()) })),
+});
+export type DatabaseProperties = z.infer<typeof databasePropertiesSchema>;
+
 export const manifestSchema = z.object({
   format: z.literal('meatbackup/manifest@1'),
   key: z.string(),
@@ -353,6 +369,8 @@ export const manifestSchema = z.object({
   durationSeconds: z.number().check(z.nonnegative()),
   /** Catalog summary recorded at backup time so a restore test can check against it. */
   catalog: z.optional(catalogSummarySchema),
+  /** The database's owner, grants, comment, connection limit and settings; absent in backups taken before they were recorded. */
+  databaseProperties: z.optional(databasePropertiesSchema),
   /** `pg_dumpall --globals-only --no-role-passwords`, stored at sidecarKey(key, 'globals'). */
   globals: z.optional(z.object({ key: z.string(), sizeBytes: z.int().check(z.nonnegative()), sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)) })),
   /** The retention class tagged on the object, and the Object Lock (governance) retain-until date if any. */

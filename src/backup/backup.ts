@@ -391,6 +391,7 @@ function buildManifest(options: BackupOptions, run: Run, tools: Tools, streamed:
     },
     durationSeconds: (Date.now() - run.startedMs) / 1000,
     catalog: session.catalog,
+    databaseProperties: session.databaseProperties,
     globals: { key: sidecarKey(key, 'globals'), sizeBytes: globals.body.length, sha256: globals.sha256 },
     retention,
   } satisfies Manifest);

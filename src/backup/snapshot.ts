@@ -6,7 +6,8 @@
  * transaction that exported it is open: the session is closed once pg_dump has finished.)
  */
 import type { Client } from 'pg';
-import type { CatalogSummary } from '../contract';
+import type { CatalogSummary, DatabaseProperties } from '../contract';
+import { readDatabaseProperties } from '../restore/database-properties';
 import { readCatalogSummary } from '../postgres/catalog-summary';
 import { describePgError, openClient, serverVersion } from '../postgres/client';
 import type { Connection } from '../postgres/connection';
@@ -18,6 +19,8 @@ export interface SnapshotSession {
   serverMajor: number;
   /** The catalog summary read in the exported snapshot. */
   catalog: CatalogSummary;
+  /** The database's own properties, which the plain dump does not carry (../restore/database-properties). */
+  databaseProperties: DatabaseProperties;
   /** Ends the transaction and the session; never throws. */
   close(): Promise<void>;
 }
@@ -30,7 +33,9 @@ async function exportSnapshot(client: Client): Promise<Omit<SnapshotSession, 'cl
   await client.query('begin isolation level repeatable read read only');
   const { rows } = await client.query<{ id: string }>('select pg_export_snapshot() as id');
   const catalog = await readCatalogSummary(client);
-  return { snapshotId: rows[0].id, serverVersion: version.text, serverMajor: version.major, catalog };
+  const { rows: db } = await client.query<{ name: string }>('select current_database() as name');
+  const databaseProperties = await readDatabaseProperties(client, db[0].name);
+  return { snapshotId: rows[0].id, serverVersion: version.text, serverMajor: version.major, catalog, databaseProperties };
 }
 
 /** Opens the session and exports its snapshot; failures become one-line UserErrors (connection, login, database). */

@@ -129,7 +129,7 @@ async function serverMajor(admin: Client): Promise<number> {
 }
 
 /** Runs a statement produced by `select format(…)` with the given parameters. */
-async function runFormatted(admin: Client, formatSql: string, params: unknown[]): Promise<string> {
+export async function runFormatted(admin: Client, formatSql: string, params: unknown[]): Promise<string> {
   const { rows } = await admin.query<{ sql: string }>(`select ${formatSql} as sql`, params);
   await admin.query(rows[0].sql);
   return rows[0].sql;
@@ -227,59 +227,8 @@ export function setClause(entry: string, quoteLiteral: (v: string) => string): s
   return `SET ${name} = ${(values.length ? values : ['']).map(quoteLiteral).join(', ')}`;
 }
 
-function quoteLiteral(value: string): string {
+export function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
-}
-
-/**
- * Carries over what `pg_dump` without `--create` leaves behind: the database's GRANTs and REVOKEs, its
- * `ALTER DATABASE … SET` and `ALTER ROLE … IN DATABASE … SET` settings, its comment and connection limit.
- * Returns the statements it ran, for the log.
- */
-export async function copyDatabaseProperties(admin: Client, from: DatabaseInfo, to: string): Promise<string[]> {
-  const done: string[] = [];
-  const run = async (formatSql: string, params: unknown[]): Promise<void> => {
-    done.push(await runFormatted(admin, formatSql, params));
-  };
-
-  // Settings: standard_conforming_strings is on for every supported server, so '' quoting is exact.
-  const { rows: settings } = await admin.query<{ role: string | null; config: string[] }>(
-    `select case when s.setrole = 0 then null else pg_get_userbyid(s.setrole) end as role, s.setconfig as config
-       from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase
-      where d.datname = $1 order by s.setrole`,
-    [from.name],
-  );
-  for (const { role, config } of settings) {
-    for (const entry of config) {
-      const clause = setClause(entry, quoteLiteral);
-      if (role === null) await run(`format('ALTER DATABASE %I ', $1::text) || $2::text`, [to, clause]);
-      else await run(`format('ALTER ROLE %I IN DATABASE %I ', $1::text, $2::text) || $3::text`, [role, to, clause]);
-    }
-  }
-
-  // Privileges: a NULL datacl means the defaults, which the fresh database already has.
-  if (from.acl !== null) {
-    await run("format('REVOKE ALL ON DATABASE %I FROM PUBLIC', $1::text)", [to]);
-    await run("format('REVOKE ALL ON DATABASE %I FROM %I', $1::text, $2::text)", [to, from.owner]);
-    const { rows: grants } = await admin.query<{ grantee: string | null; privilege: string; grantable: boolean }>(
-      `select case when a.grantee = 0 then null else pg_get_userbyid(a.grantee) end as grantee,
-              a.privilege_type as privilege, a.is_grantable as grantable
-         from pg_database d, aclexplode(d.datacl) a
-        where d.datname = $1 order by a.grantee, a.privilege_type`,
-      [from.name],
-    );
-    for (const g of grants) {
-      const option = g.grantable ? ' WITH GRANT OPTION' : '';
-      if (g.grantee === null) await run(`format('GRANT %s ON DATABASE %I TO PUBLIC', $1::text, $2::text)`, [g.privilege, to]);
-      else await run(`format('GRANT %s ON DATABASE %I TO %I', $1::text, $2::text, $3::text) || $4::text`, [g.privilege, to, g.grantee, option]);
-    }
-  }
-
-  if (from.comment !== null) await run("format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)", [to, from.comment]);
-  if (from.connectionLimit !== -1) {
-    await run("format('ALTER DATABASE %I CONNECTION LIMIT %s', $1::text, $2::int)", [to, from.connectionLimit]);
-  }
-  return done;
 }
 
 /** Ends every other session on `name`; returns how many were asked to end. */

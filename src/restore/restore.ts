@@ -13,7 +13,8 @@
  *    created, existing ones kept; refused before anything is read when the manifest records no globals);
  * 4. create a fresh database like the one it replaces and load the same pinned bytes into it with psql, checking the
  *    sha256 again on the way (the load fails, and psql is killed, if the bytes differ after all);
- * 5. carry over the database-level GRANTs and settings pg_dump does not dump;
+ * 5. carry over the database-level owner, GRANTs and settings pg_dump does not dump: from the database it replaces,
+ *    else as the backup recorded them (./database-properties);
  * 6. new target: rename the fresh database to it. Replacing: stop the web service, end the remaining sessions, and in
  *    one transaction rename the live database to `<db>_pre_restore_<stamp>` and the fresh one into its place; start
  *    the web service again whatever happened. Either transaction runs on the lock's session and checks, just before
@@ -25,7 +26,8 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type Manifest } from '../contract';
-import { UserError, oneLine } from '../core/errors';
+import { EXIT, UserError, oneLine } from '../core/errors';
+import { Interrupted } from '../core/signals';
 import type { Logger } from '../core/log';
 import { DEFAULT_STALL_SECONDS, StallWatchdog, stepOf } from '../core/watchdog';
 import { readRequiredManifest } from '../catalog/catalog';
@@ -35,7 +37,6 @@ import { type GlobalsApplied, applyGlobals, fetchVerifiedGlobals, requireGlobals
 import {
   type DatabaseInfo,
   type SwapOptions,
-  copyDatabaseProperties,
   createFreshDatabase,
   databaseExists,
   describeDatabase,
@@ -53,6 +54,8 @@ import type { HashOptions, PinnedObject } from './fetch-verified';
 import { checkBeforeLoad, loadPinned, maintenance, onServer, secondsSince } from './load-pipeline';
 import { type RestoreLock, withRestoreLock } from './restore-lock';
 import { type CommitPoint, commitPoint } from './commit-point';
+import { applyDatabaseProperties, copyDatabaseProperties } from './database-properties';
+import { CLEANUP_COMMAND, claimFreshName, dropLeftovers, findLeftovers, isFreshNameOf } from './leftovers';
 import { type ServiceRef, type WebServiceOptions, describeServiceRef, withWebServiceStopped } from './web-service';
 import type { Compressor } from '../backup/compression';
 
@@ -75,6 +78,13 @@ export interface RestorePlan {
   webService?: string;
   /** The backup's roles are applied first (created when missing, kept when present). */
   withGlobals: boolean;
+  /** Fresh databases of earlier restores of the target that are not running (./leftovers), dropped before the load. */
+  dropsLeftovers: string[];
+  /**
+   * Where the database's owner, grants, comment, connection limit and settings come from (pg_dump does not carry
+   * them): the database it replaces, else what the backup recorded, else nowhere (a backup from before they were).
+   */
+  databaseProperties: 'the database it replaces' | 'the backup' | 'none recorded in the backup';
 }
 
 export interface RestoreResult extends RestorePlan {
@@ -205,12 +215,13 @@ async function restoreWatched(options: RestoreOptions, target: string, admin: Co
 
   // 2. The plan, on the server as it is now.
   const stamp = nameStamp(now());
-  const { existing, fresh, kept } = await onServer(admin, `inspect ${describeConnection(admin)}`, async (client) => {
+  const { existing, fresh, kept, leftovers } = await onServer(admin, `inspect ${describeConnection(admin)}`, async (client) => {
     await refuseTemplateDatabase(client, target);
     const info = await describeDatabase(client, target);
     const freshDb = await unusedName(client, (n) => freshName(target, `${stamp}${n}`));
     const keptDb = info ? await unusedName(client, (n) => keptName(target, `${stamp}${n}`)) : undefined;
-    return { existing: info, fresh: freshDb, kept: keptDb };
+    const found = await findLeftovers(client, (name) => isFreshNameOf(target, name));
+    return { existing: info, fresh: freshDb, kept: keptDb, leftovers: found.leftovers.map((l) => l.name) };
   });
   const plan: RestorePlan = {
     bucket,
@@ -226,6 +237,8 @@ async function restoreWatched(options: RestoreOptions, target: string, admin: Co
     ...(kept ? { keptAs: kept } : {}),
     ...(existing && options.webService ? { webService: describeServiceRef(options.webService) } : {}),
     withGlobals: options.withGlobals ?? false,
+    dropsLeftovers: leftovers,
+    databaseProperties: existing ? 'the database it replaces' : manifest.databaseProperties ? 'the backup' : 'none recorded in the backup',
   };
   if (existing && !(await (options.confirmReplace?.(plan) ?? Promise.resolve(false)))) {
     throw new UserError(`restore cancelled: database ${target} was not replaced and nothing was changed`);
@@ -271,14 +284,17 @@ async function restorePlanned(run: Run): Promise<RestoreResult> {
   const globals = options.withGlobals ? await applyBackupGlobals(run) : undefined;
   if (globals) notes.push(...globals.notes);
 
-  // 4. Fresh database, loaded from the same pinned bytes; 5–6. properties, then the names.
+  // 4. Fresh database, loaded from the same pinned bytes; 5–6. properties, then the names. Its name is claimed on
+  // the lock's session first, so that `meatbackup cleanup` and later restores know it belongs to a running restore.
+  await dropEarlierLeftovers(run);
+  await run.commit.lock.onSession(`claim the name ${plan.freshName}`, (client) => claimFreshName(client, plan.freshName));
   await onServer(admin, `create database ${plan.freshName}`, (client) => createFreshDatabase(client, plan.freshName, existing));
   /** Set once the fresh database carries the target's name: from then on there is nothing to drop. */
   const state = { renamed: false };
   try {
     const { sqlBytes, seconds: loadSeconds } = await loadFresh(run, pin);
     const t = Date.now();
-    const webServiceDesiredCount = existing ? await replaceLive(run, existing, state) : await renameIntoPlace(run, state);
+    const webServiceDesiredCount = existing ? await replaceLive(run, existing, state) : await renameIntoPlace(run, state, notes);
     return {
       ...plan,
       ...(pin.versionId ? { versionId: pin.versionId } : {}),
@@ -364,7 +380,17 @@ async function replaceLive({ options, plan, admin, commit }: Run, existing: Data
 }
 
 /** Step 6 for a new target: the fresh database takes its name, unless the name was taken meanwhile. */
-async function renameIntoPlace({ plan, commit }: Run, state: { renamed: boolean }): Promise<undefined> {
+async function renameIntoPlace({ options, plan, manifest, admin, commit }: Run, state: { renamed: boolean }, notes: string[]): Promise<undefined> {
+  // Nothing to copy from: the properties the backup recorded (a disaster recovery must not lose them).
+  const recorded = manifest.databaseProperties;
+  if (recorded) {
+    const applied = await onServer(admin, `apply the backup's database properties to ${plan.freshName}`, (client) =>
+      applyDatabaseProperties(client, recorded, plan.freshName, { owner: true }),
+    );
+    options.logger.info(`applied ${applied.statements.length} database-level owner/grant/setting statement(s) recorded in the backup`, { statements: applied.statements });
+    for (const note of applied.notes) options.logger.warn(note);
+    notes.push(...applied.notes);
+  }
   await commit.lock.onSession(`rename ${plan.freshName} to ${plan.target}`, async (client) => {
     if (await databaseExists(client, plan.target)) {
       throw new UserError(`database ${plan.target} appeared while the restore ran: not replacing it; run the restore again to replace it`);
@@ -384,16 +410,39 @@ async function renameIntoPlace({ plan, commit }: Run, state: { renamed: boolean 
   return undefined;
 }
 
-/** After a failure before the rename: drops the fresh database, or says (in the error) that it could not. */
+/** Leftovers of earlier restores of the target that are not running, as the plan listed them: dropped now. */
+async function dropEarlierLeftovers({ options, plan, admin }: Run): Promise<void> {
+  if (plan.dropsLeftovers.length === 0) return;
+  const { dropped, inUse } = await onServer(admin, `drop leftovers of earlier restores of ${plan.target}`, (client) => dropLeftovers(client, plan.dropsLeftovers));
+  if (dropped.length > 0) options.logger.info(`dropped ${dropped.length} leftover database(s) of earlier restores of ${plan.target} that are not running: ${dropped.join(', ')}`, { dropped });
+  for (const db of inUse) options.logger.warn(`${db.name} is in use by a restore that started meanwhile (${db.heldBy}): not dropped`);
+}
+
+/** How long a drop that failed is tried again: a server restarting (pg_ctl restart) accepts connections again soon. */
+const DROP_RETRY_MS = [1000, 2000];
+
+/**
+ * After a failure before the rename: drops the fresh database, or turns the failure into one line that names it and
+ * the command that removes it.
+ */
 async function dropFresh({ options, plan, existing, admin }: Run, globals: GlobalsApplied | undefined, err: unknown): Promise<void> {
-  try {
-    await onServer(admin, `drop ${plan.freshName}`, (client) => dropDatabase(client, plan.freshName));
-    const roles = globals?.createdRoles.length ? ` (the ${globals.createdRoles.length} role(s) created from the globals stay; restoring again keeps them)` : '';
-    options.logger.info(`dropped the fresh database ${plan.freshName}; ${existing ? `${plan.target} was not changed` : 'no database was left behind'}${roles}`);
-  } catch (dropErr) {
-    options.logger.warn(`could not drop ${plan.freshName} (${oneLine((dropErr as Error).message)}): drop it by hand`);
-    if (err instanceof UserError) {
-      throw new UserError(`${err.message}; the half-restored database ${plan.freshName} could not be dropped: drop it by hand`, err.exitCode, { cause: err });
+  let dropErr: unknown;
+  for (let attempt = 0; attempt <= DROP_RETRY_MS.length; attempt += 1) {
+    try {
+      await onServer(admin, `drop ${plan.freshName}`, (client) => dropDatabase(client, plan.freshName));
+      const roles = globals?.createdRoles.length ? ` (the ${globals.createdRoles.length} role(s) created from the globals stay; restoring again keeps them)` : '';
+      options.logger.info(`dropped the fresh database ${plan.freshName}; ${existing ? `${plan.target} was not changed` : 'no database was left behind'}${roles}`);
+      return;
+    } catch (e) {
+      dropErr = e;
+      if (attempt < DROP_RETRY_MS.length) await new Promise((r) => setTimeout(r, DROP_RETRY_MS[attempt]));
     }
   }
+  const why = err instanceof Error ? err.message : String(err);
+  const code = err instanceof UserError ? err.exitCode : err instanceof Interrupted ? (err.signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated) : EXIT.failed;
+  throw new UserError(
+    `${oneLine(why)}; ${existing ? `${plan.target} was not changed, but ` : ''}the half-restored database ${plan.freshName} was left behind (${oneLine((dropErr as Error).message)}): remove it with \`${CLEANUP_COMMAND}\` (or DROP DATABASE "${plan.freshName}")`,
+    code,
+    { cause: err },
+  );
 }

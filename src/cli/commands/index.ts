@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { Settings } from '../../settings';
 import { registerBackup } from './backup';
+import { registerCleanup } from './cleanup';
 import { registerDelete } from './delete';
 import { registerDemo } from './demo';
 import { registerList } from './list';
@@ -22,6 +23,7 @@ export const commands: RegisterCommand[] = [
   registerDelete,
   registerRestore,
   registerRestoreTest,
+  registerCleanup,
   registerPromote,
   registerPromoteStatus,
   registerReplicationCheck,

@@ -39,8 +39,10 @@ function describePlan(plan: RestorePlan): string {
     `backup    s3://${plan.bucket}/${plan.key} (${backupOf(plan)}; ${formatBytes(plan.sizeBytes)}, taken ${plan.takenAt})`,
     `replaces  ${plan.server}`,
     `keeps     the current ${plan.target} as ${plan.keptAs} (never dropped)`,
+    `settings  database owner, grants, comment and settings from ${plan.databaseProperties}`,
     `web       ${plan.webService ? `${plan.webService} is stopped during the swap and started again` : 'no web service to stop (--stop-ecs-service or WEB_SERVICE)'}`,
     ...(plan.withGlobals ? ['roles     the backup\'s roles are created first where missing; existing roles are kept as they are'] : []),
+    ...(plan.dropsLeftovers.length > 0 ? [`drops     ${plan.dropsLeftovers.join(', ')}: left behind by earlier restores of ${plan.target} that are not running`] : []),
   ].join('\n');
 }
 
@@ -60,6 +62,7 @@ function humanResult(r: RestoreResult): string {
     `into      ${r.server}`,
   ];
   if (r.replaces) lines.push(`kept      the database it replaced, as ${r.keptAs}: drop it once you no longer need it`);
+  lines.push(`settings  database owner, grants, comment and settings from ${r.databaseProperties}`);
   if (r.webService) lines.push(`web       ${r.webService} started again (desired count ${r.webServiceDesiredCount})`);
   if (r.globals) {
     const g = r.globals;
