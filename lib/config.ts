@@ -449,6 +449,39 @@ const CHAT = z
     }
   });
 
+/** A Discord id (a snowflake): Developer Mode on, then right-click, Copy ID. */
+const DISCORD_ID = z.string().regex(/^\d{15,21}$/, 'must be a Discord id (a number; turn on Developer Mode, then right-click, Copy ID)');
+
+/**
+ * The operators' Discord server (docs/discord.md): slash commands through an interactions endpoint (a Lambda
+ * function URL), and alarms and results posted to a channel webhook. Each part only when configured.
+ */
+const DISCORD = z
+  .strictObject({
+    /** The slash commands' endpoint: a Lambda function URL that Discord calls. @default none */
+    interactions: z
+      .strictObject({
+        /** The application's Public Key (General Information in the Developer Portal): every request's signature is checked with it. */
+        publicKey: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be the application's Public Key: 64 hex digits (General Information in the Developer Portal)"),
+        /** The server the commands are registered in; interactions from elsewhere are refused. */
+        guildId: DISCORD_ID,
+        /** Roles whose members may run the commands (any one of them). */
+        roleIds: z.array(DISCORD_ID).min(1, 'name at least one role: nobody else may run the commands'),
+      })
+      .optional(),
+    /**
+     * Complete ARN of the Secrets Manager secret holding the channel webhook's URL (plain text): every alarm, failed
+     * task and restore start and end is posted there. @default none
+     */
+    webhookSecretArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/, 'must be the complete ARN of a Secrets Manager secret (aws secretsmanager describe-secret --secret-id NAME --query ARN)')
+      .optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (!d.interactions && !d.webhookSecretArn) ctx.addIssue({ code: 'custom', message: 'give interactions (slash commands), webhookSecretArn (channel messages), or both' });
+  });
+
 export const configSchema = z
   .strictObject({
     /** Prefix of stack names and derived bucket names: lowercase, digits, hyphens. @default meatlizard-backup */
@@ -512,6 +545,8 @@ export const configSchema = z
     alarmEmail: z.email('must be an e-mail address').optional(),
     /** Alarms, failed tasks and ops commands in a Slack or Microsoft Teams channel. @default none */
     chat: CHAT.optional(),
+    /** Slash commands and channel messages in the operators' Discord server. @default none */
+    discord: DISCORD.optional(),
     /** Tags added to every resource, on top of Project=<name>. */
     tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
   })
@@ -567,6 +602,7 @@ export type NetworkConfig = AppConfig['network'];
 export type RestoreTestConfig = AppConfig['restoreTest'];
 export type AlarmsConfig = AppConfig['alarms'];
 export type ChatConfig = NonNullable<AppConfig['chat']>;
+export type DiscordConfig = NonNullable<AppConfig['discord']>;
 
 /** Synthesized when no `config` context is given: two EU regions, a new VPC, a placeholder database host. */
 export const EXAMPLE_CONFIG: AppConfigInput = {

@@ -70,7 +70,32 @@ export const ENV = {
   chatRestoreEnabled: 'CHAT_RESTORE_ENABLED',
   /** The configuration's chat.aliasPrefix, so chat answers name the commands as the channel knows them. */
   chatCommandPrefix: 'CHAT_COMMAND_PREFIX',
+  /** Discord application's public key (hex, General Information in the Developer Portal): every interaction's signature is checked with it. */
+  discordPublicKey: 'DISCORD_PUBLIC_KEY',
+  /** Discord application id, for command registration. */
+  discordApplicationId: 'DISCORD_APPLICATION_ID',
+  /** The Discord server (guild) the commands are registered in and answered from. */
+  discordGuildId: 'DISCORD_GUILD_ID',
+  /** Comma-separated Discord role ids whose members may run the commands. */
+  discordRoleIds: 'DISCORD_ROLE_IDS',
+  /** A channel webhook's URL (a secret: it alone lets anyone post there): alarms and results go to that channel. */
+  discordWebhookUrl: 'DISCORD_WEBHOOK_URL',
+  /** The Secrets Manager secret holding the webhook URL (AWS: the notifier function reads it). */
+  discordWebhookSecretArn: 'DISCORD_WEBHOOK_SECRET_ARN',
+  /** The application's bot token, for `meatbackup discord register` only (a secret). */
+  discordBotToken: 'DISCORD_BOT_TOKEN',
+  /** Discord's HTTP API base. @default https://discord.com/api/v10 */
+  discordApiUrl: 'DISCORD_API_URL',
+  /** Where the Compose deployment's interactions listener listens, HOST:PORT. */
+  discordListen: 'DISCORD_LISTEN',
+  /** The ops function the Discord interactions function asks (AWS). */
+  opsFunctionName: 'OPS_FUNCTION_NAME',
 } as const;
+
+/**
+ * Variables holding secrets: a message about a value that cannot be used names the variable, never its value.
+ */
+export const SECRET_ENV: readonly string[] = [ENV.discordWebhookUrl, ENV.discordBotToken];
 
 export const DEFAULT_PREFIX = 'backups/';
 

@@ -12,7 +12,7 @@
  * functions {@link requireSettings}: one message for every missing variable).
  */
 import * as z from 'zod/mini';
-import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, type RestoreTestMode, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
+import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, type RestoreTestMode, SECRET_ENV, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
 import { UserError } from './core/errors';
 import { DEFAULT_PG_LIB_DIR, type PgPrograms } from './postgres/tools';
 import { type ServiceRef, parseServiceRef } from './restore/service-ref';
@@ -95,6 +95,48 @@ export interface Settings {
     /** CHAT_COMMAND_PREFIX: the channel's command aliases begin with it. */
     commandPrefix: string;
   };
+  /** The Discord application (docs/discord.md); every field absent unless set. */
+  discord: {
+    /** DISCORD_PUBLIC_KEY: 64 hex digits. */
+    publicKey?: string;
+    applicationId?: string;
+    guildId?: string;
+    /** DISCORD_ROLE_IDS: members holding any of these roles may run the commands. */
+    roleIds: string[];
+    /** DISCORD_WEBHOOK_URL: a secret; never printed. */
+    webhookUrl?: string;
+    webhookSecretArn?: string;
+    /** DISCORD_BOT_TOKEN: a secret; never printed. */
+    botToken?: string;
+    /** DISCORD_API_URL, without a trailing slash. */
+    apiUrl: string;
+    /** DISCORD_LISTEN: where the interactions listener listens. */
+    listen?: { host: string; port: number };
+    /** OPS_FUNCTION_NAME: the ops function the interactions function asks (AWS). */
+    opsFunctionName?: string;
+  };
+}
+
+/** Discord's HTTP API, version 10 (https://discord.com/developers/docs/reference#api-versioning). */
+export const DISCORD_API_URL = 'https://discord.com/api/v10';
+
+/** Discord ids are snowflakes: decimal 64-bit numbers (https://discord.com/developers/docs/reference#snowflakes). */
+export const SNOWFLAKE = /^\d{15,21}$/;
+
+/**
+ * What is wrong with a channel webhook URL, or undefined: `https://discord.com/api/webhooks/ID/TOKEN` as Discord's
+ * "Copy Webhook URL" gives it (any host, so a test can point it at a loopback server). Never quotes the URL.
+ */
+export function webhookUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))) return 'must be an https:// URL';
+  if (!/^\/api(\/v\d+)?\/webhooks\/\d{15,21}\/[\w-]+\/?$/.test(url.pathname)) return 'is not a channel webhook URL (…/api/webhooks/ID/TOKEN)';
+  return undefined;
 }
 
 /** A value given but empty counts as unset: an unfilled template or a cleared variable is not a statement of intent. */
@@ -191,7 +233,24 @@ const variables = z.object({
   [ENV.promoteFunctionName]: text,
   [ENV.chatRestoreEnabled]: text,
   [ENV.chatCommandPrefix]: z.optional(z.string()),
+  [ENV.discordPublicKey]: textThen((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v.trim()), "give the application's Public Key (64 hex digits, General Information in Discord's Developer Portal)", (v) => v?.trim().toLowerCase()),
+  [ENV.discordApplicationId]: textThen((v) => v === undefined || SNOWFLAKE.test(v.trim()), 'give the Application ID (a number, General Information in the Developer Portal)', (v) => v?.trim()),
+  [ENV.discordGuildId]: textThen((v) => v === undefined || SNOWFLAKE.test(v.trim()), 'give the server id (a number: right-click the server, Copy Server ID, with Developer Mode on)', (v) => v?.trim()),
+  [ENV.discordRoleIds]: textThen((v) => list(v).every((id) => SNOWFLAKE.test(id)), 'give role ids separated by commas (right-click the role, Copy Role ID)', (v) => list(v)),
+  [ENV.discordWebhookUrl]: textThen((v) => v === undefined || webhookUrlProblem(v.trim()) === undefined, "give the channel webhook's URL, https://discord.com/api/webhooks/ID/TOKEN (channel settings, Integrations, Webhooks, Copy Webhook URL)", (v) => v?.trim()),
+  [ENV.discordWebhookSecretArn]: text,
+  [ENV.discordBotToken]: text,
+  [ENV.discordApiUrl]: textThen((v) => v === undefined || /^https?:\/\/[^/]+/.test(v), 'give an http(s) URL such as https://discord.com/api/v10', (v) => v?.replace(/\/+$/, '')),
+  [ENV.discordListen]: textThen((v) => v === undefined || parseListen(v) !== undefined, 'give HOST:PORT, e.g. 127.0.0.1:8787 (behind the reverse proxy) or 0.0.0.0:8787', (v) => (v === undefined ? undefined : parseListen(v))),
+  [ENV.opsFunctionName]: text,
 });
+
+/** `HOST:PORT` → its parts; undefined when it is not that. */
+function parseListen(value: string): { host: string; port: number } | undefined {
+  const m = /^\s*(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
 
 /**
  * Reads and checks the settings from `env`. A value that cannot be used is a usage error (exit 2) naming the variable,
@@ -202,7 +261,9 @@ export function readSettings(env: Environment): Settings {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new UserError(`${name}=${env[name] ?? ''}: ${issue.message}`, 2);
+    // A secret's value is never repeated, not even to say it is wrong.
+    const shown = SECRET_ENV.includes(name) ? '(value hidden)' : env[name] ?? '';
+    throw new UserError(`${name}=${shown}: ${issue.message}`, 2);
   }
   const v = parsed.data;
   const publicIp = v[ENV.taskAssignPublicIp];
@@ -250,6 +311,18 @@ export function readSettings(env: Environment): Settings {
       ...(v[ENV.promoteFunctionName] ? { functionName: v[ENV.promoteFunctionName] } : {}),
     },
     chat: { restoreEnabled: v[ENV.chatRestoreEnabled] === 'true', commandPrefix: v[ENV.chatCommandPrefix] ?? '' },
+    discord: {
+      ...(v[ENV.discordPublicKey] ? { publicKey: v[ENV.discordPublicKey] } : {}),
+      ...(v[ENV.discordApplicationId] ? { applicationId: v[ENV.discordApplicationId] } : {}),
+      ...(v[ENV.discordGuildId] ? { guildId: v[ENV.discordGuildId] } : {}),
+      roleIds: v[ENV.discordRoleIds],
+      ...(v[ENV.discordWebhookUrl] ? { webhookUrl: v[ENV.discordWebhookUrl] } : {}),
+      ...(v[ENV.discordWebhookSecretArn] ? { webhookSecretArn: v[ENV.discordWebhookSecretArn] } : {}),
+      ...(v[ENV.discordBotToken] ? { botToken: v[ENV.discordBotToken] } : {}),
+      apiUrl: v[ENV.discordApiUrl] ?? DISCORD_API_URL,
+      ...(v[ENV.discordListen] ? { listen: v[ENV.discordListen] } : {}),
+      ...(v[ENV.opsFunctionName] ? { opsFunctionName: v[ENV.opsFunctionName] } : {}),
+    },
   };
 }
 

@@ -14,12 +14,12 @@ import { REPO_ROOT } from './task-platform';
  * with the local esbuild (never Docker). The primary region's ops function and the replica region's promotion function
  * both deploy it, each with its own environment, role, memory and timeout.
  */
-function opsHandlerCode(): Pick<
+function opsHandlerCode(entry: string = join(REPO_ROOT, 'lambda', 'ops', 'handler.ts')): Pick<
   nodejs.NodejsFunctionProps,
   'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'
 > {
   return {
-    entry: join(REPO_ROOT, 'lambda', 'ops', 'handler.ts'),
+    entry,
     handler: 'handler',
     projectRoot: REPO_ROOT,
     depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
@@ -51,6 +51,8 @@ export interface OpsHandlerProps {
   /** Its deployment's settings (names from ENV in src/contract.ts); source maps are turned on here. */
   readonly environment: Record<string, string>;
   readonly logRetention: logs.RetentionDays;
+  /** Another handler file built the same way (the Discord functions). @default lambda/ops/handler.ts */
+  readonly entry?: string;
   /** What only this deployment sets (versions kept, retries). */
   readonly extra?: Pick<nodejs.NodejsFunctionProps, 'currentVersionOptions' | 'retryAttempts'>;
 }
@@ -75,7 +77,7 @@ export function addOpsHandler(scope: Construct, props: OpsHandlerProps): OpsHand
   });
   logGroup.grantWrite(role);
   const fn = new nodejs.NodejsFunction(scope, 'Function', {
-    ...opsHandlerCode(),
+    ...opsHandlerCode(props.entry),
     ...props.extra,
     functionName: props.functionName,
     description: props.description,

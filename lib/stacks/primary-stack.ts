@@ -11,6 +11,8 @@ import { BackupDashboard } from '../constructs/backup-dashboard';
 import { BackupFailureAlarm } from '../constructs/backup-failure-alarm';
 import { BackupSchedule } from '../constructs/backup-schedule';
 import { ChatChannel, runbookLink } from '../constructs/chat-channel';
+import { DiscordInteractions } from '../constructs/discord-interactions';
+import { DiscordNotifier } from '../constructs/discord-notifier';
 import { MeatbackupTask } from '../constructs/meatbackup-task';
 import { OpsFunction } from '../constructs/ops-function';
 import { PROMOTE_FUNCTION_NAME_ENV, promoteFunctionName } from '../constructs/promote-function';
@@ -61,6 +63,10 @@ export class PrimaryStack extends Stack {
   readonly statusSchedule: StatusSchedule;
   /** The team's chat channel (configuration `chat`); none by default. */
   readonly chat?: ChatChannel;
+  /** Discord slash commands (configuration `discord.interactions`); none by default. */
+  readonly discordInteractions?: DiscordInteractions;
+  /** Alarms to a Discord channel (configuration `discord.webhookSecretArn`); none by default. */
+  readonly discordNotifier?: DiscordNotifier;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -102,6 +108,24 @@ export class PrimaryStack extends Stack {
     });
     this.alarms = this.createAlarms(config);
     if (config.chat) this.chat = this.addChat(config, config.chat);
+    if (config.discord?.interactions) {
+      this.discordInteractions = new DiscordInteractions(this, 'DiscordInteractions', {
+        functionName: `${config.name}-discord`,
+        ...config.discord.interactions,
+        opsFunction: this.ops.function,
+        logRetention: config.retention.logDays,
+      });
+    }
+    if (config.discord?.webhookSecretArn) {
+      this.discordNotifier = new DiscordNotifier(this, 'DiscordNotifier', {
+        webhookSecretArn: config.discord.webhookSecretArn,
+        topic: this.alarm.topic,
+        platform: this.platform,
+        restoreFamily: restoreTaskFamily(config),
+        database: config.database.name,
+        logRetention: config.retention.logDays,
+      });
+    }
     this.statusSchedule = new StatusSchedule(this, 'StatusSchedule', { function: this.ops.function });
     this.dashboard = new BackupDashboard(this, 'Dashboard', {
       dashboardName: config.name,

@@ -5,6 +5,7 @@ import { registerBackup } from './backup';
 import { registerCleanup } from './cleanup';
 import { registerDelete } from './delete';
 import { registerDemo } from './demo';
+import { registerDiscord } from './discord';
 import { registerList } from './list';
 import { registerPromote } from './promote';
 import { registerPromoteStatus } from './promote-status';
@@ -28,4 +29,5 @@ export const commands: RegisterCommand[] = [
   registerPromoteStatus,
   registerReplicationCheck,
   registerDemo,
+  registerDiscord,
 ];
