@@ -245,10 +245,10 @@ const variables = z.object({
   [ENV.opsFunctionName]: text,
 });
 
-/** `HOST:PORT` → its parts; undefined when it is not that. */
-function parseListen(value: string): { host: string; port: number } | undefined {
+/** `HOST:PORT` → its parts (port 0: any free port, which the listener's log names); undefined when it is not that. */
+export function parseListen(value: string): { host: string; port: number } | undefined {
   const m = /^\s*(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(value);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  if (!m || Number(m[2]) > 65535) return undefined;
   return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 

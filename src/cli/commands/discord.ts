@@ -11,7 +11,7 @@
 import { type Command, Option } from 'commander';
 import { ENV } from '../../contract';
 import { usageError } from '../../core/errors';
-import { type Settings, SNOWFLAKE } from '../../settings';
+import { type Settings, SNOWFLAKE, parseListen } from '../../settings';
 
 function requireId(value: string | undefined, flag: string, variable: string, what: string): string {
   if (!value) throw usageError(`give ${flag} or ${variable}: ${what}`);
@@ -19,10 +19,10 @@ function requireId(value: string | undefined, flag: string, variable: string, wh
   return value;
 }
 
-function parseListen(raw: string): { host: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(raw.trim());
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw usageError(`--listen ${raw}: give HOST:PORT, e.g. 127.0.0.1:8787`);
-  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+function listenFlag(raw: string): { host: string; port: number } {
+  const listen = parseListen(raw);
+  if (!listen) throw usageError(`--listen ${raw}: give HOST:PORT, e.g. 127.0.0.1:8787`);
+  return listen;
 }
 
 export function registerDiscord(program: Command, settings: Settings): void {
@@ -72,7 +72,7 @@ export function registerDiscord(program: Command, settings: Settings): void {
     .action(async (flags: { listen?: string }) => {
       const { startComposeInteractions, thisCli, jsonLog } = await import('../../discord/compose.js');
       const { shutdownSignal } = await import('../../core/signals.js');
-      const listener = await startComposeInteractions(settings, { cli: thisCli(), ...(flags.listen ? { listen: parseListen(flags.listen) } : {}) });
+      const listener = await startComposeInteractions(settings, { cli: thisCli(), ...(flags.listen ? { listen: listenFlag(flags.listen) } : {}) });
       jsonLog({ message: 'discord interactions endpoint listening', url: listener.url });
       const signal = shutdownSignal();
       await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
