@@ -362,7 +362,30 @@ export const ECS_OPERATIONS: Record<string, Mapper> = {
   },
 };
 
-const BY_SERVICE: Record<string, Record<string, Mapper>> = { s3: S3_OPERATIONS, 's3-control': S3_CONTROL_OPERATIONS, ecs: ECS_OPERATIONS };
+/** A function by name, partial ARN or ARN → its unqualified ARN (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). */
+function functionArn(call: AwsCall, world: World): string {
+  const name = need(call.input, 'FunctionName', call);
+  if (name.startsWith('arn:')) return name;
+  return `arn:aws:lambda:${call.region}:${world.account}:function:${name}`;
+}
+
+/**
+ * Invoke needs lambda:InvokeFunction on the function (with its qualifier, when named):
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
+ */
+export const LAMBDA_OPERATIONS: Record<string, Mapper> = {
+  Invoke: (call, world) => [{ action: 'lambda:InvokeFunction', resource: functionArn(call, world), context: {} }],
+};
+
+/**
+ * GetSecretValue needs secretsmanager:GetSecretValue on the secret; a secret under the aws/secretsmanager key needs
+ * nothing of KMS from the caller: https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html
+ */
+export const SECRETS_OPERATIONS: Record<string, Mapper> = {
+  GetSecretValue: (call) => [{ action: 'secretsmanager:GetSecretValue', resource: need(call.input, 'SecretId', call), context: {} }],
+};
+
+const BY_SERVICE: Record<string, Record<string, Mapper>> = { s3: S3_OPERATIONS, 's3-control': S3_CONTROL_OPERATIONS, ecs: ECS_OPERATIONS, lambda: LAMBDA_OPERATIONS, secretsmanager: SECRETS_OPERATIONS };
 
 /** What IAM must allow for `call`; throws for an operation the table does not know. */
 export function authorizationsFor(call: AwsCall, world: World): Need[] {

@@ -29,7 +29,7 @@ export interface AwsCall {
   command: string;
 }
 
-const SERVICE_BY_CLIENT: Record<string, string> = { S3Client: 's3', S3ControlClient: 's3-control', ECSClient: 'ecs' };
+const SERVICE_BY_CLIENT: Record<string, string> = { S3Client: 's3', S3ControlClient: 's3-control', ECSClient: 'ecs', LambdaClient: 'lambda', SecretsManagerClient: 'secretsmanager' };
 const SIGNING = /^x-amz-(date|content-sha256|security-token|user-agent|checksum-|sdk-checksum-algorithm)/;
 
 interface AnyClient {
