@@ -62,11 +62,12 @@ export async function startComposeInteractions(settings: Settings, options: Comp
     env: settings.env as NodeJS.ProcessEnv,
     now: () => new Date(),
   });
+  const notifier = webhookNotifier(settings);
   return startInteractionsListener({
     host: listen.host,
     port: listen.port,
     settings: checks,
-    deps: { backend, api: new DiscordApi({ apiUrl: settings.discord.apiUrl }), now: () => new Date(), log: options.log ?? jsonLog },
+    deps: { backend, api: new DiscordApi({ apiUrl: settings.discord.apiUrl }), now: () => new Date(), log: options.log ?? jsonLog, ...(notifier ? { notifier } : {}) },
   });
 }
 

@@ -19,7 +19,8 @@ import * as z from 'zod/mini';
 import { UserError, oneLine } from '../core/errors';
 import { DiscordApi, messageBody } from './api';
 import { backupListLines, backupOutcomeLines, backupStartedLines, code, message, restorePlanLines } from './answers';
-import type { DiscordBackend, Requester } from './backend';
+import type { BackupOutcome, DiscordBackend, Requester } from './backend';
+import type { Notification } from './notifications';
 import { type CommandRequest, commandRequest, commandRequestSchema } from './commands';
 import { type ReplayGuard, checkSignature } from './signature';
 
@@ -154,6 +155,11 @@ export interface FollowUpDeps {
   now: () => Date;
   /** One JSON-able record per event; never given a token. */
   log: (record: Record<string, unknown>) => void;
+  /**
+   * The channel webhook (Compose, DISCORD_WEBHOOK_URL): a backup started here that fails is posted there too, and a
+   * result that can no longer go under the command (its token expired) goes there instead.
+   */
+  notifier?: { post(n: Notification): Promise<void> };
 }
 
 function describe(err: unknown): string {
@@ -168,12 +174,16 @@ export async function runFollowUp(job: FollowUpJob, deps: FollowUpDeps): Promise
   const answer = (lines: string[]) => api.editOriginal(job.applicationId, job.token, messageBody(message(lines)));
   const context = { interactionId: job.requester.interactionId, command: job.command.name, user: job.requester.userId };
   let lines: string[];
-  let finished: Promise<import('./backend').BackupOutcome> | undefined;
+  let finished: Promise<BackupOutcome> | undefined;
+  let database = '';
   try {
     switch (job.command.name) {
       case 'backup': {
         const started = await backend.startBackup(job.requester);
-        if (started.where === 'here') finished = started.finished;
+        if (started.where === 'here') {
+          finished = started.finished;
+          database = started.database;
+        }
         lines = backupStartedLines(started, who);
         break;
       }
@@ -198,9 +208,13 @@ export async function runFollowUp(job: FollowUpJob, deps: FollowUpDeps): Promise
   // A backup running here: its end goes under the same interaction while the token lives.
   const outcome = await finished;
   deps.log({ message: 'discord backup ended', ...context, ok: outcome.ok, key: outcome.key ?? null });
-  if (now().getTime() - job.receivedAt < TOKEN_LIFETIME_MS) {
-    await api.followUp(job.applicationId, job.token, messageBody(message(backupOutcomeLines(outcome))));
-  } else {
-    deps.log({ message: 'discord backup result not posted under the command: its token expired', ...context });
-  }
+  const tokenAlive = now().getTime() - job.receivedAt < TOKEN_LIFETIME_MS;
+  if (tokenAlive) await api.followUp(job.applicationId, job.token, messageBody(message(backupOutcomeLines(outcome))));
+  if (!deps.notifier || (outcome.ok && tokenAlive)) return;
+  const by = `started from Discord by ${job.requester.name}`;
+  await deps.notifier.post(
+    outcome.ok
+      ? { kind: 'backup-succeeded', database, key: outcome.key ?? '?', detail: by }
+      : { kind: 'backup-failed', database, detail: `${outcome.error ?? 'see the log'} (${by})` },
+  );
 }
