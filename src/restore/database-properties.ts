@@ -40,6 +40,9 @@ export async function readDatabaseProperties(client: Client, name: string): Prom
   };
 }
 
+/** SQLSTATE 42501. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
 export interface AppliedProperties {
   /** The statements run, for the log. */
   statements: string[];
@@ -60,7 +63,14 @@ export async function applyDatabaseProperties(client: Client, props: DatabasePro
   const statements: string[] = [];
   const notes: string[] = [];
   const run = async (formatSql: string, params: unknown[]): Promise<void> => {
-    statements.push(await runFormatted(client, formatSql, params));
+    try {
+      statements.push(await runFormatted(client, formatSql, params));
+    } catch (err) {
+      // Applying what a backup recorded onto another server: a statement this role may not run (it is not a member
+      // of the recorded owner, say) is a note, not a failed restore after the whole load.
+      if (!options.owner || (err as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw err;
+      notes.push(`a database property the backup recorded was not applied (${(err as Error).message}): apply it as the database's owner or a superuser`);
+    }
   };
   const { rows } = await client.query<{ rolname: string }>('select rolname from pg_roles');
   const roles = new Set(rows.map((r) => r.rolname));
