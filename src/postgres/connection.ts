@@ -131,13 +131,24 @@ function takeSslParams(url: string): { rest: string; sslmode?: string; sslrootce
 }
 
 /**
- * Parses a postgresql:// URL with pg-connection-string (node-postgres' own parser, libpq semantics). Every refusal is
- * a usage error naming the problem, with the password masked.
+ * The URL schemes accepted: libpq's (`postgresql://`, `postgres://`) and SQLAlchemy's `dialect+driver` form that the
+ * platform's services are given (`postgresql+asyncpg://`, `+psycopg`, `+psycopg2`, `+pg8000`): the driver names the
+ * Python client library, not anything about the server, so it is dropped and the rest is read as libpq reads it.
  */
-export function parseDatabaseUrl(url: string, env: LibpqDefaults = {}): Connection {
-  const masked = maskDatabaseUrl(url);
+const URL_SCHEME = /^postgres(?:ql)?(\+[A-Za-z0-9_]+)?:\/\//;
+
+/**
+ * Parses a database URL (see {@link URL_SCHEME}) with pg-connection-string (node-postgres' own parser, libpq
+ * semantics). Every refusal is a usage error naming the problem, with the password masked.
+ */
+export function parseDatabaseUrl(given: string, env: LibpqDefaults = {}): Connection {
+  const masked = maskDatabaseUrl(given);
   const usage = (why: string) => new UserError(`database URL ${masked} ${why}`, 2);
-  if (!/^postgres(ql)?:\/\//.test(url)) throw usage(`must start with postgresql:// (use postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`);
+  const scheme = URL_SCHEME.exec(given);
+  if (!scheme) {
+    throw usage('must start with postgresql:// (or postgres://, postgresql+asyncpg://, postgresql+psycopg://, postgresql+psycopg2://): use postgresql://USER:PASSWORD@HOST:PORT/DATABASE');
+  }
+  const url = `postgresql://${given.slice(scheme[0].length)}`;
   // pg-connection-string keeps a malformed escape as literal text; libpq refuses it, and so do we.
   const bad = /%(?![0-9A-Fa-f]{2})/.exec(url);
   if (bad) {

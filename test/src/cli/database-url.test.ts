@@ -25,6 +25,15 @@ describe('database URLs: parsed properly, the password never printed', () => {
     expect(maskDatabaseUrl(`postgresql://meat:${PASSWORD}@db.internal/meatdb`)).toBe('postgresql://meat:***@db.internal/meatdb');
   });
 
+  test.each(['postgresql+asyncpg', 'postgresql+psycopg', 'postgresql+psycopg2', 'postgres'])(
+    'GIVEN the platform\'s DATABASE_URL form %s:// WHEN parsed THEN the driver is dropped, the same server is reached and the password is masked',
+    (scheme) => {
+      const url = `${scheme}://meat:${ENCODED}@postgres:5432/meatdb`;
+      expect(parseDatabaseUrl(url)).toEqual({ host: 'postgres', port: 5432, user: 'meat', password: PASSWORD, database: 'meatdb' });
+      expect(maskDatabaseUrl(url)).toBe(`${scheme}://meat:***@postgres:5432/meatdb`);
+    },
+  );
+
   test('GIVEN a URL with no password, or no user WHEN masked THEN nothing is hidden that is not there', () => {
     expect(maskDatabaseUrl('postgresql://meat@db.internal/meatdb')).toBe('postgresql://meat@db.internal/meatdb');
     expect(maskDatabaseUrl('postgresql:///meatdb?host=/var/run/postgresql')).toBe('postgresql:///meatdb?host=/var/run/postgresql');
@@ -46,7 +55,10 @@ describe('database URLs: parsed properly, the password never printed', () => {
     const unparsable = refusal(`postgresql://meat:${RAW}@db.internal/meatdb`);
     expect(unparsable.exitCode).toBe(2);
     expect(unparsable.message).toMatch(/^database URL postgresql:\/\/meat:\*\*\*@db\.internal\/meatdb is not a valid URL: percent-encode/);
-    expect(refusal('mysql://meat@db.internal/meatdb').message).toMatch(/must start with postgresql:\/\//);
+    expect(refusal('mysql://meat@db.internal/meatdb').message).toMatch(/must start with postgresql:\/\/ \(or postgres:\/\/, postgresql\+asyncpg:\/\//);
+    expect(refusal('mysql+pymysql://meat:secret@db.internal/meatdb').message).toBe(
+      'database URL mysql+pymysql://meat:***@db.internal/meatdb must start with postgresql:// (or postgres://, postgresql+asyncpg://, postgresql+psycopg://, postgresql+psycopg2://): use postgresql://USER:PASSWORD@HOST:PORT/DATABASE',
+    );
     expect(refusal('postgresql://meat@db.internal').message).toMatch(/names no database/);
   });
 
@@ -85,6 +97,22 @@ describe('database URLs: parsed properly, the password never printed', () => {
       const manifest = await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }))).Body!.transformToString();
       expect(JSON.parse(manifest)).toMatchObject({ database: 'meatdb' });
       noPassword(manifest);
+    });
+
+    test('GIVEN the platform\'s DATABASE_URL=postgresql+asyncpg://… WHEN backing up, verifying latest and restoring latest THEN each reaches the same database and none prints the password', async () => {
+      const bucket = await freshBucket(client, 'url-asyncpg');
+      const platform = { ...env(bucket), DATABASE_URL: `postgresql+asyncpg://meat:${ENCODED}@127.0.0.1:${port}/meatdb` };
+      await pg.query("insert into messages values (1, 'before the backup')", 'meatdb');
+      const backup = await runCli(['backup'], { env: platform });
+      expect(backup.code).toBe(0);
+      const verify = await runCli(['verify', 'latest'], { env: platform });
+      expect(verify.code).toBe(0);
+      await pg.query('delete from messages', 'meatdb');
+      const restore = await runCli(['restore', 'latest', '--yes'], { env: platform });
+      expect(restore.stderr).not.toMatch(/^meatbackup: /m);
+      expect(restore.code).toBe(0);
+      expect(await pg.query('select body from messages', 'meatdb')).toEqual([{ body: 'before the backup' }]);
+      for (const res of [backup, verify, restore]) noPassword(res.stdout + res.stderr);
     });
 
     test('GIVEN the password unencoded in the URL WHEN backing up THEN exit 2, one line saying how to encode it, the password masked, nothing stored', async () => {
