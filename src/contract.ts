@@ -90,6 +90,17 @@ export const ENV = {
   discordListen: 'DISCORD_LISTEN',
   /** The ops function the Discord interactions function asks (AWS). */
   opsFunctionName: 'OPS_FUNCTION_NAME',
+  /**
+   * `meatbackup schedule` (the Compose deployment's long-lived service): a cron expression per job (5 fields,
+   * minute hour day-of-month month day-of-week, UTC; `off` disables the job).
+   */
+  scheduleBackup: 'SCHEDULE_BACKUP',
+  scheduleRestoreTest: 'SCHEDULE_RESTORE_TEST',
+  scheduleStatus: 'SCHEDULE_STATUS',
+  /** How old the newest backup with a manifest may be before the scheduler's health check fails, e.g. `26h`, `90m`, `2d`. */
+  backupMaxAge: 'BACKUP_MAX_AGE',
+  /** Where the scheduler's HTTP listener (GET /health) listens, HOST:PORT; `off` for none. @default 127.0.0.1:8787 */
+  httpListen: 'HTTP_LISTEN',
 } as const;
 
 /**

@@ -89,6 +89,15 @@ export interface Settings {
     /** PROMOTE_FUNCTION_NAME: the promotion function in the replica region, which the primary's ops function points to. */
     functionName?: string;
   };
+  /** `meatbackup schedule`: each job's cron expression as given (checked by the command, which knows the jobs). */
+  schedule: {
+    /** SCHEDULE_BACKUP, SCHEDULE_RESTORE_TEST, SCHEDULE_STATUS; unset: the job's default. */
+    cron: { backup?: string; 'restore-test'?: string; status?: string };
+    /** BACKUP_MAX_AGE in seconds: the health check fails when the newest backup with a manifest is older. */
+    maxBackupAgeSeconds?: number;
+    /** HTTP_LISTEN: the scheduler's HTTP listener; null for `off`. @default 127.0.0.1:8787 */
+    listen: { host: string; port: number } | null;
+  };
   chat: {
     /** CHAT_RESTORE_ENABLED=true: the chat channel may carry out a restore. */
     restoreEnabled: boolean;
@@ -190,6 +199,27 @@ function parseWebService(raw: string | undefined, ctx: z.core.ParsePayload): Ser
   }
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `26h`, `90m`, `2d`, `45s` in seconds. */
+export function parseDuration(value: string): number | undefined {
+  const m = /^\s*(\d+)\s*([smhd])\s*$/.exec(value);
+  return m && Number(m[1]) > 0 ? Number(m[1]) * DURATION_UNITS[m[2]] : undefined;
+}
+
+export const DEFAULT_HTTP_LISTEN = { host: '127.0.0.1', port: 8787 } as const;
+
+function parseHttpListen(raw: string | undefined, ctx: z.core.ParsePayload): { host: string; port: number } | null {
+  if (raw === undefined) return { ...DEFAULT_HTTP_LISTEN };
+  if (raw.trim() === 'off') return null;
+  const m = /^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\s*$/.exec(raw);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    ctx.issues.push({ code: 'custom', message: 'give HOST:PORT (e.g. 127.0.0.1:8787) or off', input: raw });
+    return null;
+  }
+  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
 /** Each variable's own check, keyed by its name; the message says what to give. */
 const variables = z.object({
   [ENV.bucket]: text,
@@ -243,6 +273,11 @@ const variables = z.object({
   [ENV.discordApiUrl]: textThen((v) => v === undefined || /^https?:\/\/[^/]+/.test(v), 'give an http(s) URL such as https://discord.com/api/v10', (v) => v?.replace(/\/+$/, '')),
   [ENV.discordListen]: textThen((v) => v === undefined || parseListen(v) !== undefined, 'give HOST:PORT, e.g. 127.0.0.1:8787 (behind the reverse proxy) or 0.0.0.0:8787', (v) => (v === undefined ? undefined : parseListen(v))),
   [ENV.opsFunctionName]: text,
+  [ENV.scheduleBackup]: text,
+  [ENV.scheduleRestoreTest]: text,
+  [ENV.scheduleStatus]: text,
+  [ENV.backupMaxAge]: textThen((v) => v === undefined || parseDuration(v) !== undefined, 'give a duration such as 26h, 90m or 2d', (v) => (v === undefined ? undefined : parseDuration(v))),
+  [ENV.httpListen]: z.pipe(text, z.transform(parseHttpListen)),
 });
 
 /** `HOST:PORT` → its parts (port 0: any free port, which the listener's log names); undefined when it is not that. */
@@ -322,6 +357,15 @@ export function readSettings(env: Environment): Settings {
       apiUrl: v[ENV.discordApiUrl] ?? DISCORD_API_URL,
       ...(v[ENV.discordListen] ? { listen: v[ENV.discordListen] } : {}),
       ...(v[ENV.opsFunctionName] ? { opsFunctionName: v[ENV.opsFunctionName] } : {}),
+    },
+    schedule: {
+      cron: {
+        ...(v[ENV.scheduleBackup] ? { backup: v[ENV.scheduleBackup] } : {}),
+        ...(v[ENV.scheduleRestoreTest] ? { 'restore-test': v[ENV.scheduleRestoreTest] } : {}),
+        ...(v[ENV.scheduleStatus] ? { status: v[ENV.scheduleStatus] } : {}),
+      },
+      ...(v[ENV.backupMaxAge] !== undefined ? { maxBackupAgeSeconds: v[ENV.backupMaxAge] } : {}),
+      listen: v[ENV.httpListen],
     },
   };
 }

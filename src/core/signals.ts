@@ -9,6 +9,15 @@ let installed = false;
 
 /** How long cleanup after a signal may take before the process exits anyway. */
 export const CLEANUP_GRACE_MS = 10_000;
+let graceMs = CLEANUP_GRACE_MS;
+
+/**
+ * A longer grace for a process whose cleanup is another process's: `meatbackup schedule` waits for its running job,
+ * which has CLEANUP_GRACE_MS of its own after the SIGTERM it passes on.
+ */
+export function setCleanupGrace(ms: number): void {
+  graceMs = ms;
+}
 
 export class Interrupted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
@@ -26,9 +35,9 @@ export function installSignalHandlers(): void {
       if (controller.signal.aborted) process.exit(code);
       controller.abort(new Interrupted(sig));
       setTimeout(() => {
-        process.stderr.write(`meatbackup: interrupted by ${sig}; cleanup did not finish within ${CLEANUP_GRACE_MS / 1000}s, exiting anyway: check for a half-done step (an open multipart upload, a restore's fresh database)\n`);
+        process.stderr.write(`meatbackup: interrupted by ${sig}; cleanup did not finish within ${graceMs / 1000}s, exiting anyway: check for a half-done step (an open multipart upload, a restore's fresh database)\n`);
         process.exit(code);
-      }, CLEANUP_GRACE_MS).unref();
+      }, graceMs).unref();
     });
   }
 }

@@ -12,6 +12,7 @@ import { registerPromoteStatus } from './promote-status';
 import { registerReplicationCheck } from './replication-check';
 import { registerRestore } from './restore';
 import { registerRestoreTest } from './restore-test';
+import { registerSchedule } from './schedule';
 import { registerVerify } from './verify';
 
 /** Adds a command to the program; its action works with the settings `main` read from the environment. */
@@ -28,6 +29,7 @@ export const commands: RegisterCommand[] = [
   registerPromote,
   registerPromoteStatus,
   registerReplicationCheck,
+  registerSchedule,
   registerDemo,
   registerDiscord,
 ];
