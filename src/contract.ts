@@ -37,8 +37,12 @@ export const ENV = {
    * libpq's PGDATABASE instead.
    */
   database: 'BACKUP_DATABASE',
-  /** Web service stopped during a restore, as CLUSTER/SERVICE. */
+  /** Web service stopped during a restore, as CLUSTER/SERVICE (ECS). */
   webService: 'WEB_SERVICE',
+  /** On Docker Compose: the services stopped during a restore, comma-separated (web,server_bot,import_worker). */
+  stopComposeServices: 'STOP_COMPOSE_SERVICES',
+  /** Docker Compose's own variable: the project whose services are stopped (default: the one that has them). */
+  composeProject: 'COMPOSE_PROJECT_NAME',
   /** ECS wiring the ops Lambda needs to run tasks. */
   ecsCluster: 'ECS_CLUSTER_ARN',
   backupTaskDefinition: 'BACKUP_TASK_DEFINITION_ARN',

@@ -15,7 +15,7 @@ import * as z from 'zod/mini';
 import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, type RestoreTestMode, SECRET_ENV, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
 import { UserError } from './core/errors';
 import { DEFAULT_PG_LIB_DIR, type PgPrograms } from './postgres/tools';
-import { type ServiceRef, parseServiceRef } from './restore/service-ref';
+import { type ServiceRef, parseServiceList, parseServiceRef } from './restore/service-ref';
 
 
 /** The environment as a process was given it. */
@@ -54,8 +54,15 @@ export interface Settings {
   env: Environment;
   /** PATH: where programs (pg_dump, psql, igzip) are looked up when no directory names them. */
   path: string;
-  /** WEB_SERVICE: stopped while a restore swaps the databases. */
+  /** WEB_SERVICE: the ECS service stopped while a restore swaps the databases. */
   webService?: ServiceRef;
+  /** On Docker Compose, what a restore stops instead (src/cli/stopped-services.ts chooses). */
+  compose: {
+    /** STOP_COMPOSE_SERVICES: the services stopped while a restore swaps the databases. */
+    services?: string[];
+    /** COMPOSE_PROJECT_NAME: their project; unset, the one project that has them. */
+    project?: string;
+  };
   backup: {
     /** BACKUP_LOCK_DAYS: Object Lock (governance) days; 0 writes without a lock. */
     lockDays: number;
@@ -220,6 +227,16 @@ function parseHttpListen(raw: string | undefined, ctx: z.core.ParsePayload): { h
   return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
+function parseComposeServices(raw: string | undefined, ctx: z.core.ParsePayload): string[] | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parseServiceList(raw, ENV.stopComposeServices);
+  } catch {
+    ctx.issues.push({ code: 'custom', message: 'give the Compose service names, comma-separated (web,server_bot,import_worker)', input: raw });
+    return undefined;
+  }
+}
+
 /** Each variable's own check, keyed by its name; the message says what to give. */
 const variables = z.object({
   [ENV.bucket]: text,
@@ -238,6 +255,8 @@ const variables = z.object({
   [ENV.pgLibDir]: text,
   PATH: z.optional(z.string()),
   [ENV.webService]: z.pipe(text, z.transform(parseWebService)),
+  [ENV.stopComposeServices]: z.pipe(text, z.transform(parseComposeServices)),
+  [ENV.composeProject]: text,
   [ENV.lockDays]: wholeNumber(0, MAX_LOCK_DAYS, 'give a whole number of days (0 writes backups without Object Lock)'),
   [ENV.compressor]: oneOf(COMPRESSORS, "give isal (ISA-L's igzip, the fastest) or zlib (built in)"),
   [ENV.stallSeconds]: textThen(
@@ -321,6 +340,10 @@ export function readSettings(env: Environment): Settings {
     env,
     path: v.PATH ?? '',
     ...(v[ENV.webService] ? { webService: v[ENV.webService] } : {}),
+    compose: {
+      ...(v[ENV.stopComposeServices] ? { services: v[ENV.stopComposeServices] } : {}),
+      ...(v[ENV.composeProject] ? { project: v[ENV.composeProject] } : {}),
+    },
     backup: {
       lockDays: v[ENV.lockDays] ?? DEFAULT_LOCK_DAYS,
       ...(v[ENV.compressor] ? { compressor: v[ENV.compressor] } : {}),

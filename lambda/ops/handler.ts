@@ -9,6 +9,7 @@
 import type * as z from 'zod/mini';
 import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
+import { type Logger, createLogger } from '../../src/core/log';
 import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatCommandOf, chatRefusal, expandChatCommand, markStartedFromChat } from '../../src/ops/chat';
 import { createEcsClient } from '../../src/storage/ecs-client';
 import { regionalClients } from '../../src/promote/regional-clients';
@@ -39,6 +40,14 @@ export function describeEventProblem(event: unknown, error: z.core.$ZodError): s
   return `invalid ${action} event: ${problems.join('; ')}`;
 }
 
+/**
+ * The function's log: the project's logger (src/core/log.ts), one JSON line each on stdout, which Lambda passes to
+ * CloudWatch Logs unchanged, as the CLI and the tasks write theirs.
+ */
+export function opsLog(): Logger {
+  return createLogger({ tty: false, stderr: process.stdout });
+}
+
 function dispatch<A extends OpsAction>(table: ActionTable, event: EventOf<A>, ctx: OpsContext): Promise<OpsResult> {
   const run = table[event.action] as (event: EventOf<A>, ctx: OpsContext) => Promise<OpsResult>;
   return run(event, ctx);
@@ -64,7 +73,7 @@ export async function handleEvent(received: unknown, ctx: OpsContext, table: Act
     return via === 'chat' ? markStartedFromChat(result) : result;
   } catch (err) {
     if (err instanceof UserError) return { ok: false, action, error: oneLine(err.message) };
-    console.error(JSON.stringify({ message: 'ops action failed', action, error: err instanceof Error ? err.stack : String(err) }));
+    opsLog().warn('ops action failed', { action, error: err instanceof Error ? err.stack : String(err) });
     const message = err instanceof Error ? err.message : String(err);
     return { ok: false, action, error: `unexpected error: ${oneLine(message)} (details in the function's log)` };
   }
@@ -99,9 +108,10 @@ export async function respond(event: unknown, invocation: InvocationContext | un
   const expanded = command ? expandChatCommand(event) : { event };
   const stated = 'event' in expanded ? expanded.event : undefined;
   const requested = stated !== null && typeof stated === 'object' ? (stated as Record<string, unknown>).action : undefined;
-  console.log(JSON.stringify({ message: 'ops request', action: typeof requested === 'string' ? requested : null, ...(command ? { command } : {}), caller }));
+  const log = opsLog();
+  log.info('ops request', { action: typeof requested === 'string' ? requested : null, ...(command ? { command } : {}), caller });
   const result = await handleEvent(event, ctx, actions, caller.via);
-  console.log(JSON.stringify({ message: 'ops action', action: result.action ?? null, ok: result.ok, via: caller.via, requestId: caller.requestId }));
+  log.info('ops action', { action: result.action ?? null, ok: result.ok, via: caller.via, requestId: caller.requestId });
   if (caller.via !== 'chat') return result;
   return chatAnswer(result, {
     now: ctx.now(),
@@ -116,7 +126,7 @@ export async function handler(event: unknown, invocation?: InvocationContext): P
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
     const error = `this deployment's settings cannot be used: ${oneLine(err.message)}; redeploy the stacks; nothing was started`;
-    console.error(JSON.stringify({ message: 'ops settings', error }));
+    opsLog().warn('ops settings', { error });
     return { ok: false, error };
   }
   return respond(event, invocation, defaultContext);

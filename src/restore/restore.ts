@@ -15,15 +15,15 @@
  *    sha256 again on the way (the load fails, and psql is killed, if the bytes differ after all);
  * 5. carry over the database-level owner, GRANTs and settings pg_dump does not dump: from the database it replaces,
  *    else as the backup recorded them (./database-properties);
- * 6. new target: rename the fresh database to it. Replacing: stop the web service, end the remaining sessions, and in
- *    one transaction rename the live database to `<db>_pre_restore_<stamp>` and the fresh one into its place; start
- *    the web service again whatever happened. Either transaction runs on the lock's session and checks, just before
+ * 6. new target: rename the fresh database to it. Replacing: stop the services that write to it (./stopped-services:
+ *    ECS or Compose, checked when the plan is made), end the remaining sessions, and in one transaction rename the
+ *    live database to `<db>_pre_restore_<stamp>` and the fresh one into its place; start exactly the services that
+ *    were stopped again whatever happened. Either transaction runs on the lock's session and checks, just before
  *    COMMIT, that the lock is held and nothing asked the run to stop (./commit-point).
  *
  * Any failure or SIGINT/SIGTERM before that commit drops the fresh database and leaves the live one as it was; an
  * interrupt after it is told that the swap will finish.
  */
-import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { METRICS, type Manifest } from '../contract';
 import { EXIT, UserError, oneLine } from '../core/errors';
@@ -56,7 +56,7 @@ import { type RestoreLock, withRestoreLock } from './restore-lock';
 import { type CommitPoint, commitPoint } from './commit-point';
 import { applyDatabaseProperties, copyDatabaseProperties } from './database-properties';
 import { CLEANUP_COMMAND, claimFreshName, dropLeftovers, findLeftovers, isFreshNameOf } from './leftovers';
-import { type ServiceRef, type WebServiceOptions, describeServiceRef, withWebServiceStopped } from './web-service';
+import type { StoppedServices } from './stopped-services';
 import type { Compressor } from '../backup/compression';
 
 export interface RestorePlan {
@@ -74,8 +74,8 @@ export interface RestorePlan {
   replaces: boolean;
   freshName: string;
   keptAs?: string;
-  /** The web service stopped during the swap (replacing only). */
-  webService?: string;
+  /** The services stopped during the swap (replacing only), as their implementation names them. */
+  stoppedServices?: string;
   /** The backup's roles are applied first (created when missing, kept when present). */
   withGlobals: boolean;
   /** Fresh databases of earlier restores of the target that are not running (./leftovers), dropped before the load. */
@@ -90,8 +90,8 @@ export interface RestorePlan {
 export interface RestoreResult extends RestorePlan {
   versionId?: string;
   sqlBytes: number;
-  /** Desired count the web service had, and has again. */
-  webServiceDesiredCount?: number;
+  /** What was stopped for the swap and started again. */
+  restarted?: string;
   /** What applying the backup's globals did (withGlobals only). */
   globals?: GlobalsApplied;
   notes: string[];
@@ -120,10 +120,8 @@ export interface RestoreOptions {
    * its objects are owned by and granted to. @default false
    */
   withGlobals?: boolean;
-  /** Stopped while the databases swap names (only when replacing). */
-  webService?: ServiceRef;
-  /** Made on first use, only when a web service is to be stopped. */
-  ecs?: () => ECSClient;
+  /** Stopped while the databases swap names (only when replacing); checked when the plan is made. */
+  stopServices?: StoppedServices;
   /**
    * Called with the plan before anything is read or changed, when it replaces a database; return false to stop
    * (nothing changed). Throwing works too (e.g. a usage error without --yes).
@@ -138,7 +136,6 @@ export interface RestoreOptions {
   stallSeconds?: number;
   now?: () => Date;
   hash?: HashOptions;
-  webServiceOptions?: WebServiceOptions;
   swap?: SwapOptions;
   psqlPath?: string;
   /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
@@ -235,11 +232,14 @@ async function restoreWatched(options: RestoreOptions, target: string, admin: Co
     replaces: existing !== undefined,
     freshName: fresh,
     ...(kept ? { keptAs: kept } : {}),
-    ...(existing && options.webService ? { webService: describeServiceRef(options.webService) } : {}),
+    ...(existing && options.stopServices ? { stoppedServices: options.stopServices.description } : {}),
     withGlobals: options.withGlobals ?? false,
     dropsLeftovers: leftovers,
     databaseProperties: existing ? 'the database it replaces' : manifest.databaseProperties ? 'the backup' : 'none recorded in the backup',
   };
+  // The services are checked now, before anything is asked or read: a wrong name or a missing permission found after
+  // the whole load would leave an operator with a loaded database and nothing swapped.
+  if (existing && options.stopServices) await options.stopServices.check(options.signal);
   if (existing && !(await (options.confirmReplace?.(plan) ?? Promise.resolve(false)))) {
     throw new UserError(`restore cancelled: database ${target} was not replaced and nothing was changed`);
   }
@@ -294,12 +294,12 @@ async function restorePlanned(run: Run): Promise<RestoreResult> {
   try {
     const { sqlBytes, seconds: loadSeconds } = await loadFresh(run, pin);
     const t = Date.now();
-    const webServiceDesiredCount = existing ? await replaceLive(run, existing, state) : await renameIntoPlace(run, state, notes);
+    const restarted = existing ? await replaceLive(run, existing, state) : await renameIntoPlace(run, state, notes);
     return {
       ...plan,
       ...(pin.versionId ? { versionId: pin.versionId } : {}),
       sqlBytes,
-      ...(webServiceDesiredCount !== undefined ? { webServiceDesiredCount } : {}),
+      ...(restarted !== undefined ? { restarted } : {}),
       ...(globals ? { globals } : {}),
       notes,
       seconds: { check: checkSeconds, load: loadSeconds, swap: secondsSince(t), total: 0 },
@@ -342,10 +342,10 @@ function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise
 }
 
 /**
- * Steps 5–6 when replacing: the database-level grants and settings, then the swap (with the web service stopped
- * around it when one is given). Returns the web service's desired count, which it has again.
+ * Steps 5–6 when replacing: the database-level grants and settings, then the swap (with the services stopped around
+ * it when some are given). Returns what was started again.
  */
-async function replaceLive({ options, plan, admin, commit }: Run, existing: DatabaseInfo, state: { renamed: boolean }): Promise<number | undefined> {
+async function replaceLive({ options, plan, admin, commit }: Run, existing: DatabaseInfo, state: { renamed: boolean }): Promise<string | undefined> {
   const { logger, signal } = options;
   const copied = await onServer(admin, `copy grants and settings of ${plan.target} to ${plan.freshName}`, (client) =>
     copyDatabaseProperties(client, existing, plan.freshName),
@@ -363,20 +363,18 @@ async function replaceLive({ options, plan, admin, commit }: Run, existing: Data
     state.renamed = true;
     commit.swapped.committed = true;
   };
-  let desiredCount: number | undefined;
-  if (options.webService) {
-    if (!options.ecs) throw new UserError('a web service to stop was given but no ECS client: this is a bug');
-    const stopped = await withWebServiceStopped(options.ecs(), options.webService, swap, {
-      ...options.webServiceOptions,
+  let restarted: string | undefined;
+  if (options.stopServices) {
+    const stopped = await options.stopServices.whileStopped(swap, {
       ...(signal ? { signal } : {}),
       log: (message, fields) => logger.info(message, fields),
     });
-    desiredCount = stopped.desiredCount;
+    restarted = stopped.restarted;
   } else {
     await swap();
   }
   logger.info(`${plan.target} is now the restored database; the one it replaced is kept as ${plan.keptAs}`);
-  return desiredCount;
+  return restarted;
 }
 
 /** Step 6 for a new target: the fresh database takes its name, unless the name was taken meanwhile. */

@@ -1,6 +1,7 @@
 /**
- * The web service a restore stops, as CLUSTER/SERVICE: parsed where the setting enters (WEB_SERVICE, --stop-ecs-service)
- * without loading the ECS client, which only the restore itself needs.
+ * The services a restore stops, as given: an ECS service as CLUSTER/SERVICE (WEB_SERVICE, --stop-ecs-service), or
+ * Compose service names (STOP_COMPOSE_SERVICES, --stop-compose-services). Parsed where the setting enters, without
+ * loading the ECS or Docker client, which only the restore itself needs.
  */
 import { ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN } from '../contract';
 import { usageError } from '../core/errors';
@@ -29,4 +30,14 @@ export function parseServiceRef(value: string): ServiceRef {
 
 export function describeServiceRef(ref: ServiceRef): string {
   return ref.service.startsWith('arn:') ? ref.service : `${ref.cluster}/${ref.service}`;
+}
+
+/** `web, server_bot,import_worker` → the names; each must be a Compose service name. */
+export function parseServiceList(value: string, source: string): string[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.find((n) => !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n));
+  if (names.length === 0 || bad !== undefined) {
+    throw usageError(`${source} ${JSON.stringify(value)}: give the Compose service names, comma-separated (web,server_bot,import_worker)${bad !== undefined ? `; ${JSON.stringify(bad)} is not one` : ''}`);
+  }
+  return names;
 }

@@ -1,5 +1,5 @@
 /**
- * The web service is stopped while the databases swap names, as the runbook's "stop web … start web", and it is
+ * On ECS, the web service is stopped while the databases swap names, as the runbook's "stop web … start web", and it is
  * started again whatever happens: scale to 0, wait until its tasks have stopped (so none holds a connection),
  * remember the desired count, and set it back in `finally`.
  */
@@ -15,6 +15,7 @@ import { UserError } from '../core/errors';
 import { type ServiceRef, describeServiceRef } from './service-ref';
 import { formatDuration } from '../core/format';
 import { ecsFailed } from '../storage/aws-errors';
+import type { StoppedServices } from './stopped-services';
 
 export { type ServiceRef, describeServiceRef, parseServiceRef } from './service-ref';
 
@@ -169,4 +170,33 @@ export async function withWebServiceStopped<T>(
   }
   if (failure) throw failure;
   return { result: result as T, desiredCount: desired };
+}
+
+/**
+ * The ECS implementation of the services stopped while the databases swap (./stopped-services.ts): one service,
+ * scaled to 0 and back to the desired count it had. Its check reads the service (it exists, is ACTIVE, and this role
+ * may describe it); the permission to update it is the task role's, which the stacks grant with the describe.
+ */
+export function ecsService(ecs: () => ECSClient, ref: ServiceRef, options: Pick<WebServiceOptions, 'pollMs' | 'timeoutMs'> = {}): StoppedServices {
+  const service = describeServiceRef(ref);
+  let client: ECSClient | undefined;
+  const get = (): ECSClient => (client ??= ecs());
+  return {
+    description: `ECS service ${service}`,
+    async check() {
+      try {
+        await describeService(get(), ref);
+      } catch (err) {
+        throw serviceFailed(err, 'read', ref);
+      }
+    },
+    async whileStopped(fn, stop = {}) {
+      const { result, desiredCount } = await withWebServiceStopped(get(), ref, fn, {
+        ...options,
+        ...(stop.signal ? { signal: stop.signal } : {}),
+        ...(stop.log ? { log: stop.log } : {}),
+      });
+      return { result, restarted: `${service} (desired count ${desiredCount})` };
+    },
+  };
 }

@@ -59,7 +59,11 @@ function runTaskInputs(): Array<{ taskDefinition?: string }> {
 }
 
 function loggedLines(): Array<Record<string, unknown>> {
-  return log.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+  return log.mock.calls.map(([line]) => {
+    const { time, level, ...rest } = JSON.parse(String(line)) as Record<string, unknown>;
+    expect({ time, level }).toEqual({ time: expect.any(String), level: 'info' });
+    return rest;
+  });
 }
 
 beforeAll(async () => {
@@ -76,7 +80,7 @@ beforeEach(() => {
   ecsMock.reset();
   answerRunning(ecsMock);
   answerRunTask(ecsMock);
-  log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+  log = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
 });
 afterEach(() => {
   log.mockRestore();

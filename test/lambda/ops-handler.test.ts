@@ -203,12 +203,14 @@ describe('ops handler: list', () => {
   test('GIVEN an unexpected failure WHEN listed THEN the answer points to the log, which has the details', async () => {
     // GIVEN a bug, not an operator's mistake
     const bug = jest.spyOn(catalog, 'listBackups').mockRejectedValue(new TypeError('cannot read properties of undefined'));
-    const logged = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const logged = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     // WHEN
     const result = await handleEvent({ action: 'list' }, context());
     // THEN
     expect(result).toEqual({ ok: false, action: 'list', error: "unexpected error: cannot read properties of undefined (details in the function's log)" });
-    expect(logged).toHaveBeenCalledWith(expect.stringContaining('"action":"list"'));
+    expect(logged.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ level: 'warn', message: 'ops action failed', action: 'list', error: expect.stringContaining('TypeError: cannot read properties of undefined') }),
+    ]);
     bug.mockRestore();
     logged.mockRestore();
   });
@@ -224,15 +226,16 @@ describe('ops handler: the Lambda entry point', () => {
     // GIVEN
     Object.assign(process.env, ENVIRONMENT, { AWS_REGION: 'eu-west-1' });
     s3Mock.on(ListObjectsV2Command).resolves({ IsTruncated: false, Contents: [] });
-    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    const log = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const functionArn = 'arn:aws:lambda:eu-west-1:123456789012:function:meatlizard-backup-ops';
     // WHEN
     const result = await handler({ action: 'list' }, { invokedFunctionArn: functionArn, awsRequestId: 'req-1' });
     // THEN
     expect(result).toEqual({ ok: true, action: 'list', bucket: BUCKET, prefix: 'backups/', count: 0, backups: [] });
+    // One logger for the CLI, the tasks and the function: time, level, message, fields.
     expect(log.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
-      { message: 'ops request', action: 'list', caller: { via: 'direct', invokedFunctionArn: functionArn, requestId: 'req-1' } },
-      { message: 'ops action', action: 'list', ok: true, via: 'direct', requestId: 'req-1' },
+      { time: expect.any(String), level: 'info', message: 'ops request', action: 'list', caller: { via: 'direct', invokedFunctionArn: functionArn, requestId: 'req-1' } },
+      { time: expect.any(String), level: 'info', message: 'ops action', action: 'list', ok: true, via: 'direct', requestId: 'req-1' },
     ]);
     log.mockRestore();
   });

@@ -11,7 +11,7 @@ import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
-import { parseServiceRef } from '../../restore/service-ref';
+import { stoppedServicesFrom } from '../stopped-services';
 import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
 import { readingDecompressor } from '../decompressor';
@@ -22,6 +22,8 @@ interface RestoreFlags {
   targetDb?: string;
   fromDatabase?: string;
   stopEcsService?: string;
+  stopComposeServices?: string;
+  composeProject?: string;
   databaseUrl?: string;
   withGlobals?: boolean;
   yes?: boolean;
@@ -40,7 +42,7 @@ function describePlan(plan: RestorePlan): string {
     `replaces  ${plan.server}`,
     `keeps     the current ${plan.target} as ${plan.keptAs} (never dropped)`,
     `settings  database owner, grants, comment and settings from ${plan.databaseProperties}`,
-    `web       ${plan.webService ? `${plan.webService} is stopped during the swap and started again` : 'no web service to stop (--stop-ecs-service or WEB_SERVICE)'}`,
+    `stops     ${plan.stoppedServices ? `${plan.stoppedServices} during the swap, and starts them again` : 'nothing (--stop-compose-services or STOP_COMPOSE_SERVICES; on ECS --stop-ecs-service or WEB_SERVICE)'}`,
     ...(plan.withGlobals ? ['roles     the backup\'s roles are created first where missing; existing roles are kept as they are'] : []),
     ...(plan.dropsLeftovers.length > 0 ? [`drops     ${plan.dropsLeftovers.join(', ')}: left behind by earlier restores of ${plan.target} that are not running`] : []),
   ].join('\n');
@@ -63,7 +65,7 @@ function humanResult(r: RestoreResult): string {
   ];
   if (r.replaces) lines.push(`kept      the database it replaced, as ${r.keptAs}: drop it once you no longer need it`);
   lines.push(`settings  database owner, grants, comment and settings from ${r.databaseProperties}`);
-  if (r.webService) lines.push(`web       ${r.webService} started again (desired count ${r.webServiceDesiredCount})`);
+  if (r.stoppedServices) lines.push(`started   ${r.restarted ?? r.stoppedServices} again`);
   if (r.globals) {
     const g = r.globals;
     const created = g.createdRoles.length > 0 ? `created ${g.createdRoles.join(', ')}` : 'created none';
@@ -85,7 +87,9 @@ export function registerRestore(program: Command, settings: Settings): void {
     .addOption(
       new Option('--from-database <name>', 'the database the backup is of, when it is not the target: "latest" is then its newest backup (without it, a backup of another database than the target is refused)'),
     )
-    .addOption(new Option('--stop-ecs-service <cluster/service>', `ECS service stopped while the databases swap names (default: $${ENV.webService})`))
+    .addOption(new Option('--stop-compose-services <names>', `Docker Compose services stopped while the databases swap names, comma-separated: web,server_bot,import_worker (default: $${ENV.stopComposeServices}); through the Docker socket or DOCKER_HOST`))
+    .addOption(new Option('--compose-project <name>', `their Compose project (default: $${ENV.composeProject}, else the one project that has them)`))
+    .addOption(new Option('--stop-ecs-service <cluster/service>', `on ECS: the service stopped while the databases swap names (default: $${ENV.webService})`))
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--with-globals', "first apply the backup's roles and memberships (pg_dumpall --globals-only stored beside it): missing roles are created, existing ones kept; for a restore onto a new server"))
     .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the target is left untouched'))
@@ -98,14 +102,9 @@ export function registerRestore(program: Command, settings: Settings): void {
       if (flags.targetDb !== undefined && flags.targetDb.trim() === '') throw usageError('--target-db needs a database name');
       if (flags.fromDatabase !== undefined && flags.fromDatabase.trim() === '') throw usageError('--from-database needs a database name');
       const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
-      const webService = flags.stopEcsService !== undefined ? parseServiceRef(flags.stopEcsService) : settings.webService;
-      // Loaded here, not at start: the restore code brings the ECS client, which no other command needs.
-      const [{ restoreBackup }, { thisProcess }, { createEcsClient }] = await Promise.all([
-        import('../../restore/restore.js'),
-        import('../../restore/restore-lock.js'),
-        import('../../storage/ecs-client.js'),
-      ]);
-      let ecs: ReturnType<typeof createEcsClient> | undefined;
+      // Loaded here, not at start: the restore code, and the ECS or Docker client, which no other command needs.
+      const stopServices = await stoppedServicesFrom(flags, settings);
+      const [{ restoreBackup }, { thisProcess }] = await Promise.all([import('../../restore/restore.js'), import('../../restore/restore-lock.js')]);
       const logger = createLogger();
       const result = await restoreBackup({
         s3: createS3Client(settings.aws),
@@ -117,7 +116,7 @@ export function registerRestore(program: Command, settings: Settings): void {
         ...(flags.fromDatabase !== undefined ? { fromDatabase: flags.fromDatabase } : {}),
         withGlobals: flags.withGlobals ?? false,
         psqlPath: findPsql(pgPrograms(settings)),
-        ...(webService ? { webService, ecs: () => (ecs ??= createEcsClient({ ...(settings.aws.region ? { region: settings.aws.region } : {}) })) } : {}),
+        ...(stopServices ? { stopServices } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
         logger,
         decompressor: readingDecompressor(settings, logger),

@@ -8,6 +8,7 @@ import { DescribeServicesCommand, DescribeTasksCommand, ECSClient, ListTasksComm
 import { mockClient } from 'aws-sdk-client-mock';
 import { createLogger } from '../../../src/core/log';
 import { restoreBackup } from '../../../src/restore/restore';
+import { ecsService } from '../../../src/restore/web-service';
 import { createFreshDatabase, describeDatabase, swapDatabases } from '../../../src/restore/database-swap';
 import { hashPinnedObject, pinBackupObject } from '../../../src/restore/fetch-verified';
 import { withClient } from '../../../src/postgres/client';
@@ -380,8 +381,8 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
 
     const result = await restoreBackup({ decompressor: installedDecompressor(), lockHolder: thisProcess(process.env),
       s3: h.client, bucket: VERSIONED, prefix: 'withweb/', ref: backup.key, conn: h.pg.connection('withweb'),
-      webService: web, ecs: () => new ECSClient({ region: 'eu-west-1' }), confirmReplace: async () => true,
-      logger: quiet(), webServiceOptions: { pollMs: 10 },
+      stopServices: ecsService(() => new ECSClient({ region: 'eu-west-1' }), web, { pollMs: 10 }), confirmReplace: async () => true,
+      logger: quiet(),
     });
 
     expect(ecsMock.commandCalls(UpdateServiceCommand).map((c) => c.args[0].input)).toEqual([
@@ -390,7 +391,7 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
     ]);
     // The service went down only once the fresh database was loaded, i.e. just for the swap.
     expect(databasesWhenStopped).toContain(result.freshName);
-    expect(result).toMatchObject({ replaces: true, webService: 'meat-cluster/web', webServiceDesiredCount: 3 });
+    expect(result).toMatchObject({ replaces: true, stoppedServices: 'ECS service meat-cluster/web', restarted: 'meat-cluster/web (desired count 3)' });
     expect(await h.pg.query('select count(*)::int as n from users', 'withweb')).toEqual([{ n: 100 }]);
     expect(await h.pg.query('select count(*)::int as n from users', result.keptAs)).toEqual([{ n: 101 }]);
   });
@@ -407,14 +408,31 @@ describe('GIVEN a web service in front of the live database (ECS mocked)', () =>
     await expect(
       restoreBackup({ decompressor: installedDecompressor(), lockHolder: thisProcess(process.env),
         s3: h.client, bucket: VERSIONED, prefix: 'webstuck/', ref: 'latest', conn: h.pg.connection('webstuck'),
-        webService: web, ecs: () => new ECSClient({ region: 'eu-west-1' }), confirmReplace: async () => true,
-        logger: quiet(), webServiceOptions: { pollMs: 10, timeoutMs: 200 },
+        stopServices: ecsService(() => new ECSClient({ region: 'eu-west-1' }), web, { pollMs: 10, timeoutMs: 200 }), confirmReplace: async () => true,
+        logger: quiet(),
       }),
     ).rejects.toThrow(/web service meat-cluster\/web still has 2 task\(s\) running after 0\.2s/);
 
     expect(ecsMock.commandCalls(UpdateServiceCommand).map((c) => c.args[0].input.desiredCount)).toEqual([0, 2]);
     expect(await databases()).toEqual(before);
     expect(dumpOf('webstuck')).toBe(dumpBefore);
+  });
+
+  test('WHEN the ECS service does not exist THEN the plan says so before the confirmation and before any byte is read, and nothing changes', async () => {
+    const backup = await fixtureFor('noservice');
+    ecsMock.on(DescribeServicesCommand).resolves({ services: [], failures: [{ reason: 'MISSING' }] });
+    const before = await databases();
+    let asked = false;
+    await expect(
+      restoreBackup({ decompressor: installedDecompressor(), lockHolder: thisProcess(process.env),
+        s3: h.client, bucket: VERSIONED, prefix: 'noservice/', ref: backup.key, conn: h.pg.connection('noservice'),
+        stopServices: ecsService(() => new ECSClient({ region: 'eu-west-1' }), { cluster: 'meat-cluster', service: 'wbe' }),
+        confirmReplace: async () => (asked = true), logger: quiet(),
+      }),
+    ).rejects.toThrow('web service meat-cluster/wbe does not exist: check --stop-ecs-service or WEB_SERVICE');
+    expect(asked).toBe(false);
+    expect(ecsMock.commandCalls(UpdateServiceCommand)).toHaveLength(0);
+    expect(await databases()).toEqual(before);
   });
 });
 
