@@ -13,7 +13,7 @@ export { type Harness, useHarness } from '../../support/harness';
 
 let bucketCounter = 0;
 
-function bucketName(label: string): string {
+export function bucketName(label: string): string {
   bucketCounter += 1;
   return `${label}-${process.pid}-${bucketCounter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
 }
