@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // test/container/ builds and runs the images on a real Docker engine: `npm run test:image`, not `npm test`.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/container/'],
   transform: {
     // Type checking is `tsc --noEmit` in `npm test`; with isolatedModules (tsconfig) ts-jest only transpiles. It
     // transpiles to CommonJS so that a command's on-demand import('./x.js') becomes a require() inside jest's module

@@ -10,6 +10,8 @@ export interface MeatbackupTaskProps {
   readonly platform: TaskPlatform;
   /** Task definition family, e.g. `meatlizard-backup-backup`. */
   readonly family: string;
+  /** The image the task runs. @default the platform's runtime image (`platform.image`) */
+  readonly image?: ecs.ContainerImage;
   /** The CLI arguments the container runs by default, e.g. `['backup']`; callers may override them per RunTask. */
   readonly command: string[];
   /** Fargate CPU units. */
@@ -56,7 +58,7 @@ export class MeatbackupTask extends Construct {
 
     this.container = this.taskDefinition.addContainer('Container', {
       containerName: TASK_CONTAINER_NAME,
-      image: platform.image,
+      image: props.image ?? platform.image,
       command: props.command,
       essential: true,
       readonlyRootFilesystem: true,

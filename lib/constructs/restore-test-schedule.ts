@@ -30,7 +30,7 @@ export interface RestoreTestScheduleProps {
 
 /**
  * The weekly restore test (`meatbackup restore-test latest --json`): its own Fargate task definition on the shared
- * platform (same image) and an EventBridge Scheduler schedule that runs it.
+ * platform (the image's restore-test target) and an EventBridge Scheduler schedule that runs it.
  *
  * - `cluster` mode: the task starts a throwaway PostgreSQL server on its ephemeral storage. It gets no libpq settings
  *   and no password, and its own security group lets out HTTPS only: it cannot reach the production database.
@@ -54,6 +54,9 @@ export class RestoreTestSchedule extends Construct {
     this.task = new MeatbackupTask(this, 'Task', {
       platform,
       family: props.family,
+      // Cluster mode starts a server of its own: the image with one. Scratch mode restores into the database server,
+      // with the clients the backup uses.
+      image: cluster ? platform.restoreTestImage : platform.image,
       command: RESTORE_TEST_COMMAND,
       cpu: config.cpu,
       memoryMiB: config.memoryMiB,

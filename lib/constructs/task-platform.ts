@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { IgnoreMode, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -32,15 +32,26 @@ export function sslRootCertOf(db: DatabaseConfig, repoRoot: string = REPO_ROOT):
 }
 
 /**
- * What goes into the image's build context: the allow-list in container/Dockerfile.dockerignore (the file Docker itself
- * reads for `docker build -f container/Dockerfile .`), so the staged asset holds the few files the build needs, its hash
- * changes only with them, and node_modules, cdk.out, dist and .git never get copied.
+ * The Dockerfile's targets (container/Dockerfile): the backup and restore tasks run `runtime` (the CLI, the PostgreSQL
+ * clients, igzip); the restore test runs `restore-test`, which adds the PostgreSQL server its cluster mode starts.
  */
-export function imageBuildExcludes(repoRoot: string = REPO_ROOT): string[] {
-  return readFileSync(join(repoRoot, `${DOCKERFILE}.dockerignore`), 'utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
+export const IMAGE_TARGETS = { runtime: 'runtime', restoreTest: 'restore-test' } as const;
+
+/**
+ * One target of container/Dockerfile as an image asset. The build context is the repository root, filtered by the
+ * root .dockerignore (an allow-list, which the CDK reads itself and the classic builder also reads in the staged
+ * copy): the staged asset holds the few files the build needs, its hash changes only with them, and node_modules,
+ * cdk.out, dist and .git never get copied. No build arguments: the Dockerfile's defaults are production's build.
+ */
+function imageAsset(scope: Construct, id: string, target: string, displayName: string): DockerImageAsset {
+  return new DockerImageAsset(scope, id, {
+    directory: REPO_ROOT,
+    file: DOCKERFILE,
+    target,
+    ignoreMode: IgnoreMode.DOCKER,
+    platform: Platform.LINUX_AMD64,
+    displayName,
+  });
 }
 
 export interface TaskPlatformProps {
@@ -53,14 +64,16 @@ export interface TaskPlatformProps {
 }
 
 /**
- * What every meatbackup task shares: the ECS cluster, the image built from container/, the log group, the security
+ * What every meatbackup task shares: the ECS cluster, the images built from container/, the log group, the security
  * group and the database connection (libpq environment plus the password from Secrets Manager).
  * Task definitions are {@link MeatbackupTask}s on top of it: the scheduled backup now, the restore later.
  */
 export class TaskPlatform extends Construct {
   readonly cluster: ecs.Cluster;
+  /** The `runtime` target: what the backup and restore tasks run. */
   readonly image: ecs.ContainerImage;
   readonly imageAsset: DockerImageAsset;
+  private restoreTestAsset?: DockerImageAsset;
   readonly logGroup: logs.LogGroup;
   readonly securityGroup: ec2.SecurityGroup;
   readonly passwordSecret: secretsmanager.ISecret;
@@ -83,14 +96,7 @@ export class TaskPlatform extends Construct {
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
 
-    this.imageAsset = new DockerImageAsset(this, 'Image', {
-      directory: REPO_ROOT,
-      file: DOCKERFILE,
-      exclude: imageBuildExcludes(),
-      ignoreMode: IgnoreMode.DOCKER,
-      platform: Platform.LINUX_AMD64,
-      displayName: 'meatbackup image',
-    });
+    this.imageAsset = imageAsset(this, 'Image', IMAGE_TARGETS.runtime, 'meatbackup image');
     this.image = ecs.ContainerImage.fromDockerImageAsset(this.imageAsset);
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
@@ -119,5 +125,18 @@ export class TaskPlatform extends Construct {
       ...(rootCert ? { PGSSLROOTCERT: rootCert } : {}),
     };
     this.databaseSecrets = { PGPASSWORD: ecs.Secret.fromSecretsManager(this.passwordSecret, db.passwordSecretField) };
+  }
+
+  /**
+   * The `restore-test` target (the runtime plus a PostgreSQL server), made on first use: only a restore test in
+   * cluster mode needs it, and a deployment without one builds and pushes no such image.
+   */
+  get restoreTestImageAsset(): DockerImageAsset {
+    this.restoreTestAsset ??= imageAsset(this, 'RestoreTestImage', IMAGE_TARGETS.restoreTest, 'meatbackup restore-test image');
+    return this.restoreTestAsset;
+  }
+
+  get restoreTestImage(): ecs.ContainerImage {
+    return ecs.ContainerImage.fromDockerImageAsset(this.restoreTestImageAsset);
   }
 }

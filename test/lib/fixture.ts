@@ -65,6 +65,18 @@ export function synthesize(input: AppConfigInput = TEST_CONFIG): SynthesizedTemp
   return { app, primary: Template.fromStack(app.stacks.primary), replica: Template.fromStack(app.stacks.replica) };
 }
 
+/**
+ * The container/Dockerfile target of the image a container definition runs (`Image`), from the stack's synthesized
+ * asset manifest: `runtime`, `restore-test`, or undefined for an image that is no asset of the stack.
+ */
+export function imageTargetOf(app: TestApp, stackName: string, image: unknown): string | undefined {
+  const manifest = JSON.parse(readFileSync(join(app.outdir, `${stackName}.assets.json`), 'utf8')) as {
+    dockerImages: Record<string, { source: { dockerBuildTarget?: string } }>;
+  };
+  const text = JSON.stringify(image);
+  return Object.entries(manifest.dockerImages).find(([hash]) => text.includes(hash))?.[1].source.dockerBuildTarget;
+}
+
 /** Every IAM policy statement of a template (identity policies and role inline policies). */
 export function policyStatements(template: Template): Array<{ logicalId: string; statement: Record<string, unknown> }> {
   const out: Array<{ logicalId: string; statement: Record<string, unknown> }> = [];

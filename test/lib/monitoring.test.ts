@@ -8,7 +8,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { ENV, METRICS, TASK_CONTAINER_NAME } from '../../src/contract';
 import { type AppConfigInput, ConfigError, parseConfig } from '../../lib/config';
 import { RESTORE_TEST_COMMAND, RESTORE_TEST_SCRATCH_PATH } from '../../lib/constructs/restore-test-schedule';
-import { REPO_ROOT, TEST_CONFIG, logicalIdOf, synthesize } from './fixture';
+import { REPO_ROOT, type SynthesizedTemplates, TEST_CONFIG, imageTargetOf, logicalIdOf, synthesize } from './fixture';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb/backup-AbC123';
 const PRIMARY_BUCKET = 'meatlizard-backup-123456789012-eu-west-1';
@@ -64,15 +64,17 @@ function dashboardBody(template: Template): { start: string; widgets: Array<{ ty
 
 describe('restore test', () => {
   // GIVEN the test configuration (restore test defaults: cluster mode, no assertions), synthesized once
+  let synthesized: SynthesizedTemplates;
   let template: Template;
   let side: ReturnType<typeof restoreTestSide>;
   beforeAll(() => {
-    template = synthesize().primary;
+    synthesized = synthesize();
+    template = synthesized.primary;
     side = restoreTestSide(template);
   });
 
   describe('task definition', () => {
-    test('THEN it runs `restore-test latest --json` in the backup\'s image, in its own family, read-only, sized for a throwaway cluster', () => {
+    test('THEN it runs `restore-test latest --json` in the restore-test image (the server on top of the backup\'s), in its own family, read-only, sized for a throwaway cluster', () => {
       const backup = resource(template, logicalIdOf(template, 'AWS::ECS::TaskDefinition', { Family: 'meatlizard-backup-backup' })).Properties;
       expect(side.definition).toMatchObject({
         Family: 'meatlizard-backup-restore-test',
@@ -92,7 +94,8 @@ describe('restore test', () => {
         MountPoints: [{ ContainerPath: '/scratch', ReadOnly: false, SourceVolume: 'scratch' }],
       });
       expect(side.container.Command).toEqual(RESTORE_TEST_COMMAND);
-      expect(side.container.Image).toEqual(backup.ContainerDefinitions[0].Image);
+      expect(imageTargetOf(synthesized.app, 'meatlizard-backup-primary', side.container.Image)).toBe('restore-test');
+      expect(imageTargetOf(synthesized.app, 'meatlizard-backup-primary', backup.ContainerDefinitions[0].Image)).toBe('runtime');
     });
 
     test('THEN in cluster mode it gets the bucket and the test settings, and nothing to reach the database with', () => {
@@ -239,11 +242,16 @@ describe('restore test', () => {
     });
   });
 
-  test('GIVEN scratch mode WHEN synthesized THEN it connects like the backup (libpq settings, password secret, the tasks\' security group) and needs no scratch storage', () => {
+  test('GIVEN scratch mode WHEN synthesized THEN it connects like the backup (libpq settings, password secret, the tasks\' security group, the backup\'s image) and needs no scratch storage', () => {
     // WHEN
-    const scratch = withConfig({ restoreTest: { mode: 'scratch' } });
+    const synthesizedScratch = synthesize({ ...TEST_CONFIG, restoreTest: { mode: 'scratch' } });
+    const scratch = synthesizedScratch.primary;
     // THEN
     const s = restoreTestSide(scratch);
+    // the backup's image: it restores into the database server with the same clients, and no server image is built
+    expect(imageTargetOf(synthesizedScratch.app, 'meatlizard-backup-primary', s.container.Image)).toBe('runtime');
+    const assets = JSON.parse(readFileSync(join(synthesizedScratch.app.outdir, 'meatlizard-backup-primary.assets.json'), 'utf8'));
+    expect(Object.values(assets.dockerImages).map((a) => (a as { source: { dockerBuildTarget: string } }).source.dockerBuildTarget)).toEqual(['runtime']);
     expect(s.container.Environment).toEqual(
       expect.arrayContaining([
         { Name: 'PGHOST', Value: 'meatdb.cluster-abc.eu-west-1.rds.amazonaws.com' },

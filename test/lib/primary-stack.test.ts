@@ -348,20 +348,31 @@ describe('PrimaryStack', () => {
       });
     });
 
-    test('THEN the image is built from container/Dockerfile for linux/amd64, from the few files the build needs', () => {
+    test('THEN each target of container/Dockerfile is an image built for linux/amd64 with the Dockerfile\'s own defaults, from the few files the build needs', () => {
       // GIVEN the asset manifest of the synthesized primary stack
       const manifest = JSON.parse(readFileSync(join(synthesized.app.outdir, 'meatlizard-backup-primary.assets.json'), 'utf8'));
-      const images = Object.values(manifest.dockerImages) as Array<{ source: { directory: string; dockerFile: string; platform: string } }>;
-      // THEN
-      expect(images).toHaveLength(1);
-      expect(images[0].source).toMatchObject({ dockerFile: 'container/Dockerfile', platform: 'linux/amd64' });
-      const context = join(synthesized.app.outdir, images[0].source.directory);
-      for (const needed of ['container/Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build.mjs', 'bin/meatbackup.js', 'src/contract.ts', 'src/cli/main.ts']) {
-        expect(existsSync(join(context, needed))).toBe(true);
+      const images = Object.values(manifest.dockerImages) as Array<{ source: { directory: string; dockerFile: string; platform: string; dockerBuildTarget: string; dockerBuildArgs?: unknown } }>;
+      // THEN one image per target: the backup's and the restore test's (cluster mode, the default)
+      expect(images.map((image) => image.source.dockerBuildTarget).sort()).toEqual(['restore-test', 'runtime']);
+      for (const image of images) {
+        expect(image.source).toMatchObject({ dockerFile: 'container/Dockerfile', platform: 'linux/amd64' });
+        // production's build: no build argument, so PGDG, the RDS bundle and the base image are the Dockerfile's defaults
+        expect(image.source.dockerBuildArgs).toBeUndefined();
+        const context = join(synthesized.app.outdir, image.source.directory);
+        for (const needed of ['.dockerignore', 'container/Dockerfile', 'container/apt-install', 'container/clean-rootfs', 'container/check-image', 'container/certs', 'package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build.mjs', 'bin/meatbackup.js', 'src/contract.ts', 'src/cli/main.ts']) {
+          expect(existsSync(join(context, needed))).toBe(true);
+        }
+        for (const excluded of ['node_modules', 'cdk.out', 'dist', '.git', 'lib', 'test', 'bin/app.ts', 'src/contract.test.ts', 'container/certs/README.md']) {
+          expect(existsSync(join(context, excluded))).toBe(false);
+        }
       }
-      for (const excluded of ['node_modules', 'cdk.out', 'dist', '.git', 'lib', 'test', 'bin/app.ts']) {
-        expect(existsSync(join(context, excluded))).toBe(false);
-      }
+    });
+
+    test('THEN the context is filtered the same by either builder: by the root .dockerignore only', () => {
+      // The classic builder reads only <context>/.dockerignore; BuildKit would prefer a <Dockerfile>.dockerignore, and
+      // the two builders would then see different contexts.
+      expect(existsSync(join(__dirname, '..', '..', '.dockerignore'))).toBe(true);
+      expect(existsSync(join(__dirname, '..', '..', 'container', 'Dockerfile.dockerignore'))).toBe(false);
     });
 
     test('THEN the task starts the CLI as an operator does, with the V8 settings it is measured with and no source maps', () => {
@@ -370,7 +381,8 @@ describe('PrimaryStack', () => {
       const entry = readFileSync(join(__dirname, '..', '..', 'bin', 'meatbackup.js'), 'utf8');
       // THEN the entrypoint is the file itself (its first line starts Node), executable in the image
       expect(dockerfile).toMatch(/^ENTRYPOINT \["\/app\/bin\/meatbackup\.js"\]$/m);
-      expect(dockerfile).toContain('COPY --chmod=0755 bin/meatbackup.js /app/bin/meatbackup.js');
+      expect(dockerfile).toContain('chmod 0755 bin/meatbackup.js');
+      expect(dockerfile).toContain('COPY --from=build /build/bin/meatbackup.js /app/bin/meatbackup.js');
       expect(entry.split('\n')[0]).toBe('#!/usr/bin/env -S node --max-semi-space-size=2');
       // AND nothing loads the 6 MB source map unless --debug asks for it
       expect(dockerfile).not.toMatch(/^\s*(ENV\s+)?NODE_OPTIONS=.*enable-source-maps/m);
