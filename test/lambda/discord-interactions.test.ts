@@ -78,6 +78,11 @@ beforeEach(() => {
   logged = [];
   jest.spyOn(console, 'log').mockImplementation((line: string) => void logged.push(line));
   jest.spyOn(console, 'error').mockImplementation((line: string) => void logged.push(line));
+  // The ops function logs through the project's logger, straight to stdout (lambda/ops/handler.ts opsLog).
+  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    logged.push(String(chunk));
+    return true;
+  });
   // The ops function, invoked synchronously, is the real handler over the emulator and the ECS mock.
   const ops = opsContext(client, deployment(BUCKET), new Date());
   lambda.on(InvokeCommand).callsFake(async (input: { FunctionName: string; InvocationType?: string; Payload: Uint8Array; ClientContext?: string }) => {
