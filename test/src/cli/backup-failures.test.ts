@@ -104,7 +104,7 @@ describe('meatbackup backup when things go wrong: one clear line, non-zero exit,
 
   test('GIVEN a malformed database URL WHEN backing up THEN it says what a URL looks like, without echoing the password', async () => {
     const notUrl = await runCli(['backup', '--database-url', 'meatdb on localhost'], { env: env('ignored') });
-    expectOneErrorLine(notUrl, /^meatbackup: database URL meatdb on localhost must start with postgresql:\/\/ \(use postgresql:\/\/USER:PASSWORD@HOST:PORT\/DATABASE\)$/);
+    expectOneErrorLine(notUrl, /^meatbackup: database URL meatdb on localhost must start with postgresql:\/\/ \(or postgres:\/\/, postgresql\+asyncpg:\/\/, postgresql\+psycopg:\/\/, postgresql\+psycopg2:\/\/\): use postgresql:\/\/USER:PASSWORD@HOST:PORT\/DATABASE$/);
     expect(notUrl.code).toBe(2);
     const wrongScheme = await runCli(['backup', '--database-url', 'mysql://root:s3cret@db/meatdb'], { env: env('ignored') });
     const line = expectOneErrorLine(wrongScheme, /must start with postgresql:\/\//);
