@@ -68,6 +68,8 @@ export const ENV = {
   compressor: 'BACKUP_COMPRESSOR',
   /** Seconds without progress after which a backup, restore, verify, restore test or promotion copy is aborted as stalled; default 120. */
   stallSeconds: 'STALL_TIMEOUT_SECONDS',
+  /** Restore: disk space the database server has for it (5GiB, 800MiB), where the restore cannot see the server's filesystem. */
+  restoreSpaceAvailable: 'RESTORE_SPACE_AVAILABLE',
   /** Task definition of the restore test, for the ops Lambda's status. */
   restoreTestTaskDefinition: 'RESTORE_TEST_TASK_DEFINITION_ARN',
   /** `true` only when the configuration lets the chat channel carry out a restore (chat.allowRestore). */

@@ -14,6 +14,7 @@
 import * as z from 'zod/mini';
 import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, type RestoreTestMode, SECRET_ENV, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
 import { UserError } from './core/errors';
+import { parseSize } from './core/format';
 import { DEFAULT_PG_LIB_DIR, type PgPrograms } from './postgres/tools';
 import { type ServiceRef, parseServiceList, parseServiceRef } from './restore/service-ref';
 
@@ -71,6 +72,8 @@ export interface Settings {
   };
   /** STALL_TIMEOUT_SECONDS, when set; a `--stall-timeout` flag overrides it, else the default (src/core/watchdog.ts). */
   stallSeconds?: number;
+  /** RESTORE_SPACE_AVAILABLE in bytes, when set; a `--space-available` flag overrides it (src/restore/disk-space.ts). */
+  restoreSpaceAvailable?: number;
   restoreTest: {
     /** RESTORE_TEST_MODE. @default scratch */
     mode: RestoreTestMode;
@@ -264,6 +267,11 @@ const variables = z.object({
     'give the seconds without progress after which to give up (0 never gives up)',
     (v) => (v === undefined ? undefined : Number(v)),
   ),
+  [ENV.restoreSpaceAvailable]: textThen(
+    (v) => v === undefined || parseSize(v) !== undefined,
+    'give a size such as 50GiB, 800MiB or 1048576',
+    (v) => (v === undefined ? undefined : parseSize(v)),
+  ),
   [ENV.restoreTestMode]: oneOf(RESTORE_TEST_MODES, 'use scratch or cluster'),
   [ENV.restoreTestAssertions]: z.pipe(text, z.transform(parseAssertions)),
   [ENV.ecsCluster]: text,
@@ -349,6 +357,7 @@ export function readSettings(env: Environment): Settings {
       ...(v[ENV.compressor] ? { compressor: v[ENV.compressor] } : {}),
     },
     ...(v[ENV.stallSeconds] !== undefined ? { stallSeconds: v[ENV.stallSeconds] } : {}),
+    ...(v[ENV.restoreSpaceAvailable] !== undefined ? { restoreSpaceAvailable: v[ENV.restoreSpaceAvailable] } : {}),
     restoreTest: { mode: v[ENV.restoreTestMode] ?? 'scratch', assertions: v[ENV.restoreTestAssertions] },
     ecs: {
       ...(v[ENV.ecsCluster] ? { cluster: v[ENV.ecsCluster] } : {}),

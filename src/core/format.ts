@@ -48,3 +48,11 @@ export function formatExtensions(extensions: ReadonlyArray<{ name: string; versi
   if (extensions.length === 0) return 'no extensions';
   return `extensions ${extensions.map((e) => `${e.name} ${e.version}`).join(', ')}`;
 }
+
+/** Bytes with an optional unit (5GiB, 64MiB, 8MB, 1048576); undefined when `value` is not such a size. */
+export function parseSize(value: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?$/i.exec(value.trim());
+  if (!m) return undefined;
+  const factor: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
+  return Math.round(Number(m[1]) * factor[(m[2] ?? 'B').toLowerCase()]);
+}

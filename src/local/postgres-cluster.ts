@@ -38,12 +38,16 @@ export interface LocalClusterOptions {
    * server only, as PostgreSQL demands) and accept TCP connections over TLS only (hostssl).
    */
   ssl?: { certFile: string; keyFile: string };
+  /** Where the cluster's temporary directory is made (e.g. on a small filesystem). @default the OS temp directory */
+  parentDir?: string;
+  /** More server settings, e.g. `['max_wal_size=32MB']`. */
+  settings?: string[];
 }
 
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const bin = serverBinDir();
   const superuser = options.superuser ?? 'postgres';
-  const root = mkdtempSync(join(tmpdir(), 'meatbackup-pg-'));
+  const root = mkdtempSync(join(options.parentDir ?? tmpdir(), 'meatbackup-pg-'));
   const dataDir = join(root, 'data');
   const owner = isRoot() ? { uid: Number(runAsPostgres('id', ['-u']).stdout.trim()), gid: Number(runAsPostgres('id', ['-g']).stdout.trim()) } : undefined;
   // The postgres user must own the directory it creates the cluster in.
@@ -67,7 +71,11 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const port = await freePort();
   const start = runAsPostgres(join(bin, 'pg_ctl'), [
     '-D', dataDir, '-l', join(root, 'server.log'), '-w', '-t', '60',
-    '-o', [`-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`, ...sslSettings].join(' '),
+    '-o', [
+      `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`,
+      ...sslSettings,
+      ...(options.settings ?? []).map((s) => `-c ${s}`),
+    ].join(' '),
     'start',
   ]);
   if (start.status !== 0) {

@@ -57,6 +57,7 @@ import { type CommitPoint, commitPoint } from './commit-point';
 import { applyDatabaseProperties, copyDatabaseProperties } from './database-properties';
 import { CLEANUP_COMMAND, claimFreshName, dropLeftovers, findLeftovers, isFreshNameOf } from './leftovers';
 import type { StoppedServices } from './stopped-services';
+import { type SpaceCheck, checkSpace, copySize, describeSpace, readServerPaths, refuseUnlessFits, spaceNeeded, whileWatchingDisk } from './disk-space';
 import type { Compressor } from '../backup/compression';
 
 export interface RestorePlan {
@@ -85,6 +86,8 @@ export interface RestorePlan {
    * them): the database it replaces, else what the backup recorded, else nowhere (a backup from before they were).
    */
   databaseProperties: 'the database it replaces' | 'the backup' | 'none recorded in the backup';
+  /** The disk space the restore needs, and what is known of the space there is (./disk-space). */
+  space: SpaceCheck;
 }
 
 export interface RestoreResult extends RestorePlan {
@@ -120,6 +123,11 @@ export interface RestoreOptions {
    * its objects are owned by and granted to. @default false
    */
   withGlobals?: boolean;
+  /**
+   * Bytes the server's disk has for this restore, when this process cannot see its filesystem (RDS, a server
+   * elsewhere): the restore is refused when it needs more. Ignored where the filesystem is seen.
+   */
+  spaceAvailable?: number;
   /** Stopped while the databases swap names (only when replacing); checked when the plan is made. */
   stopServices?: StoppedServices;
   /**
@@ -212,14 +220,16 @@ async function restoreWatched(options: RestoreOptions, target: string, admin: Co
 
   // 2. The plan, on the server as it is now.
   const stamp = nameStamp(now());
-  const { existing, fresh, kept, leftovers } = await onServer(admin, `inspect ${describeConnection(admin)}`, async (client) => {
+  const { existing, fresh, kept, leftovers, paths } = await onServer(admin, `inspect ${describeConnection(admin)}`, async (client) => {
     await refuseTemplateDatabase(client, target);
     const info = await describeDatabase(client, target);
     const freshDb = await unusedName(client, (n) => freshName(target, `${stamp}${n}`));
     const keptDb = info ? await unusedName(client, (n) => keptName(target, `${stamp}${n}`)) : undefined;
     const found = await findLeftovers(client, (name) => isFreshNameOf(target, name));
-    return { existing: info, fresh: freshDb, kept: keptDb, leftovers: found.leftovers.map((l) => l.name) };
+    return { existing: info, fresh: freshDb, kept: keptDb, leftovers: found.leftovers.map((l) => l.name), paths: await readServerPaths(client, info?.tablespace ?? 'pg_default') };
   });
+  const space = checkSpace(spaceNeeded(copySize(manifest.catalog?.totalBytes, manifest.sqlBytes), paths), paths, options.spaceAvailable);
+  refuseUnlessFits(space, target);
   const plan: RestorePlan = {
     bucket,
     key: resolved.key,
@@ -236,6 +246,7 @@ async function restoreWatched(options: RestoreOptions, target: string, admin: Co
     withGlobals: options.withGlobals ?? false,
     dropsLeftovers: leftovers,
     databaseProperties: existing ? 'the database it replaces' : manifest.databaseProperties ? 'the backup' : 'none recorded in the backup',
+    space,
   };
   // The services are checked now, before anything is asked or read: a wrong name or a missing permission found after
   // the whole load would leave an operator with a loaded database and nothing swapped.
@@ -245,6 +256,7 @@ async function restoreWatched(options: RestoreOptions, target: string, admin: Co
   }
   const from = plan.sourceDatabase === target ? '' : ` (a backup of database ${plan.sourceDatabase})`;
   logger.info(`restoring ${plan.key}${from} into ${existing ? `a fresh database, then replacing ${target}` : `new database ${target}`}`, { ...plan });
+  logger.info(`disk space: ${describeSpace(space)}`);
 
   let success = 0;
   try {
@@ -329,16 +341,18 @@ async function applyBackupGlobals({ options, plan, manifest, admin, watchdog }: 
 
 /** Step 4: the pinned bytes into the fresh database. */
 function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise<{ sqlBytes: number; seconds: number }> {
-  return loadPinned({
-    s3: options.s3,
-    pin,
-    watchdog,
-    conn: withDatabase(options.conn, plan.freshName),
-    logger: options.logger,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
-    decompressor: options.decompressor,
-  });
+  return whileWatchingDisk(plan.space, options.signal, (signal) =>
+    loadPinned({
+      s3: options.s3,
+      pin,
+      watchdog,
+      conn: withDatabase(options.conn, plan.freshName),
+      logger: options.logger,
+      signal,
+      ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
+      decompressor: options.decompressor,
+    }),
+  );
 }
 
 /**

@@ -8,11 +8,10 @@ import { ENV } from '../../contract';
 import { EXIT, UserError, usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger } from '../../core/log';
-import { formatBytes, formatDuration } from '../../core/format';
+import { formatBytes, formatDuration, parseSize as parseByteSize } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
-import { GiB, MiB } from '../../promote/copy-object';
 import type { Engine, PromotionPlan, PromotionResult } from '../../promote/promote';
 import { describeProofs } from '../../promote/verify-listing';
 import { regionalClients } from '../../promote/regional-clients';
@@ -42,11 +41,9 @@ function positiveInt(value: string): number {
 
 /** Bytes with an optional unit: 5GiB, 64MiB, 8MB, 1048576. */
 export function parseSize(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/i.exec(value.trim());
-  if (!m) throw new InvalidArgumentError('must be a size such as 5GiB, 64MiB or 1048576');
-  const unit = (m[2] ?? 'B').toLowerCase();
-  const factor: Record<string, number> = { b: 1, kb: 1000, kib: 1024, mb: 1000 ** 2, mib: MiB, gb: 1000 ** 3, gib: GiB };
-  return Math.round(Number(m[1]) * factor[unit]);
+  const bytes = parseByteSize(value);
+  if (bytes === undefined) throw new InvalidArgumentError('must be a size such as 5GiB, 64MiB or 1048576');
+  return bytes;
 }
 
 const n = (x: number) => x.toLocaleString('en-US');

@@ -1,5 +1,6 @@
 /** `meatbackup restore <key|latest>`: the runbook's step 2.1 (what the ops Lambda's restore task runs). */
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { describeSpace } from '../../restore/disk-space';
 import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
 import type { RestorePlan, RestoreResult } from '../../restore/restore';
@@ -7,7 +8,7 @@ import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger } from '../../core/log';
-import { formatBytes, formatDuration } from '../../core/format';
+import { formatBytes, formatDuration, parseSize } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
@@ -29,6 +30,7 @@ interface RestoreFlags {
   yes?: boolean;
   json?: boolean;
   stallTimeout?: string;
+  spaceAvailable?: number;
 }
 
 /** "a backup of database meatdb", so that every plan and result line names the source next to the target. */
@@ -43,6 +45,7 @@ function describePlan(plan: RestorePlan): string {
     `keeps     the current ${plan.target} as ${plan.keptAs} (never dropped)`,
     `settings  database owner, grants, comment and settings from ${plan.databaseProperties}`,
     `stops     ${plan.stoppedServices ? `${plan.stoppedServices} during the swap, and starts them again` : 'nothing (--stop-compose-services or STOP_COMPOSE_SERVICES; on ECS --stop-ecs-service or WEB_SERVICE)'}`,
+    `space     ${describeSpace(plan.space)}`,
     ...(plan.withGlobals ? ['roles     the backup\'s roles are created first where missing; existing roles are kept as they are'] : []),
     ...(plan.dropsLeftovers.length > 0 ? [`drops     ${plan.dropsLeftovers.join(', ')}: left behind by earlier restores of ${plan.target} that are not running`] : []),
   ].join('\n');
@@ -76,6 +79,10 @@ function humanResult(r: RestoreResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+function invalidSize(): never {
+  throw new InvalidArgumentError('must be a size such as 50GiB, 800MiB or 1048576');
+}
+
 export function registerRestore(program: Command, settings: Settings): void {
   program
     .command('restore')
@@ -93,6 +100,11 @@ export function registerRestore(program: Command, settings: Settings): void {
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--with-globals', "first apply the backup's roles and memberships (pg_dumpall --globals-only stored beside it): missing roles are created, existing ones kept; for a restore onto a new server"))
     .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the target is left untouched'))
+    .addOption(
+      new Option('--space-available <size>', `disk space the database server has for this restore (50GiB), where its filesystem cannot be seen from here, e.g. RDS (default: $${ENV.restoreSpaceAvailable})`).argParser(
+        (value) => parseSize(value) ?? invalidSize(),
+      ),
+    )
     .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: RestoreFlags) => {
@@ -123,6 +135,7 @@ export function registerRestore(program: Command, settings: Settings): void {
         lockHolder: thisProcess(settings.env),
         signal: shutdownSignal(),
         stallSeconds: stall,
+        ...((flags.spaceAvailable ?? settings.restoreSpaceAvailable) !== undefined ? { spaceAvailable: flags.spaceAvailable ?? settings.restoreSpaceAvailable } : {}),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : humanResult(result));
     });
