@@ -133,27 +133,24 @@ interface Preparation {
 }
 
 /**
- * Opens the snapshot session and asks the bucket (key free? Object Lock? earlier backups this month and week?) at
- * the same time, since each is a round trip the dump would wait for. When the database and the bucket both fail,
- * the database's failure is the one reported, whichever answered first.
+ * Asks the bucket (key free? Object Lock? earlier backups this month and week?), all at once, and only once S3 has
+ * answered opens the snapshot session: that session stays `idle in transaction` until pg_dump is done with its
+ * snapshot, holding back vacuum, so it must not wait on an S3 that does not answer (each request is held to the
+ * stall timeout, src/storage/stall-limit.ts).
  */
 async function prepare(options: BackupOptions, key: string, takenAt: Date, prefix: string): Promise<Preparation> {
   const { s3, bucket, connection: conn } = options;
   const lockDays = options.lockDays ?? DEFAULT_LOCK_DAYS;
-  const [session, keyFree, locked, earlier] = await Promise.allSettled([
-    openSnapshot(conn),
+  const [, locked, earlier] = await Promise.all([
     ensureKeyFree(s3, bucket, key),
     lockDays > 0 ? bucketObjectLock(s3, bucket, `, or set ${ENV.lockDays}=0 to write backups without Object Lock`) : Promise.resolve(false),
     listBackupObjects(s3, bucket, prefix, { database: conn.database, since: classWindowStart(takenAt) }),
   ]);
-  if (session.status === 'rejected') throw session.reason;
-  if (keyFree.status === 'rejected' || locked.status === 'rejected' || earlier.status === 'rejected') {
-    await session.value.close();
-    throw [keyFree, locked, earlier].flatMap((a) => (a.status === 'rejected' ? [a.reason as unknown] : []))[0];
-  }
-  const lock = objectLockFor(takenAt, lockDays, locked.value);
-  const cls = retentionClass(takenAt, earlier.value.map((e) => e.takenAt));
-  return { session: session.value, lock, retention: { class: cls, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}) } };
+  if (options.signal?.aborted) throw options.signal.reason;
+  const session = await openSnapshot(conn);
+  const lock = objectLockFor(takenAt, lockDays, locked);
+  const cls = retentionClass(takenAt, earlier.map((e) => e.takenAt));
+  return { session, lock, retention: { class: cls, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}) } };
 }
 
 /**

@@ -1,4 +1,4 @@
-/** The `--stall-timeout` flag every command that moves bytes through S3 shares (backup, restore, verify, restore-test, promote). */
+/** The `--stall-timeout` flag every command that talks to S3 shares (backup, restore, verify, restore-test, promote, list). */
 import { Option } from 'commander';
 import { ENV } from '../contract';
 import { DEFAULT_STALL_SECONDS } from '../core/watchdog';

@@ -7,6 +7,8 @@ import { type ListObjectsV2CommandInput, type ListObjectsV2CommandOutput, S3Clie
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ENV } from '../contract';
 import { UserError } from '../core/errors';
+import { DEFAULT_STALL_SECONDS } from '../core/watchdog';
+import { addStallLimit } from './stall-limit';
 import { errorCode, httpStatus, isAccessDenied, isCredentialsError, isNetworkError } from './aws-errors';
 
 export { isNetworkError } from './aws-errors';
@@ -40,6 +42,11 @@ export interface S3ClientOptions extends AwsClientOptions {
   endpoint?: string;
   /** Credentials other than the SDK's chain (the local emulator's dummy ones). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /**
+   * Seconds a request may wait for S3 to start answering before it fails as stalled (./stall-limit); 0 never.
+   * @default DEFAULT_STALL_SECONDS (120), the commands pass their --stall-timeout
+   */
+  stallSeconds?: number;
 }
 
 /** The endpoint an S3 client was made for when it is not AWS's (an emulator), as `protocol//host[:port]`; undefined for AWS. */
@@ -86,6 +93,7 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     // (moto among them) answer with a stale composite CRC that the SDK would reject as a mismatch.
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+  addStallLimit(client, options.stallSeconds ?? DEFAULT_STALL_SECONDS);
   const { endpoint } = options;
   if (endpoint !== undefined) {
     // A failure names the endpoint it was sent to: "S3 did not answer at http://…" says which override points at nothing.

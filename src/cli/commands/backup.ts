@@ -83,7 +83,7 @@ export function registerBackup(program: Command, settings: Settings): void {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const connection = resolveConnection(flags.databaseUrl, settings.env);
       const result = await runBackup({
-        s3: createS3Client(settings.aws),
+        s3: createS3Client({ ...settings.aws, stallSeconds: stall }),
         bucket,
         prefix: prefixFrom(flags.prefix, settings),
         connection,

@@ -4,6 +4,7 @@ import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { type DeletePlan, deleteBackup } from '../../backup/delete';
 import { backupKeyFromRef } from '../../catalog/resolve';
 import { createS3Client, resolveBucket } from '../../storage/s3';
+import { stallSeconds } from '../../core/watchdog';
 import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
 import { type Settings, prefixFrom } from '../../settings';
@@ -41,7 +42,7 @@ export function registerDelete(program: Command, settings: Settings): void {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
       const { key } = backupKeyFromRef(ref, prefix);
-      const result = await deleteBackup({ s3: createS3Client(settings.aws), bucket, key, confirm: (plan) => confirmDelete(plan, flags.yes) });
+      const result = await deleteBackup({ s3: createS3Client({ ...settings.aws, stallSeconds: stallSeconds(undefined, settings.stallSeconds) }), bucket, key, confirm: (plan) => confirmDelete(plan, flags.yes) });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ ok: true, bucket, key, deleted: result.deleted })}\n`);
         return;

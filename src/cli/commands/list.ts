@@ -5,6 +5,8 @@ import { type BackupCheck, type BackupEntry, listBackups, sizeCheck } from '../.
 import { type RetentionInfo, describeRetention, readLifecycleRules } from '../../catalog/expiry';
 import { formatUtc } from '../../backup/retention';
 import { createS3Client, resolveBucket } from '../../storage/s3';
+import { stallSeconds } from '../../core/watchdog';
+import { stallTimeoutOption } from '../stall-timeout';
 import { createLogger } from '../../core/log';
 import { formatAge, formatBytes, formatTable } from '../../core/format';
 import { type Settings, prefixFrom } from '../../settings';
@@ -13,6 +15,7 @@ interface ListFlags {
   bucket?: string;
   prefix?: string;
   json?: boolean;
+  stallTimeout?: string;
 }
 
 function expiryCell(info: RetentionInfo): string {
@@ -61,11 +64,12 @@ export function registerList(program: Command, settings: Settings): void {
     .description('list the backups in the bucket, newest first, with size, age, retention class, expiry (from the lifecycle rules), Object Lock date, the listed size against the manifest\'s, the latest verify or restore test, and the versions that made them')
     .addOption(new Option('--bucket <name>', `bucket to list (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
+    .addOption(stallTimeoutOption('every S3 request of the listing and the manifests'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (flags: ListFlags) => {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
-      const s3 = createS3Client(settings.aws);
+      const s3 = createS3Client({ ...settings.aws, stallSeconds: stallSeconds(flags.stallTimeout, settings.stallSeconds) });
       const [entries, lifecycle] = await Promise.all([listBackups(s3, bucket, prefix), readLifecycleRules(s3, bucket)]);
       if (lifecycle.unreadable) createLogger().warn(`${lifecycle.unreadable}: expiry dates are unknown`);
       const retention = await describeRetention(s3, bucket, entries, lifecycle);

@@ -111,6 +111,7 @@ export function registerPromote(program: Command, settings: Settings): void {
       if (!flags.to) throw usageError('no target bucket given: pass --to BUCKET (a new name, or the original one once S3 has freed it)');
       requireYesOrTerminal(flags.yes, `promote creates bucket ${flags.to} and writes into it: pass --yes to confirm (there is no TTY to ask on); nothing was changed`);
       const logger = createLogger({ quiet: flags.json === true });
+      const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
       const fromRegion = flags.fromRegion ?? settings.replica.region ?? flags.region;
       const options = {
         from,
@@ -119,10 +120,10 @@ export function registerPromote(program: Command, settings: Settings): void {
         concurrency: flags.concurrency,
         logger,
         signal: shutdownSignal(),
-        stallSeconds: stallSeconds(flags.stallTimeout, settings.stallSeconds),
+        stallSeconds: stall,
         ...(flags.region ? { region: flags.region } : {}),
         ...(fromRegion ? { fromRegion } : {}),
-        clientForRegion: regionalClients(settings.aws),
+        clientForRegion: regionalClients({ ...settings.aws, stallSeconds: stall }),
         tuning: {
           ...(flags.multipartThreshold ? { multipartThreshold: flags.multipartThreshold } : {}),
           ...(flags.partSize ? { partSize: flags.partSize } : {}),

@@ -7,6 +7,7 @@ import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { UserError } from '../../core/errors';
 import { formatBytes } from '../../core/format';
 import { createS3Client, resolveBucket } from '../../storage/s3';
+import { stallSeconds } from '../../core/watchdog';
 import { type ReplicationReport, checkReplication } from '../../promote/replication-check';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 import { type Settings, prefixFrom } from '../../settings';
@@ -47,14 +48,15 @@ export function registerReplicationCheck(program: Command, settings: Settings): 
       if (!replica) throw new UserError(`no replica bucket given: pass --replica NAME or set ${ENV.replicaBucket}`, 2);
       const replicaRegion = flags.replicaRegion ?? settings.replica.region;
       const database = configuredDatabase(flags.database, settings);
+      const stall = stallSeconds(undefined, settings.stallSeconds);
       const report = await checkReplication({
         ...(database !== undefined ? { database } : {}),
         databaseHint: DATABASE_HINT,
         primary,
         replica,
         prefix: prefixFrom(flags.prefix, settings),
-        primaryClient: createS3Client(settings.aws),
-        replicaClient: createS3Client({ ...settings.aws, ...(replicaRegion ? { region: replicaRegion } : {}) }),
+        primaryClient: createS3Client({ ...settings.aws, stallSeconds: stall }),
+        replicaClient: createS3Client({ ...settings.aws, stallSeconds: stall, ...(replicaRegion ? { region: replicaRegion } : {}) }),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${describeReport(report)}\n`);
       if (report.verdict === 'pending') process.exitCode = EXIT_PENDING;

@@ -119,7 +119,7 @@ export function registerRestore(program: Command, settings: Settings): void {
       const [{ restoreBackup }, { thisProcess }] = await Promise.all([import('../../restore/restore.js'), import('../../restore/restore-lock.js')]);
       const logger = createLogger();
       const result = await restoreBackup({
-        s3: createS3Client(settings.aws),
+        s3: createS3Client({ ...settings.aws, stallSeconds: stall }),
         bucket,
         prefix,
         ref,

@@ -57,7 +57,7 @@ export function registerVerify(program: Command, settings: Settings): void {
       const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
-      const s3 = createS3Client(settings.aws);
+      const s3 = createS3Client({ ...settings.aws, stallSeconds: stall });
       const database = configuredDatabase(flags.database, settings);
       const backup = await resolveBackupRef(s3, bucket, prefix, ref, { ...(database !== undefined ? { database } : {}), databaseHint: DATABASE_HINT });
       const logger = createLogger();
