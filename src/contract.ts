@@ -448,9 +448,15 @@ export const restoreTestResultSchema = z.object({
   error: z.optional(z.string()),
   /**
    * Set when the backup could not be tested here, which says nothing against the backup: the target lacks extensions
-   * the backup needs (`ok` is false, `error` says which and what to do). Absent in results written before it existed.
+   * the backup needs, or could not be reached or used (`ok` is false, `error` says which and what to do). Absent in results written before it existed.
    */
-  cannotTest: z.optional(z.object({ missingExtensions: z.array(z.object({ name: z.string(), version: z.optional(z.string()) })) })),
+  cannotTest: z.optional(
+    z.object({
+      missingExtensions: z.array(z.object({ name: z.string(), version: z.optional(z.string()) })),
+      /** Why, when it is not a missing extension: the target server could not be reached or used (empty missingExtensions). */
+      reason: z.optional(z.string()),
+    }),
+  ),
 });
 export type RestoreTestResult = z.infer<typeof restoreTestResultSchema>;
 

@@ -40,6 +40,7 @@ import { type RowTolerance, compareCatalog, readRestoredCatalog } from './compar
 import { type EphemeralTarget, type RestoreTestMode, checkClusterBinaries, createScratchTarget, majorOf, startClusterTarget } from './ephemeral-target';
 import { type MissingExtension, cannotTestMessage, checkExtensions, missingExtensionInError, readAvailableExtensions } from './extensions';
 import { writeRestoreTestResult } from './record-result';
+import { targetUnavailable } from './target-unavailable';
 import type { Compressor } from '../backup/compression';
 
 export interface RestoreTestOptions {
@@ -100,11 +101,12 @@ export interface RestoreTestOutcome {
  */
 export const EXIT_CANNOT_TEST = 5;
 
-/** The target cannot load the backup for a reason that is not the backup's: it lacks these extensions. */
+/** The target cannot load the backup for a reason that is not the backup's: it lacks these extensions, or `reason`. */
 class CannotTestHere extends Error {
   constructor(
     readonly missing: MissingExtension[],
     message: string,
+    readonly reason?: string,
   ) {
     super(message);
     this.name = 'CannotTestHere';
@@ -133,6 +135,7 @@ export async function runRestoreTest(given: RestoreTestOptions): Promise<Restore
   let database = given.database ?? given.conn.database;
   let success = 0;
   let cannotTest = false;
+  let interrupted = false;
   // Every S3 step is watched; a stall aborts the run's signal as SIGINT/SIGTERM do, and is cleaned up the same way.
   const watchdog = new StallWatchdog({ seconds: given.stallSeconds ?? DEFAULT_STALL_SECONDS, ...(given.signal ? { parent: given.signal } : {}) });
   const options = { ...given, signal: watchdog.signal };
@@ -149,10 +152,14 @@ export async function runRestoreTest(given: RestoreTestOptions): Promise<Restore
     success = outcome.result.ok ? 1 : 0;
     cannotTest = outcome.result.cannotTest !== undefined;
     return outcome;
+  } catch (err) {
+    // An interruption says nothing about the backup: no RestoreTestSuccess 0 for the failed-test alarm.
+    interrupted = watchdog.signal.aborted;
+    throw err;
   } finally {
     watchdog.stop();
     logger.metric('restore-test', { [METRICS.dimensionDatabase]: database }, {
-      ...(cannotTest ? {} : { [METRICS.restoreTestSuccess]: { value: success, unit: 'Count' } }),
+      ...(cannotTest || interrupted ? {} : { [METRICS.restoreTestSuccess]: { value: success, unit: 'Count' } }),
       [METRICS.restoreTestCannotTest]: { value: cannotTest ? 1 : 0, unit: 'Count' },
       [METRICS.restoreTestSeconds]: { value: secondsSince(started), unit: 'Seconds' },
     });
@@ -178,7 +185,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   const fail = (err: unknown): void => {
     if (signal?.aborted && interrupted === undefined) interrupted = signal.reason;
     // "cannot test here" only while it is the one thing that went wrong: a target left behind is a failure of its own.
-    if (err instanceof CannotTestHere && result.error === undefined) result.cannotTest = { missingExtensions: err.missing };
+    if (err instanceof CannotTestHere && result.error === undefined) result.cannotTest = { missingExtensions: err.missing, ...(err.reason ? { reason: err.reason } : {}) };
     else delete result.cannotTest;
     const message = oneLine(err instanceof Error ? err.message : String(err));
     result.error = result.error ? `${result.error}; ${message}` : message;
@@ -199,8 +206,13 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
     outcome.notes.push(...notes);
 
     const stamp = nameStamp(testedAt);
-    const target: EphemeralTarget =
-      options.mode === 'cluster' ? await startClusterTarget(manifest, stamp, logger) : await createScratchTarget(options.conn, manifest, stamp, logger);
+    const target: EphemeralTarget = await (options.mode === 'cluster' ? startClusterTarget(manifest, stamp, logger) : createScratchTarget(options.conn, manifest, stamp, logger)).catch(
+      (err: unknown) => {
+        const reason = signal?.aborted ? undefined : targetUnavailable(err);
+        if (reason === undefined) throw err;
+        throw new CannotTestHere([], `cannot test here: ${reason} (${oneLine((err as Error).message)}); this says nothing against the backup`, reason);
+      },
+    );
     outcome.target = target.description;
     try {
       outcome.notes.push(...(await checkTargetExtensions(options, target, manifest)));
@@ -227,6 +239,11 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
   result.ok = result.error === undefined && !catalogFailed && result.assertions.every((a) => a.ok);
   result.seconds = secondsSince(started);
   if (signal?.aborted && interrupted === undefined) interrupted = signal.reason;
+  if (interrupted !== undefined && !result.ok) {
+    // Stopped (a signal, a stall) before it could say anything about the backup: nothing is recorded against it.
+    logger.warn(`restore test of ${key} was interrupted: no result recorded; the backup's last result stands`);
+    throw interrupted;
+  }
   outcome.resultKey = await recordResult(s3, bucket, result, retention, interrupted, logger);
   const verdict = result.ok ? 'passed' : result.cannotTest ? 'could not run here' : 'failed';
   logger.info(`restore test of ${key} ${verdict}; result recorded at ${outcome.resultKey}`, { ok: result.ok, resultKey: outcome.resultKey, ...(result.cannotTest ? { cannotTest: result.cannotTest } : {}) });

@@ -60,7 +60,7 @@ function humanResult(o: RestoreTestOutcome): string {
 export function registerRestoreTest(program: Command, settings: Settings): void {
   program
     .command('restore-test')
-    .description(`prove a backup restores: load it into an ephemeral database (never the live one), check its catalog against the summary recorded at backup time and run SQL assertions, record the result beside the backup, then drop it. Exit 0 passed, 1 failed, ${EXIT_CANNOT_TEST} cannot test here (the target lacks an extension the backup needs)`)
+    .description(`prove a backup restores: load it into an ephemeral database (never the live one), check its catalog against the summary recorded at backup time and run SQL assertions, record the result beside the backup, then drop it. Exit 0 passed, 1 failed (the backup did not restore or did not match), ${EXIT_CANNOT_TEST} cannot test here (the target lacks an extension the backup needs, or cannot be reached or used; nothing against the backup)`)
     .argument('[key]', '"latest" (the newest backup of --database), a file name (meatdb-2025-09-17T10:30:00.sql.gz) or a full key (backups/…)', 'latest')
     .addOption(new Option('--bucket <name>', `bucket holding the backup (default: $${ENV.bucket})`))
     .addOption(new Option('--prefix <prefix>', `key prefix (default: $${ENV.prefix} or ${DEFAULT_PREFIX})`))
@@ -87,7 +87,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
       const outcome = await runRestoreTest({
         ...(database !== undefined ? { database } : {}),
         databaseHint: DATABASE_HINT,
-        s3: createS3Client(settings.aws),
+        s3: createS3Client({ ...settings.aws, stallSeconds: stall }),
         bucket,
         prefix,
         ref,
