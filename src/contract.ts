@@ -336,7 +336,21 @@ export type Extension = z.infer<typeof extensionSchema>;
 
 export const catalogSummarySchema = z.object({
   /** Ordinary and partitioned tables outside pg_catalog/information_schema, with the planner's row estimate. */
-  tables: z.array(z.object({ schema: z.string(), name: z.string(), estimatedRows: z.number(), sizeBytes: z.int().check(z.nonnegative()) })),
+  tables: z.array(
+    z.object({
+      schema: z.string(),
+      name: z.string(),
+      /** pg_class.reltuples: the planner's estimate as of the last VACUUM/ANALYZE (-1: never). */
+      estimatedRows: z.number(),
+      sizeBytes: z.int().check(z.nonnegative()),
+      /** pg_class.relpages: the heap pages reltuples was measured over (summaries before it have none). */
+      relpages: z.optional(z.int()),
+      /** The heap's pages at dump time (pg_relation_size / block_size), over which the planner scales reltuples. */
+      pages: z.optional(z.int().check(z.nonnegative())),
+      /** pg_stat_all_tables.n_live_tup at dump time: the statistics system's count of live rows. */
+      liveRows: z.optional(z.number()),
+    }),
+  ),
   counts: z.object({
     tables: z.int().check(z.nonnegative()),
     indexes: z.int().check(z.nonnegative()),

@@ -36,8 +36,8 @@ describe('the catalog summary in the manifest, read in the snapshot pg_dump dump
     expect(result.manifest.catalog).toEqual({ ...live, totalBytes: result.manifest.catalog?.totalBytes });
     expect(result.manifest.catalog?.counts).toEqual({ tables: 2, indexes: 3, sequences: 2, views: 1, materializedViews: 1, functions: 1 });
     expect(result.manifest.catalog?.tables).toEqual([
-      { schema: 'public', name: 'messages', estimatedRows: 3000, sizeBytes: expect.any(Number) as number },
-      { schema: 'public', name: 'users', estimatedRows: 500, sizeBytes: expect.any(Number) as number },
+      { schema: 'public', name: 'messages', estimatedRows: 3000, sizeBytes: expect.any(Number) as number, relpages: expect.any(Number) as number, pages: expect.any(Number) as number, liveRows: expect.any(Number) as number },
+      { schema: 'public', name: 'users', estimatedRows: 500, sizeBytes: expect.any(Number) as number, relpages: expect.any(Number) as number, pages: expect.any(Number) as number, liveRows: expect.any(Number) as number },
     ]);
     // pg_database_size moves with any write anywhere in the database (catalogs, free space maps, hint bits), so
     // between the backup and this check only its order of magnitude can be compared.
