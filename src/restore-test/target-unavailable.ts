@@ -1,5 +1,5 @@
 /**
- * "Cannot test here" for a target the restore test could not get (docs/architecture.md, "Weekly restore test"): a
+ * "Cannot test here" for a target the restore test could not get (docs/architecture.md, "Weekly restore test (`src/restore-test`)"): a
  * server that does not answer, refuses the login, is a read-only hot standby, is full of connections or will not let
  * the role create a database says nothing about the backup, so it must not be recorded as a failed backup (the
  * failed-test alarm) but as a test that could not run (exit 5 and its own metric).

@@ -1,5 +1,5 @@
 /**
- * Disk space for a restore (docs/architecture.md, "Runbook 2.1: restore"). A restore keeps two copies of the database
+ * Disk space for a restore (docs/architecture.md, "Runbook 2.1: restore (`src/restore`, `src/catalog`)"). A restore keeps two copies of the database
  * on the server until the operator drops the kept one: the fresh copy it loads and the one it replaces. A load that
  * fills the disk takes the whole server down, not just the restore: WAL cannot be written, the checkpointer fails,
  * the server stops and cannot even finish crash recovery. So before anything is created:

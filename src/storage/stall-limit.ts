@@ -1,5 +1,5 @@
 /**
- * The stall timeout on every S3 request of a client (docs/architecture.md, "Stalls"). The commands watch their own
+ * The stall timeout on every S3 request of a client (docs/architecture.md, "Stalls: every command that moves bytes"). The commands watch their own
  * long steps (an upload's parts, a download's bytes) and name them; this is the floor under all of them: any request
  * S3 has not started to answer within the stall timeout fails as {@link Stalled}, every attempt of it, so a frozen
  * endpoint ends a command after the stall timeout instead of after the SDK's request timeout times its attempts (about
