@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { UserError } from '../core/errors';
 import type { Connection } from '../postgres/connection';
 import type { Compressor } from './compression';
-import { type DumpExit, type DumpProcess, describeDumpFailure, dumpMessages, startChild, startDump } from './dump-process';
+import { type DumpExit, type DumpProcess, describeDumpFailure, dumpMessages, keepUntilRead, startChild, startDump } from './dump-process';
 import { DEFAULT_CONCURRENCY, DEFAULT_MEMBER_BYTES, type GzipStats, gzipMembers } from './gzip-members';
 
 export interface DumpPipelineOptions {
@@ -79,7 +79,7 @@ export function startDumpPipeline(options: DumpPipelineOptions): DumpPipeline {
 function startZlib(options: DumpPipelineOptions): DumpPipeline {
   const pgDump = startDump(options.pgDumpPath, options.conn, options.dumpArgs, options.prefix);
   const stats: GzipStats = { inputBytes: 0, members: 0 };
-  const output = gzipMembers(pgDump.stdout, {
+  const output = gzipMembers(keepUntilRead(pgDump.stdout), {
     level: options.level,
     memberBytes: options.memberBytes ?? DEFAULT_MEMBER_BYTES,
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -145,7 +145,7 @@ function startIsal(options: DumpPipelineOptions, igzipPath: string): DumpPipelin
   const sqlBytes = (): number => (counted ? sampled : relayed);
 
   return {
-    output: read(igzip.stdout),
+    output: read(keepUntilRead(igzip.stdout)),
     sqlBytes,
     pgDump,
     igzip,

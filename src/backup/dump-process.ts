@@ -74,6 +74,17 @@ export interface ChildOptions {
   stdin?: Readable | Writable | 'pipe';
 }
 
+/**
+ * Keeps a child's output for a reader that starts later. When a child exits before anything listens to its stdout,
+ * Node resumes the stream and its bytes are discarded (child_process flushStdio); a small database compressed before
+ * the upload has started reading came out as 0 bytes. A 'readable' listener marks the stream as read, and the stream
+ * still buffers only to its high-water mark, so the child is held back by the pipe as before.
+ */
+export function keepUntilRead<T extends Readable>(stream: T): T {
+  stream.on('readable', () => undefined);
+  return stream;
+}
+
 /** Starts `argv[0]` with its output on a pipe and its messages captured. */
 export function startChild(argv: readonly string[], options: ChildOptions = {}): DumpProcess {
   const child = spawn(argv[0], argv.slice(1), {
