@@ -74,13 +74,13 @@ describe('meatbackup backup when things go wrong: one clear line, non-zero exit,
   test('GIVEN S3 is down (nothing listening at the endpoint) WHEN backing up THEN one line says S3 did not answer, and pg_dump never ran', async () => {
     const port = await freePort();
     const res = await runCli(['backup'], { env: env('meat-backups', { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` }) });
-    expectOneErrorLine(res, new RegExp(`^meatbackup: could not check backups/meatdb-.*\\.sql\\.gz in bucket meat-backups: S3 did not answer at http://127\\.0\\.0\\.1:${port}: check the network, AWS_ENDPOINT_URL_S3 and the region$`));
+    expectOneErrorLine(res, new RegExp(`^meatbackup: could not (list backups in bucket|read the Object Lock configuration of bucket|check backups/meatdb-\\S+ in bucket) meat-backups: S3 did not answer at http://127\\.0\\.0\\.1:${port}: check the network, AWS_ENDPOINT_URL_S3 and the region$`));
     expect(await dumpBackendsLeft(pg)).toBe(0);
   });
 
   test('GIVEN a bucket that does not exist WHEN backing up THEN one line names the bucket and the setting to fix', async () => {
     const res = await runCli(['backup', '--bucket', 'no-such-bucket'], { env: env('ignored') });
-    expectOneErrorLine(res, /^meatbackup: could not check backups\/meatdb-.* in bucket no-such-bucket: bucket no-such-bucket does not exist: check --bucket or BACKUP_BUCKET$/);
+    expectOneErrorLine(res, /^meatbackup: could not (list backups in bucket|read the Object Lock configuration of bucket|check backups\/meatdb-\S+ in bucket) no-such-bucket: bucket no-such-bucket does not exist: check --bucket or BACKUP_BUCKET$/);
   });
 
   test('GIVEN no bucket configured WHEN backing up THEN it says how to give one', async () => {
@@ -98,7 +98,9 @@ describe('meatbackup backup when things go wrong: one clear line, non-zero exit,
   });
 
   test('GIVEN a database that does not exist WHEN backing up THEN the server error is the line', async () => {
-    const res = await runCli(['backup', '--database-url', pg.url('nodb')], { env: env('ignored') });
+    // A bucket that exists: S3 is asked before the database is.
+    const bucket = await freshBucket(client, 'fail-nodb');
+    const res = await runCli(['backup', '--database-url', pg.url('nodb')], { env: env(bucket) });
     expectOneErrorLine(res, /^meatbackup: database nodb on 127\.0\.0\.1:\d+ as postgres: database "nodb" does not exist; check PGDATABASE or the URL's database name$/);
   });
 
