@@ -133,7 +133,7 @@ interface Preparation {
 }
 
 /**
- * Asks the bucket (key free? Object Lock? earlier backups this month and week?), all at once, and only once S3 has
+ * Asks the bucket (key free? then Object Lock and earlier backups this month and week, together), and only once S3 has
  * answered opens the snapshot session: that session stays `idle in transaction` until pg_dump is done with its
  * snapshot, holding back vacuum, so it must not wait on an S3 that does not answer (each request is held to the
  * stall timeout, src/storage/stall-limit.ts).
@@ -141,8 +141,10 @@ interface Preparation {
 async function prepare(options: BackupOptions, key: string, takenAt: Date, prefix: string): Promise<Preparation> {
   const { s3, bucket, connection: conn } = options;
   const lockDays = options.lockDays ?? DEFAULT_LOCK_DAYS;
-  const [, locked, earlier] = await Promise.all([
-    ensureKeyFree(s3, bucket, key),
+  // The key check first, alone: a wrong bucket, endpoint or credentials is then always named by the same line,
+  // whichever of the other requests would have failed first.
+  await ensureKeyFree(s3, bucket, key);
+  const [locked, earlier] = await Promise.all([
     lockDays > 0 ? bucketObjectLock(s3, bucket, `, or set ${ENV.lockDays}=0 to write backups without Object Lock`) : Promise.resolve(false),
     listBackupObjects(s3, bucket, prefix, { database: conn.database, since: classWindowStart(takenAt) }),
   ]);
