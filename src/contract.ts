@@ -56,6 +56,11 @@ export const ENV = {
   batchOperationsRole: 'BATCH_OPERATIONS_ROLE_ARN',
   /** Name of the promotion function in the replica region, which the primary region's ops Lambda points to. */
   promoteFunctionName: 'PROMOTE_FUNCTION_NAME',
+  /**
+   * The buckets the promotion function (and the Batch role it passes) may create and write, comma-separated: the
+   * original primary name and `<name>-promoted-*` (see {@link promotedBucketPattern}).
+   */
+  promoteTargets: 'PROMOTE_TARGETS',
   /** Account id, needed by S3 Control calls. */
   accountId: 'AWS_ACCOUNT_ID',
   /** Days of Object Lock (governance) retention each backup is written with when the bucket has Object Lock; default 35, 0 writes without a lock. */
@@ -533,3 +538,17 @@ export const opsEventSchema = z.discriminatedUnion('action', [
 export type OpsEvent = z.infer<typeof opsEventSchema>;
 export type OpsAction = OpsEvent['action'];
 export const OPS_ACTIONS: readonly OpsAction[] = ['backup', 'list', 'restore', 'status', 'promote', 'replication-check'];
+
+/**
+ * The name pattern of a bucket a promotion may create under a new name: `<name>-promoted-*`. Narrower than `<name>-*`,
+ * which also matches the replica and the access-log buckets CloudFormation names after the stacks
+ * (`<name>-primary-…`, `<name>-replica-…`): none of those may be written by a promotion.
+ */
+export function promotedBucketPattern(projectName: string): string {
+  return `${projectName}-promoted-*`;
+}
+
+/** Whether `bucket` is one of `targets`: an exact name, or a pattern ending in `*` that it starts with. */
+export function isPromotionTarget(bucket: string, targets: readonly string[]): boolean {
+  return targets.some((t) => (t.endsWith('*') ? bucket.startsWith(t.slice(0, -1)) : bucket === t));
+}

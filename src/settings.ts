@@ -98,6 +98,8 @@ export interface Settings {
     accountId?: string;
     /** PROMOTE_FUNCTION_NAME: the promotion function in the replica region, which the primary's ops function points to. */
     functionName?: string;
+    /** PROMOTE_TARGETS: the buckets the promotion function may create and write (names, or `prefix*` patterns). */
+    targets?: string[];
   };
   /** `meatbackup schedule`: each job's cron expression as given (checked by the command, which knows the jobs). */
   schedule: {
@@ -288,6 +290,7 @@ const variables = z.object({
   [ENV.batchOperationsRole]: text,
   [ENV.accountId]: text,
   [ENV.promoteFunctionName]: text,
+  [ENV.promoteTargets]: text,
   [ENV.chatRestoreEnabled]: text,
   [ENV.chatCommandPrefix]: z.optional(z.string()),
   [ENV.discordPublicKey]: textThen((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v.trim()), "give the application's Public Key (64 hex digits, General Information in Discord's Developer Portal)", (v) => v?.trim().toLowerCase()),
@@ -376,6 +379,7 @@ export function readSettings(env: Environment): Settings {
       ...(v[ENV.batchOperationsRole] ? { batchOperationsRole: v[ENV.batchOperationsRole] } : {}),
       ...(v[ENV.accountId] ? { accountId: v[ENV.accountId] } : {}),
       ...(v[ENV.promoteFunctionName] ? { functionName: v[ENV.promoteFunctionName] } : {}),
+      ...(v[ENV.promoteTargets] ? { targets: list(v[ENV.promoteTargets]) } : {}),
     },
     chat: { restoreEnabled: v[ENV.chatRestoreEnabled] === 'true', commandPrefix: v[ENV.chatCommandPrefix] ?? '' },
     discord: {

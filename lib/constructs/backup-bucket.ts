@@ -223,9 +223,8 @@ export class BackupBucket extends Construct {
   }
 
   /**
-   * Deny, in this bucket's own policy, the bucket-setting writes a role may hold by a name pattern that also matches
-   * this bucket: the promotion role hardens the target it creates under `<name>-*`, and recreates the primary's name
-   * once the primary is gone. IAM cannot tell the live bucket from a new one of the same name (same ARN), but a
+   * Deny, in this bucket's own policy, the bucket-setting writes a role holds on this bucket's name: the promotion
+   * role recreates the primary's name once the primary is gone (copy back), and hardens what it creates. IAM cannot tell the live bucket from a new one of the same name (same ARN), but a
    * bucket policy goes with its bucket: while this bucket lives the role cannot replace its policy (and with it the
    * statements that protect it), suspend versioning, change its encryption, public access block or ownership; a bucket
    * created again under the name starts without this policy, so the copy back still hardens it. Matched on

@@ -4,7 +4,7 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BATCH_JOB_TAG, DEFAULT_PREFIX, ENV } from '../../src/contract';
+import { BATCH_JOB_TAG, DEFAULT_PREFIX, ENV, promotedBucketPattern } from '../../src/contract';
 import type { AppConfig } from '../config';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import type { BackupKey, OtherRegionKey } from './backup-key';
@@ -23,14 +23,13 @@ export function promoteFunctionName(config: AppConfig): string {
 }
 
 /**
- * The buckets a promotion may create and fill. The target is chosen at recovery time (the original name once S3 has
- * freed it, or a new name when it has not), so it is a name pattern rather than a resource: `<name>-*`, which covers
- * the default primary name `<name>-<account>-<region>` and any new name an operator picks under the project's prefix,
- * plus the configured primary name when it does not match that pattern.
+ * The buckets a promotion may create and fill. The target is chosen at recovery time: the original name once S3 has
+ * freed it, or a new name when it has not. A new name must match `<name>-promoted-*` (promotedBucketPattern in
+ * src/contract.ts): `<name>-*` would also match the replica and the access-log buckets, whose names CloudFormation
+ * derives from the stack names (`<name>-primary-…`, `<name>-replica-…`), and this role could rewrite their policies.
  */
 export function promotionTargetNames(config: AppConfig, primaryBucketName: string): string[] {
-  const pattern = `${config.name}-*`;
-  return primaryBucketName.startsWith(`${config.name}-`) ? [pattern] : [pattern, primaryBucketName];
+  return [primaryBucketName, promotedBucketPattern(config.name)];
 }
 
 export interface PromoteFunctionProps {
@@ -84,8 +83,8 @@ export interface PromoteFunctionProps {
  * - S3 Batch Operations: s3:CreateJob (no resource-level permissions: "*"), s3:PutJobTagging (CreateJob with Tags)
  *   of its one tag and s3:DescribeJob on this region's jobs, and iam:PassRole of the Batch role to
  *   batchoperations.s3.amazonaws.com only;
- * - an explicit deny of every write it has on the replica, which `<name>-*` would otherwise include. The live primary
- *   matches `<name>-*` too, but shares its ARN with the bucket a copy back recreates under its name, so IAM cannot
+ * - an explicit deny of every write it has on the replica (belt and braces: no target name matches it). The live
+ *   primary is a target by its exact name, shared with the bucket a copy back recreates under it, so IAM cannot
  *   tell them apart: the primary's own bucket policy denies this role its settings writes instead
  *   (BackupBucket.denyBucketSettingsTo in backup-bucket.ts), and goes with the bucket when it is lost.
  * With `encryption: 'kms'`, {@link grantBackupKeys} adds Decrypt, through S3, of the replica's and the primary's objects;
@@ -118,6 +117,7 @@ export class PromoteFunction extends Construct {
         [ENV.primaryRegion]: props.primaryRegion,
         [ENV.batchOperationsRole]: props.batchRole.role.roleArn,
         [ENV.accountId]: stack.account,
+        [ENV.promoteTargets]: props.targetBucketNames.join(','),
       },
     });
     this.function = handler.function;
@@ -261,7 +261,7 @@ export class PromoteFunction extends Construct {
     acknowledgeWildcardResource(policy, jobs, 'Batch job ids are only known once CreateJob answers; DescribeJob and tagging (its one tag) are limited to this account and region.');
   }
 
-  /** During a recovery the replica is the only good copy: deny every write this role has, which `<name>-*` would include. */
+  /** During a recovery the replica is the only good copy: deny every write this role has on it, whatever the targets. */
   private denyReplicaWrites(replica: s3.IBucket): void {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({

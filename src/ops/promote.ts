@@ -19,7 +19,7 @@
  * The primary region's ops function runs the same handler without the Batch role in its environment: there `promote`
  * answers where promotion runs instead.
  */
-import { ENV, type OpsEvent } from '../contract';
+import { ENV, type OpsEvent, isPromotionTarget } from '../contract';
 import { UserError } from '../core/errors';
 import { formatBytes, formatDuration } from '../core/format';
 import { createLogger } from '../core/log';
@@ -216,6 +216,16 @@ export async function promoteWithin(event: PromoteEvent, deps: PromoteDeps, limi
       ok: false,
       action: 'promote',
       error: `"from" must be the replica bucket ${replica}, the only bucket this function may read; nothing was started (copy from another bucket with the CLI: meatbackup promote --from BUCKET --to BUCKET)`,
+    };
+  }
+  const targets = settings.promotion.targets;
+  if (targets && !isPromotionTarget(to, targets)) {
+    return {
+      ok: false,
+      action: 'promote',
+      error:
+        `"to" must be ${targets.join(' or ')}: the only buckets this function and its Batch role may create and write; ` +
+        `nothing was started (name a new bucket ${targets.find((t) => t.endsWith('*')) ?? targets[0]}, or promote elsewhere with the CLI as an operator)`,
     };
   }
   const region = targetRegion(event, settings, to, home);

@@ -51,6 +51,7 @@ const PROMOTE_ENV = {
   [ENV.primaryRegion]: PRIMARY_REGION,
   [ENV.batchOperationsRole]: BATCH_ROLE,
   [ENV.accountId]: ACCOUNT,
+  [ENV.promoteTargets]: `${PRIMARY},meatlizard-backup-promoted-*`,
 };
 /** What the primary stack sets on its ops function that these actions read. */
 const PRIMARY_ENV = {
@@ -242,14 +243,14 @@ describe('promote: the plan (no "confirm")', () => {
   test('GIVEN a target that already holds other data WHEN planned THEN the plan names the conflict, offers no confirmation and writes nothing', async () => {
     // GIVEN
     seedReplica();
-    put('meatlizard-backup-restored', 'transcripts/room one/2025-09-17.json', 'something else entirely');
+    put('meatlizard-backup-promoted-restored', 'transcripts/room one/2025-09-17.json', 'something else entirely');
     // WHEN
-    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-restored' }, context(PROMOTE_ENV));
+    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-promoted-restored' }, context(PROMOTE_ENV));
     // THEN
     expect(result).toMatchObject({
       ok: true,
       confirmed: false,
-      message: expect.stringContaining('this promotion cannot run here as asked: bucket meatlizard-backup-restored is not empty and holds data that is not the replica'),
+      message: expect.stringContaining('this promotion cannot run here as asked: bucket meatlizard-backup-promoted-restored is not empty and holds data that is not the replica'),
       plan: { targetExists: true, conflicts: { count: 1, keys: ['transcripts/room one/2025-09-17.json'] } },
     });
     expect(result).not.toHaveProperty('confirmWith');
@@ -275,13 +276,13 @@ describe('promote: the plan (no "confirm")', () => {
 
   test('GIVEN the batch engine WHEN planned THEN it counts the replica and plans nothing in parts (no object over 5 GiB)', async () => {
     seedReplica();
-    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-new', engine: 'batch' }, context(PROMOTE_ENV));
+    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-promoted-new', engine: 'batch' }, context(PROMOTE_ENV));
     expect(result).toMatchObject({
       ok: true,
       confirmed: false,
       fitsOneRun: true,
       estimatedCopySeconds: 0,
-      confirmWith: { action: 'promote', from: REPLICA, to: 'meatlizard-backup-new', engine: 'batch', confirm: true },
+      confirmWith: { action: 'promote', from: REPLICA, to: 'meatlizard-backup-promoted-new', engine: 'batch', confirm: true },
       plan: { engine: 'batch', source: { objects: 3, bytes: 52 }, multipart: { objects: 0, bytes: 0 } },
     });
     expect(controlMock.calls()).toHaveLength(0);
@@ -337,13 +338,13 @@ describe('promote: confirmed', () => {
     controlMock.on(CreateJobCommand).resolves({ JobId: 'a1b2c3d4-job' });
     controlMock.on(DescribeJobCommand).resolves({ Job: { JobId: 'a1b2c3d4-job', Status: 'Preparing' } });
     // WHEN
-    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-restored', engine: 'batch', confirm: true }, context(PROMOTE_ENV));
+    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-promoted-restored', engine: 'batch', confirm: true }, context(PROMOTE_ENV));
     // THEN
     expect(result).toMatchObject({
       ok: true,
       confirmed: true,
       engine: 'batch',
-      to: 'meatlizard-backup-restored',
+      to: 'meatlizard-backup-promoted-restored',
       created: true,
       batchJob: { jobId: 'a1b2c3d4-job', accountId: ACCOUNT, region: REPLICA_REGION, status: 'Preparing' },
       follow: `meatbackup promote-status a1b2c3d4-job --region ${REPLICA_REGION} --wait`,
@@ -356,9 +357,9 @@ describe('promote: confirmed', () => {
       AccountId: ACCOUNT,
       RoleArn: BATCH_ROLE,
       ConfirmationRequired: false,
-      Operation: { S3PutObjectCopy: { TargetResource: 'arn:aws:s3:::meatlizard-backup-restored', MetadataDirective: 'COPY' } },
+      Operation: { S3PutObjectCopy: { TargetResource: 'arn:aws:s3:::meatlizard-backup-promoted-restored', MetadataDirective: 'COPY' } },
       ManifestGenerator: { S3JobManifestGenerator: { SourceBucket: `arn:aws:s3:::${REPLICA}`, ExpectedBucketOwner: ACCOUNT, EnableManifestOutput: false } },
-      Report: { Enabled: true, Bucket: 'arn:aws:s3:::meatlizard-backup-restored', Prefix: 'meatbackup-promote/reports', ReportScope: 'FailedTasksOnly' },
+      Report: { Enabled: true, Bucket: 'arn:aws:s3:::meatlizard-backup-promoted-restored', Prefix: 'meatbackup-promote/reports', ReportScope: 'FailedTasksOnly' },
     });
     expect(controlMock.commandCalls(DescribeJobCommand).map((c) => c.args[0].input)).toEqual([{ AccountId: ACCOUNT, JobId: 'a1b2c3d4-job' }]);
     expect(s3Mock.commandCalls(CopyObjectCommand)).toHaveLength(0);
@@ -366,8 +367,8 @@ describe('promote: confirmed', () => {
 
   test('GIVEN a target holding other data WHEN confirmed THEN it is refused and nothing is written', async () => {
     seedReplica();
-    put('meatlizard-backup-restored', 'notes.txt', 'not from the replica');
-    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-restored', confirm: true }, context(PROMOTE_ENV));
+    put('meatlizard-backup-promoted-restored', 'notes.txt', 'not from the replica');
+    const result = await handleEvent({ action: 'promote', to: 'meatlizard-backup-promoted-restored', confirm: true }, context(PROMOTE_ENV));
     expect(result).toEqual({ ok: false, action: 'promote', error: expect.stringContaining('is not empty and holds data that is not the replica') });
     expect(errorOf(result)).toContain('nothing was written');
     expect(s3Calls().filter((name) => !READS.has(name))).toEqual([]);
@@ -416,19 +417,21 @@ describe('promote: confirmed', () => {
 
   test('GIVEN "region" WHEN a new bucket name is confirmed THEN it is created and written in that region; without it, in this function\'s region', async () => {
     seedReplica();
-    const there = await handleEvent({ action: 'promote', to: 'meatlizard-backup-new', region: 'us-east-2', confirm: true }, context(PROMOTE_ENV));
-    const here = await handleEvent({ action: 'promote', to: 'meatlizard-backup-here', confirm: true }, context(PROMOTE_ENV));
+    const there = await handleEvent({ action: 'promote', to: 'meatlizard-backup-promoted-new', region: 'us-east-2', confirm: true }, context(PROMOTE_ENV));
+    const here = await handleEvent({ action: 'promote', to: 'meatlizard-backup-promoted-here', confirm: true }, context(PROMOTE_ENV));
     expect(there).toMatchObject({ ok: true, region: 'us-east-2', created: true });
     expect(here).toMatchObject({ ok: true, region: REPLICA_REGION, created: true });
     expect(s3Mock.commandCalls(CreateBucketCommand).map((c) => c.args[0].input.CreateBucketConfiguration?.LocationConstraint)).toEqual(['us-east-2', REPLICA_REGION]);
-    expect(await regionsByBucket()).toMatchObject({ 'meatlizard-backup-new': ['us-east-2'], 'meatlizard-backup-here': [REPLICA_REGION] });
+    expect(await regionsByBucket()).toMatchObject({ 'meatlizard-backup-promoted-new': ['us-east-2'], 'meatlizard-backup-promoted-here': [REPLICA_REGION] });
   });
 });
 
 describe('promote: bad input starts nothing', () => {
   test.each([
     [{ action: 'promote', from: 'some-other-bucket' }, `"from" must be the replica bucket ${REPLICA}, the only bucket this function may read; nothing was started`],
-    [{ action: 'promote', to: REPLICA }, `"from" and "to" name the same bucket ${REPLICA}`],
+    [{ action: 'promote', to: REPLICA }, `"to" must be ${PRIMARY} or meatlizard-backup-promoted-*: the only buckets this function and its Batch role may create and write; nothing was started`],
+    // CloudFormation names the access-log buckets after the stacks: <name>-primary-…, which <name>-* would match
+    [{ action: 'promote', to: 'meatlizard-backup-primary-accesslogs-1a2b3c4d5e6f' }, '"to" must be'],
     [{ action: 'promote', from: 'Not_A_Bucket' }, 'invalid promote event: from: not a valid S3 bucket name'],
     [{ action: 'promote', to: 'x' }, 'invalid promote event: to: not a valid S3 bucket name'],
     [{ action: 'promote', engine: 'fast' }, 'invalid promote event: engine:'],

@@ -93,10 +93,12 @@ describe('compliance', () => {
           // primary stack, restore test: its execution role (image pull), its role (backups/*, backups/*.restore-test.json),
           // its schedule's role (tag the task it starts); the status schedule's role (the ops function's versions)
           ...Array<string>(5).fill('AwsSolutions-IAM5'),
-          // replica stack: Batch Operations role (replica objects, target buckets, target objects)
-          ...Array<string>(3).fill('AwsSolutions-IAM5'),
-          // replica stack: promotion function (replica objects, primary backups/, target buckets, target objects, CreateJob, jobs)
-          ...Array<string>(6).fill('AwsSolutions-IAM5'),
+          // replica stack: Batch Operations role (replica objects, <name>-promoted-* buckets, their objects, the original
+          // primary name's objects)
+          ...Array<string>(4).fill('AwsSolutions-IAM5'),
+          // replica stack: promotion function (replica objects, primary backups/, <name>-promoted-* buckets, their objects,
+          // the original primary name's objects, CreateJob, jobs)
+          ...Array<string>(7).fill('AwsSolutions-IAM5'),
           // the other region's backup key, known by its alias only (key/* of that region, narrowed by conditions): the
           // replication role and the ops function (primary stack), the promotion function (replica stack)
           ...Array<string>(3).fill('AwsSolutions-IAM5'),

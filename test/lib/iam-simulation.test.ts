@@ -236,7 +236,7 @@ describe('IAM, simulated: every call of the runbooks under the role that makes i
     const lambdaTarget = `${config.name}-promoted-${ACCOUNT}`;
     expect(await recorded('promote (promotion function)', 'promote', config.replicaRegion, () => runEvent({ action: 'promote', to: lambdaTarget, confirm: true }, promoteEnv))).toMatchObject({ ok: true });
     // The same with an S3 Batch Operations job, which the function creates with its tag (s3:PutJobTagging).
-    const lambdaBatchTarget = `${config.name}-lambda-batch-${ACCOUNT}`;
+    const lambdaBatchTarget = `${config.name}-promoted-lambda-batch-${ACCOUNT}`;
     expect(
       await recorded('promote --engine batch (promotion function)', 'promote', config.replicaRegion, () => runEvent({ action: 'promote', to: lambdaBatchTarget, engine: 'batch', confirm: true }, promoteEnv)),
     ).toMatchObject({ ok: true });
@@ -244,7 +244,7 @@ describe('IAM, simulated: every call of the runbooks under the role that makes i
     const operatorTarget = `${config.name}-operator-${ACCOUNT}`;
     const fromReplica = ['--from', REPLICA_BUCKET, '--from-region', config.replicaRegion, '--region', config.replicaRegion, '--yes', '--json'];
     expectSuccess(await recorded('promote', 'operator', config.replicaRegion, () => runCommand(['promote', ...fromReplica, '--to', operatorTarget], operatorEnv(config.replicaRegion))), 'operator promote');
-    const batchTarget = `${config.name}-batch-${ACCOUNT}`;
+    const batchTarget = `${config.name}-promoted-batch-${ACCOUNT}`;
     expectSuccess(
       await recorded('promote --engine batch', 'operator', config.replicaRegion, () =>
         runCommand(['promote', ...fromReplica, '--to', batchTarget, '--engine', 'batch', '--role-arn', batchRoleArn, '--account-id', ACCOUNT], operatorEnv(config.replicaRegion)),

@@ -154,6 +154,7 @@ describe('ReplicaStack', () => {
             [ENV.primaryRegion]: 'eu-west-1',
             [ENV.batchOperationsRole]: { 'Fn::GetAtt': [batchRoleId, 'Arn'] },
             [ENV.accountId]: '123456789012',
+            [ENV.promoteTargets]: `${PRIMARY_BUCKET},meatlizard-backup-promoted-*`,
             NODE_OPTIONS: '--enable-source-maps',
           }),
         },
@@ -182,8 +183,9 @@ describe('ReplicaStack', () => {
           Condition: { StringLike: { 's3:prefix': ['backups/', 'backups/*'] } },
         },
         { Sid: 'ReadPrimaryBackups', Action: 's3:GetObject', Effect: 'Allow', Resource: `arn:aws:s3:::${PRIMARY_BUCKET}/backups/*` },
-        // the target, named at recovery time: the project's name pattern
-        { Sid: 'CreateTarget', Action: ['s3:CreateBucket', 's3:PutBucketOwnershipControls'], Effect: 'Allow', Resource: 'arn:aws:s3:::meatlizard-backup-*' },
+        // the target, named at recovery time: the original name, or a new one under <name>-promoted-* (never <name>-*,
+        // which matches the replica and the access-log buckets CloudFormation names after the stacks)
+        { Sid: 'CreateTarget', Action: ['s3:CreateBucket', 's3:PutBucketOwnershipControls'], Effect: 'Allow', Resource: [`arn:aws:s3:::${PRIMARY_BUCKET}`, 'arn:aws:s3:::meatlizard-backup-promoted-*'] },
         {
           Sid: 'HardenTarget',
           Action: [
@@ -197,13 +199,13 @@ describe('ReplicaStack', () => {
             's3:PutEncryptionConfiguration',
           ],
           Effect: 'Allow',
-          Resource: 'arn:aws:s3:::meatlizard-backup-*',
+          Resource: [`arn:aws:s3:::${PRIMARY_BUCKET}`, 'arn:aws:s3:::meatlizard-backup-promoted-*'],
         },
         {
           Sid: 'CopyIntoTarget',
           Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject', 's3:PutObjectTagging'],
           Effect: 'Allow',
-          Resource: 'arn:aws:s3:::meatlizard-backup-*/*',
+          Resource: [`arn:aws:s3:::${PRIMARY_BUCKET}/*`, 'arn:aws:s3:::meatlizard-backup-promoted-*/*'],
           Condition: { StringEquals: { 's3:ResourceAccount': '123456789012' } },
         },
         // the distributed engine
@@ -286,13 +288,13 @@ describe('ReplicaStack', () => {
           Effect: 'Allow',
           Resource: replicaObjects,
         },
-        { Sid: 'LocateTarget', Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: 'arn:aws:s3:::meatlizard-backup-*' },
+        { Sid: 'LocateTarget', Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: [`arn:aws:s3:::${PRIMARY_BUCKET}`, 'arn:aws:s3:::meatlizard-backup-promoted-*'] },
         {
           // the copies, and the failure report under meatbackup-promote/ in the same target
           Sid: 'WriteTarget',
           Action: ['s3:PutObject', 's3:PutObjectTagging'],
           Effect: 'Allow',
-          Resource: 'arn:aws:s3:::meatlizard-backup-*/*',
+          Resource: [`arn:aws:s3:::${PRIMARY_BUCKET}/*`, 'arn:aws:s3:::meatlizard-backup-promoted-*/*'],
           Condition: { StringEquals: { 's3:ResourceAccount': '123456789012' } },
         },
         { Sid: 'NeverWriteReplica', Action: ['s3:PutObject', 's3:PutObjectTagging'], Effect: 'Deny', Resource: replicaObjects },
@@ -335,8 +337,8 @@ describe('ReplicaStack', () => {
       const promoteRole = replica.findResources('AWS::Lambda::Function', { Properties: { FunctionName: PROMOTE_FUNCTION } });
       const roleId = Object.values(promoteRole)[0].Properties.Role['Fn::GetAtt'][0];
       const byId = Object.fromEntries(statementsOf(replica, roleId).map((s) => [s.Sid, s]));
-      expect([...(byId.CreateTarget.Resource as string[])].sort()).toEqual(['arn:aws:s3:::acme-meatdb-backups', 'arn:aws:s3:::meatlizard-backup-*']);
-      expect([...(byId.CopyIntoTarget.Resource as string[])].sort()).toEqual(['arn:aws:s3:::acme-meatdb-backups/*', 'arn:aws:s3:::meatlizard-backup-*/*']);
+      expect([...(byId.CreateTarget.Resource as string[])].sort()).toEqual(['arn:aws:s3:::acme-meatdb-backups', 'arn:aws:s3:::meatlizard-backup-promoted-*']);
+      expect([...(byId.CopyIntoTarget.Resource as string[])].sort()).toEqual(['arn:aws:s3:::acme-meatdb-backups/*', 'arn:aws:s3:::meatlizard-backup-promoted-*/*']);
       replica.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: PROMOTE_FUNCTION,
         Environment: { Variables: { [ENV.bucket]: 'acme-meatdb-backups' } },
@@ -345,7 +347,7 @@ describe('ReplicaStack', () => {
   });
 
   describe('GIVEN the example configuration (no account pinned)', () => {
-    test('THEN the names resolve in the deploying account and the target pattern stays the project prefix', () => {
+    test('THEN the names resolve in the deploying account and a new target name stays under <name>-promoted-*', () => {
       // WHEN
       const { replica } = synthesize(EXAMPLE_CONFIG);
       // THEN
@@ -359,7 +361,7 @@ describe('ReplicaStack', () => {
         },
       });
       replica.hasResourceProperties('AWS::IAM::Policy', {
-        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'CreateTarget', Resource: 'arn:aws:s3:::meatlizard-backup-*' })]) },
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'CreateTarget', Resource: Match.arrayWith(['arn:aws:s3:::meatlizard-backup-promoted-*']) })]) },
       });
     });
   });
