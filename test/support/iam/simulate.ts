@@ -5,7 +5,7 @@
  */
 import { type RequestDenial, getDenialReasons, runSimulation } from '@cloud-copilot/iam-simulate';
 import type { ContextValues, Need } from './authorizations';
-import type { BucketModel, KeyModel, PolicyDocument } from './templates';
+import type { BucketModel, KeyModel, PolicyDocument, TopicModel } from './templates';
 
 export interface Principal {
   /** How the test names it, e.g. "backup task role". */
@@ -18,6 +18,8 @@ export interface PolicyWorld {
   readonly account: string;
   readonly buckets: readonly BucketModel[];
   readonly keys: readonly KeyModel[];
+  /** SNS topics with their topic policies (for sns: actions); none when the test publishes to no topic. */
+  readonly topics?: readonly TopicModel[];
 }
 
 export interface Verdict {
@@ -36,6 +38,11 @@ function resourcePolicyFor(world: PolicyWorld, need: Need): PolicyDocument | und
   if (need.action.startsWith('s3:')) {
     const bucket = bucketOfArn(need.resource);
     return bucket ? world.buckets.find((b) => b.name === bucket)?.policy : undefined;
+  }
+  if (need.action.startsWith('sns:')) {
+    const topic = world.topics?.find((t) => t.arn === need.resource);
+    if (!topic) throw new Error(`no topic ${need.resource} in the synthesized stacks`);
+    return topic.policy;
   }
   if (need.action.startsWith('kms:')) {
     const key = world.keys.find((k) => k.arn === need.resource);
@@ -81,8 +88,8 @@ function withRenamedKeys(policy: PolicyDocument): PolicyDocument {
 
 export async function simulate(world: PolicyWorld, principal: Principal, need: Need): Promise<Verdict> {
   const context: ContextValues = {
-    'aws:PrincipalArn': principal.arn,
-    'aws:PrincipalAccount': world.account,
+    // An AWS service (events.amazonaws.com…) acting for the account has no principal ARN of its own.
+    ...(principal.arn.startsWith('arn:') ? { 'aws:PrincipalArn': principal.arn, 'aws:PrincipalAccount': world.account } : { 'aws:PrincipalServiceName': principal.arn }),
     'aws:SecureTransport': 'true',
     ...(need.action.startsWith('s3:') ? { 's3:TlsVersion': '1.3', 's3:ResourceAccount': world.account } : {}),
     ...(need.action.startsWith('kms:') ? { 'kms:ResourceAliases': world.keys.find((k) => k.arn === need.resource)?.aliases ?? [] } : {}),

@@ -31,7 +31,19 @@ export interface StackModel {
 
 const PARTITION = 'aws';
 
-function physicalName(type: string, id: string, props: Record<string, Json>): string {
+/**
+ * The name CloudFormation gives a resource the template leaves unnamed: the stack name, the logical id and a random
+ * suffix, lowercased for a bucket ("Name type",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html). The access-log buckets
+ * are named this way, so a policy's name pattern is matched against what their names will really look like.
+ */
+function generatedName(stackName: string | undefined, type: string, id: string): string {
+  if (!stackName) return type === 'AWS::S3::Bucket' ? id.toLowerCase() : id;
+  const name = `${stackName}-${id}-1a2b3c4d5e6f`;
+  return type === 'AWS::S3::Bucket' ? name.toLowerCase().slice(0, 63) : name;
+}
+
+function physicalName(type: string, id: string, props: Record<string, Json>, stackName?: string): string {
   const byType: Record<string, string> = {
     'AWS::IAM::Role': 'RoleName',
     'AWS::S3::Bucket': 'BucketName',
@@ -42,17 +54,21 @@ function physicalName(type: string, id: string, props: Record<string, Json>): st
   };
   const field = byType[type];
   const name = field ? props[field] : undefined;
-  return typeof name === 'string' ? name : type === 'AWS::S3::Bucket' ? id.toLowerCase() : id;
+  return typeof name === 'string' ? name : generatedName(stackName, type, id);
 }
 
-export function stackModel(name: string, template: { Resources: Record<string, CfnResource> }, region: string, account: string): StackModel {
+/**
+ * `name` is how the tests call the stack; `cfnStackName`, when given, is its CloudFormation stack name, from which
+ * unnamed resources get their names (see {@link generatedName}).
+ */
+export function stackModel(name: string, template: { Resources: Record<string, CfnResource> }, region: string, account: string, cfnStackName?: string): StackModel {
   const resources = template.Resources;
   const res = (id: string): CfnResource => {
     const r = resources[id];
     if (!r) throw new Error(`${name}: no resource ${id}`);
     return r;
   };
-  const nameOf = (id: string) => physicalName(res(id).Type, id, res(id).Properties ?? {});
+  const nameOf = (id: string) => physicalName(res(id).Type, id, res(id).Properties ?? {}, cfnStackName);
   const arnOf = (id: string): string => {
     const r = res(id);
     const n = nameOf(id);
@@ -73,6 +89,12 @@ export function stackModel(name: string, template: { Resources: Record<string, C
         return `arn:${PARTITION}:logs:${region}:${account}:log-group:${n}:*`;
       case 'AWS::SNS::Topic':
         return `arn:${PARTITION}:sns:${region}:${account}:${id}`;
+      case 'AWS::Lambda::Alias': {
+        const props = r.Properties ?? {};
+        const fn = props.FunctionName as { Ref?: string } | string;
+        const fnName = typeof fn === 'string' ? fn : nameOf(String(fn.Ref));
+        return `arn:${PARTITION}:lambda:${region}:${account}:function:${fnName}:${String(props.Name)}`;
+      }
       default:
         return `arn:${PARTITION}:cloudformation:${region}:${account}:resource/${id}`;
     }
@@ -88,7 +110,7 @@ export function stackModel(name: string, template: { Resources: Record<string, C
   const ref = (id: string): string => {
     if (pseudo[id] !== undefined) return pseudo[id];
     const r = res(id);
-    if (r.Type === 'AWS::ECS::TaskDefinition' || r.Type === 'AWS::SNS::Topic') return arnOf(id);
+    if (r.Type === 'AWS::ECS::TaskDefinition' || r.Type === 'AWS::SNS::Topic' || r.Type === 'AWS::Lambda::Alias') return arnOf(id);
     return nameOf(id);
   };
   const getAtt = (id: string, attribute: string): string => {
@@ -170,6 +192,13 @@ export function roleModel(stack: StackModel, logicalId: string): RoleModel {
     policies.push({ name: id, policy: stack.resolve(props.PolicyDocument) as unknown as PolicyDocument });
   }
   for (const managed of (role.Properties?.ManagedPolicyArns as Json[] | undefined) ?? []) {
+    // A customer-managed policy of the stack (the chat channel's guardrail, attached to its role too).
+    const refId = (managed as { Ref?: string } | null)?.Ref;
+    const own = refId ? stack.resources[refId] : undefined;
+    if (own?.Type === 'AWS::IAM::ManagedPolicy') {
+      policies.push({ name: refId!, policy: stack.resolve(own.Properties?.PolicyDocument as Json) as unknown as PolicyDocument });
+      continue;
+    }
     const arn = String(stack.resolve(managed));
     // The only managed policy the stacks attach is for the custom resources' own logging; it grants no data access.
     if (!/:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole$/.test(arn)) {
@@ -270,5 +299,25 @@ export function keysOf(stack: StackModel): KeyModel[] {
       return target === arn || target === stack.ref(id);
     }).map((a) => String(stack.resolve(stack.resources[a].Properties?.AliasName as Json)));
     return { stack, arn, policy: stack.resolve(stack.resources[id].Properties?.KeyPolicy as Json) as unknown as PolicyDocument, aliases };
+  });
+}
+
+export interface TopicModel {
+  readonly arn: string;
+  readonly kmsKeyArn?: string;
+  /** Its AWS::SNS::TopicPolicy, resolved. */
+  readonly policy?: PolicyDocument;
+}
+
+export function topicsOf(stack: StackModel): TopicModel[] {
+  return resourcesOfType(stack, 'AWS::SNS::Topic').map((id) => {
+    const arn = stack.ref(id);
+    const props = stack.resolve(stack.resources[id].Properties as Json) as Record<string, Json>;
+    const policyId = resourcesOfType(stack, 'AWS::SNS::TopicPolicy', (p) => ((stack.resolve(p.Topics as Json) as Json[]) ?? []).includes(arn))[0];
+    return {
+      arn,
+      ...(typeof props.KmsMasterKeyId === 'string' ? { kmsKeyArn: props.KmsMasterKeyId } : {}),
+      ...(policyId ? { policy: stack.resolve(stack.resources[policyId].Properties?.PolicyDocument as Json) as unknown as PolicyDocument } : {}),
+    };
   });
 }
