@@ -65,6 +65,12 @@ export const ENV = {
   accountId: 'AWS_ACCOUNT_ID',
   /** Days of Object Lock (governance) retention each backup is written with when the bucket has Object Lock; default 35, 0 writes without a lock. */
   lockDays: 'BACKUP_LOCK_DAYS',
+  /**
+   * How long each retention class is kept (the stacks' lifecycle rules), `daily:14,weekly:56,monthly:365`: a backup
+   * is then locked until its class expires (at least BACKUP_LOCK_DAYS), so no role without
+   * s3:BypassGovernanceRetention, the backup task's included, can delete a finished backup before it would expire.
+   */
+  retentionDays: 'BACKUP_RETENTION_DAYS',
   /** Restore test: `scratch` (a scratch database on the server) or `cluster` (a throwaway cluster in the task). */
   restoreTestMode: 'RESTORE_TEST_MODE',
   /** Restore test: JSON array of SQL statements that must each return true, e.g. ["select count(*) > 0 from users"]. */
@@ -551,4 +557,9 @@ export function promotedBucketPattern(projectName: string): string {
 /** Whether `bucket` is one of `targets`: an exact name, or a pattern ending in `*` that it starts with. */
 export function isPromotionTarget(bucket: string, targets: readonly string[]): boolean {
   return targets.some((t) => (t.endsWith('*') ? bucket.startsWith(t.slice(0, -1)) : bucket === t));
+}
+
+/** `daily:14,weekly:56,monthly:365` (BACKUP_RETENTION_DAYS): the days each class is kept, as the stacks set it. */
+export function formatRetentionDays(days: Readonly<Record<RetentionClass, number>>): string {
+  return RETENTION_CLASSES.map((c) => `${c}:${days[c]}`).join(',');
 }

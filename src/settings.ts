@@ -12,7 +12,7 @@
  * functions {@link requireSettings}: one message for every missing variable).
  */
 import * as z from 'zod/mini';
-import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, type RestoreTestMode, SECRET_ENV, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
+import { COMPRESSORS, DEFAULT_LOCK_DAYS, ENV, MAX_LOCK_DAYS, RESTORE_TEST_MODES, RETENTION_CLASSES, type RestoreTestMode, type RetentionClass, SECRET_ENV, TASK_CONTAINER_NAME, normalizePrefix, resolvePrefix } from './contract';
 import { UserError } from './core/errors';
 import { parseSize } from './core/format';
 import { DEFAULT_PG_LIB_DIR, type PgPrograms } from './postgres/tools';
@@ -67,6 +67,8 @@ export interface Settings {
   backup: {
     /** BACKUP_LOCK_DAYS: Object Lock (governance) days; 0 writes without a lock. */
     lockDays: number;
+    /** BACKUP_RETENTION_DAYS: days each retention class is kept; a backup is locked at least until its class expires. */
+    retentionDays?: Partial<Record<RetentionClass, number>>;
     /** BACKUP_COMPRESSOR: forced compressor; unset, igzip where installed, else zlib. */
     compressor?: (typeof COMPRESSORS)[number];
   };
@@ -180,6 +182,20 @@ function wholeNumber(min: number, max: number, hint: string) {
   return textThen((v) => v === undefined || (/^\s*\d+\s*$/.test(v) && Number(v) >= min && Number(v) <= max), hint, (v) => (v === undefined ? undefined : Number(v)));
 }
 
+/** `daily:14,weekly:56,monthly:365` (any subset, each class once) → days by class; undefined when malformed. */
+function parseRetentionDays(raw: string): Partial<Record<RetentionClass, number>> | undefined {
+  const out: Partial<Record<RetentionClass, number>> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\w+)\s*:\s*(\d+)$/.exec(part);
+    const cls = m?.[1] as RetentionClass | undefined;
+    if (!m || !cls || !(RETENTION_CLASSES as readonly string[]).includes(cls) || out[cls] !== undefined) return undefined;
+    const days = Number(m[2]);
+    if (days < 1 || days > MAX_LOCK_DAYS) return undefined;
+    out[cls] = days;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 function oneOf<T extends string>(values: readonly T[], hint: string) {
   return textThen((v) => v === undefined || (values as readonly string[]).includes(v), hint, (v) => v as T | undefined);
 }
@@ -263,6 +279,11 @@ const variables = z.object({
   [ENV.stopComposeServices]: z.pipe(text, z.transform(parseComposeServices)),
   [ENV.composeProject]: text,
   [ENV.lockDays]: wholeNumber(0, MAX_LOCK_DAYS, 'give a whole number of days (0 writes backups without Object Lock)'),
+  [ENV.retentionDays]: textThen(
+    (v) => v === undefined || parseRetentionDays(v) !== undefined,
+    `give each class's days as daily:14,weekly:56,monthly:365 (whole days, at most ${MAX_LOCK_DAYS})`,
+    (v) => (v === undefined ? undefined : parseRetentionDays(v)),
+  ),
   [ENV.compressor]: oneOf(COMPRESSORS, "give isal (ISA-L's igzip, the fastest) or zlib (built in)"),
   [ENV.stallSeconds]: textThen(
     (v) => v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0),
@@ -357,6 +378,7 @@ export function readSettings(env: Environment): Settings {
     },
     backup: {
       lockDays: v[ENV.lockDays] ?? DEFAULT_LOCK_DAYS,
+      ...(v[ENV.retentionDays] ? { retentionDays: v[ENV.retentionDays] } : {}),
       ...(v[ENV.compressor] ? { compressor: v[ENV.compressor] } : {}),
     },
     ...(v[ENV.stallSeconds] !== undefined ? { stallSeconds: v[ENV.stallSeconds] } : {}),

@@ -303,12 +303,16 @@ export class BackupBucket extends Construct {
    * own objects back out by version id. Nothing outside backups/.
    *
    * - Tagging may only classify an object that has no class yet: re-tagging a monthly backup `daily` would expire it early.
-   * - Retention is governance mode only (a compliance lock could never be lifted) and at most `lockDays` (+1 of slack).
+   * - Retention is governance mode only (a compliance lock could never be lifted) and at most `lockDays` (+1 of slack):
+   *   the longest lock the task sets, a monthly backup's whole life (BACKUP_RETENTION_DAYS).
    * - The delete by version id is the cleanup of a failed run, which must leave nothing under backups/
    *   (docs/architecture.md). It never needs s3:BypassGovernanceRetention, which no role has: the task locks its
-   *   objects only once all are stored, so what it cleans up is never locked. It also lets this role remove any backup
-   *   version of this bucket; never the replica's: a delete by version id is not replicated, and this role has no
-   *   access there.
+   *   objects only once all are stored, so what it cleans up is never locked. A finished backup is locked until its
+   *   retention class expires, so this permission cannot delete one before it would expire anyway: S3 refuses to
+   *   delete a version under a governance retention without the bypass
+   *   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-bypass).
+   *   IAM cannot narrow the delete itself: s3:DeleteObjectVersion takes no object-tag condition. Never the replica's:
+   *   a delete by version id is not replicated, and this role has no access there.
    */
   grantBackupWriter(role: iam.IRole, options: { lockDays: number }): void {
     const backupObjects = this.bucket.arnForObjects(`${DEFAULT_PREFIX}*`);

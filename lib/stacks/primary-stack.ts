@@ -2,7 +2,7 @@ import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CHAT_COMMANDS, DEFAULT_PREFIX, ENV } from '../../src/contract';
+import { CHAT_COMMANDS, DEFAULT_PREFIX, ENV, formatRetentionDays } from '../../src/contract';
 import type { AppConfig, ChatConfig } from '../config';
 import { BackupAlarms } from '../constructs/backup-alarms';
 import { BackupBucket } from '../constructs/backup-bucket';
@@ -168,9 +168,13 @@ export class PrimaryStack extends Stack {
         [ENV.bucket]: this.backupBucket.bucket.bucketName,
         [ENV.prefix]: DEFAULT_PREFIX,
         [ENV.lockDays]: String(config.retention.lockDays),
+        // Each backup is locked until its class expires: the task, which may delete a failed run's versions, cannot
+        // delete a finished one before it would expire anyway.
+        [ENV.retentionDays]: formatRetentionDays({ daily: config.retention.dailyDays, weekly: config.retention.weeklyDays, monthly: config.retention.monthlyDays }),
       },
     });
-    this.backupBucket.grantBackupWriter(task.taskDefinition.taskRole, { lockDays: config.retention.lockDays });
+    const longestLock = config.retention.lockDays > 0 ? Math.max(config.retention.lockDays, config.retention.monthlyDays) : 0;
+    this.backupBucket.grantBackupWriter(task.taskDefinition.taskRole, { lockDays: longestLock });
     return task;
   }
 

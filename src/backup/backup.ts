@@ -30,6 +30,7 @@ import {
   METRICS,
   type Manifest,
   OBJECT_METADATA,
+  type RetentionClass,
   backupKey,
   manifestSchema,
   sidecarKey,
@@ -47,7 +48,7 @@ import { outputBufferPrefix } from './dump-process';
 import { type DumpedGlobals, dumpGlobals } from './globals';
 import { DEFAULT_MEMBER_BYTES } from './gzip-members';
 import { type CompletedUpload, MultipartUpload, type MultipartTarget } from './multipart-upload';
-import { DEFAULT_LOCK_DAYS, type ObjectLock, bucketObjectLock, classWindowStart, objectLockFor, retentionClass, retentionTagging } from './retention';
+import { DEFAULT_LOCK_DAYS, type ObjectLock, bucketObjectLock, classWindowStart, lockDaysFor, objectLockFor, retentionClass, retentionTagging } from './retention';
 import { type SnapshotSession, openSnapshot } from './snapshot';
 import { type StoredObject, lockStored, putSidecar, removeStored } from './stored-objects';
 
@@ -92,6 +93,8 @@ export interface BackupOptions {
    * stored, when the bucket has Object Lock enabled; 0 writes them without (and does not ask the bucket). @default DEFAULT_LOCK_DAYS (35)
    */
   lockDays?: number;
+  /** Days each retention class is kept (BACKUP_RETENTION_DAYS): a backup is locked at least until its class expires. */
+  retentionDays?: Partial<Record<RetentionClass, number>>;
 }
 
 export interface BackupResult {
@@ -150,8 +153,8 @@ async function prepare(options: BackupOptions, key: string, takenAt: Date, prefi
   ]);
   if (options.signal?.aborted) throw options.signal.reason;
   const session = await openSnapshot(conn);
-  const lock = objectLockFor(takenAt, lockDays, locked);
   const cls = retentionClass(takenAt, earlier.map((e) => e.takenAt));
+  const lock = objectLockFor(takenAt, lockDaysFor(cls, lockDays, options.retentionDays), locked);
   return { session, lock, retention: { class: cls, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}) } };
 }
 

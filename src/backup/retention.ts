@@ -6,7 +6,8 @@
  *   UTC) is weekly, else it is daily. Decided from the key stamps of the backups already in the bucket; the stacks'
  *   lifecycle rules expire each tag after its own period.
  * - Object Lock. When the bucket has Object Lock enabled, the backup, its globals and its manifest are given a
- *   governance-mode retention of BACKUP_LOCK_DAYS (default 35; 0 disables) once all three are stored: nobody without
+ *   governance-mode retention of BACKUP_LOCK_DAYS (default 35; 0 disables), or until their class expires when that is
+ *   later (BACKUP_RETENTION_DAYS, which the stacks set), once all three are stored: nobody without
  *   s3:BypassGovernanceRetention, which no role of the stacks has, can delete or shorten them before then.
  */
 import { GetObjectLockConfigurationCommand, type ObjectLockMode, type S3Client } from '@aws-sdk/client-s3';
@@ -64,6 +65,18 @@ export interface ObjectLock {
 export function objectLockFor(takenAt: Date, days: number, bucketLocked: boolean): ObjectLock | undefined {
   if (!bucketLocked || days <= 0) return undefined;
   return { mode: 'GOVERNANCE', retainUntil: new Date(takenAt.getTime() + days * DAY_MS) };
+}
+
+/**
+ * Days a backup of class `cls` is locked: `lockDays`, or until its class expires when that is later
+ * (BACKUP_RETENTION_DAYS). A lock shorter than the class's life would leave the backup deletable, by whoever may
+ * delete versions (the backup task, to take a failed run back out), for the rest of it; locked for its whole life, a
+ * finished backup can be deleted early only with s3:BypassGovernanceRetention, which no role of the stacks has.
+ * 0 (no Object Lock) stays 0.
+ */
+export function lockDaysFor(cls: RetentionClass, lockDays: number, retentionDays: Partial<Record<RetentionClass, number>> = {}): number {
+  if (lockDays <= 0) return 0;
+  return Math.max(lockDays, retentionDays[cls] ?? 0);
 }
 
 /**

@@ -333,6 +333,25 @@ describe('IAM, simulated: what must be denied', () => {
     },
   );
 
+  test('GIVEN the backup the backup task finished (locked until its class expires) WHEN that task deletes any of its versions THEN it is denied: the delete needs the governance bypass', async () => {
+    const run = runs.find((r) => r.command === 'backup' && r.role === 'backupTask');
+    expect(run).toBeDefined();
+    const locked = lockedVersions([run!]);
+    expect(locked.map((l) => l.key.replace(/^backups\/meatdb-[^.]+/, 'backups/meatdb-T')).sort()).toEqual(['backups/meatdb-T.sql.gz', 'backups/meatdb-T.sql.gz.globals.sql.gz', 'backups/meatdb-T.sql.gz.manifest.json']);
+    // The first backup of the bucket is monthly: locked for the monthly class's whole life, not BACKUP_LOCK_DAYS.
+    const put = run!.calls.find((c) => c.operation === 'PutObject' || c.operation === 'CreateMultipartUpload');
+    expect(new URLSearchParams(put!.headers['x-amz-tagging'] ?? '').get('retention')).toBe('monthly');
+    for (const l of locked) {
+      const days = (l.until.getTime() - l.at.getTime()) / 86_400_000;
+      expect({ key: l.key, lockedForAtLeast: days >= config.retention.monthlyDays - 1 }).toEqual({ key: l.key, lockedForAtLeast: true });
+    }
+    const at = new Date(Math.max(...locked.map((l) => l.at.getTime())) + 60_000);
+    const deletes: AwsCall[] = locked.map((l) => ({ ...run!.calls[0], operation: 'DeleteObject', input: { Bucket: l.bucket, Key: l.key, VersionId: l.versionId }, headers: {}, at, command: 'delete a finished backup' }));
+    const denials = await deniedCalls([{ command: 'delete a finished backup', role: 'backupTask', calls: deletes }]);
+    expect(denials).toHaveLength(locked.length);
+    for (const d of denials) expect(d).toMatch(/needs s3:BypassGovernanceRetention on .* \(the version is locked \(governance\) until .*\): ImplicitlyDenied/);
+  });
+
   test.each(projectRoles.filter((r) => r !== 'backupTask'))('GIVEN the %s THEN it cannot delete any version of a backup', async (roleName) => {
     for (const bucket of [PRIMARY_BUCKET, REPLICA_BUCKET]) {
       for (const key of families) {
@@ -468,6 +487,7 @@ function describeCall(call: AwsCall): string {
 /** Simulates every call of `selected` under its role; returns one line per denied permission. */
 async function deniedCalls(selected: Run[], policies: PolicyWorld = policyWorld): Promise<string[]> {
   const tags = new Map<string, Record<string, string>>();
+  const locks = lockedVersions(runs);
   const world: World = {
     account: ACCOUNT,
     bucket: (name) => {
@@ -476,6 +496,10 @@ async function deniedCalls(selected: Run[], policies: PolicyWorld = policyWorld)
       return { region: b.stack.region, bucketKey: b.bucketKey, ...(b.kmsKeyArn ? { kmsKeyArn: b.kmsKeyArn } : {}) };
     },
     existingTags: (bucket, key) => tags.get(`${bucket}/${key}`) ?? {},
+    lockedUntil: (bucket, key, versionId, at) => {
+      const lock = locks.find((l) => l.bucket === bucket && l.key === key && l.versionId === versionId && l.at <= at);
+      return lock && lock.until > at ? lock.until : undefined;
+    },
     taskRoles: (arn) => {
       const t = tasks.find((d) => d.arn === arn);
       if (!t) throw new Error(`RunTask of ${arn}, which is not a task definition of the stack`);
@@ -500,6 +524,30 @@ async function deniedCalls(selected: Run[], policies: PolicyWorld = policyWorld)
     }
   }
   return [...new Set(denials)];
+}
+
+interface LockedVersion {
+  bucket: string;
+  key: string;
+  versionId: string;
+  /** When the retention was set, and until when it holds. */
+  at: Date;
+  until: Date;
+}
+
+/** Every object version the runs locked (PutObjectRetention by version id), for the deletes that come after. */
+function lockedVersions(from: Run[]): LockedVersion[] {
+  return from.flatMap((r) =>
+    r.calls
+      .filter((c) => c.operation === 'PutObjectRetention' && (c.status ?? 500) < 300)
+      .map((c) => ({
+        bucket: String(c.input.Bucket),
+        key: String(c.input.Key),
+        versionId: String(c.input.VersionId),
+        at: c.at,
+        until: new Date((c.input.Retention as { RetainUntilDate: string | Date }).RetainUntilDate),
+      })),
+  );
 }
 
 /** Keeps the tags each object carries after `call`, for the s3:ExistingObjectTag keys of later calls. */

@@ -272,6 +272,8 @@ describe('PrimaryStack', () => {
               [ENV.bucket]: { Ref: ids.bucket },
               [ENV.prefix]: 'backups/',
               [ENV.lockDays]: '35',
+              // each backup is locked until its class expires (the lifecycle rules' days)
+              [ENV.retentionDays]: 'daily:14,weekly:56,monthly:365',
             }),
             Secrets: [{ Name: 'PGPASSWORD', ValueFrom: `${SECRET_ARN}:password::` }],
           }),

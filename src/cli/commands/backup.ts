@@ -92,6 +92,7 @@ export function registerBackup(program: Command, settings: Settings): void {
         stallSeconds: stall,
         ...(partBytes !== undefined ? { partBytes } : {}),
         lockDays: settings.backup.lockDays,
+        ...(settings.backup.retentionDays ? { retentionDays: settings.backup.retentionDays } : {}),
         programs: pgPrograms(settings),
         signal: shutdownSignal(),
         logger,

@@ -70,6 +70,27 @@ describe('Object Lock, checksums and globals, on a real cluster and the S3 emula
     expect((await bucketContents(h.client, bucket)).versions).toEqual([result.key, result.globalsKey, result.manifestKey]);
   });
 
+  test('GIVEN the days each class is kept (BACKUP_RETENTION_DAYS) WHEN a monthly and then a daily backup are taken THEN each is locked until its class expires, never less than the lock days, and S3 refuses to delete either', async () => {
+    const bucket = await freshLockedBucket(h.client, 'lock-class');
+    const retentionDays = { daily: 14, weekly: 56, monthly: 365 };
+    const first = second();
+    const monthly = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => first, retentionDays });
+    const later = new Date(first.getTime() + 1000);
+    const daily = await runBackup({ compressor: compressorFor(), s3: h.client, bucket, connection: h.pg.connection('meatdb'), now: () => later, retentionDays });
+
+    // The first of the month lives 365 days; the second of the same day is daily: 14 days, so the 35 lock days hold.
+    expect(monthly.manifest.retention).toEqual({ class: 'monthly', lockedUntil: new Date(first.getTime() + 365 * DAY_MS).toISOString() });
+    expect(daily.manifest.retention).toEqual({ class: 'daily', lockedUntil: new Date(later.getTime() + 35 * DAY_MS).toISOString() });
+    for (const r of [monthly, daily]) {
+      for (const key of [r.key, r.manifestKey, r.globalsKey]) {
+        const head = await h.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        expect([key, head.ObjectLockMode, head.ObjectLockRetainUntilDate?.toISOString()]).toEqual([key, 'GOVERNANCE', r.manifest.retention?.lockedUntil]);
+      }
+      const err = await h.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: r.key, VersionId: r.manifest.versionId })).catch((e: unknown) => e);
+      expect((err as { name?: string }).name).toBe('AccessDenied');
+    }
+  });
+
   test('GIVEN an SDK that sends checksums only when an operation requires one WHEN backing up to a locked bucket THEN every PutObject and UploadPart still carries one', async () => {
     const bucket = await freshLockedBucket(h.client, 'lock-checksums');
     const strict = new S3Client({

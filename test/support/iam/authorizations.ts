@@ -41,6 +41,8 @@ export interface World {
   existingTags(bucket: string, key: string): Record<string, string>;
   /** Task definition ARN → the roles RunTask passes. */
   taskRoles(taskDefinitionArn: string): string[];
+  /** The governance retain-until date of an object version at the time of the call, if it is locked. */
+  lockedUntil?(bucket: string, key: string, versionId: string | undefined, at: Date): Date | undefined;
 }
 
 const s3Bucket = (b: string) => `arn:aws:s3:::${b}`;
@@ -169,9 +171,19 @@ function copyObject(call: AwsCall, world: World, part: boolean): Need[] {
   return needs;
 }
 
-function deleteOne(call: AwsCall, bucket: string, key: string, versionId: string | undefined, bypass: boolean): Need[] {
+/**
+ * A delete of one key or version. A version under a governance retention is deleted only with
+ * x-amz-bypass-governance-retention and s3:BypassGovernanceRetention; without them S3 refuses it whatever else the
+ * caller may do (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-bypass),
+ * so such a delete needs the bypass. A delete without a version id only adds a delete marker and needs none.
+ */
+function deleteOne(call: AwsCall, world: World, bucket: string, key: string, versionId: string | undefined, bypass: boolean): Need[] {
   const needs: Need[] = [{ action: versionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', resource: s3Object(bucket, key), context: versionId ? { 's3:versionid': versionId } : {} }];
-  if (bypass) needs.push({ action: 's3:BypassGovernanceRetention', resource: s3Object(bucket, key), context: {}, why: `${call.operation} with x-amz-bypass-governance-retention` });
+  const locked = versionId ? world.lockedUntil?.(bucket, key, versionId, call.at) : undefined;
+  if (bypass || locked) {
+    const why = locked ? `the version is locked (governance) until ${locked.toISOString()}` : `${call.operation} with x-amz-bypass-governance-retention`;
+    needs.push({ action: 's3:BypassGovernanceRetention', resource: s3Object(bucket, key), context: {}, why });
+  }
   return needs;
 }
 
@@ -218,13 +230,13 @@ export const S3_OPERATIONS: Record<string, Mapper> = {
   ListParts: (call) => [{ action: 's3:ListMultipartUploadParts', resource: s3Object(need(call.input, 'Bucket', call), need(call.input, 'Key', call)), context: {} }],
   ListMultipartUploads: bucketAction('s3:ListBucketMultipartUploads'),
   CopyObject: (call, world) => copyObject(call, world, false),
-  DeleteObject: (call) =>
-    deleteOne(call, need(call.input, 'Bucket', call), need(call.input, 'Key', call), str(call.input, 'VersionId'), call.headers['x-amz-bypass-governance-retention'] === 'true'),
-  DeleteObjects: (call) => {
+  DeleteObject: (call, world) =>
+    deleteOne(call, world, need(call.input, 'Bucket', call), need(call.input, 'Key', call), str(call.input, 'VersionId'), call.headers['x-amz-bypass-governance-retention'] === 'true'),
+  DeleteObjects: (call, world) => {
     const bucket = need(call.input, 'Bucket', call);
     const objects = ((call.input.Delete as { Objects?: Array<{ Key?: string; VersionId?: string }> } | undefined)?.Objects ?? []);
     const bypass = call.headers['x-amz-bypass-governance-retention'] === 'true';
-    return objects.flatMap((o) => deleteOne(call, bucket, o.Key ?? '', o.VersionId, bypass));
+    return objects.flatMap((o) => deleteOne(call, world, bucket, o.Key ?? '', o.VersionId, bypass));
   },
   ListObjectsV2: bucketAction('s3:ListBucket', listContext),
   ListObjects: bucketAction('s3:ListBucket', listContext),
