@@ -298,6 +298,46 @@ describe('EventBridge and CloudWatch publish to the KMS-encrypted topics', () =>
   });
 });
 
+describe('The VPC\'s own roles: flow-log delivery and the default security group\'s lock-down', () => {
+  const flowLogId = resourcesOfType(primary, 'AWS::EC2::FlowLog')[0];
+  const flowLog = () => props(primary, flowLogId) as { DeliverLogsPermissionArn: string; LogGroupName: string };
+  const sgRoleId = () =>
+    resourcesOfType(primary, 'AWS::IAM::Role').find((id) => JSON.stringify(primary.resources[id].Properties?.Policies ?? []).includes('ec2:RevokeSecurityGroupEgress'))!;
+
+  /** VPC Flow Logs deliver into the log group as this role (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html). */
+  test('GIVEN the flow log THEN its role may create and write its streams in its own log group, and nothing else', async () => {
+    const role = roleByArn(primary, flowLog().DeliverLogsPermissionArn, 'flow-log delivery role');
+    const group = `arn:aws:logs:${config.primaryRegion}:${ACCOUNT}:log-group:${flowLog().LogGroupName}`;
+    const stream = `${group}:log-stream:eni-0123456789abcdef0-all`;
+    expect(
+      await denied(role, [
+        { action: 'logs:CreateLogStream', resource: stream, context: {} },
+        { action: 'logs:PutLogEvents', resource: stream, context: {} },
+        { action: 'logs:DescribeLogStreams', resource: `${group}:*`, context: {} },
+      ]),
+    ).toEqual([]);
+    expect(
+      await allowed(role, [
+        { action: 'logs:PutLogEvents', resource: `arn:aws:logs:${config.primaryRegion}:${ACCOUNT}:log-group:another:log-stream:x`, context: {} },
+        { action: 's3:GetObject', resource: backupObject(PRIMARY_BUCKET), context: {} },
+      ]),
+    ).toEqual([]);
+  });
+
+  test('GIVEN the custom resource that strips the VPC\'s default security group THEN its role may change that group\'s rules only', async () => {
+    const id = sgRoleId();
+    expect(id).toBeDefined();
+    const model = roleModel(primary, id);
+    const role: Principal = { name: 'default security group custom resource role', arn: model.arn, policies: model.policies };
+    const vpcId = resourcesOfType(primary, 'AWS::EC2::VPC')[0];
+    const defaultGroup = `arn:aws:ec2:${config.primaryRegion}:${ACCOUNT}:security-group/${primary.getAtt(vpcId, 'DefaultSecurityGroup')}`;
+    const ruleChanges = ['ec2:AuthorizeSecurityGroupIngress', 'ec2:AuthorizeSecurityGroupEgress', 'ec2:RevokeSecurityGroupIngress', 'ec2:RevokeSecurityGroupEgress'];
+    expect(await denied(role, ruleChanges.map((action) => ({ action, resource: defaultGroup, context: {} })))).toEqual([]);
+    const tasksGroup = `arn:aws:ec2:${config.primaryRegion}:${ACCOUNT}:security-group/sg-0123456789abcdef0`;
+    expect(await allowed(role, ruleChanges.map((action) => ({ action, resource: tasksGroup, context: {} })))).toEqual([]);
+  });
+});
+
 describe('The access-log buckets: no role of the stacks may change or erase them', () => {
   const accessLogBuckets = world.buckets.filter((b) => b.name !== PRIMARY_BUCKET && b.name !== REPLICA_BUCKET);
   const promoteFunction = functionOf(replica, 'promotion function', (p) => p.FunctionName === `${config.name}-promote`);
