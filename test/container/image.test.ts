@@ -23,9 +23,9 @@ import { type LocalS3, startLocalS3 } from '../../src/local/s3-emulator';
 import { restoreCommand } from '../../src/ops/actions';
 import { ENV } from '../../src/contract';
 import { parseConfig } from '../../lib/config';
-import { TEST_CONFIG } from '../lib/fixture';
+import { TEST_CONFIG, testApp } from '../lib/fixture';
 import { type Engine, docker, ensureEngine, requireContainerTools, run } from './docker';
-import { type BuiltImage, REPO_ROOT, buildImages, hostExtraCaCerts } from './images';
+import { type BuiltImage, buildImages, hostExtraCaCerts } from './images';
 import { type SynthesizedApp, type TaskModel, type TaskRun, readSynthesizedApp, readTasks, runTask } from './tasks';
 
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
@@ -156,13 +156,16 @@ beforeAll(async () => {
     DATABASE,
   );
 
-  // AND the app synthesized with that database, as `cdk synth` does it
-  const cdkOut = join(work, 'cdk.out');
-  writeFileSync(join(work, 'config.json'), JSON.stringify({ ...TEST_CONFIG, webService: undefined, database: { host: '127.0.0.1', port: pg.port, name: DATABASE, user: ROLE, sslMode: 'verify-full', passwordSecretArn: SECRET_ARN, passwordSecretField: 'password' } }));
-  await timed('cdk synth', () =>
-    runOkQuiet('npx', ['cdk', 'synth', '--quiet', '-c', `config=${join(work, 'config.json')}`, '-o', cdkOut]),
-  );
-  app = readSynthesizedApp(cdkOut, 'meatlizard-backup-primary', config().primaryRegion, config().account!);
+  // AND the app synthesized with that database into a cloud assembly, as `cdk synth` does it (bin/app.ts's stacks,
+  // cdk.json's context, cdk-nag), in this process: the Lambda functions are not bundled, which only the CLI's synth
+  // would spend half a minute on and nothing here runs; the image assets' build contexts are staged as for a deploy.
+  const port = pg.port;
+  const synthesized = await timed('cdk synth', async () => {
+    const { app: cdkApp, outdir } = testApp({ ...TEST_CONFIG, webService: undefined, database: { host: '127.0.0.1', port, name: DATABASE, user: ROLE, sslMode: 'verify-full', passwordSecretArn: SECRET_ARN, passwordSecretField: 'password' } }, { nag: true });
+    cdkApp.synth();
+    return outdir;
+  });
+  app = readSynthesizedApp(synthesized, 'meatlizard-backup-primary', config().primaryRegion, config().account!);
   tasks = readTasks(app);
 
   // AND the buckets the stacks name, in their regions, with Object Lock as deployed
@@ -188,12 +191,6 @@ beforeAll(async () => {
     ].join('\n'),
   );
 }, BUILD_MINUTES * 60_000);
-
-async function runOkQuiet(command: string, args: string[]): Promise<string> {
-  const r = await run(command, args, { cwd: REPO_ROOT });
-  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.status}:\n${r.stderr.slice(-3000)}`);
-  return r.stdout;
-}
 
 afterAll(async () => {
   // The containers and volumes this run made, by id; the images stay as the next run's cache.

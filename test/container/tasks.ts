@@ -1,5 +1,5 @@
 /**
- * The Fargate task definitions of a `cdk synth`, run on the local Docker engine the way ECS runs them: the container's
+ * The Fargate task definitions of the synthesized app, run on the local Docker engine the way ECS runs them: the container's
  * command, environment, secrets, user, read-only root filesystem, volumes and mount points, stop timeout, in the image
  * of the asset its `Image` names. A container field this runner does not reproduce fails the run, so a task definition
  * that grows one cannot pass the image test untested.
