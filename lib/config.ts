@@ -325,6 +325,34 @@ const FARGATE_MEMORY: Record<number, [number, number, number]> = {
   4096: [8192, 30720, 1024],
 };
 
+/**
+ * The build arguments of container/Dockerfile (its `ARG`s; a test keeps the two lists equal), for what the deploying
+ * machine's network cannot reach: a TLS-inspecting proxy's CA, mirrors of Docker Hub, PGDG or the RDS trust store.
+ */
+export const DOCKERFILE_BUILD_ARGS = [
+  'BASE_IMAGE',
+  'BUILD_CA_CERTS',
+  'PGDG_REPO',
+  'PGDG_KEY_URL',
+  'PG_MAJORS',
+  'PG_SERVER_MAJORS',
+  'PG_SERVER_EXTENSIONS',
+  'RDS_CA_BUNDLE_URL',
+] as const;
+
+const IMAGE = z.strictObject({
+  /**
+   * Build arguments `cdk deploy` passes to both image builds (docs/container-image.md#build-arguments); unset ones
+   * keep the Dockerfile's defaults, which are production's build. @default {}
+   */
+  buildArgs: z.partialRecord(z.enum(DOCKERFILE_BUILD_ARGS), z.string()).default({}),
+  /**
+   * `host`: the builds use the host's network (`docker build --network host`), for an engine without a bridge
+   * network. @default 'default'
+   */
+  buildNetwork: z.enum(['default', 'host']).default('default'),
+});
+
 const TASK = z
   .strictObject({
     /** Fargate CPU units: pg_dump and the compressor each want a core. @default 2048 */
@@ -530,6 +558,8 @@ export const configSchema = z
     /** @default { mode: 'new' } */
     network: z.discriminatedUnion('mode', [NEW_NETWORK, EXISTING_NETWORK]).prefault({ mode: 'new' }),
     task: TASK.prefault({}),
+    /** How `cdk deploy` builds the images from container/Dockerfile. */
+    image: IMAGE.prefault({}),
     /** The platform's web ECS service that a restore stops and starts again. */
     webService: z
       .strictObject({
@@ -598,6 +628,7 @@ export type AppConfig = z.infer<typeof configSchema>;
 export type AppConfigInput = z.input<typeof configSchema>;
 export type RetentionConfig = AppConfig['retention'];
 export type DatabaseConfig = AppConfig['database'];
+export type ImageConfig = AppConfig['image'];
 export type NetworkConfig = AppConfig['network'];
 export type RestoreTestConfig = AppConfig['restoreTest'];
 export type AlarmsConfig = AppConfig['alarms'];
@@ -636,6 +667,7 @@ const RETIRED_SETTINGS: Record<string, string> = {
 };
 
 function unknownSetting(path: string): string {
+  if (path.startsWith('config.image.buildArgs.')) return `  - ${path}: must be one of container/Dockerfile's build arguments: ${DOCKERFILE_BUILD_ARGS.join(', ')}`;
   return `  - ${path}: ${RETIRED_SETTINGS[path] ?? 'is not a known setting (check its spelling and nesting)'}`;
 }
 

@@ -2,13 +2,13 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { IgnoreMode, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { DockerImageAsset, NetworkMode, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { IMAGE_CA_DIR, RDS_CA_BUNDLE_PATH } from '../../src/contract';
-import type { DatabaseConfig } from '../config';
+import type { DatabaseConfig, ImageConfig } from '../config';
 
 /** The repository root: the image's build context (the Dockerfile bundles the CLI from src/). */
 export const REPO_ROOT = resolve(__dirname, '..', '..');
@@ -41,9 +41,10 @@ export const IMAGE_TARGETS = { runtime: 'runtime', restoreTest: 'restore-test' }
  * One target of container/Dockerfile as an image asset. The build context is the repository root, filtered by the
  * root .dockerignore (an allow-list, which the CDK reads itself and the classic builder also reads in the staged
  * copy): the staged asset holds the few files the build needs, its hash changes only with them, and node_modules,
- * cdk.out, dist and .git never get copied. No build arguments: the Dockerfile's defaults are production's build.
+ * cdk.out, dist and .git never get copied. Build arguments only as configured (`image.buildArgs`): the Dockerfile's
+ * defaults are production's build.
  */
-function imageAsset(scope: Construct, id: string, target: string, displayName: string): DockerImageAsset {
+function imageAsset(scope: Construct, id: string, target: string, displayName: string, image: ImageConfig): DockerImageAsset {
   return new DockerImageAsset(scope, id, {
     directory: REPO_ROOT,
     file: DOCKERFILE,
@@ -51,6 +52,8 @@ function imageAsset(scope: Construct, id: string, target: string, displayName: s
     ignoreMode: IgnoreMode.DOCKER,
     platform: Platform.LINUX_AMD64,
     displayName,
+    ...(Object.keys(image.buildArgs).length > 0 ? { buildArgs: image.buildArgs as Record<string, string> } : {}),
+    ...(image.buildNetwork === 'host' ? { networkMode: NetworkMode.HOST } : {}),
   });
 }
 
@@ -61,6 +64,8 @@ export interface TaskPlatformProps {
   readonly assignPublicIp: boolean;
   readonly database: DatabaseConfig;
   readonly logRetention: logs.RetentionDays;
+  /** How the images are built (build arguments, network). */
+  readonly image: ImageConfig;
 }
 
 /**
@@ -74,6 +79,7 @@ export class TaskPlatform extends Construct {
   readonly image: ecs.ContainerImage;
   readonly imageAsset: DockerImageAsset;
   private restoreTestAsset?: DockerImageAsset;
+  private readonly imageConfig: ImageConfig;
   readonly logGroup: logs.LogGroup;
   readonly securityGroup: ec2.SecurityGroup;
   readonly passwordSecret: secretsmanager.ISecret;
@@ -96,7 +102,8 @@ export class TaskPlatform extends Construct {
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
 
-    this.imageAsset = imageAsset(this, 'Image', IMAGE_TARGETS.runtime, 'meatbackup image');
+    this.imageConfig = props.image;
+    this.imageAsset = imageAsset(this, 'Image', IMAGE_TARGETS.runtime, 'meatbackup image', props.image);
     this.image = ecs.ContainerImage.fromDockerImageAsset(this.imageAsset);
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
@@ -132,7 +139,7 @@ export class TaskPlatform extends Construct {
    * cluster mode needs it, and a deployment without one builds and pushes no such image.
    */
   get restoreTestImageAsset(): DockerImageAsset {
-    this.restoreTestAsset ??= imageAsset(this, 'RestoreTestImage', IMAGE_TARGETS.restoreTest, 'meatbackup restore-test image');
+    this.restoreTestAsset ??= imageAsset(this, 'RestoreTestImage', IMAGE_TARGETS.restoreTest, 'meatbackup restore-test image', this.imageConfig);
     return this.restoreTestAsset;
   }
 

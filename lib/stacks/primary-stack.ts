@@ -88,6 +88,7 @@ export class PrimaryStack extends Stack {
       assignPublicIp: this.network.assignPublicIp,
       database: config.database,
       logRetention: config.retention.logDays,
+      image: config.image,
     });
     const webService = config.webService ? new WebService(this, config.webService) : undefined;
     this.backupTask = this.createBackupTask(config);

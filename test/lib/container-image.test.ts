@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './fixture';
+import { DOCKERFILE_BUILD_ARGS, parseConfig } from '../../lib/config';
+import { REPO_ROOT, TEST_CONFIG, synthesize } from './fixture';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'container', 'Dockerfile'), 'utf8');
 /** The instructions, continuation lines joined, comments dropped. */
@@ -53,5 +54,35 @@ describe('GIVEN container/Dockerfile', () => {
     expect(arg('RDS_CA_BUNDLE_URL')).toBe('https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem');
     expect(arg('BUILD_CA_CERTS')).toBe('""');
     expect(arg('PG_MAJORS')).toBe('"13 14 15 16 17 18"');
+  });
+});
+
+describe('GIVEN a deploying machine behind a proxy, with mirrors, or with an engine without a bridge network', () => {
+  test('THEN the configuration accepts exactly the Dockerfile\'s build arguments', () => {
+    const declared = [...dockerfile.matchAll(/^ARG (\w+)/gm)].map((m) => m[1]);
+    expect([...DOCKERFILE_BUILD_ARGS].sort()).toEqual([...new Set(declared)].sort());
+  });
+
+  test('WHEN image.buildArgs and buildNetwork are configured THEN cdk deploy builds both images with them (asset manifest)', () => {
+    const buildArgs = { BUILD_CA_CERTS: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', PGDG_REPO: 'https://mirror.example.com/pgdg' };
+    const { app } = synthesize({ ...TEST_CONFIG, restoreTest: { mode: 'cluster' }, image: { buildArgs, buildNetwork: 'host' } });
+    const manifest = JSON.parse(readFileSync(join(app.outdir, 'meatlizard-backup-primary.assets.json'), 'utf8')) as {
+      dockerImages: Record<string, { source: { dockerBuildTarget: string; dockerBuildArgs?: Record<string, string>; networkMode?: string } }>;
+    };
+    const sources = Object.values(manifest.dockerImages).map((i) => i.source);
+    expect(sources.map((s) => s.dockerBuildTarget).sort()).toEqual(['restore-test', 'runtime']);
+    for (const source of sources) expect({ args: source.dockerBuildArgs, network: source.networkMode }).toEqual({ args: buildArgs, network: 'host' });
+  });
+
+  test('WHEN nothing is configured THEN the images build with the Dockerfile\'s defaults (no argument) on the default network', () => {
+    const { app } = synthesize(TEST_CONFIG);
+    const manifest = JSON.parse(readFileSync(join(app.outdir, 'meatlizard-backup-primary.assets.json'), 'utf8')) as { dockerImages: Record<string, { source: Record<string, unknown> }> };
+    for (const image of Object.values(manifest.dockerImages)) expect([image.source.dockerBuildArgs, image.source.networkMode]).toEqual([undefined, undefined]);
+  });
+
+  test('WHEN a build argument the Dockerfile does not declare is configured THEN synth refuses it in one line naming the ones it has', () => {
+    expect(() => parseConfig({ ...TEST_CONFIG, image: { buildArgs: { HTTP_PROXY: 'http://proxy:3128' } } }, 'test')).toThrow(
+      /config\.image\.buildArgs\.HTTP_PROXY.*must be one of container\/Dockerfile's build arguments: BASE_IMAGE, BUILD_CA_CERTS/,
+    );
   });
 });
