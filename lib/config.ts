@@ -234,6 +234,22 @@ const KMS_KEY_ARN = z
       'aws secretsmanager describe-secret --secret-id ARN --query KmsKeyId',
   );
 
+/** A role of its own for one job, with its password's secret (see docs/deploying-aws.md#database-roles). */
+const LOGIN = z.strictObject({
+  /** The role (PGUSER). */
+  user: z.string().min(1).max(63),
+  /** Complete ARN of the Secrets Manager secret holding its password (PGPASSWORD). */
+  passwordSecretArn: SECRET_ARN,
+  /** JSON key inside the secret; unset: the whole secret string. */
+  passwordSecretField: z.string().min(1).optional(),
+  /** The customer-managed KMS key of that secret, if any (as database.passwordSecretKmsKeyArn). */
+  passwordSecretKmsKeyArn: KMS_KEY_ARN.optional(),
+});
+
+/** The jobs that connect to the database, each of which may log in as its own role (`database.logins`). */
+export const DATABASE_JOBS = ['backup', 'restore', 'restoreTest'] as const;
+export type DatabaseJob = (typeof DATABASE_JOBS)[number];
+
 const DATABASE = z.strictObject({
   /** Host name or IP address of the PostgreSQL server (libpq PGHOST). */
   host: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'must be a host name or IP address'),
@@ -269,6 +285,12 @@ const DATABASE = z.strictObject({
    * aws/secretsmanager, which needs no grant)
    */
   passwordSecretKmsKeyArn: KMS_KEY_ARN.optional(),
+  /**
+   * A role per job instead of `user` for all (the least-privilege roles of docs/deploying-aws.md#database-roles):
+   * the backup task, the restore task and the restore test in scratch mode each log in with their own, and each task's
+   * execution role reads only its own secret. A job left out uses `user` and `passwordSecretArn`. @default {}
+   */
+  logins: z.strictObject({ backup: LOGIN.optional(), restore: LOGIN.optional(), restoreTest: LOGIN.optional() }).default({}),
 }).superRefine((db, ctx) => {
   const verifying = db.sslMode === 'verify-ca' || db.sslMode === 'verify-full';
   if (db.sslRootCert !== undefined && !verifying) {
@@ -598,21 +620,25 @@ export const configSchema = z
         });
       }
     });
-    const keyArn = c.database.passwordSecretKmsKeyArn;
-    if (keyArn !== undefined) {
+    const secretKeys: Array<[string | undefined, PropertyKey[]]> = [
+      [c.database.passwordSecretKmsKeyArn, ['database', 'passwordSecretKmsKeyArn']],
+      ...DATABASE_JOBS.map((job): [string | undefined, PropertyKey[]] => [c.database.logins[job]?.passwordSecretKmsKeyArn, ['database', 'logins', job, 'passwordSecretKmsKeyArn']]),
+    ];
+    for (const [keyArn, keyPath] of secretKeys) {
+      if (keyArn === undefined) continue;
       const [, , , keyRegion, keyAccount] = keyArn.split(':');
       // Secrets Manager encrypts a secret only with a key of the secret's own region, which is where the tasks run.
       if (keyRegion !== c.primaryRegion) {
         ctx.addIssue({
           code: 'custom',
-          path: ['database', 'passwordSecretKmsKeyArn'],
+          path: keyPath,
           message: `must be a key in primaryRegion ${c.primaryRegion}, not ${keyRegion}: Secrets Manager uses a key of the secret's own region`,
         });
       }
       if (c.account !== undefined && keyAccount !== c.account) {
         ctx.addIssue({
           code: 'custom',
-          path: ['database', 'passwordSecretKmsKeyArn'],
+          path: keyPath,
           message: `must be a key of the stacks' account ${c.account}, not ${keyAccount}`,
         });
       }

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { TASK_CONTAINER_NAME } from '../../src/contract';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
+import type { DatabaseJob } from '../config';
 import type { TaskPlatform } from './task-platform';
 
 export interface MeatbackupTaskProps {
@@ -26,6 +27,8 @@ export interface MeatbackupTaskProps {
    * restore test in cluster mode, which starts its own server). @default true
    */
   readonly connectsToDatabase?: boolean;
+  /** Which job's login the task uses (`database.logins`, else the shared user). */
+  readonly databaseJob: DatabaseJob;
   /**
    * A writable directory on the task's ephemeral storage at `path` (also TMPDIR; the root filesystem stays read-only),
    * and the task's total ephemeral storage. The image must declare `path` as a VOLUME owned by its user.
@@ -47,6 +50,7 @@ export class MeatbackupTask extends Construct {
     super(scope, id);
     const platform = props.platform;
     const connectsToDatabase = props.connectsToDatabase ?? true;
+    const login = connectsToDatabase ? platform.loginFor(props.databaseJob) : undefined;
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       family: props.family,
@@ -65,11 +69,11 @@ export class MeatbackupTask extends Construct {
       // SIGTERM, then up to 2 minutes to abort a multipart upload or drop a half-restored database (Fargate's maximum).
       stopTimeout: Duration.seconds(120),
       environment: {
-        ...(connectsToDatabase ? platform.databaseEnvironment : {}),
+        ...(login ? { ...platform.databaseEnvironment, PGUSER: login.user } : {}),
         ...props.environment,
         ...(props.scratch ? { TMPDIR: props.scratch.path } : {}),
       },
-      secrets: connectsToDatabase ? platform.databaseSecrets : undefined,
+      secrets: login?.secrets,
       logging: ecs.LogDrivers.awsLogs({
         logGroup: platform.logGroup,
         streamPrefix: props.streamPrefix,
@@ -81,7 +85,7 @@ export class MeatbackupTask extends Construct {
       this.taskDefinition.addVolume({ name: 'scratch' });
       this.container.addMountPoints({ sourceVolume: 'scratch', containerPath: props.scratch.path, readOnly: false });
     }
-    if (connectsToDatabase && platform.passwordSecretKeyArn !== undefined) {
+    if (login?.secretKeyArn !== undefined) {
       // ECS reads PGPASSWORD with the execution role, and Secrets Manager decrypts the secret with the caller's
       // permissions on its customer-managed key; kms:ViaService keeps the grant to decryption through Secrets Manager
       // (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html). Passing the key to the
@@ -90,7 +94,7 @@ export class MeatbackupTask extends Construct {
         new iam.PolicyStatement({
           sid: 'DecryptPasswordSecret',
           actions: ['kms:Decrypt'],
-          resources: [platform.passwordSecretKeyArn],
+          resources: [login.secretKeyArn],
           conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
         }),
       );

@@ -54,6 +54,7 @@ export class RestoreTestSchedule extends Construct {
     this.task = new MeatbackupTask(this, 'Task', {
       platform,
       family: props.family,
+      databaseJob: 'restoreTest',
       // Cluster mode starts a server of its own: the image with one. Scratch mode restores into the database server,
       // with the clients the backup uses.
       image: cluster ? platform.restoreTestImage : platform.image,

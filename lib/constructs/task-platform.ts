@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { IMAGE_CA_DIR, RDS_CA_BUNDLE_PATH } from '../../src/contract';
-import type { DatabaseConfig, ImageConfig } from '../config';
+import type { DatabaseConfig, DatabaseJob, ImageConfig } from '../config';
 
 /** The repository root: the image's build context (the Dockerfile bundles the CLI from src/). */
 export const REPO_ROOT = resolve(__dirname, '..', '..');
@@ -57,6 +57,14 @@ function imageAsset(scope: Construct, id: string, target: string, displayName: s
   });
 }
 
+/** The role a task logs in as, and the ECS secret of its password. */
+export interface DatabaseLogin {
+  readonly user: string;
+  readonly secrets: Record<string, ecs.Secret>;
+  /** The customer-managed KMS key of the password's secret, if any. */
+  readonly secretKeyArn?: string;
+}
+
 export interface TaskPlatformProps {
   readonly vpc: ec2.IVpc;
   /** Subnets the tasks run in. */
@@ -92,6 +100,8 @@ export class TaskPlatform extends Construct {
   readonly databaseEnvironment: Record<string, string>;
   /** ECS secrets of the database connection: PGPASSWORD. */
   readonly databaseSecrets: Record<string, ecs.Secret>;
+  private readonly database: DatabaseConfig;
+  private readonly logins = new Map<DatabaseJob, DatabaseLogin>();
 
   constructor(scope: Construct, id: string, props: TaskPlatformProps) {
     super(scope, id);
@@ -132,6 +142,27 @@ export class TaskPlatform extends Construct {
       ...(rootCert ? { PGSSLROOTCERT: rootCert } : {}),
     };
     this.databaseSecrets = { PGPASSWORD: ecs.Secret.fromSecretsManager(this.passwordSecret, db.passwordSecretField) };
+    this.database = db;
+  }
+
+  /**
+   * How `job` logs in: its own role and secret when `database.logins` names one, else the shared `user` and secret.
+   * One imported secret per job, so each task's execution role is granted only the secret it reads.
+   */
+  loginFor(job: DatabaseJob): DatabaseLogin {
+    let login = this.logins.get(job);
+    if (!login) {
+      const own = this.database.logins[job];
+      login = own
+        ? {
+            user: own.user,
+            secrets: { PGPASSWORD: ecs.Secret.fromSecretsManager(secretsmanager.Secret.fromSecretCompleteArn(this, `${job}PasswordSecret`, own.passwordSecretArn), own.passwordSecretField) },
+            ...(own.passwordSecretKmsKeyArn ? { secretKeyArn: own.passwordSecretKmsKeyArn } : {}),
+          }
+        : { user: this.database.user, secrets: this.databaseSecrets, ...(this.passwordSecretKeyArn ? { secretKeyArn: this.passwordSecretKeyArn } : {}) };
+      this.logins.set(job, login);
+    }
+    return login;
   }
 
   /**

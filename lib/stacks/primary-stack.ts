@@ -161,6 +161,7 @@ export class PrimaryStack extends Stack {
     const task = new MeatbackupTask(this, 'BackupTask', {
       platform: this.platform,
       family: backupTaskFamily(config),
+      databaseJob: 'backup',
       command: ['backup'],
       cpu: config.task.cpu,
       memoryMiB: config.task.memoryMiB,
@@ -188,6 +189,7 @@ export class PrimaryStack extends Stack {
     const task = new MeatbackupTask(this, 'RestoreTask', {
       platform: this.platform,
       family: restoreTaskFamily(config),
+      databaseJob: 'restore',
       // Placeholder: the ops Lambda always overrides the command with the resolved key (src/ops/actions.ts).
       command: ['restore', 'latest'],
       cpu: config.task.cpu,

@@ -61,6 +61,7 @@ describe('configuration', () => {
           port: 5432,
           name: 'meatdb',
           user: 'meatbackup',
+          logins: {},
           sslMode: 'require',
           passwordSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatlizard/meatdb/backup-AbCdEf',
         },

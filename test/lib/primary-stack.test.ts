@@ -898,3 +898,68 @@ describe('password secret encrypted with a customer-managed key', () => {
     expect(JSON.stringify(primary.toJSON())).not.toContain('secretsmanager.eu-west-1.amazonaws.com');
   });
 });
+
+describe('a database role per job (database.logins)', () => {
+  const secret = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:meatdb/${name}-AbC123`;
+  const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+  /** Per task family: PGUSER, the PGPASSWORD secret it reads, and the secrets and keys its execution role may read. */
+  function loginsOf(template: Template): Record<string, { user?: string; reads?: string; secrets: string[]; keys: string[] }> {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+    const out: Record<string, { user?: string; reads?: string; secrets: string[]; keys: string[] }> = {};
+    for (const { Properties: td } of Object.values(template.findResources('AWS::ECS::TaskDefinition'))) {
+      const container = td.ContainerDefinitions[0] as { Environment: Array<{ Name: string; Value: string }>; Secrets?: Array<{ ValueFrom: string }> };
+      const roleId = td.ExecutionRoleArn['Fn::GetAtt'][0];
+      const statements = policies
+        .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === roleId))
+        .flatMap((p) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: string }>);
+      const resourcesOf = (prefix: string) => statements.filter((st) => [st.Action].flat().some((a) => a.startsWith(prefix))).map((st) => st.Resource);
+      out[td.Family] = {
+        user: container.Environment.find((e) => e.Name === 'PGUSER')?.Value,
+        reads: container.Secrets?.[0]?.ValueFrom,
+        secrets: resourcesOf('secretsmanager:'),
+        keys: resourcesOf('kms:'),
+      };
+    }
+    return out;
+  }
+
+  test('GIVEN a role per job, one with its own key WHEN synthesized THEN each task logs in as its own role and its execution role reads only that role\'s secret', () => {
+    // GIVEN the least-privilege roles of docs/deploying-aws.md, the restore test in scratch mode (it connects)
+    const input: AppConfigInput = {
+      ...TEST_CONFIG,
+      database: {
+        ...TEST_CONFIG.database,
+        logins: {
+          backup: { user: 'meatbackup_backup', passwordSecretArn: secret('backup'), passwordSecretField: 'password' },
+          restore: { user: 'meatbackup_restore', passwordSecretArn: secret('restore'), passwordSecretKmsKeyArn: KEY_ARN },
+          restoreTest: { user: 'meatbackup_restore_test', passwordSecretArn: secret('restore-test') },
+        },
+      },
+      restoreTest: { mode: 'scratch' },
+    };
+    // WHEN
+    const { primary } = synthesize(input);
+    // THEN
+    expect(loginsOf(primary)).toEqual({
+      'meatlizard-backup-backup': { user: 'meatbackup_backup', reads: `${secret('backup')}:password::`, secrets: [secret('backup')], keys: [] },
+      'meatlizard-backup-restore': { user: 'meatbackup_restore', reads: secret('restore'), secrets: [secret('restore')], keys: [KEY_ARN] },
+      'meatlizard-backup-restore-test': { user: 'meatbackup_restore_test', reads: secret('restore-test'), secrets: [secret('restore-test')], keys: [] },
+    });
+  });
+
+  test('GIVEN a role for the backup only WHEN synthesized THEN the restore keeps the shared user and secret', () => {
+    const { primary } = synthesize({ ...TEST_CONFIG, database: { ...TEST_CONFIG.database, logins: { backup: { user: 'meatbackup_backup', passwordSecretArn: secret('backup') } } } });
+    const logins = loginsOf(primary);
+    expect(logins['meatlizard-backup-backup']).toMatchObject({ user: 'meatbackup_backup', secrets: [secret('backup')] });
+    expect(logins['meatlizard-backup-restore']).toMatchObject({ user: 'meatbackup', reads: `${SECRET_ARN}:password::`, secrets: [SECRET_ARN] });
+  });
+
+  test('GIVEN a login\'s key in another region WHEN parsed THEN one line names that login\'s key', () => {
+    const input: AppConfigInput = {
+      ...TEST_CONFIG,
+      database: { ...TEST_CONFIG.database, logins: { restore: { user: 'r', passwordSecretArn: secret('restore'), passwordSecretKmsKeyArn: KEY_ARN.replace('eu-west-1', 'us-east-1') } } },
+    };
+    expect(() => synthesize(input)).toThrow(/config\.database\.logins\.restore\.passwordSecretKmsKeyArn: must be a key in primaryRegion eu-west-1, not us-east-1/);
+  });
+});
