@@ -390,8 +390,9 @@ export type RetentionClass = (typeof RETENTION_CLASSES)[number];
 export const COMPRESSORS = ['isal', 'zlib'] as const;
 
 /**
- * What a plain pg_dump leaves out about the database itself, recorded at backup time so that a restore with no
- * database to copy them from (dropped, a new server) can apply them: src/restore/database-properties.ts.
+ * What a plain pg_dump leaves out about the database itself, recorded at backup time (src/postgres/database-properties.ts)
+ * so that a restore with no database to copy them from (dropped, a new server) can apply them
+ * (src/restore/database-properties.ts).
  */
 export const databasePropertiesSchema = z.object({
   owner: z.string(),

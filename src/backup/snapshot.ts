@@ -7,7 +7,7 @@
  */
 import type { Client } from 'pg';
 import type { CatalogSummary, DatabaseProperties } from '../contract';
-import { readDatabaseProperties } from '../restore/database-properties';
+import { readDatabaseProperties } from '../postgres/database-properties';
 import { readCatalogSummary } from '../postgres/catalog-summary';
 import { describePgError, openClient, serverVersion } from '../postgres/client';
 import type { Connection } from '../postgres/connection';
@@ -19,7 +19,7 @@ export interface SnapshotSession {
   serverMajor: number;
   /** The catalog summary read in the exported snapshot. */
   catalog: CatalogSummary;
-  /** The database's own properties, which the plain dump does not carry (../restore/database-properties). */
+  /** The database's own properties, which the plain dump does not carry (../postgres/database-properties). */
   databaseProperties: DatabaseProperties;
   /** Ends the transaction and the session; never throws. */
   close(): Promise<void>;
