@@ -302,7 +302,7 @@ function logStart(options: BackupOptions, run: Run, tools: Tools): void {
   const { key, bucket, session, lock, retention } = run;
   options.logger?.info(`backing up ${options.connection.database} to s3://${bucket}/${key} (${tools.compressor.name} level ${tools.level})`, {
     key, bucket, serverVersion: session.serverVersion, pgDump: tools.pgDump.path, pgDumpVersion: tools.pgDump.version, snapshot: session.snapshotId,
-    compressor: tools.compressor.name, ...(tools.compressor.igzipPath ? { igzip: tools.compressor.igzipPath } : {}), level: tools.level,
+    compressor: tools.compressor.name, ...(tools.compressor.igzipPath ? { igzip: tools.compressor.igzipPath } : {}), compressionLevel: tools.level,
     retention: retention.class, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}),
   });
 }

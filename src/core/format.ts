@@ -1,5 +1,6 @@
 /** How sizes, durations, ages and tables read in human output: one place for the CLI, the Lambda and the bench. */
 
+/** Sizes and rates (`${formatBytes(rate)}/s`): whole bytes under 1 KiB, one decimal above. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
@@ -8,7 +9,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 export function formatDuration(seconds: number): string {
@@ -29,6 +30,14 @@ export function formatAge(from: Date, now: Date = new Date()): string {
   const seconds = Math.max(0, (now.getTime() - from.getTime()) / 1000);
   if (seconds < 48 * 3600) return formatDuration(Math.round(seconds)).replace(/\.0s$/, 's');
   return `${Math.floor(seconds / 86400)}d`;
+}
+
+/**
+ * The AGE a listing shows: the age, or for a backup whose name is stamped later than now (a wrong clock, or an object
+ * named by hand) `FUTURE (+26690d)`, never a reassuring `0s`.
+ */
+export function formatListedAge(from: Date, now: Date = new Date()): string {
+  return from.getTime() > now.getTime() ? `FUTURE (+${formatAge(now, from)})` : formatAge(from, now);
 }
 
 /**

@@ -29,6 +29,15 @@ export interface LoggerOptions {
   now?: () => number;
 }
 
+/** The keys every JSON line starts with; a field of the same name never replaces them (`"level": 1` once did). */
+const OWN_KEYS = new Set(['time', 'level', 'message']);
+
+function record(level: string, message: string, fields: Fields | undefined, at: number): Fields {
+  const out: Fields = { time: new Date(at).toISOString(), level, message };
+  for (const [k, v] of Object.entries(fields ?? {})) out[OWN_KEYS.has(k) ? `field.${k}` : k] = v;
+  return out;
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stderr = options.stderr ?? process.stderr;
   const tty = options.tty ?? Boolean((stderr as NodeJS.WriteStream).isTTY);
@@ -45,7 +54,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       progressShown = false;
       stderr.write(`${level === 'warn' ? 'warning: ' : ''}${message}\n`);
     } else {
-      stderr.write(`${JSON.stringify({ time: new Date(now()).toISOString(), level, message, ...fields })}\n`);
+      stderr.write(`${JSON.stringify(record(level, message, fields, now()))}\n`);
     }
   };
 

@@ -5,6 +5,7 @@
  */
 import { ENV } from '../contract';
 import { usageError } from '../core/errors';
+import { createLogger } from '../core/log';
 import { resolveConnection } from '../postgres/connection';
 import type { Settings } from '../settings';
 import { createS3Client, resolveBucket } from '../storage/s3';
@@ -27,9 +28,10 @@ export function interactionSettings(settings: Settings): InteractionSettings {
   return { key: discordPublicKey(d.publicKey!), guildId: d.guildId!, roleIds: d.roleIds };
 }
 
-/** One JSON line per event on stderr (the container's log); never a token or the webhook URL. */
+/** One JSON line per event on stderr (the container's log), through the project's logger; never a token or the webhook URL. */
 export function jsonLog(record: Record<string, unknown>): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', ...record })}\n`);
+  const { message, ...fields } = record;
+  createLogger({ tty: false }).info(String(message ?? ''), fields);
 }
 
 /** The channel webhook notifier, when DISCORD_WEBHOOK_URL is set. */

@@ -122,4 +122,10 @@ describe('the result line', () => {
     expect(describeResult(result(5, 2))).toContain('objects/s');
     expect(describeResult(result(5, 2))).toContain('5 by copy record');
   });
+
+  test('GIVEN a slow copy of a few bytes WHEN described THEN the rate reads like every other size, not 201.9995455578278 B/s', () => {
+    const slow = { ...result(5, 0.2475), bytesPerSecond: 201.9995455578278 };
+    expect(describeResult(slow)).toContain('20 objects/s, 202 B/s over 0.2s of copying');
+    expect(describeResult({ ...slow, bytesPerSecond: 2_500_000.123 })).toContain(', 2.4 MiB/s over');
+  });
 });
