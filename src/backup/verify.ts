@@ -59,6 +59,8 @@ export interface VerifyResult {
   seconds: number;
   /** The current version, when someone wrote over the backup's key after the backup (the pinned one was verified). */
   overwrittenBy?: string;
+  /** What an operator should know about the version that was read (a promoted copy, a version the bucket lacks). */
+  notes: string[];
 }
 
 /** The backup's content is not what its manifest recorded: a result to record, unlike a failure to read it. */
@@ -142,11 +144,14 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest, watchdo
   const started = Date.now();
   let versionId = options.versionId;
   let overwrittenBy: string | undefined;
+  let notes: string[] = [];
   if (versionId === undefined) {
     const located = await stepOf(watchdog, `S3 HeadObject of ${key} in bucket ${bucket}`, () => locateBackupVersion(s3, bucket, key, manifest));
     const pinned = located.head.VersionId;
     if (pinned && pinned !== 'null') versionId = pinned;
     overwrittenBy = located.overwrittenBy;
+    // A written-over key has its own warning line (verify's overwriteWarning): its note would say it twice.
+    if (!overwrittenBy) notes = located.notes;
   }
   const watch = watchDownload(watchdog, key, (bytes) => logger?.progress(`verifying ${key}`, bytes, manifest.sizeBytes));
   const object = await openObject(s3, bucket, key, { ...(signal ? { signal } : {}), ...(versionId ? { versionId } : {}) }).catch((err: unknown) => {
@@ -158,8 +163,10 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest, watchdo
     throw new VerificationFailed(key, `it is ${object.sizeBytes} bytes but the manifest records ${manifest.sizeBytes}`);
   }
   if (!overwrittenBy && manifest.versionId && object.versionId && manifest.versionId !== object.versionId) {
-    // The recorded version is not in this bucket (a copy): information, the content check decides.
-    logger?.info(versionNote(key, object.versionId, manifest.versionId, object.metadata));
+    // The recorded version is not in this bucket (a copy): information, the content check decides. It says more
+    // than locateBackupVersion's note (which version this copy is of), so it stands in its place.
+    notes = [versionNote(key, object.versionId, manifest.versionId, object.metadata)];
+    logger?.info(notes[0]);
   }
 
   const digest = new DigestStream(watch.onBytes);
@@ -197,6 +204,7 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest, watchdo
     manifest,
     seconds: (Date.now() - started) / 1000,
     ...(overwrittenBy ? { overwrittenBy } : {}),
+    notes,
   };
 }
 

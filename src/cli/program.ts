@@ -7,6 +7,7 @@ import { EXIT, UserError, oneLine } from '../core/errors';
 import { Interrupted, installSignalHandlers } from '../core/signals';
 import { type Environment, type Settings, readSettings } from '../settings';
 import { commands } from './commands';
+import { zlibFallbackNote } from './decompressor';
 
 export interface GlobalOptions {
   debug?: boolean;
@@ -23,6 +24,8 @@ export function buildProgram(settings: Settings): Command {
       outputError: () => undefined,
     });
   for (const register of commands) register(program, settings);
+  const fallback = zlibFallbackNote(settings);
+  if (fallback) program.addHelpText('after', `\n${fallback}`);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -9,15 +9,23 @@
  * - `opsTaskStatus`: one task's status with exit code and log link, or the project's recent tasks.
  * - `opsBackupHealth`: the newest backup, its age and its latest restore-test result (./backup-health).
  */
-import { UserError } from '../core/errors';
 import { readRequiredManifest } from '../catalog/catalog';
 import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
 import { formatAge } from '../core/format';
+import { type SourceDatabaseWords, otherDatabaseRefusal } from '../catalog/source-database';
 import { describeServiceRef } from '../restore/web-service';
 import { type BackupHealth, backupHealth } from './backup-health';
 import { type OpsConfig, STARTABLE_TASK_KINDS, opsConfig } from './config';
 import type { OpsContext } from './context';
 import { type TaskStatus, ensureNoProjectTaskRunning, listProjectTasks, runProjectTask, taskStatus } from './tasks';
+
+/** The ops event's words for a backup of another database (src/catalog/source-database.ts). */
+const OPS_SOURCE_WORDS: SourceDatabaseWords = {
+  option: '"fromDatabase"',
+  withValue: (database) => `"fromDatabase": "${database}"`,
+  unchanged: 'nothing was started',
+  targetNote: ' (the database this deployment restores)',
+};
 
 export interface RestoreTaskPlan {
   bucket: string;
@@ -39,6 +47,8 @@ export interface RestoreTaskPlan {
   command: string[];
   /** Tasks that must stop before a restore may start; a confirmation while any runs is refused. */
   blockedBy: TaskStatus[];
+  /** `latest` only: the newer backups it passed over (stamped in the future, incomplete). */
+  passedOver?: string;
 }
 
 /** The restore task's container command for a resolved key (a backup of `source`, restored into `target`). */
@@ -63,18 +73,16 @@ export const BACKUP_COMMAND = ['backup', '--json'];
  */
 async function resolveForRestore(deps: OpsContext, config: OpsConfig, ref: string, fromDatabase: string | undefined): Promise<{ backup: ResolvedBackup; target: string }> {
   const source = fromDatabase ?? config.database;
+  const restoreInto = config.database !== undefined && fromDatabase === undefined ? { restoreInto: { target: config.database, words: OPS_SOURCE_WORDS } } : {};
   const backup = await resolveBackupRef(deps.s3, config.bucket, config.prefix, ref, {
     ...(source !== undefined ? { database: source } : {}),
     databaseHint: 'name the backup by its key, or add "fromDatabase": NAME',
+    ...restoreInto,
+    now: deps.now(),
   });
   const target = config.database ?? backup.database;
-  if (backup.database !== target && backup.database !== fromDatabase) {
-    throw new UserError(
-      fromDatabase === undefined
-        ? `backup ${backup.key} is of database ${backup.database}, not of ${target} (the database this deployment restores): add "fromDatabase": "${backup.database}" to restore it into ${target} anyway; nothing was started`
-        : `backup ${backup.key} is of database ${backup.database}, but "fromDatabase" says ${fromDatabase}; nothing was started`,
-    );
-  }
+  const refused = otherDatabaseRefusal(backup.key, backup.database, target, fromDatabase, OPS_SOURCE_WORDS);
+  if (refused) throw refused;
   return { backup, target };
 }
 
@@ -98,6 +106,7 @@ async function plan(deps: OpsContext, config: OpsConfig, ref: string, fromDataba
     webService: config.webService ? describeServiceRef(config.webService) : null,
     command: restoreCommand(config, backup.key, target, backup.database),
     blockedBy: await listProjectTasks(deps.ecs, config, 'RUNNING', STARTABLE_TASK_KINDS),
+    ...(backup.skipped ? { passedOver: backup.skipped } : {}),
   };
 }
 

@@ -147,6 +147,7 @@ export async function runRestoreTest(given: RestoreTestOptions): Promise<Restore
       }),
     );
     database = parseBackupKey(resolved.key)?.database ?? database;
+    if (resolved.skipped) options.logger.warn(resolved.skipped);
     const outcome = await testResolved(options, resolved.key, testedAt, started, watchdog);
     database = outcome.database;
     success = outcome.result.ok ? 1 : 0;

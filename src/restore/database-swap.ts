@@ -40,15 +40,33 @@ export function nameStamp(date: Date): string {
   return date.toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
 }
 
+/** The stamped suffixes this project adds to database names (`_pre_restore_<stamp>`, `_restore_<stamp>_2`, …). */
+const STAMPED_TAIL = /(?:_(?:pre_restore|restore_test|restore)_\d{8}T\d{6}Z(?:_\d+)?)+$/;
+
+/** `text` cut on a character boundary to at most `bytes` bytes of UTF-8. */
+function cutToBytes(text: string, bytes: number): string {
+  if (bytes <= 0) return '';
+  let head = text;
+  while (Buffer.byteLength(head) > bytes) head = Array.from(head).slice(0, -1).join('');
+  return head;
+}
+
 /**
- * `<base><suffix>`, shortening `base` (on a character boundary) so the whole name fits in 63 bytes: PostgreSQL
- * would otherwise cut the suffix off silently and two restores could collide.
+ * `<base><suffix>` within PostgreSQL's 63-byte identifiers (it would cut the rest off silently, suffix included, and
+ * two restores could collide). When it does not fit, the database-name part of `base` is shortened, never a stamp:
+ * the suffix's and those `base` already carries (a target that is itself a kept copy, `meatdb_pre_restore_…`) stay
+ * whole, down to one character of the name; only longer than that are the base's own stamps cut. The same base and
+ * suffix always give the same name (./leftovers relies on it); the restore makes it unique on the server by adding
+ * `_2`, `_3` … to the stamp (unusedName).
  */
 export function derivedName(base: string, suffix: string): string {
-  const room = MAX_NAME_BYTES - Buffer.byteLength(suffix);
-  let head = base;
-  while (Buffer.byteLength(head) > room) head = Array.from(head).slice(0, -1).join('');
-  return `${head}${suffix}`;
+  if (Buffer.byteLength(base) + Buffer.byteLength(suffix) <= MAX_NAME_BYTES) return `${base}${suffix}`;
+  const tail = STAMPED_TAIL.exec(base)?.[0] ?? '';
+  const name = base.slice(0, base.length - tail.length);
+  const room = MAX_NAME_BYTES - Buffer.byteLength(suffix) - Buffer.byteLength(tail);
+  const head = cutToBytes(name, room);
+  if (tail && head.length > 0) return `${head}${tail}${suffix}`;
+  return `${cutToBytes(base, MAX_NAME_BYTES - Buffer.byteLength(suffix))}${suffix}`;
 }
 
 export function freshName(target: string, stamp: string): string {

@@ -43,7 +43,12 @@ export const PSQL_LOAD_ARGS = ['--no-psqlrc', '--quiet', '-v', 'ON_ERROR_STOP=1'
 const LOAD_PGOPTIONS = '-c synchronous_commit=off';
 
 export class PsqlFailed extends UserError {
-  constructor(message: string, readonly psqlExitCode: number) {
+  constructor(
+    message: string,
+    readonly psqlExitCode: number,
+    /** psql was connected and loading when its connection ended (its backend terminated, the server restarted). */
+    readonly connectionLost = false,
+  ) {
     super(message, 1);
     this.name = 'PsqlFailed';
   }
@@ -54,6 +59,11 @@ class StderrTail {
   private tail: string[] = [];
   private partial = '';
   firstError: string | undefined;
+  /**
+   * The line of the SQL psql was at when its connection ended mid-load: psql says so with its input position
+   * (`psql:<stdin>:1550113: error: connection to server was lost`), which a failed connect never has.
+   */
+  lostAtLine: number | undefined;
   constructor(private readonly onLine?: (line: string) => void) {}
   push(chunk: Buffer): void {
     const lines = (this.partial + chunk.toString('utf8')).split('\n');
@@ -67,6 +77,8 @@ class StderrTail {
   private line(line: string): void {
     if (!line.trim()) return;
     if (!this.firstError && /\b(ERROR|FATAL|PANIC):|^psql: error:/.test(line)) this.firstError = line.trim();
+    const lost = /^psql:[^:]*:(\d+): (?:error: )?(?:connection to server was lost|server closed the connection unexpectedly)/.exec(line);
+    if (lost && this.lostAtLine === undefined) this.lostAtLine = Number(lost[1]);
     this.tail.push(line.trim());
     if (this.tail.length > 8) this.tail.shift();
     this.onLine?.(line);
@@ -211,6 +223,11 @@ export async function psqlLoad(options: LoadOptions): Promise<void> {
 }
 
 function psqlFailed(exit: Exit, stderr: StderrTail): PsqlFailed {
+  if (stderr.lostAtLine !== undefined) {
+    // Exit 2 is also psql's code for a connection that never opened: this one opened, loaded, and was cut.
+    const why = stderr.firstError && /\b(FATAL|PANIC):/.test(stderr.firstError) ? ` (${describePsqlLine(stderr.firstError).replace(/^line \d+ of the backup's SQL: /, '')})` : '';
+    return new PsqlFailed(`the connection to the server was lost during the load, at line ${stderr.lostAtLine} of the backup's SQL${why}`, exit.code ?? 1, true);
+  }
   const what = exit.code === 2 ? 'psql could not connect' : exit.code === 3 ? 'the backup\'s SQL failed' : 'psql failed';
   return new PsqlFailed(`${what} (exit ${exit.code ?? exit.signal}): ${describePsqlLine(stderr.summary() || 'no message')}`, exit.code ?? 1);
 }

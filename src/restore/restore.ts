@@ -32,6 +32,7 @@ import type { Logger } from '../core/log';
 import { DEFAULT_STALL_SECONDS, StallWatchdog, stepOf } from '../core/watchdog';
 import { readRequiredManifest } from '../catalog/catalog';
 import { type ResolvedBackup, resolveBackupRef } from '../catalog/resolve';
+import { CLI_SOURCE_WORDS, otherDatabaseRefusal } from '../catalog/source-database';
 import { type Connection, describeConnection, withDatabase } from '../postgres/connection';
 import { type GlobalsApplied, applyGlobals, fetchVerifiedGlobals, requireGlobals } from './apply-globals';
 import {
@@ -59,6 +60,7 @@ import { CLEANUP_COMMAND, claimFreshName, dropLeftovers, findLeftovers, isFreshN
 import type { StoppedServices } from './stopped-services';
 import { type SpaceCheck, checkSpace, copySize, describeSpace, readServerPaths, refuseUnlessFits, spaceNeeded, whileWatchingDisk } from './disk-space';
 import type { Compressor } from '../backup/compression';
+import { PsqlFailed } from './psql-load';
 
 export interface RestorePlan {
   bucket: string;
@@ -166,16 +168,12 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
 async function resolveSource(options: RestoreOptions, target: string, watchdog: StallWatchdog): Promise<ResolvedBackup> {
   const source = options.fromDatabase ?? target;
   const resolved = await stepOf(watchdog, `S3 listing of ${options.prefix} in bucket ${options.bucket}`, () =>
-    resolveBackupRef(options.s3, options.bucket, options.prefix, options.ref, { database: source }),
+    resolveBackupRef(options.s3, options.bucket, options.prefix, options.ref, { database: source, ...(options.fromDatabase === undefined ? { restoreInto: { target, words: CLI_SOURCE_WORDS } } : {}) }),
   );
-  if (resolved.database === source) return resolved;
-  if (options.fromDatabase === undefined) {
-    throw new UserError(
-      `${resolved.fileName} is a backup of database ${resolved.database}, not of ${target}: to restore it into ${target} anyway, add --from-database ${resolved.database}; nothing was changed`,
-      2,
-    );
-  }
-  throw new UserError(`${resolved.fileName} is a backup of database ${resolved.database}, but --from-database says ${options.fromDatabase}; nothing was changed`, 2);
+  const refused = otherDatabaseRefusal(resolved.fileName, resolved.database, target, options.fromDatabase, CLI_SOURCE_WORDS);
+  if (refused) throw refused;
+  if (resolved.skipped) options.logger.warn(resolved.skipped);
+  return resolved;
 }
 
 async function restoreLocked(given: RestoreOptions, target: string, admin: Connection, now: () => Date, lock: RestoreLock): Promise<RestoreResult> {
@@ -319,7 +317,13 @@ async function restorePlanned(run: Run): Promise<RestoreResult> {
   } catch (err) {
     // Before the rename the fresh database is ours alone to drop; after it (e.g. the web service failed to start
     // again) the restore itself is done and nothing is dropped.
-    if (!state.renamed) await dropFresh(run, globals, err);
+    if (!state.renamed) {
+      await dropFresh(run, globals, err);
+      // A cut connection reads like a server gone: say, in the same line, that nothing of the load is left.
+      if (err instanceof PsqlFailed && err.connectionLost) {
+        throw new PsqlFailed(`${err.message}; the fresh database ${plan.freshName} was dropped${existing ? ` and ${plan.target} was not changed` : ''}`, err.psqlExitCode, true);
+      }
+    }
     throw err;
   }
 }

@@ -106,8 +106,9 @@ describe('GIVEN {"action": "restore", "key": "latest"} without "confirm"', () =>
       },
     });
     expect(runTaskInputs()).toEqual([]);
-    // only reads: the backup's HEAD/manifest in S3, which tasks run in ECS
-    expect(s3Send.mock.calls.map(([command]) => command.constructor.name).sort()).toEqual(['GetObjectCommand', 'HeadObjectCommand', 'ListObjectsV2Command']);
+    // only reads: the backup's HEAD/manifest in S3 (the manifest twice: "latest" is the newest backup whose manifest
+    // is complete, then the plan reads what it records), which tasks run in ECS
+    expect(s3Send.mock.calls.map(([command]) => command.constructor.name).sort()).toEqual(['GetObjectCommand', 'GetObjectCommand', 'HeadObjectCommand', 'ListObjectsV2Command']);
     expect(ecsMock.calls().map((c) => c.args[0].constructor.name)).toEqual(['ListTasksCommand', 'ListTasksCommand']);
   });
 
@@ -139,7 +140,7 @@ describe('GIVEN a newer backup of another database than the configured one', () 
     expect(result).toEqual({
       ok: false,
       action: 'restore',
-      error: `backup ${OTHER_DATABASE} is of database postgres, not of meatdb (the database this deployment restores): add "fromDatabase": "postgres" to restore it into meatdb anyway; nothing was started`,
+      error: `${OTHER_DATABASE} is a backup of database postgres, not of meatdb (the database this deployment restores): to restore it into meatdb anyway, add "fromDatabase": "postgres"; nothing was started`,
     });
     expect(runTaskInputs()).toEqual([]);
   });

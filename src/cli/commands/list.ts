@@ -8,7 +8,8 @@ import { createS3Client, resolveBucket } from '../../storage/s3';
 import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
 import { createLogger } from '../../core/log';
-import { formatAge, formatBytes, formatTable } from '../../core/format';
+import { formatBytes, formatListedAge, formatTable } from '../../core/format';
+import { zlibFallbackNote } from '../decompressor';
 import { type Settings, prefixFrom } from '../../settings';
 
 interface ListFlags {
@@ -48,7 +49,7 @@ function row(entry: BackupEntry, info: RetentionInfo, now: Date): string[] {
   return [
     entry.key,
     formatBytes(entry.sizeBytes),
-    formatAge(entry.takenAt, now),
+    formatListedAge(entry.takenAt, now),
     info.class ?? '-',
     expiryCell(info),
     info.lockedUntil ? formatUtc(info.lockedUntil) : '-',
@@ -78,6 +79,8 @@ export function registerList(program: Command, settings: Settings): void {
           key: e.key,
           database: e.database,
           takenAt: e.takenAt.toISOString(),
+          // Stamped later than now (a wrong clock, a name made by hand): `latest` passes it over.
+          ...(e.takenAt.getTime() > Date.now() ? { inFuture: true } : {}),
           sizeBytes: e.sizeBytes,
           ...(e.lastModified ? { lastModified: e.lastModified.toISOString() } : {}),
           ...(e.storageClass ? { storageClass: e.storageClass } : {}),
@@ -102,7 +105,8 @@ export function registerList(program: Command, settings: Settings): void {
         return;
       }
       const now = new Date();
+      const fallback = zlibFallbackNote(settings);
       const header = ['KEY', 'SIZE', 'AGE', 'CLASS', 'EXPIRES', 'LOCKED UNTIL', 'SIZE CHECK', 'LAST CHECK', 'SERVER / PG_DUMP'];
-      process.stdout.write(`${formatTable([header, ...entries.map((e, i) => row(e, retention[i], now))])}\n`);
+      process.stdout.write(`${formatTable([header, ...entries.map((e, i) => row(e, retention[i], now))])}\n${fallback ? `\n${fallback}\n` : ''}`);
     });
 }

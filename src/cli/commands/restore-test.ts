@@ -76,7 +76,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
     .addOption(new Option('--database-url <url>', `scratch mode's server: postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the ephemeral database is removed'))
     .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
-    .action(async (ref: string, flags: RestoreTestFlags) => {
+    .action(async (ref: string, flags: RestoreTestFlags, command: Command) => {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
       const mode = resolveMode(flags.mode, settings.restoreTest.mode);
@@ -96,7 +96,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
         conn: resolveConnection(flags.databaseUrl, settings.env),
         psqlPath: findPsql(pgPrograms(settings)),
         logger,
-        decompressor: readingDecompressor(settings, logger),
+        decompressor: readingDecompressor(settings, command),
         signal: shutdownSignal(),
         stallSeconds: stall,
       });

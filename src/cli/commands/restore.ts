@@ -107,7 +107,7 @@ export function registerRestore(program: Command, settings: Settings): void {
     )
     .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
-    .action(async (ref: string, flags: RestoreFlags) => {
+    .action(async (ref: string, flags: RestoreFlags, command: Command) => {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
       const conn = resolveConnection(flags.databaseUrl, settings.env);
@@ -131,7 +131,7 @@ export function registerRestore(program: Command, settings: Settings): void {
         ...(stopServices ? { stopServices } : {}),
         confirmReplace: (plan) => confirmReplace(plan, flags.yes),
         logger,
-        decompressor: readingDecompressor(settings, logger),
+        decompressor: readingDecompressor(settings, command),
         lockHolder: thisProcess(settings.env),
         signal: shutdownSignal(),
         stallSeconds: stall,

@@ -53,7 +53,7 @@ export function registerVerify(program: Command, settings: Settings): void {
     .addOption(new Option('--version-id <id>', 'check this version of the backup object instead of the one its manifest records (not recorded as the backup\'s verify result)'))
     .addOption(stallTimeoutOption('the manifest and every byte of the download from S3'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
-    .action(async (ref: string, flags: VerifyFlags) => {
+    .action(async (ref: string, flags: VerifyFlags, command: Command) => {
       const stall = stallSeconds(flags.stallTimeout, settings.stallSeconds);
       const bucket = resolveBucket(flags.bucket, settings.bucket);
       const prefix = prefixFrom(flags.prefix, settings);
@@ -61,11 +61,12 @@ export function registerVerify(program: Command, settings: Settings): void {
       const database = configuredDatabase(flags.database, settings);
       const backup = await resolveBackupRef(s3, bucket, prefix, ref, { ...(database !== undefined ? { database } : {}), databaseHint: DATABASE_HINT });
       const logger = createLogger();
+      if (backup.skipped) logger.warn(backup.skipped);
       const started = new Date();
       let result: VerifyResult;
       try {
         result = await verifyBackup({
-          s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), stallSeconds: stall, logger, decompressor: readingDecompressor(settings, logger),
+          s3, bucket, key: backup.key, ...(flags.versionId ? { versionId: flags.versionId } : {}), signal: shutdownSignal(), stallSeconds: stall, logger, decompressor: readingDecompressor(settings, command),
         });
       } catch (err) {
         if (err instanceof VerificationFailed && !flags.versionId) {
@@ -86,7 +87,7 @@ export function registerVerify(program: Command, settings: Settings): void {
         process.exitCode = EXIT_OVERWRITTEN;
       }
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, ...(result.overwrittenBy ? { overwrittenBy: result.overwrittenBy } : {}), globals: result.globals, extensions: result.manifest.catalog?.extensions ?? null, seconds: result.seconds })}\n`);
+        process.stdout.write(`${JSON.stringify({ ok: true, bucket, key: result.key, sizeBytes: result.sizeBytes, sha256: result.sha256, sqlBytes: result.sqlBytes, versionId: result.versionId, ...(result.overwrittenBy ? { overwrittenBy: result.overwrittenBy } : {}), notes: result.notes, globals: result.globals, extensions: result.manifest.catalog?.extensions ?? null, seconds: result.seconds })}\n`);
         return;
       }
       process.stdout.write(
@@ -99,6 +100,7 @@ export function registerVerify(program: Command, settings: Settings): void {
           `dump     complete (ends with pg_dump's completion line)`,
           `globals  ${result.globals ? `${result.globals.key}, ${formatBytes(result.globals.sizeBytes)}, sha256 as recorded` : 'none recorded (a backup from before globals were stored)'}`,
           `needs    ${formatExtensions(result.manifest.catalog?.extensions)}`,
+          ...result.notes.map((note) => `note     ${note}`),
           `took     ${formatDuration(result.seconds)}`,
           '',
         ].join('\n'),

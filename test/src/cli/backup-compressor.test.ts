@@ -24,13 +24,40 @@ describe('where igzip (ISA-L) is not installed: the zlib fallback, and asking fo
     const manifest = manifestSchema.parse(JSON.parse(await (await h.client.send(new GetObjectCommand({ Bucket: bucket, Key: `${key}.manifest.json` }))).Body!.transformToString()));
     expect(manifest.compression).toEqual({ format: 'gzip', compressor: 'zlib', level: 1, memberBytes: 1024 * 1024 });
 
-    // Read back without igzip too: verify and restore decompress with zlib, and say so once.
+    // Every log line of the backup has a level that is a word (its compression level once replaced it: "level":1).
+    expect(new Set(stderrLines(res.stderr).json.filter((l) => l._aws === undefined).map((l) => l.level))).toEqual(new Set(['info', 'warn']));
+
+    // Read back without igzip too: verify and restore decompress with zlib; that is no warning in their logs, and
+    // --debug says it in plain text.
     const verified = await runCli(['verify', key], { env: env(bucket, { PATH: NO_IGZIP }) });
     expect(verified.code).toBe(0);
-    expect(stderrLines(verified.stderr).json.filter((l) => String(l.message).startsWith("decompressing with Node's zlib"))).toHaveLength(1);
+    expect(verified.stderr).not.toMatch(/zlib|igzip/);
+    const debug = await runCli(['--debug', 'verify', key], { env: env(bucket, { PATH: NO_IGZIP }) });
+    expect(debug.code).toBe(0);
+    expect(stderrLines(debug.stderr).text).toEqual([expect.stringMatching(/^debug: decompressing with Node's zlib: igzip \(ISA-L\) is not installed; apt-get install isal/)]);
     const restored = await runCli(['restore', key, '--from-database', 'meatdb', '--target-db', 'fallback_copy', '--yes'], { env: env(bucket, { PATH: NO_IGZIP }) });
     expect(restored.code).toBe(0);
     expect(await h.pg.query('select count(*)::int as n from notes', 'fallback_copy')).toEqual([{ n: 50000 }]);
+  });
+
+  test('GIVEN no igzip WHEN restore, verify and restore-test fail THEN their only stderr line is the error, and --help and list say once that zlib decompresses', async () => {
+    const bucket = await freshBucket(h.client, 'fallback-quiet');
+    const missing = 'meatdb-2025-09-17T10:30:00.sql.gz';
+    for (const args of [['restore', missing, '--yes'], ['verify', missing], ['restore-test', missing]]) {
+      const res = await runCli(args, { env: env(bucket, { PATH: NO_IGZIP }) });
+      expectOneErrorLine(res, /^meatbackup: backup meatdb-2025-09-17T10:30:00\.sql\.gz not found: there are no backups under/);
+      // No log line before it (restore-test's metric record aside, which CloudWatch reads).
+      expect(stderrLines(res.stderr).json.filter((l) => l._aws === undefined)).toEqual([]);
+    }
+    const note = /^note: igzip \(ISA-L\) is not installed here, so verify, restore and restore-test decompress with Node's zlib \(slower, same result\); apt-get install isal/m;
+    expect((await runCli(['--help'], { env: env(bucket, { PATH: NO_IGZIP }) })).stdout).toMatch(note);
+    const backedUp = await runCli(['backup'], { env: env(bucket, { PATH: NO_IGZIP }) });
+    expect(backedUp.code).toBe(0);
+    const listed = await runCli(['list'], { env: env(bucket, { PATH: NO_IGZIP }) });
+    expect(listed.stdout.match(new RegExp(note.source, 'gm'))).toHaveLength(1);
+    // Where igzip is installed, neither says anything about it.
+    expect((await runCli(['--help'], { env: env(bucket) })).stdout).not.toMatch(/igzip/);
+    expect((await runCli(['list'], { env: env(bucket) })).stdout).not.toMatch(/igzip/);
   });
 
   test('GIVEN a backup written with zlib WHEN verified and restored where igzip is installed THEN igzip -d reads it (gzip members are gzip)', async () => {

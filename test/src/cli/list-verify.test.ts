@@ -11,7 +11,7 @@ import { ENV, sidecarKey } from '../../../src/contract';
 import { handleEvent } from '../../../lambda/ops/handler';
 import { type CliResult, cleanEnv, runCli } from '../../support/cli';
 import { alterBackupObject, writeBackupFixture } from '../../support/backup-fixture';
-import { expectOneErrorLine, freshBucket, useHarness } from '../backup/fixtures';
+import { expectOneErrorLine, freshBucket, stderrLines, useHarness } from '../backup/fixtures';
 import { readSettings } from '../../../src/settings';
 
 const h = useHarness('list-verify');
@@ -169,5 +169,62 @@ describe('GIVEN a backup whose manifest was deleted (a delete marker hides it)',
     // Doing what it says brings the manifest back, and the backup verifies again.
     await h.client.send(new DeleteS3Object({ Bucket: bucket, Key: backup.manifestKey, VersionId: marker.VersionId }));
     expect((await runCli(['verify', backup.key], { env: env(bucket) })).code).toBe(0);
+  });
+});
+
+describe('GIVEN the newest-named backup is a 0-byte object stamped in 2099 without a manifest, and an older one without a manifest', () => {
+  test('WHEN listed THEN its age reads FUTURE, not 0s; WHEN `verify latest` runs THEN it verifies the newest complete backup and says once what it passed over', async () => {
+    const bucket = await freshBucket(h.client, 'future-latest');
+    const good = await writeBackupFixture(h.client, bucket, { sql: SQL, database: 'meatdb', takenAt: new Date('2025-09-16T03:00:00Z') });
+    const unfinished = await writeBackupFixture(h.client, bucket, { sql: SQL, database: 'meatdb', takenAt: new Date('2025-09-17T03:00:00Z'), withoutManifest: true });
+    const future = 'backups/meatdb-2099-01-01T00:00:00.sql.gz';
+    await h.client.send(new PutObjectCommand({ Bucket: bucket, Key: future, Body: Buffer.alloc(0) }));
+
+    const table = rows(await runCli(['list'], { env: env(bucket) }));
+    const futureRow = table.find((l) => l.startsWith(future))!;
+    expect(futureRow.split(/\s{2,}/)[2]).toMatch(/^FUTURE \(\+\d+d\)$/);
+    expect(table.find((l) => l.startsWith(good.key))!.split(/\s{2,}/)[2]).toMatch(/^\d+d$/);
+    const json = listJson(await runCli(['list', '--json'], { env: env(bucket) }));
+    expect(json.filter((b) => b.inFuture === true).map((b) => b.key)).toEqual([future]);
+
+    const verified = await runCli(['verify', 'latest', '--database', 'meatdb'], { env: env(bucket) });
+
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toContain(`verified s3://${bucket}/${good.key}`);
+    const said = stderrLines(verified.stderr).json.filter((l) => /passed over/.test(String(l.message)));
+    expect(said.map((l) => [l.level, l.message])).toEqual([
+      ['warn', `"latest" passed over meatdb-2099-01-01T00:00:00.sql.gz (stamped in the future, 0 B); ${unfinished.key.slice('backups/'.length)} (no manifest: the run that wrote it did not complete)`],
+    ]);
+  });
+
+  test('WHEN restore latest runs THEN it restores the newest complete backup into meatdb', async () => {
+    const bucket = await freshBucket(h.client, 'future-restore');
+    await h.pg.query('create database futurelatest');
+    const good = await writeBackupFixture(h.client, bucket, { sql: `${SQL}create table restored_marker (v int);\n`, database: 'futurelatest', takenAt: new Date('2025-09-16T03:00:00Z') });
+    await h.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'backups/futurelatest-2099-01-01T00:00:00.sql.gz', Body: Buffer.alloc(0) }));
+
+    const restored = await runCli(['restore', 'latest', '--yes', '--json'], { env: cleanEnv({ ...h.s3.env, ...h.pg.env('futurelatest'), PGDATABASE: 'futurelatest', BACKUP_BUCKET: bucket }) });
+
+    expect(restored.code).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ key: good.key, target: 'futurelatest' });
+    expect(await h.pg.query('select count(*)::int as n from restored_marker', 'futurelatest')).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('GIVEN a backup promoted into another bucket (the recorded version is not there)', () => {
+  test('WHEN verified there THEN the note that it is a promoted copy of the recorded version is in the human and the --json output', async () => {
+    const from = await freshBucket(h.client, 'promote-from');
+    const to = `${from}-to`;
+    const backup = await writeBackupFixture(h.client, from, { sql: SQL, database: 'meatdb', takenAt: new Date('2025-09-17T03:00:00Z') });
+    expect((await runCli(['promote', '--from', from, '--to', to, '--yes', '--json'], { env: env(from) })).code).toBe(0);
+    const note = `${backup.key} is a promoted copy of version ${backup.versionId}, the version its manifest names; checking its content against the manifest`;
+
+    const human = await runCli(['verify', backup.key], { env: env(to) });
+    const json = await runCli(['verify', backup.key, '--json'], { env: env(to) });
+
+    expect(human.code).toBe(0);
+    expect(human.stdout.split('\n')).toContain(`note     ${note}`);
+    expect(json.code).toBe(0);
+    expect((JSON.parse(json.stdout) as { notes: string[] }).notes).toEqual([note]);
   });
 });

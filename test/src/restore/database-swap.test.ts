@@ -19,6 +19,24 @@ describe('GIVEN the names a restore creates', () => {
     expect(kept).not.toContain('\ufffd');
     expect(derivedName('x'.repeat(70), '_2')).toBe(`${'x'.repeat(61)}_2`);
   });
+
+  test('WHEN the target is itself a kept copy (meatdb_pre_restore_<stamp>) THEN its names keep both stamps whole and shorten the name instead, at the 63-byte limit', () => {
+    const stamp2 = nameStamp(new Date('2026-12-07T02:03:21Z'));
+    // 35 + 29 bytes: one over the limit; the name part gives the byte, not the old stamp (once `…T20321_pre_restore_…`).
+    const target = 'meatdb_pre_restore_20250917T203212Z';
+    const kept = keptName(target, stamp2);
+    expect(kept).toBe('meatd_pre_restore_20250917T203212Z_pre_restore_20261207T020321Z');
+    expect(Buffer.byteLength(kept)).toBe(63);
+    expect(keptName(target, `${stamp2}_2`)).toBe('mea_pre_restore_20250917T203212Z_pre_restore_20261207T020321Z_2');
+    expect(freshName(target, stamp2)).toBe('meatdb_pre_restore_20250917T203212Z_restore_20261207T020321Z');
+    // Exactly at the limit nothing is cut; a multi-byte name is cut on a character boundary.
+    expect(keptName('meatd_pre_restore_20250917T203212Z', stamp2)).toBe('meatd_pre_restore_20250917T203212Z_pre_restore_20261207T020321Z');
+    expect(keptName('ü'.repeat(10) + '_pre_restore_20250917T203212Z', stamp2)).toBe(`${'ü'.repeat(2)}_pre_restore_20250917T203212Z_pre_restore_20261207T020321Z`);
+    // Stamps alone longer than the limit: the suffix's stamp still stays whole.
+    const stacked = 'db_pre_restore_20250917T203212Z_pre_restore_20250918T203212Z';
+    expect(keptName(stacked, stamp2).endsWith('_pre_restore_20261207T020321Z')).toBe(true);
+    expect(Buffer.byteLength(keptName(stacked, stamp2))).toBeLessThanOrEqual(63);
+  });
 });
 
 describe('GIVEN database settings as pg_db_role_setting stores them', () => {

@@ -73,6 +73,22 @@ describe('GIVEN a bucket with backups of two databases, the newest of them of an
     expect(await marker('crossdb')).toBe('crossdb');
   });
 
+  test('WHEN I restore latest into a database that has no backups, only another one has THEN the first refusal already names --from-database with it', async () => {
+    const bucket = await freshBucket(h.client, 'latest-other');
+    await backedUp(bucket, 'onlyother', 'the other database', '2025-09-17T10:30:00Z');
+    await createDatabase('nobackups', `create table marker (v text); insert into marker values ('untouched');`);
+    const before = await databases();
+
+    const result = await runCli(['restore', 'latest', '--yes'], { env: env('nobackups', bucket) });
+
+    expectOneErrorLine(
+      result,
+      /^meatbackup: there is no backup of database nobackups under s3:\/\/\S+\/backups\/, only of onlyother: "latest" means the newest backup of nobackups; to restore the newest backup of onlyother into nobackups anyway, add --from-database onlyother; nothing was changed$/,
+    );
+    expect(await databases()).toEqual(before);
+    expect(await marker('nobackups')).toBe('untouched');
+  });
+
   test('WHEN I say --from-database THEN its latest backup is restored into the target and the plan and result name both', async () => {
     const bucket = await freshBucket(h.client, 'from-db');
     await backedUp(bucket, 'fromsrc', 'from the source', '2025-09-17T10:30:00Z');
