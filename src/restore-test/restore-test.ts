@@ -30,11 +30,12 @@ import type { Logger } from '../core/log';
 import { DEFAULT_STALL_SECONDS, StallWatchdog, stepOf, untilAborted } from '../core/watchdog';
 import { readRequiredManifest } from '../catalog/catalog';
 import { resolveBackupRef } from '../catalog/resolve';
-import type { Connection } from '../postgres/connection';
+import { type Connection, describeConnection } from '../postgres/connection';
 import { applyGlobals, fetchVerifiedGlobals } from '../restore/apply-globals';
 import { nameStamp } from '../restore/database-swap';
 import type { HashOptions, PinnedObject } from '../restore/fetch-verified';
-import { checkBeforeLoad, loadPinned, onServer, secondsSince } from '../restore/load-pipeline';
+import { checkBeforeLoad, loadPinned, maintenance, onServer, secondsSince } from '../restore/load-pipeline';
+import { DiskNearlyFull, type SpaceCheck, checkSpace, copySize, describeSpace, readServerPaths, shortfall, spaceNeeded, whileWatchingDisk } from '../restore/disk-space';
 import { type AssertionResult, runAssertions } from './assertions';
 import { type RowTolerance, compareCatalog, expectedRows, readRestoredCatalog } from './compare-catalog';
 import { type EphemeralTarget, type RestoreTestMode, checkClusterBinaries, createScratchTarget, majorOf, startClusterTarget } from './ephemeral-target';
@@ -75,6 +76,11 @@ export interface RestoreTestOptions {
   /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
   decompressor: Compressor;
   tolerance?: RowTolerance;
+  /**
+   * Scratch mode: bytes the server's disk has for the scratch copy, when this process cannot see its filesystem (RDS,
+   * a server elsewhere); ignored where it is seen (../restore/disk-space).
+   */
+  spaceAvailable?: number;
 }
 
 /** How long recording the result may take after a stall or a signal, when S3 may be what stopped answering. */
@@ -207,17 +213,19 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
     outcome.notes.push(...notes);
 
     const stamp = nameStamp(testedAt);
+    const unavailable = (err: unknown): never => {
+      const reason = signal?.aborted ? undefined : targetUnavailable(err);
+      if (reason === undefined) throw err;
+      throw new CannotTestHere([], `cannot test here: ${reason} (${oneLine((err as Error).message)}); this says nothing against the backup`, reason);
+    };
+    const space = options.mode === 'scratch' ? await scratchSpace(options, manifest).catch(unavailable) : undefined;
     const target: EphemeralTarget = await (options.mode === 'cluster' ? startClusterTarget(manifest, stamp, logger) : createScratchTarget(options.conn, manifest, stamp, logger)).catch(
-      (err: unknown) => {
-        const reason = signal?.aborted ? undefined : targetUnavailable(err);
-        if (reason === undefined) throw err;
-        throw new CannotTestHere([], `cannot test here: ${reason} (${oneLine((err as Error).message)}); this says nothing against the backup`, reason);
-      },
+      unavailable,
     );
     outcome.target = target.description;
     try {
       outcome.notes.push(...(await checkTargetExtensions(options, target, manifest)));
-      const checked = await restoreAndCheck(options, target, pin, manifest, watchdog);
+      const checked = await restoreAndCheck(options, target, pin, manifest, watchdog, space);
       outcome.sqlBytes = checked.sqlBytes;
       outcome.tables = checked.tables;
       outcome.notes.push(...checked.notes);
@@ -225,7 +233,7 @@ async function testResolved(options: RestoreTestOptions, key: string, testedAt: 
       catalogFailed = checked.catalogFailed;
       result.assertions = checked.assertions;
     } catch (err) {
-      fail(asCannotTest(err, options.mode, target) ?? err);
+      fail(asCannotTest(err, options.mode, target) ?? diskFull(err) ?? err);
     } finally {
       try {
         await target.dispose();
@@ -303,7 +311,31 @@ async function recordResult(s3: S3Client, bucket: string, result: RestoreTestRes
   }
 }
 
-async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTarget, pin: PinnedObject, manifest: Manifest, watchdog: StallWatchdog): Promise<Checked> {
+/**
+ * Scratch mode loads a second copy of the database onto the live server, so it needs what a restore needs there and
+ * is checked the same way (../restore/disk-space): known not to fit, it is "cannot test here" before anything is
+ * created, a verdict on the server and not on the backup; the live database keeps its room.
+ */
+async function scratchSpace(options: RestoreTestOptions, manifest: Manifest): Promise<SpaceCheck> {
+  const admin = maintenance(options.conn, manifest.database);
+  const paths = await onServer(admin, `inspect ${describeConnection(admin)}`, (client) => readServerPaths(client, 'pg_default'));
+  const space = checkSpace(spaceNeeded(copySize(manifest.catalog?.totalBytes, manifest.sqlBytes), paths), paths, options.spaceAvailable);
+  const missing = shortfall(space);
+  if (missing !== undefined) {
+    const reason = 'not enough disk space on the server for the scratch copy';
+    throw new CannotTestHere([], `cannot test here: ${reason}: it needs ${missing} (the copy beside the live database, with headroom for WAL and checkpoints); free space on the server or use --mode cluster on a machine with room; this says nothing against the backup`, reason);
+  }
+  options.logger.info(`disk space: ${describeSpace(space)}`);
+  return space;
+}
+
+/** A load the disk watch stopped before the server's disk filled: the server ran short, not the backup. */
+function diskFull(err: unknown): CannotTestHere | undefined {
+  if (!(err instanceof DiskNearlyFull)) return undefined;
+  return new CannotTestHere([], `cannot test here: ${err.message.replace(/; free space on the server and restore again$/, '')}; free space on the server and test again; this says nothing against the backup`, 'the server\'s disk ran short during the load');
+}
+
+async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTarget, pin: PinnedObject, manifest: Manifest, watchdog: StallWatchdog, space: SpaceCheck | undefined): Promise<Checked> {
   const { s3, bucket, logger, signal } = options;
   const notes: string[] = [];
   // A throwaway cluster has none of the source's roles: the objects' owners and grantees come from the globals.
@@ -319,16 +351,19 @@ async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTar
     notes.push(note);
   }
 
-  const { sqlBytes } = await loadPinned({
-    s3,
-    pin,
-    watchdog,
-    conn: target.connection,
-    logger,
-    ...(signal ? { signal } : {}),
-    ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
-    decompressor: options.decompressor,
-  });
+  const load = (loadSignal: AbortSignal | undefined): Promise<{ sqlBytes: number }> =>
+    loadPinned({
+      s3,
+      pin,
+      watchdog,
+      conn: target.connection,
+      logger,
+      ...(loadSignal ? { signal: loadSignal } : {}),
+      ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
+      decompressor: options.decompressor,
+    });
+  // Where the scratch copy's disk is seen, the load stops while the live database still has room.
+  const { sqlBytes } = space ? await whileWatchingDisk(space, signal, load) : await load(signal);
 
   return onServer(target.connection, `check the restored ${target.description}`, async (client) => {
     const restored = await readRestoredCatalog(client);

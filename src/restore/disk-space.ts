@@ -193,22 +193,36 @@ export function describeSpace(check: SpaceCheck): string {
   }
 }
 
+/** What is missing, and where, when `check` is known not to fit ("2.3 GiB on the filesystem of …, which has …"). */
+export function shortfall(check: SpaceCheck): string | undefined {
+  if (check.fits !== false) return undefined;
+  const { source } = check;
+  return source.kind === 'filesystem'
+    ? source.filesystems
+        .filter((f) => f.neededBytes > f.freeBytes)
+        .map((f) => `${formatBytes(f.neededBytes)} on the filesystem of ${f.directory}, which has ${formatBytes(f.freeBytes)} free`)
+        .join(', and ')
+    : source.kind === 'operator'
+      ? `${formatBytes(check.need.totalBytes)}, and --space-available says ${formatBytes(source.availableBytes)}`
+      : '';
+}
+
 /** Throws one line when the restore is known not to fit; nothing has been changed yet. */
 export function refuseUnlessFits(check: SpaceCheck, target: string): void {
-  if (check.fits !== false) return;
-  const where =
-    check.source.kind === 'filesystem'
-      ? check.source.filesystems
-          .filter((f) => f.neededBytes > f.freeBytes)
-          .map((f) => `${formatBytes(f.neededBytes)} on the filesystem of ${f.directory}, which has ${formatBytes(f.freeBytes)} free`)
-          .join(', and ')
-      : check.source.kind === 'operator'
-        ? `${formatBytes(check.need.totalBytes)}, and --space-available says ${formatBytes(check.source.availableBytes)}`
-        : '';
+  const where = shortfall(check);
+  if (where === undefined) return;
   throw new UserError(
     `not enough disk space to restore ${target}: it needs ${where} (the fresh copy beside the one it replaces, with headroom for WAL and checkpoints); free space on the server, or restore into a server with room; nothing was changed`,
     1,
   );
+}
+
+/** A load stopped by {@link DiskWatch}: the server's disk, not the backup, is what ran short. */
+export class DiskNearlyFull extends UserError {
+  constructor(message: string) {
+    super(message, 1);
+    this.name = 'DiskNearlyFull';
+  }
 }
 
 /**
@@ -221,7 +235,7 @@ export class DiskWatch {
 
   constructor(
     private readonly filesystems: Filesystem[],
-    private readonly onLow: (err: UserError) => void,
+    private readonly onLow: (err: DiskNearlyFull) => void,
     intervalMs = WATCH_MS,
   ) {
     this.timer = setInterval(() => this.check(), intervalMs);
@@ -244,12 +258,7 @@ export class DiskWatch {
       if (free < FLOOR_BYTES) {
         this.stopped = true;
         this.close();
-        this.onLow(
-          new UserError(
-            `the load was stopped with ${formatBytes(free)} left free on the filesystem of ${f.directory}, before the disk filled: the backup needs more space than its recorded size; free space on the server and restore again`,
-            1,
-          ),
-        );
+        this.onLow(new DiskNearlyFull(`the load was stopped with ${formatBytes(free)} left free on the filesystem of ${f.directory}, before the disk filled: the backup needs more space than its recorded size; free space on the server and restore again`));
         return;
       }
     }

@@ -11,12 +11,14 @@ import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
+import { spaceAvailableOption } from '../space-available';
 import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
 import { readingDecompressor } from '../decompressor';
 
 interface RestoreTestFlags {
+  spaceAvailable?: number;
   database?: string;
   bucket?: string;
   prefix?: string;
@@ -75,6 +77,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
     .addOption(databaseOption('whose newest backup "latest" is'))
     .addOption(new Option('--database-url <url>', `scratch mode's server: postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the ephemeral database is removed'))
+    .addOption(spaceAvailableOption('the scratch copy (scratch mode)'))
     .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
     .action(async (ref: string, flags: RestoreTestFlags, command: Command) => {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
@@ -99,6 +102,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
         decompressor: readingDecompressor(settings, command),
         signal: shutdownSignal(),
         stallSeconds: stall,
+        ...((flags.spaceAvailable ?? settings.restoreSpaceAvailable) !== undefined ? { spaceAvailable: flags.spaceAvailable ?? settings.restoreSpaceAvailable } : {}),
       });
       process.stdout.write(flags.json ? `${JSON.stringify({ ...outcome.result, resultKey: outcome.resultKey, notes: outcome.notes })}\n` : humanResult(outcome));
       throwIfFailed(outcome);

@@ -1,5 +1,5 @@
 /** `meatbackup restore <key|latest>`: the runbook's step 2.1 (what the ops Lambda's restore task runs). */
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { describeSpace } from '../../restore/disk-space';
 import { DEFAULT_PREFIX, ENV } from '../../contract';
 import { resolveConnection } from '../../postgres/connection';
@@ -8,13 +8,14 @@ import { createS3Client, resolveBucket } from '../../storage/s3';
 import { usageError } from '../../core/errors';
 import { askYes, requireYesOrTerminal } from '../prompt';
 import { createLogger } from '../../core/log';
-import { formatBytes, formatDuration, parseSize } from '../../core/format';
+import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
 import { stoppedServicesFrom } from '../stopped-services';
 import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
+import { spaceAvailableOption } from '../space-available';
 import { readingDecompressor } from '../decompressor';
 
 interface RestoreFlags {
@@ -79,10 +80,6 @@ function humanResult(r: RestoreResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-function invalidSize(): never {
-  throw new InvalidArgumentError('must be a size such as 50GiB, 800MiB or 1048576');
-}
-
 export function registerRestore(program: Command, settings: Settings): void {
   program
     .command('restore')
@@ -100,11 +97,7 @@ export function registerRestore(program: Command, settings: Settings): void {
     .addOption(new Option('--database-url <url>', `postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(new Option('--with-globals', "first apply the backup's roles and memberships (pg_dumpall --globals-only stored beside it): missing roles are created, existing ones kept; for a restore onto a new server"))
     .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the target is left untouched'))
-    .addOption(
-      new Option('--space-available <size>', `disk space the database server has for this restore (50GiB), where its filesystem cannot be seen from here, e.g. RDS (default: $${ENV.restoreSpaceAvailable})`).argParser(
-        (value) => parseSize(value) ?? invalidSize(),
-      ),
-    )
+    .addOption(spaceAvailableOption('this restore'))
     .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: RestoreFlags, command: Command) => {

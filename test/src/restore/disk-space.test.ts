@@ -129,6 +129,50 @@ describe('GIVEN meatdb on a server whose disk has room for little more than one 
   });
 });
 
+describe('GIVEN the same server and a restore test in scratch mode (a second copy beside the live database)', () => {
+  test('WHEN the copy is known not to fit THEN it cannot test here (exit 5), naming what it needs and what is free, and creates nothing', async () => {
+    const bucket = await freshBucket(client, 'scratch-refused');
+    const backup = await backupOfMeatdb(bucket);
+    leaveFree(backup.manifest.catalog!.totalBytes + 24 * MiB);
+    const before = await databases();
+
+    const result = await runCli(['restore-test', 'latest', '--mode', 'scratch'], { env: env(bucket) });
+
+    expect(result.code).toBe(5);
+    expect(result.stderr.trimEnd().split('\n').pop()).toMatch(
+      /^meatbackup: restore test of backups\/meatdb-2025-09-17T10:30:00\.sql\.gz: cannot test here: not enough disk space on the server for the scratch copy: it needs [\d.]+ MiB on the filesystem of \/.*, which has [\d.]+ MiB free .*this says nothing against the backup/,
+    );
+    expect(await databases()).toEqual(before);
+    await pg.query('insert into messages values (0, \'still writable\')', 'meatdb');
+  });
+
+  test('WHEN the recorded size is stale and the load outgrows the disk THEN the load stops before the disk fills, it cannot test here, and the scratch database is gone', async () => {
+    const bucket = await freshBucket(client, 'scratch-stale');
+    await backupOfMeatdb(bucket, { recordedBytes: MiB });
+    leaveFree(80 * MiB);
+    const before = await databases();
+
+    const result = await runCli(['restore-test', 'latest', '--mode', 'scratch'], { env: env(bucket) });
+
+    expect(result.code).toBe(5);
+    expect(result.stderr.trimEnd().split('\n').pop()).toMatch(/cannot test here: the load was stopped with [\d.]+ (KiB|MiB) left free on the filesystem of \/.*, before the disk filled: .*this says nothing against the backup/);
+    expect(await databases()).toEqual(before);
+    await pg.query('checkpoint');
+    await pg.query('insert into messages values (0, \'still writable\')', 'meatdb');
+  });
+
+  test('WHEN the operator says how much space there is (a disk not seen from here) THEN that is checked too', async () => {
+    const bucket = await freshBucket(client, 'scratch-operator');
+    await backupOfMeatdb(bucket, { sql: 'create table small (x int);\n' });
+    await pg.query('create role scratch_tester login createdb').catch(() => undefined);
+
+    const result = await runCli(['restore-test', 'latest', '--mode', 'scratch', '--space-available', '50MiB'], { env: { ...env(bucket), PGUSER: 'scratch_tester' } });
+
+    expect(result.code).toBe(5);
+    expect(result.stderr.trimEnd().split('\n').pop()).toMatch(/not enough disk space on the server for the scratch copy: it needs [\d.]+ MiB, and --space-available says 50\.0 MiB/);
+  });
+});
+
 describe('GIVEN a server whose disk this process cannot see (a role without pg_read_all_settings)', () => {
   beforeAll(async () => {
     await pg.query('create role restorer login createdb');
