@@ -92,11 +92,18 @@ describe('immutability, retention classes and encryption', () => {
       }
     });
 
-    test('THEN the backup task is told the lock days, and may lock in governance mode only, for at most that long', () => {
+    test('THEN the backup task is told the lock days and each class\'s days, and may lock in governance mode only, for at most a monthly backup\'s life', () => {
       const { primary } = synthesized;
       primary.hasResourceProperties('AWS::ECS::TaskDefinition', {
         Family: 'meatlizard-backup-backup',
-        ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: ENV.lockDays, Value: '35' }]) })],
+        ContainerDefinitions: [
+          Match.objectLike({
+            Environment: Match.arrayWith([
+              { Name: ENV.lockDays, Value: '35' },
+              { Name: ENV.retentionDays, Value: 'daily:14,weekly:56,monthly:365' },
+            ]),
+          }),
+        ],
       });
       const statements = roleStatements(primary, taskRoleOf(primary, 'meatlizard-backup-backup'));
       expect(statements.find((s) => s.Sid === 'LockNewBackups')).toEqual({
@@ -106,7 +113,8 @@ describe('immutability, retention classes and encryption', () => {
         Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.any(String), 'Arn'] }, '/backups/*']] },
         Condition: {
           StringEquals: { 's3:object-lock-mode': 'GOVERNANCE' },
-          NumericLessThanEquals: { 's3:object-lock-remaining-retention-days': '36' },
+          // a monthly backup is locked until it expires (365 days), +1 of slack
+          NumericLessThanEquals: { 's3:object-lock-remaining-retention-days': '366' },
         },
       });
     });
