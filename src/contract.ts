@@ -386,7 +386,7 @@ export const RETENTION_TAG = 'retention';
 export const RETENTION_CLASSES = ['daily', 'weekly', 'monthly'] as const;
 export type RetentionClass = (typeof RETENTION_CLASSES)[number];
 
-/** The gzip implementations a backup may be written with (src/backup/compression.ts). */
+/** The gzip implementations a backup may be written with (src/gzip/choice.ts). */
 export const COMPRESSORS = ['isal', 'zlib'] as const;
 
 /**

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { UserError } from '../core/errors';
 import type { Connection } from '../postgres/connection';
-import type { Compressor } from './compression';
+import type { Compressor } from '../gzip/choice';
 import { type DumpExit, type DumpProcess, describeDumpFailure, dumpMessages, keepUntilRead, startChild, startDump } from './dump-process';
 import { DEFAULT_CONCURRENCY, DEFAULT_MEMBER_BYTES, type GzipStats, gzipMembers } from './gzip-members';
 

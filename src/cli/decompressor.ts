@@ -4,8 +4,7 @@
  * stood before each command's one error line). It is said where it helps: `--help`, `list`, and under `--debug`.
  */
 import type { Command } from 'commander';
-import { type Compressor, IGZIP_INSTALL_HINT, findIgzip } from '../backup/compression';
-import { chooseDecompressor } from '../backup/gunzip-stage';
+import { type Compressor, IGZIP_INSTALL_HINT, chooseDecompressor, findIgzip } from '../gzip/choice';
 import type { Settings } from '../settings';
 
 /** igzip on the settings' PATH, else zlib; with --debug the fallback is one plain line on stderr. */

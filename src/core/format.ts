@@ -65,3 +65,12 @@ export function parseSize(value: string): number | undefined {
   const factor: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
   return Math.round(Number(m[1]) * factor[(m[2] ?? 'B').toLowerCase()]);
 }
+
+export function secondsSince(start: number): number {
+  return Math.round((Date.now() - start) / 10) / 100;
+}
+
+/** The file name of a key, for progress lines. */
+export function fileNameOf(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}

@@ -17,7 +17,7 @@ import type { Logger } from '../core/log';
 import { type LocalCluster, serverBinDir, startLocalCluster } from '../local/postgres-cluster';
 import { type Connection, describeConnection, withDatabase } from '../postgres/connection';
 import { createFreshDatabase, databaseExists, derivedName, describeDatabase, dropDatabase } from '../restore/database-swap';
-import { maintenance, onServer } from '../restore/load-pipeline';
+import { maintenance, onServer } from '../restore/on-server';
 
 export { RESTORE_TEST_MODES, type RestoreTestMode };
 

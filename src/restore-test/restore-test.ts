@@ -34,7 +34,10 @@ import { type Connection, describeConnection } from '../postgres/connection';
 import { applyGlobals, fetchVerifiedGlobals } from '../restore/apply-globals';
 import { nameStamp } from '../restore/database-swap';
 import type { HashOptions, PinnedObject } from '../restore/fetch-verified';
-import { checkBeforeLoad, loadPinned, maintenance, onServer, secondsSince } from '../restore/load-pipeline';
+import { checkBeforeLoad } from '../restore/check-before-load';
+import { loadPinned } from '../restore/load-pipeline';
+import { secondsSince } from '../core/format';
+import { maintenance, onServer } from '../restore/on-server';
 import { DiskNearlyFull, type SpaceCheck, checkSpace, copySize, describeSpace, readServerPaths, shortfall, spaceNeeded, whileWatchingDisk } from '../restore/disk-space';
 import { type AssertionResult, runAssertions } from './assertions';
 import { type RowTolerance, compareCatalog, expectedRows, readRestoredCatalog } from './compare-catalog';
@@ -42,7 +45,7 @@ import { type EphemeralTarget, type RestoreTestMode, checkClusterBinaries, creat
 import { type MissingExtension, cannotTestMessage, checkExtensions, missingExtensionInError, readAvailableExtensions } from './extensions';
 import { writeRestoreTestResult } from './record-result';
 import { targetUnavailable } from './target-unavailable';
-import type { Compressor } from '../backup/compression';
+import type { Compressor } from '../gzip/choice';
 
 export interface RestoreTestOptions {
   s3: S3Client;

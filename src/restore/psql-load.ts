@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { igzipDecompressFailure, startIgzipDecompress } from '../backup/gunzip-stage';
+import { igzipDecompressFailure, startIgzipDecompress } from '../gzip/decompress';
 import { UserError } from '../core/errors';
 import { type Connection, libpqEnv } from '../postgres/connection';
 import { DEFAULT_PG_LIB_DIR, type PgPrograms, installedMajors } from '../postgres/tools';

@@ -52,14 +52,17 @@ import {
   unusedName,
 } from './database-swap';
 import type { HashOptions, PinnedObject } from './fetch-verified';
-import { checkBeforeLoad, loadPinned, maintenance, onServer, secondsSince } from './load-pipeline';
+import { checkBeforeLoad } from './check-before-load';
+import { loadPinned } from './load-pipeline';
+import { secondsSince } from '../core/format';
+import { maintenance, onServer } from './on-server';
 import { type RestoreLock, withRestoreLock } from './restore-lock';
 import { type CommitPoint, commitPoint } from './commit-point';
 import { applyDatabaseProperties, copyDatabaseProperties } from './database-properties';
 import { CLEANUP_COMMAND, claimFreshName, dropLeftovers, findLeftovers, isFreshNameOf } from './leftovers';
 import type { StoppedServices } from './stopped-services';
 import { type SpaceCheck, checkSpace, copySize, describeSpace, readServerPaths, refuseUnlessFits, spaceNeeded, whileWatchingDisk } from './disk-space';
-import type { Compressor } from '../backup/compression';
+import type { Compressor } from '../gzip/choice';
 import { PsqlFailed } from './psql-load';
 
 export interface RestorePlan {

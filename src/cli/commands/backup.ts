@@ -2,7 +2,8 @@
 import { type Command, Option } from 'commander';
 import { type CatalogSummary, DEFAULT_PREFIX, ENV, type Manifest, RETENTION_TAG } from '../../contract';
 import { runBackup } from '../../backup/backup';
-import { chooseCompressor, compressionLevel as checkLevel, findIgzip, parseCompressorName } from '../../backup/compression';
+import { compressionLevel as checkLevel, parseCompressorName } from '../../backup/compression';
+import { chooseCompressor, findIgzip } from '../../gzip/choice';
 import { formatUtc } from '../../backup/retention';
 import { resolveConnection } from '../../postgres/connection';
 import { createS3Client, resolveBucket } from '../../storage/s3';

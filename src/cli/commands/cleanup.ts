@@ -7,7 +7,7 @@ import { type Command, Option } from 'commander';
 import { ENV } from '../../contract';
 import { formatBytes } from '../../core/format';
 import { resolveConnection, describeConnection } from '../../postgres/connection';
-import { maintenance, onServer } from '../../restore/load-pipeline';
+import { maintenance, onServer } from '../../restore/on-server';
 import { dropLeftovers, findLeftovers } from '../../restore/leftovers';
 import type { Settings } from '../../settings';
 import { askYes, requireYesOrTerminal } from '../prompt';

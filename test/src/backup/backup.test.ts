@@ -3,7 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { runBackup } from '../../../src/backup/backup';
-import { COMPRESSORS } from '../../../src/backup/compression';
+import { COMPRESSORS } from '../../../src/gzip/choice';
 import { UserError } from '../../../src/core/errors';
 import { type LocalCluster, startLocalCluster } from '../../../src/local/postgres-cluster';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';

@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
-import type { Compressor } from '../../../src/backup/compression';
-import { findIgzip } from '../../../src/backup/compression';
+import type { Compressor } from '../../../src/gzip/choice';
+import { findIgzip } from '../../../src/gzip/choice';
 import { startDumpPipeline } from '../../../src/backup/dump-pipeline';
 import { parseDatabaseUrl } from '../../../src/postgres/connection';
 

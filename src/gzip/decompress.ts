@@ -1,24 +1,15 @@
 /**
- * The decompression stage of every read of a backup (verify, restore, restore test): `igzip -d` as a child process
+ * The decompression stage of every read of a backup (verify, restore, restore test; chosen in ./choice.ts): `igzip -d` as a child process
  * when ISA-L is installed, else Node's zlib. Either is one Duplex in a stream pipeline: compressed bytes in, SQL out,
  * with backpressure both ways, and an error (that {@link isCorruptGzip} recognises) when the input is not valid gzip.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Duplex, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { type Compressor, type CompressorName, IGZIP_INSTALL_HINT, chooseCompressor } from './compression';
+import type { Compressor } from './choice';
 
 const OUTPUT_CHUNK_BYTES = 256 * 1024;
 const STDERR_LIMIT = 4096;
-
-/**
- * The decompressor reads use: igzip when installed (the fastest), else zlib, with the one line to print about it.
- * `requested` forces one, as for a backup (BACKUP_COMPRESSOR); a forced isal without igzip is an error.
- */
-export function chooseDecompressor(requested: CompressorName | undefined, igzipPath: string | undefined): { compressor: Compressor; notice?: string } {
-  const chosen = chooseCompressor(requested, igzipPath);
-  return chosen.notice ? { ...chosen, notice: `decompressing with Node's zlib: igzip (ISA-L) is not installed; ${IGZIP_INSTALL_HINT} for restores several times lighter on CPU` } : chosen;
-}
 
 /** True for the error a decompression stage fails with when its input is not valid gzip (zlib's or igzip's). */
 export function isCorruptGzip(err: unknown): boolean {
