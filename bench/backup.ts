@@ -138,7 +138,13 @@ export interface BenchWorld {
 }
 
 /** A throwaway cluster with the generated tables and an emulator with `bucket`, all removed afterwards whatever happens. */
-export async function withBenchWorld<T>(bucket: string, rows: number, log: (m: string) => void, fn: (world: BenchWorld) => Promise<T>): Promise<T> {
+export async function withBenchWorld<T>(
+  bucket: string,
+  rows: number,
+  log: (m: string) => void,
+  fn: (world: BenchWorld) => Promise<T>,
+  tables: (pg: LocalCluster, rows: number) => Promise<void> = generate,
+): Promise<T> {
   const restSeconds = benchRest();
   const work = mkdtempSync(join(tmpdir(), 'meatbackup-bench-'));
   let pg: LocalCluster | undefined;
@@ -149,7 +155,7 @@ export async function withBenchWorld<T>(bucket: string, rows: number, log: (m: s
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     log(`generating ${rows.toLocaleString('en')} rows…`);
     const start = Date.now();
-    await generate(pg, rows);
+    await tables(pg, rows);
     const generateSeconds = (Date.now() - start) / 1000;
     await settle(restSeconds, log);
     return await fn({ pg, s3, client, work, generateSeconds });

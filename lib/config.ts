@@ -345,6 +345,8 @@ const FARGATE_MEMORY: Record<number, [number, number, number]> = {
   1024: [2048, 8192, 1024],
   2048: [4096, 16384, 1024],
   4096: [8192, 30720, 1024],
+  8192: [16384, 61440, 4096],
+  16384: [32768, 122880, 8192],
 };
 
 /**
@@ -391,6 +393,27 @@ const TASK = z
         path: ['memoryMiB'],
         message: `Fargate with cpu ${t.cpu} allows ${min}-${max} MiB in steps of ${step}, got ${t.memoryMiB}`,
       });
+    }
+  });
+
+/**
+ * The restore task (`meatbackup restore`, started by the ops function). The load runs over `jobs` sessions of the
+ * database server (README "Choosing --jobs"); the task itself decompresses and routes the SQL, so its CPUs set the
+ * default number of sessions and need not grow with the server.
+ */
+const RESTORE_TASK = z
+  .strictObject({
+    /** Fargate CPU units; without `jobs` the load uses this many vCPUs' worth of sessions (at least 2). @default 2048 */
+    cpu: z.union([z.literal(1024), z.literal(2048), z.literal(4096), z.literal(8192), z.literal(16384)]).default(2048),
+    /** @default 4096 */
+    memoryMiB: z.number().int().default(4096),
+    /** Sessions to load over (RESTORE_JOBS); 1 is one psql stream. @default the task's vCPUs */
+    jobs: z.number().int().min(1).max(64).optional(),
+  })
+  .superRefine((t, ctx) => {
+    const [min, max, step] = FARGATE_MEMORY[t.cpu];
+    if (t.memoryMiB < min || t.memoryMiB > max || t.memoryMiB % step !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['memoryMiB'], message: `Fargate with cpu ${t.cpu} allows ${min}-${max} MiB in steps of ${step}, got ${t.memoryMiB}` });
     }
   });
 
@@ -582,6 +605,8 @@ export const configSchema = z
     task: TASK.prefault({}),
     /** How `cdk deploy` builds the images from container/Dockerfile. */
     image: IMAGE.prefault({}),
+    /** The restore task's size and how many sessions it loads over. */
+    restoreTask: RESTORE_TASK.prefault({}),
     /** The platform's web ECS service that a restore stops and starts again. */
     webService: z
       .strictObject({

@@ -81,6 +81,8 @@ export const ENV = {
   stallSeconds: 'STALL_TIMEOUT_SECONDS',
   /** Restore: disk space the database server has for it (5GiB, 800MiB), where the restore cannot see the server's filesystem. */
   restoreSpaceAvailable: 'RESTORE_SPACE_AVAILABLE',
+  /** Sessions a restore or restore test loads over (1: one psql stream); default: the task's CPUs. */
+  restoreJobs: 'RESTORE_JOBS',
   /** Task definition of the restore test, for the ops Lambda's status. */
   restoreTestTaskDefinition: 'RESTORE_TEST_TASK_DEFINITION_ARN',
   /** `true` only when the configuration lets the chat channel carry out a restore (chat.allowRestore). */

@@ -76,6 +76,8 @@ export interface Settings {
   stallSeconds?: number;
   /** RESTORE_SPACE_AVAILABLE in bytes, when set; a `--space-available` flag overrides it (src/restore/disk-space.ts). */
   restoreSpaceAvailable?: number;
+  /** RESTORE_JOBS, when set; a `--jobs` flag overrides it, else the CPUs here (src/cli/jobs.ts). */
+  restoreJobs?: number;
   restoreTest: {
     /** RESTORE_TEST_MODE. @default scratch */
     mode: RestoreTestMode;
@@ -295,6 +297,7 @@ const variables = z.object({
     'give a size such as 50GiB, 800MiB or 1048576',
     (v) => (v === undefined ? undefined : parseSize(v)),
   ),
+  [ENV.restoreJobs]: wholeNumber(1, 64, 'give the number of sessions to restore over, 1 to 64 (1: one psql stream)'),
   [ENV.restoreTestMode]: oneOf(RESTORE_TEST_MODES, 'use scratch or cluster'),
   [ENV.restoreTestAssertions]: z.pipe(text, z.transform(parseAssertions)),
   [ENV.ecsCluster]: text,
@@ -383,6 +386,7 @@ export function readSettings(env: Environment): Settings {
     },
     ...(v[ENV.stallSeconds] !== undefined ? { stallSeconds: v[ENV.stallSeconds] } : {}),
     ...(v[ENV.restoreSpaceAvailable] !== undefined ? { restoreSpaceAvailable: v[ENV.restoreSpaceAvailable] } : {}),
+    ...(v[ENV.restoreJobs] !== undefined ? { restoreJobs: v[ENV.restoreJobs] } : {}),
     restoreTest: { mode: v[ENV.restoreTestMode] ?? 'scratch', assertions: v[ENV.restoreTestAssertions] },
     ecs: {
       ...(v[ENV.ecsCluster] ? { cluster: v[ENV.ecsCluster] } : {}),

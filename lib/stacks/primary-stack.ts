@@ -181,7 +181,8 @@ export class PrimaryStack extends Stack {
   }
 
   /**
-   * `meatbackup restore <key>`: same image and database connection as the backup. Restore streams (about 150 MB RSS,
+   * `meatbackup restore <key>`: same image and database connection as the backup, its own size (`restoreTask`): the
+   * load runs over several sessions of the server (RESTORE_JOBS, default the task's vCPUs). Restore streams (about 150 MB RSS,
    * no disk), so the backup's CPU and memory do: the sha256 check, gunzip and psql each keep a core busy on a large
    * backup. It stops and starts the web service around the swap.
    */
@@ -192,12 +193,13 @@ export class PrimaryStack extends Stack {
       databaseJob: 'restore',
       // Placeholder: the ops Lambda always overrides the command with the resolved key (src/ops/actions.ts).
       command: ['restore', 'latest'],
-      cpu: config.task.cpu,
-      memoryMiB: config.task.memoryMiB,
+      cpu: config.restoreTask.cpu,
+      memoryMiB: config.restoreTask.memoryMiB,
       streamPrefix: 'restore',
       environment: {
         [ENV.bucket]: this.backupBucket.bucket.bucketName,
         [ENV.prefix]: DEFAULT_PREFIX,
+        ...(config.restoreTask.jobs !== undefined ? { [ENV.restoreJobs]: String(config.restoreTask.jobs) } : {}),
         ...(webService ? { [ENV.webService]: webService.ref } : {}),
       },
     });

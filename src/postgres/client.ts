@@ -62,12 +62,14 @@ export function describePgError(err: unknown, conn: Connection): UserError {
  * Opens a session the caller closes (`client.end()`); a connection failure becomes a one-line UserError. For a
  * session that outlives one call (a held lock, an exported snapshot); otherwise use {@link withClient}.
  */
-export async function openClient(conn: Connection, options: { applicationName?: string; keepAlive?: boolean } = {}): Promise<Client> {
+export async function openClient(conn: Connection, options: { applicationName?: string; keepAlive?: boolean; settings?: string } = {}): Promise<Client> {
   const client = new Client({
     ...pgClientConfig(conn),
     ...(options.applicationName ? { application_name: options.applicationName } : {}),
     // TCP keepalives, for a session that idles a long time and must notice a dead peer (a held lock).
     ...(options.keepAlive ? { keepAlive: true } : {}),
+    // Session settings as the startup packet's `options` (`-c name=value …`), as libpq's PGOPTIONS.
+    ...(options.settings ? { options: options.settings } : {}),
   });
   // An idle client whose backend dies emits 'error'; without a listener that would crash the process.
   client.on('error', () => undefined);

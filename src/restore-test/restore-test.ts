@@ -78,6 +78,8 @@ export interface RestoreTestOptions {
   psqlPath?: string;
   /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
   decompressor: Compressor;
+  /** Sessions to load over (1: one psql stream; loadPinned). @default 1 */
+  jobs?: number;
   tolerance?: RowTolerance;
   /**
    * Scratch mode: bytes the server's disk has for the scratch copy, when this process cannot see its filesystem (RDS,
@@ -364,6 +366,7 @@ async function restoreAndCheck(options: RestoreTestOptions, target: EphemeralTar
       ...(loadSignal ? { signal: loadSignal } : {}),
       ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
       decompressor: options.decompressor,
+      ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
     });
   // Where the scratch copy's disk is seen, the load stops while the live database still has room.
   const { sqlBytes } = space ? await whileWatchingDisk(space, signal, load) : await load(signal);

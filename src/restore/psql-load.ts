@@ -40,7 +40,7 @@ export const PSQL_LOAD_ARGS = ['--no-psqlrc', '--quiet', '-v', 'ON_ERROR_STOP=1'
  * Session settings for the load. Commits need not wait for the disk: the swap that makes the database live is
  * an ordinary (synchronous) commit later, and flushing its WAL flushes everything the load wrote before it.
  */
-const LOAD_PGOPTIONS = '-c synchronous_commit=off';
+export const LOAD_SETTINGS = '-c synchronous_commit=off';
 
 export class PsqlFailed extends UserError {
   constructor(
@@ -152,6 +152,8 @@ export interface LoadOptions {
   psqlPath?: string;
   /** Every stderr line psql prints (WARNINGs and NOTICEs the dump raises). */
   onStderrLine?: (line: string) => void;
+  /** Session settings (`-c name=value …`, as PGOPTIONS). @default LOAD_SETTINGS */
+  settings?: string;
 }
 
 interface Exit {
@@ -171,7 +173,7 @@ function exitOf(child: ChildProcess): Promise<Exit> {
 export async function psqlLoad(options: LoadOptions): Promise<void> {
   const psqlPath = options.psqlPath ?? findPsql();
   const env = libpqEnv(options.conn);
-  env.PGOPTIONS = [env.PGOPTIONS, LOAD_PGOPTIONS].filter(Boolean).join(' ');
+  env.PGOPTIONS = [env.PGOPTIONS, options.settings ?? LOAD_SETTINGS].filter(Boolean).join(' ');
   const child = spawn(psqlPath, [...PSQL_LOAD_ARGS], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   const stderr = new StderrTail(options.onStderrLine);
   child.stderr!.on('data', (d: Buffer) => stderr.push(d));

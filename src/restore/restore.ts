@@ -53,7 +53,7 @@ import {
 } from './database-swap';
 import type { HashOptions, PinnedObject } from './fetch-verified';
 import { checkBeforeLoad } from './check-before-load';
-import { loadPinned } from './load-pipeline';
+import { type LoadResult, loadPinned } from './load-pipeline';
 import { secondsSince } from '../core/format';
 import { maintenance, onServer } from './on-server';
 import { type RestoreLock, withRestoreLock } from './restore-lock';
@@ -100,6 +100,8 @@ export interface RestoreResult extends RestorePlan {
   sqlBytes: number;
   /** What was stopped for the swap and started again. */
   restarted?: string;
+  /** Sessions the load ran over (1: one psql stream). */
+  jobs: number;
   /** What applying the backup's globals did (withGlobals only). */
   globals?: GlobalsApplied;
   notes: string[];
@@ -153,6 +155,8 @@ export interface RestoreOptions {
   psqlPath?: string;
   /** What decompresses the SQL (chooseDecompressor, decided where the command starts). */
   decompressor: Compressor;
+  /** Sessions to load over (1: one psql stream; loadPinned). @default 1 */
+  jobs?: number;
 }
 
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
@@ -305,13 +309,15 @@ async function restorePlanned(run: Run): Promise<RestoreResult> {
   /** Set once the fresh database carries the target's name: from then on there is nothing to drop. */
   const state = { renamed: false };
   try {
-    const { sqlBytes, seconds: loadSeconds } = await loadFresh(run, pin);
+    const { sqlBytes, seconds: loadSeconds, jobs, fellBack } = await loadFresh(run, pin);
+    if (fellBack) notes.push(`loaded by a single stream from where the backup's SQL has ${fellBack}`);
     const t = Date.now();
     const restarted = existing ? await replaceLive(run, existing, state) : await renameIntoPlace(run, state, notes);
     return {
       ...plan,
       ...(pin.versionId ? { versionId: pin.versionId } : {}),
       sqlBytes,
+      jobs,
       ...(restarted !== undefined ? { restarted } : {}),
       ...(globals ? { globals } : {}),
       notes,
@@ -347,7 +353,7 @@ async function applyBackupGlobals({ options, plan, manifest, admin, watchdog }: 
 }
 
 /** Step 4: the pinned bytes into the fresh database. */
-function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise<{ sqlBytes: number; seconds: number }> {
+function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise<LoadResult> {
   return whileWatchingDisk(plan.space, options.signal, (signal) =>
     loadPinned({
       s3: options.s3,
@@ -358,6 +364,7 @@ function loadFresh({ options, plan, watchdog }: Run, pin: PinnedObject): Promise
       signal,
       ...(options.psqlPath ? { psqlPath: options.psqlPath } : {}),
       decompressor: options.decompressor,
+      ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
     }),
   );
 }

@@ -68,6 +68,7 @@ describe('configuration', () => {
         network: { mode: 'new', cidr: '10.80.0.0/20', natGateways: 1 },
         task: { cpu: 2048, memoryMiB: 4096 },
         image: { buildArgs: {}, buildNetwork: 'default' },
+        restoreTask: { cpu: 2048, memoryMiB: 4096 },
         restoreTest: {
           schedule: { expression: 'cron(0 5 ? * SUN *)', timeZone: 'UTC', enabled: true },
           mode: 'cluster',

@@ -963,3 +963,16 @@ describe('a database role per job (database.logins)', () => {
     expect(() => synthesize(input)).toThrow(/config\.database\.logins\.restore\.passwordSecretKmsKeyArn: must be a key in primaryRegion eu-west-1, not us-east-1/);
   });
 });
+
+describe('GIVEN a restore task sized for a parallel load', () => {
+  test('WHEN restoreTask names 4 vCPUs and 6 jobs THEN the restore task has them, and the backup task keeps its own size', () => {
+    // WHEN
+    const { primary } = synthesize({ ...TEST_CONFIG, restoreTask: { cpu: 4096, memoryMiB: 8192, jobs: 6 } });
+    // THEN
+    const definitions = primary.findResources('AWS::ECS::TaskDefinition');
+    const byFamily = (family: string) => Object.values(definitions).find((d) => d.Properties.Family === family)!.Properties;
+    expect(byFamily('meatlizard-backup-restore')).toMatchObject({ Cpu: '4096', Memory: '8192' });
+    expect(byFamily('meatlizard-backup-restore').ContainerDefinitions[0].Environment).toContainEqual({ Name: ENV.restoreJobs, Value: '6' });
+    expect(byFamily('meatlizard-backup-backup')).toMatchObject({ Cpu: '2048', Memory: '4096' });
+  });
+});

@@ -16,6 +16,7 @@ import { DATABASE_HINT, configuredDatabase, databaseOption } from '../database';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
 import { readingDecompressor } from '../decompressor';
+import { jobsOption, restoreJobs } from '../jobs';
 
 interface RestoreTestFlags {
   spaceAvailable?: number;
@@ -27,6 +28,7 @@ interface RestoreTestFlags {
   databaseUrl?: string;
   json?: boolean;
   stallTimeout?: string;
+  jobs?: string;
 }
 
 function resolveMode(flag: string | undefined, configured: RestoreTestMode): RestoreTestMode {
@@ -78,6 +80,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
     .addOption(new Option('--database-url <url>', `scratch mode's server: postgresql://USER@HOST:PORT/DATABASE (default: $${ENV.databaseUrl}, else libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE)`))
     .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the ephemeral database is removed'))
     .addOption(spaceAvailableOption('the scratch copy (scratch mode)'))
+    .addOption(jobsOption())
     .addOption(new Option('--json', 'print the result (as recorded) as one JSON document'))
     .action(async (ref: string, flags: RestoreTestFlags, command: Command) => {
       const bucket = resolveBucket(flags.bucket, settings.bucket);
@@ -103,6 +106,7 @@ export function registerRestoreTest(program: Command, settings: Settings): void 
         signal: shutdownSignal(),
         stallSeconds: stall,
         ...((flags.spaceAvailable ?? settings.restoreSpaceAvailable) !== undefined ? { spaceAvailable: flags.spaceAvailable ?? settings.restoreSpaceAvailable } : {}),
+        jobs: restoreJobs(flags.jobs, settings.restoreJobs),
       });
       process.stdout.write(flags.json ? `${JSON.stringify({ ...outcome.result, resultKey: outcome.resultKey, notes: outcome.notes })}\n` : humanResult(outcome));
       throwIfFailed(outcome);

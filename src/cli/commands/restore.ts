@@ -17,6 +17,7 @@ import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
 import { spaceAvailableOption } from '../space-available';
 import { readingDecompressor } from '../decompressor';
+import { jobsOption, restoreJobs } from '../jobs';
 
 interface RestoreFlags {
   bucket?: string;
@@ -32,6 +33,7 @@ interface RestoreFlags {
   json?: boolean;
   stallTimeout?: string;
   spaceAvailable?: number;
+  jobs?: string;
 }
 
 /** "a backup of database meatdb", so that every plan and result line names the source next to the target. */
@@ -75,7 +77,7 @@ function humanResult(r: RestoreResult): string {
     const created = g.createdRoles.length > 0 ? `created ${g.createdRoles.join(', ')}` : 'created none';
     lines.push(`roles     ${created}; kept ${g.keptRoles.length} existing; ${g.memberships.length} membership(s) granted`);
   }
-  lines.push(`took      ${formatDuration(r.seconds.total)} (check ${formatDuration(r.seconds.check)}, load ${formatDuration(r.seconds.load)}, swap ${formatDuration(r.seconds.swap)})`);
+  lines.push(`took      ${formatDuration(r.seconds.total)} (check ${formatDuration(r.seconds.check)}, load ${formatDuration(r.seconds.load)}${r.jobs > 1 ? ` over ${r.jobs} sessions` : ''}, swap ${formatDuration(r.seconds.swap)})`);
   for (const note of r.notes) lines.push(`note      ${note}`);
   return `${lines.join('\n')}\n`;
 }
@@ -98,6 +100,7 @@ export function registerRestore(program: Command, settings: Settings): void {
     .addOption(new Option('--with-globals', "first apply the backup's roles and memberships (pg_dumpall --globals-only stored beside it): missing roles are created, existing ones kept; for a restore onto a new server"))
     .addOption(stallTimeoutOption('the listing, the manifest and every byte of the download from S3 (psql busy is not a stall); the target is left untouched'))
     .addOption(spaceAvailableOption('this restore'))
+    .addOption(jobsOption())
     .addOption(new Option('--yes', 'replace an existing database without asking (required without a terminal)'))
     .addOption(new Option('--json', 'print the result as one JSON document'))
     .action(async (ref: string, flags: RestoreFlags, command: Command) => {
@@ -129,6 +132,7 @@ export function registerRestore(program: Command, settings: Settings): void {
         signal: shutdownSignal(),
         stallSeconds: stall,
         ...((flags.spaceAvailable ?? settings.restoreSpaceAvailable) !== undefined ? { spaceAvailable: flags.spaceAvailable ?? settings.restoreSpaceAvailable } : {}),
+        jobs: restoreJobs(flags.jobs, settings.restoreJobs),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : humanResult(result));
     });

@@ -1,0 +1,129 @@
+/**
+ * The parallel load (`--jobs N`), against a real PostgreSQL and the S3 emulator, through the built CLI: a database
+ * restored over several sessions dumps exactly as one restored by one psql stream; what the splitter does not know
+ * is loaded by one stream, said once; a failure in any session ends them all and leaves no database behind.
+ */
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { type CliResult, cleanEnv, runCli } from '../../support/cli';
+import { comparableDump, pgDumpSql, writeBackupFixture } from '../../support/backup-fixture';
+import { useHarness } from '../backup/fixtures';
+import { AWKWARD_SCHEMA_SQL } from './awkward-schema';
+
+const BUCKET = 'parallel-restore';
+
+/** What the post-data scheduler must order: keys before the foreign keys on them, partitions, a cycle of foreign keys. */
+const DEPENDENT_SCHEMA_SQL = String.raw`
+create table users (id int primary key, email text not null unique);
+create table sessions (id int primary key, user_id int not null references users, token text);
+create table messages (id bigint primary key, session_id int references sessions, body text, at timestamptz);
+create index messages_session_idx on messages (session_id);
+create index messages_body_fts on messages using gin (to_tsvector('simple', body));
+create index messages_recent_idx on messages (at) where at > '2025-01-01';
+insert into users select g, 'user' || g || '@example.com' from generate_series(1, 500) g;
+insert into sessions select g, 1 + g % 500, md5(g::text) from generate_series(1, 2000) g;
+insert into messages select g, 1 + g % 2000, 'hello; world ' || g || E'\n-- Name: x; Type: TABLE; Schema: public; Owner: x', '2024-06-01'::timestamptz + g * interval '1 hour' from generate_series(1, 20000) g;
+
+create table accounts (a int, b int, unique (a, b));
+create unique index accounts_b_positive on accounts (b) where b > 0;
+create table account_refs (a int, b int, foreign key (a, b) references accounts (a, b));
+insert into accounts select g, g from generate_series(1, 100) g;
+insert into account_refs select g, g from generate_series(1, 100) g;
+
+create table pt (id int, k int, primary key (id, k)) partition by list (k);
+create table pt1 partition of pt for values in (1);
+create table pt2 partition of pt for values in (2);
+create table pt_refs (id int, k int, foreign key (id, k) references pt);
+insert into pt select g, 1 + g % 2 from generate_series(1, 1000) g;
+insert into pt_refs select g, 1 + g % 2 from generate_series(1, 1000) g;
+
+create table ca (id int primary key, b int);
+create table cb (id int primary key, a int references ca);
+alter table ca add foreign key (b) references cb;
+
+create function tricky() returns text language sql as $q$ select E'\n--\n-- Name: fake; Type: TABLE; Schema: public; Owner: x\n--\n' $q$;
+comment on index messages_session_idx is 'comment on an index; after it';
+alter table messages enable row level security;
+create policy own_messages on messages using (session_id > 0);
+create rule no_delete_users as on delete to users do instead nothing;
+create materialized view message_counts as select session_id, count(*) as n from messages group by 1;
+create unique index message_counts_idx on message_counts (session_id);
+`;
+
+const h = useHarness('parallel-restore', async ({ client, pg }) => {
+  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await pg.query('create database source');
+  await pg.query(AWKWARD_SCHEMA_SQL, 'source');
+  await pg.query(DEPENDENT_SCHEMA_SQL, 'source');
+});
+
+function env(database: string): NodeJS.ProcessEnv {
+  return cleanEnv({ ...h.s3.env, ...h.pg.env(database), BACKUP_BUCKET: BUCKET });
+}
+
+function json(result: CliResult): Record<string, unknown> {
+  if (result.code !== 0) throw new Error(`exit ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+function restore(prefix: string, target: string, jobs: number): Promise<CliResult> {
+  return runCli(['restore', 'latest', '--prefix', prefix, '--from-database', 'source', '--target-db', target, '--jobs', String(jobs), '--json'], { env: env('source') });
+}
+
+async function databases(): Promise<string[]> {
+  return (await h.pg.query<{ datname: string }>('select datname from pg_database order by 1')).map((r) => r.datname);
+}
+
+describe('GIVEN a backup of a database with partitions, foreign keys, large objects and awkward names', () => {
+  test('WHEN it is restored with --jobs 4 and with --jobs 1 THEN both dump identically to the source, and the parallel one has planner statistics', async () => {
+    const backup = json(await runCli(['backup', '--prefix', 'both/', '--json'], { env: env('source') }));
+    expect(backup.key).toMatch(/^both\/source-/);
+
+    const parallel = json(await restore('both/', 'parallel_4', 4));
+    const single = json(await restore('both/', 'single_1', 1));
+
+    expect(parallel).toMatchObject({ jobs: 4, notes: [] });
+    expect(single).toMatchObject({ jobs: 1 });
+    const source = comparableDump(h.pg.env(), 'source');
+    expect(source).toContain('FK CONSTRAINT');
+    expect(comparableDump(h.pg.env(), 'single_1')).toBe(source);
+    expect(comparableDump(h.pg.env(), 'parallel_4')).toBe(source);
+    const analyzed = await h.pg.query<{ n: number }>(`select count(*)::int as n from pg_stats where tablename = 'messages'`, 'parallel_4');
+    expect(analyzed[0].n).toBeGreaterThan(0);
+  });
+
+  test('WHEN the restore test loads it with --jobs 3 THEN it passes', async () => {
+    const backup = json(await runCli(['backup', '--prefix', 'tested/', '--json'], { env: env('source') }));
+    const result = await runCli(['restore-test', backup.key as string, '--prefix', 'tested/', '--mode', 'scratch', '--jobs', '3', '--json'], { env: env('source') });
+    expect(json(result)).toMatchObject({ ok: true });
+  });
+});
+
+describe('GIVEN a dump the splitter does not fully know', () => {
+  test('WHEN an entry of an unknown type follows the data THEN the rest is loaded by one stream, said once, and the result is the same', async () => {
+    const sql = pgDumpSql(h.pg.env(), 'source');
+    const at = sql.indexOf('-- Name: messages_session_idx; Type: INDEX;');
+    expect(at).toBeGreaterThan(0);
+    const odd = `${sql.slice(0, at)}-- Name: marker; Type: FUTURE THING; Schema: public; Owner: postgres\n--\n\nCOMMENT ON TABLE public.ca IS 'from a future pg_dump';\n\n--\n${sql.slice(at)}`;
+    await writeBackupFixture(h.client, BUCKET, { sql: odd, database: 'source', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'odd/' });
+
+    const result = await restore('odd/', 'odd_4', 4);
+
+    expect(json(result)).toMatchObject({ jobs: 4, notes: [expect.stringMatching(/single stream from where the backup's SQL has an entry of type FUTURE THING/)] });
+    expect(result.stderr.match(/loading the rest of it by a single stream/g)).toHaveLength(1);
+    expect(await h.pg.query(`select obj_description('public.ca'::regclass) as c`, 'odd_4')).toEqual([{ c: 'from a future pg_dump' }]);
+    await h.pg.query(`comment on table public.ca is null`, 'odd_4');
+    expect(comparableDump(h.pg.env(), 'odd_4')).toBe(comparableDump(h.pg.env(), 'source'));
+  });
+
+  test('WHEN a foreign key fails in one session THEN the restore exits 1 with its error and no database is left behind', async () => {
+    const sql = pgDumpSql(h.pg.env(), 'source').replace(/^(\d+)\t(\d+)\t([0-9a-f]{32})$/m, '$1\t999999\t$3');
+    await writeBackupFixture(h.client, BUCKET, { sql, database: 'source', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'broken/' });
+    const before = await databases();
+
+    const result = await restore('broken/', 'broken_4', 4);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^meatbackup: the backup's SQL failed \(FK CONSTRAINT sessions sessions_user_id_fkey\): ERROR: insert or update on table "sessions" violates foreign key constraint/m);
+    expect(await databases()).toEqual(before);
+  });
+});
