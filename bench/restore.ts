@@ -66,11 +66,11 @@ export async function generatePlatform(pg: LocalCluster, rows: number): Promise<
      create index sessions_user_idx on sessions (user_id);
      create index messages_session_idx on messages (session_id);
      create index messages_created_idx on messages (created_at);
-     create index logs_data_gin on logs using gin (data);
-     vacuum analyze;
-     checkpoint;`,
+     create index logs_data_gin on logs using gin (data);`,
     DATABASE,
   );
+  await pg.query('vacuum analyze', DATABASE);
+  await pg.query('checkpoint');
 }
 
 export async function benchRestore(): Promise<RestoreBenchResult> {
