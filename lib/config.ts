@@ -398,7 +398,7 @@ const TASK = z
 
 /**
  * The restore task (`meatbackup restore`, started by the ops function). The load runs over `jobs` sessions of the
- * database server (README "Choosing --jobs"); the task itself decompresses and routes the SQL, so its CPUs set the
+ * database server (docs/parallel-restore.md); the task itself decompresses and routes the SQL, so its CPUs set the
  * default number of sessions and need not grow with the server.
  */
 const RESTORE_TASK = z

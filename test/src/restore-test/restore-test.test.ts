@@ -265,7 +265,8 @@ describe('GIVEN a backup that cannot be restored', () => {
     const backup = await writeBackupFixture(h.client, BUCKET, { sql: broken, database: 'meatdb', takenAt: new Date('2025-09-17T10:30:00Z'), prefix: 'broken/' });
     const before = await databases();
 
-    const result = await runCli(['restore-test', backup.key, '--prefix', 'broken/'], { env: env('meatdb') });
+    // One psql stream (--jobs 1): psql's own line; the parallel load's failure is in parallel-load.test.ts.
+    const result = await runCli(['restore-test', backup.key, '--prefix', 'broken/', '--jobs', '1'], { env: env('meatdb') });
 
     expect(result.code).toBe(1);
     expect(errorLines(result)[0]).toMatch(/failed: the backup's SQL failed \(exit 3\): line \d+ of the backup's SQL: ERROR: invalid input syntax for type integer: "this is not a row"/);

@@ -280,7 +280,8 @@ describe('GIVEN a correctly recorded backup with broken SQL inside', () => {
     const dumpBefore = dumpOf('halfway');
     const before = await databases();
 
-    const result = await runCli(['restore', backup.key.split('/').pop()!, '--prefix', 'broken/', '--yes'], { env: env('halfway') });
+    // One psql stream (--jobs 1): psql's own line; the parallel load's failure is in parallel-load.test.ts.
+    const result = await runCli(['restore', backup.key.split('/').pop()!, '--prefix', 'broken/', '--yes', '--jobs', '1'], { env: env('halfway') });
 
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^meatbackup: the backup's SQL failed \(exit 3\): line \d+ of the backup's SQL: ERROR: invalid input syntax for type integer: "this is not a row"/m);
