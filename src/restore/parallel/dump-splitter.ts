@@ -32,9 +32,14 @@ export type DumpItem =
 
 const NEWLINE = 0x0a;
 const HEADER = /^-- (Data for )?Name: (.*); Type: ([A-Z][A-Z ]*[A-Z]); Schema: (.*); Owner: (.*?)(?:; Tablespace: .*)?$/;
-const COPY = /^COPY ((?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)(?:\.(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*))?)(?: \([^\n]*\))? FROM stdin;$/;
+// A table without columns has an empty column list: `COPY public.t  FROM stdin;` (two spaces).
+const COPY = /^COPY ((?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)(?:\.(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*))?)(?: \([^\n]*\)| )? FROM stdin;$/;
 const SET = /^SET ([a-z_]+) = [^;]*;$/;
 const SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false);";
+/** The table a `COPY … FROM stdin;` the splitter handed out loads, as the dump names it (`public.logs`). */
+export function copyTable(statement: string): string {
+  return COPY.exec(statement)![1];
+}
 /** The end of a COPY's data: `\.` alone on a line. */
 const END_OF_DATA = Buffer.from('\\.\n');
 

@@ -4,9 +4,12 @@
  *
  * 1. pre-data (everything before the first table's data) in order, by one psql, which then exits: all of it is
  *    committed before any data goes in;
- * 2. each table's COPY to a free worker as it arrives, its data streamed in (never gathered); sequence values and
- *    large objects, in order, by a psql beside them;
- * 3. post-data: the entries ./post-data.ts reads with certainty over the workers in dependency order (./scheduler),
+ * 2. each table's COPY to a free worker as it arrives, its data streamed in through a ./spool: while another
+ *    worker has nothing to do, the reader runs ahead of a busy one (the rest of its block goes to a scratch file it
+ *    reads back), so several tables load at once with bounded memory; sequence values and large objects, in order,
+ *    by a psql beside them;
+ * 3. post-data: the entries ./post-data.ts reads with certainty over the workers in dependency order (./work-pool),
+ *    each as soon as its tables' data is in (an index of a table loaded early builds while later tables still load),
  *    then everything else alone, in the dump's order, by one psql;
  * 4. ANALYZE of every table, over the workers, largest first.
  *
@@ -18,12 +21,14 @@
  */
 import { once } from 'node:events';
 import type { Logger } from '../../core/log';
+import { formatBytes, secondsSince } from '../../core/format';
 import { withClient } from '../../postgres/client';
 import type { Connection } from '../../postgres/connection';
-import { type DumpItem, DumpSplitter, type EntryHeader } from './dump-splitter';
-import { type PostDataEntry, partitionOf, planPostData } from './post-data';
-import { runPlanned } from './scheduler';
-import { PsqlSegment, type SessionSettings, Worker } from './sessions';
+import { type DumpItem, DumpSplitter, type EntryHeader, copyTable } from './dump-splitter';
+import { type Planned, type PostDataEntry, describeEntry, partitionOf, planPostData } from './post-data';
+import { DEADLOCK_DETECTED, EntryFailed, PsqlSegment, type SessionSettings, Worker } from './sessions';
+import { Notifier, SpillBudget, Spool } from './spool';
+import { WorkPool } from './work-pool';
 
 /** Types pg_dump writes before the data (pre-data); only their order matters, psql runs them. */
 const PRE_DATA = new Set([
@@ -42,6 +47,11 @@ const POST_DATA = new Set([
   'MATERIALIZED VIEW DATA', 'STATISTICS', 'PUBLICATION', 'PUBLICATION TABLE', 'PUBLICATION TABLES IN SCHEMA', 'SUBSCRIPTION',
   'COMMENT', 'ACL', 'DEFAULT ACL', 'SECURITY LABEL',
 ]);
+/** Entries run alone that cannot change what ANALYZE of a table gathers; with any other, every ANALYZE waits for the end. */
+const STATISTICS_NEUTRAL = new Set([
+  'TRIGGER', 'EVENT TRIGGER', 'POLICY', 'ROW SECURITY', 'COMMENT', 'ACL', 'DEFAULT ACL', 'SECURITY LABEL', 'FK CONSTRAINT', 'CHECK CONSTRAINT',
+  'PUBLICATION', 'PUBLICATION TABLE', 'PUBLICATION TABLES IN SCHEMA', 'SUBSCRIPTION',
+]);
 /** Post-data text held for planning at most; a dump with more is loaded by one stream from there. */
 const POST_DATA_LIMIT = 64 * 1024 * 1024;
 
@@ -55,6 +65,8 @@ export interface ParallelLoadOptions {
   psqlPath?: string;
   signal?: AbortSignal;
   logger: Logger;
+  /** Scratch bytes the reader may run ahead by (on disk, while a session is idle). @default half the free space of TMPDIR */
+  spillLimit?: number;
 }
 
 export interface ParallelLoadResult {
@@ -62,18 +74,22 @@ export interface ParallelLoadResult {
   fellBack?: string;
   tables: number;
   analyzed: number;
+  /** Seconds from the start of the load to the end of each phase. */
+  phases: { preData: number; read: number; dataAndPostData: number; analyze: number };
+  /** COPY data that waited in scratch files: in all, and at most at once. */
+  spilled: { bytes: number; peakBytes: number };
 }
 
 type Phase = 'pre' | 'data' | 'post' | 'rest';
 
 export async function parallelLoad(source: AsyncIterable<Buffer>, options: ParallelLoadOptions): Promise<ParallelLoadResult> {
   const load = new ParallelLoad(source, options);
-  const stop = (): void => void load.abort();
+  const stop = (): void => void load.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', stop, { once: true });
   try {
     return await load.run();
   } catch (err) {
-    await load.abort();
+    await load.abort(err);
     throw options.signal?.aborted ? options.signal.reason : err;
   } finally {
     options.signal?.removeEventListener('abort', stop);
@@ -90,11 +106,23 @@ class ParallelLoad {
   private psql: PsqlSegment | undefined;
   private readonly psqls: PsqlSegment[] = [];
   private workers: Worker[] = [];
-  private free: Worker[] = [];
-  private freed: (() => void) | undefined;
-  private copy: { data: NodeJS.WritableStream; done: Promise<void> } | undefined;
-  private readonly copies: Promise<void>[] = [];
-  private copyFailure: unknown;
+  private pool: WorkPool | undefined;
+  private readonly notifier = new Notifier();
+  private readonly budget: SpillBudget;
+  /** The block being read, and every block not yet loaded (closed, their files with them, if the load stops). */
+  private spool: Spool | undefined;
+  private copyingTable: string | undefined;
+  private readonly spools = new Set<Spool>();
+  /** Partition family → its tables' COPY blocks not yet loaded. */
+  private readonly dataLeft = new Map<string, number>();
+  /** Partition family → bytes of its COPY data (the priority of the post-data on it). */
+  private readonly dataBytes = new Map<string, number>();
+  /** Partition family → planned post-data entries on it not yet done (its ANALYZE waits for them). */
+  private readonly postLeft = new Map<string, number>();
+  /** Tables ANALYZEd in the pool already, beside the post-data of others. */
+  private readonly analyzedEarly: string[] = [];
+  private readonly started = Date.now();
+  private readonly phases = { preData: 0, read: 0, dataAndPostData: 0, analyze: 0 };
   private readonly tables = new Set<string>();
   private readonly parents = new Map<string, string>();
   private attach: Buffer[] | undefined;
@@ -110,17 +138,37 @@ class ParallelLoad {
     private readonly options: ParallelLoadOptions,
   ) {
     this.splitter = new DumpSplitter(source);
+    this.budget = SpillBudget.forLoad(this.notifier, options.spillLimit);
   }
 
   async run(): Promise<ParallelLoadResult> {
-    this.psql = this.segment([]);
-    for await (const item of this.splitter.items()) {
-      if (this.copyFailure) throw this.copyFailure;
-      await this.handle(item);
+    try {
+      this.psql = this.segment([]);
+      for await (const item of this.splitter.items()) {
+        if (this.pool?.error !== undefined) throw this.pool.error;
+        await this.handle(item);
+      }
+      this.phases.read = secondsSince(this.started);
+      if (this.phase === 'pre') this.phases.preData = this.phases.read;
+      await this.finish();
+      this.phases.dataAndPostData = secondsSince(this.started);
+      const analyzed = await this.analyze();
+      this.phases.analyze = secondsSince(this.started);
+      const spilled = { bytes: this.budget.written, peakBytes: this.budget.peak };
+      const longest = [...(this.pool?.took ?? [])].sort((a, b) => b.seconds - a.seconds).slice(0, 3);
+      this.options.logger.info(
+        `parallel load: schema ${this.phases.preData}s, dump read by ${this.phases.read}s, data and post-data done by ${this.phases.dataAndPostData}s, ` +
+          `analyzed by ${this.phases.analyze}s; longest: ${longest.map((j) => `${j.what} ${j.seconds.toFixed(1)}s`).join(', ') || 'none'}; ` +
+          (spilled.bytes > 0
+            ? `${formatBytes(spilled.bytes)} of table data waited in scratch files (at most ${formatBytes(spilled.peakBytes)} at once, in ${this.budget.parent})`
+            : 'no table data waited in scratch files'),
+        { phases: this.phases, spilled, longest },
+      );
+      return { ...(this.fellBack ? { fellBack: this.fellBack } : {}), tables: this.tables.size, analyzed, phases: this.phases, spilled };
+    } finally {
+      for (const spool of this.spools) spool.close();
+      this.budget.close();
     }
-    await this.finish();
-    const analyzed = await this.analyze();
-    return { ...(this.fellBack ? { fellBack: this.fellBack } : {}), tables: this.tables.size, analyzed };
   }
 
   private segment(extra: Buffer[]): PsqlSegment {
@@ -159,6 +207,7 @@ class ParallelLoad {
         // Everything before the data is committed before any session loads a table.
         await this.psql!.end();
         this.psql = undefined;
+        this.phases.preData = secondsSince(this.started);
         await this.openWorkers();
         this.phase = type === 'TABLE DATA' || DATA_BY_PSQL.has(type) ? 'data' : 'post';
         return this.handle(item);
@@ -195,7 +244,7 @@ class ParallelLoad {
         this.header = item.header;
         if (type === 'TABLE DATA' || DATA_BY_PSQL.has(type)) return;
         if (!POST_DATA.has(type)) return this.fallBack(`an entry of type ${type} among the data`, item.bytes);
-        await this.endData();
+        await this.endDataPsql();
         this.phase = 'post';
         return this.postData(item);
       }
@@ -209,43 +258,79 @@ class ParallelLoad {
         return this.psql.write(item.bytes);
       case 'copy': {
         if (this.header?.type !== 'TABLE DATA') return this.fallBack(`a COPY outside a table's data (${item.statement.slice(0, 80)})`, item.bytes);
-        const worker = await this.freeWorker();
-        const table = /^COPY (\S+)/.exec(item.statement)![1];
+        const table = copyTable(item.statement);
         this.tables.add(table);
-        const copy = await worker.copy(item.statement, this.snapshot(), `data of table ${table}`);
-        const done = copy.done.then(
-          () => this.release(worker),
-          (err: unknown) => {
-            this.copyFailure ??= err;
-            this.release(worker);
-            throw err;
-          },
-        );
-        done.catch(() => undefined);
-        this.copies.push(done);
-        this.copy = { data: copy.data, done };
+        this.spool = this.loadBlock(table, item.statement, this.snapshot());
+        this.copyingTable = table;
         return;
       }
       case 'copyData': {
-        const { data, done } = this.copy!;
-        if (!data.write(item.bytes)) await Promise.race([once(data, 'drain'), done]);
-        return;
+        const family = this.family(this.copyingTable!);
+        this.dataBytes.set(family, (this.dataBytes.get(family) ?? 0) + item.bytes.length);
+        return this.spool!.write(item.bytes);
       }
       case 'copyEnd':
-        this.copy!.data.end();
-        this.copy = undefined;
+        this.spool!.end();
+        this.spool = undefined;
         return;
       case 'meta':
         return this.fallBack(`a psql meta-command among the data (${item.bytes.toString('utf8').trim().slice(0, 40)})`, item.bytes);
     }
   }
 
-  private async endData(): Promise<void> {
+  /**
+   * A table's COPY as a job of the pool: its block waits in a spool until a worker is free, which then streams it in
+   * (with the socket's backpressure). Post-data entries on the table's partition family wait for it.
+   */
+  private loadBlock(table: string, statement: string, settings: SessionSettings): Spool {
+    const pool = this.pool!;
+    const spool = new Spool(this.budget, this.notifier, () => pool.idle, () => pool.error);
+    this.spools.add(spool);
+    const family = this.family(table);
+    this.dataLeft.set(family, (this.dataLeft.get(family) ?? 0) + 1);
+    const what = `data of table ${table}`;
+    pool.add({
+      what,
+      ready: () => true,
+      locks: [],
+      shares: [],
+      priority: Number.POSITIVE_INFINITY,
+      run: async (worker) => {
+        try {
+          const copy = await worker.copy(statement, settings, what);
+          for await (const chunk of spool.read()) {
+            if (!copy.data.write(chunk)) await Promise.race([once(copy.data as NodeJS.EventEmitter, 'drain'), copy.done]);
+          }
+          copy.data.end();
+          await copy.done;
+        } finally {
+          spool.close();
+          this.spools.delete(spool);
+        }
+        this.dataLeft.set(family, this.dataLeft.get(family)! - 1);
+      },
+    });
+    return spool;
+  }
+
+  private family(table: string): string {
+    let t = table;
+    for (let hops = 0; this.parents.has(t) && hops < 64; hops++) t = this.parents.get(t)!;
+    return t;
+  }
+
+  /** Ends the data psql (sequence values, large objects); the tables' blocks go on loading meanwhile. */
+  private async endDataPsql(): Promise<void> {
     if (this.psql) {
       await this.psql.end();
       this.psql = undefined;
     }
-    await Promise.all(this.copies);
+  }
+
+  /** Every table's data in. */
+  private async endData(): Promise<void> {
+    await this.endDataPsql();
+    await this.pool?.drain();
   }
 
   private async postData(item: DumpItem): Promise<void> {
@@ -302,30 +387,76 @@ class ParallelLoad {
       return;
     }
     if (this.phase === 'data') {
-      if (this.copy) throw new Error('the split failed inside a COPY: this is a bug');
+      if (this.spool) throw new Error('the split failed inside a COPY: this is a bug');
       await this.endData();
     }
     // An entry cut short by the fallback (post-data over its limit) goes after what was held: it is later in the dump.
     const cut = this.entry && !first ? Buffer.concat(this.entry.chunks) : undefined;
     if (cut) this.entry = undefined;
     this.phase = 'rest';
-    const alone = await this.runPostData();
+    const alone = await this.runPostData(false);
     this.psql = this.segment(alone);
     if (cut) await this.psql.write(cut);
     if (first) await this.psql.write(first);
   }
 
-  /** Runs the planned post-data over the workers; returns the psql input of what runs alone, in order. */
-  private async runPostData(): Promise<Buffer[]> {
+  /**
+   * Runs the planned post-data over the workers, each entry once its tables' data is in and its predecessors are done
+   * (tables may still be loading); returns the psql input of what runs alone, in order, once all of that is done.
+   */
+  private async runPostData(last: boolean): Promise<Buffer[]> {
     this.closeEntry();
-    if (this.post.length === 0) return [];
-    const plan = planPostData(this.post, this.parents);
-    const victims = await runPlanned(plan.parallel, this.workers, this.options.signal);
-    const alone = [...plan.alone, ...victims];
-    this.post.length = 0;
+    const victims: PostDataEntry[] = [];
+    let alone: PostDataEntry[] = [];
+    if (this.post.length > 0) {
+      const plan = planPostData(this.post, this.parents);
+      alone = plan.alone;
+      this.post.length = 0;
+      const state = plan.parallel.map(() => 'waiting' as 'waiting' | 'done' | 'victim');
+      const loaded = (p: Planned): boolean => [...p.locks, ...p.shares].every((family) => !this.dataLeft.get(family));
+      const size = (families: readonly string[]): number => Math.max(0, ...families.map((f) => this.dataBytes.get(f) ?? 0));
+      const count = (p: Planned, by: number) => {
+        for (const family of new Set([...p.locks, ...p.shares])) this.postLeft.set(family, (this.postLeft.get(family) ?? 0) + by);
+      };
+      plan.parallel.forEach((p) => count(p, 1));
+      plan.parallel.forEach((p, i) => {
+        const what = describeEntry(p.entry);
+        this.pool!.add({
+          what,
+          ready: () => loaded(p) && p.after.every((j) => state[j] !== 'waiting'),
+          locks: p.locks,
+          shares: p.shares,
+          priority: size([...p.locks, ...p.shares]),
+          run: async (worker) => {
+            // After a deadlock victim (which cannot happen with the locks above, but is not left to chance), its
+            // dependants run alone too, after it.
+            try {
+              if (p.after.some((j) => state[j] === 'victim')) {
+                state[i] = 'victim';
+                victims.push(p.entry);
+                return;
+              }
+              try {
+                await worker.run(p.sql, p.entry.settings, what);
+                state[i] = 'done';
+              } catch (err) {
+                if (!(err instanceof EntryFailed && err.pgError.code === DEADLOCK_DETECTED)) throw err;
+                state[i] = 'victim';
+                victims.push(p.entry);
+              }
+            } finally {
+              count(p, -1);
+            }
+          },
+        });
+      });
+    }
+    // After a fallback the rest of the dump may still change what ANALYZE gathers.
+    if (last) this.analyzeEarly(alone);
+    await this.endData();
     const input: Buffer[] = [];
     let settings: SessionSettings = this.snapshot();
-    for (const entry of alone) {
+    for (const entry of [...alone, ...victims]) {
       for (const [name, line] of entry.settings) if (!settings.get(name)?.equals(line)) input.push(line);
       settings = entry.settings;
       input.push(entry.bytes);
@@ -342,7 +473,7 @@ class ParallelLoad {
         await this.endData();
         break;
       case 'post': {
-        const alone = await this.runPostData();
+        const alone = await this.runPostData(true);
         if (alone.length > 0) this.psql = this.segment([...alone, ...this.tail]);
         break;
       }
@@ -356,25 +487,35 @@ class ParallelLoad {
   private async openWorkers(): Promise<void> {
     const { conn, settings, logger } = this.options;
     this.workers = await Promise.all(Array.from({ length: this.options.jobs }, (_, i) => Worker.open(i + 1, conn, settings, logger)));
-    this.free = [...this.workers];
+    this.pool = new WorkPool(this.workers, this.notifier);
   }
 
-  private async freeWorker(): Promise<Worker> {
-    while (this.free.length === 0) {
-      await new Promise<void>((resolve) => (this.freed = resolve));
-      if (this.copyFailure) throw this.copyFailure;
+  /**
+   * ANALYZE of each table that had data, in the pool, as soon as its data and the planned post-data on it are done:
+   * beside the index builds of other tables rather than after all of them. Only when nothing left to run alone can
+   * change what ANALYZE gathers (an index whose expression it samples, a rule, extended statistics); otherwise every
+   * table waits for the end, as all the rest does.
+   */
+  private analyzeEarly(alone: readonly PostDataEntry[]): void {
+    if (!this.pool || alone.some((e) => !STATISTICS_NEUTRAL.has(e.header.type))) return;
+    const none: SessionSettings = new Map();
+    for (const table of this.tables) {
+      const family = this.family(table);
+      this.pool.add({
+        what: `ANALYZE ${table}`,
+        ready: () => !this.dataLeft.get(family) && !this.postLeft.get(family),
+        locks: [family],
+        shares: [],
+        priority: -1 - 1 / (1 + (this.dataBytes.get(family) ?? 0)),
+        run: async (worker) => {
+          await worker.run(`ANALYZE ${table}`, none, `ANALYZE ${table}`);
+          this.analyzedEarly.push(table);
+        },
+      });
     }
-    return this.free.shift()!;
   }
 
-  private release(worker: Worker): void {
-    this.free.push(worker);
-    const freed = this.freed;
-    this.freed = undefined;
-    freed?.();
-  }
-
-  /** ANALYZE of every table, view-free, over the workers, largest first. Returns how many. */
+  /** ANALYZE of every table not analyzed yet, view-free, over the workers, largest first. Returns how many in all. */
   private async analyze(): Promise<number> {
     if (this.workers.length === 0) await this.openWorkers();
     const tables = await withClient(this.options.conn, async (client) =>
@@ -382,7 +523,9 @@ class ParallelLoad {
         await client.query<{ name: string }>(
           `select format('%I.%I', n.nspname, c.relname) as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
            where c.relkind in ('r', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
+             and c.oid <> all($1::regclass[])
            order by c.relpages desc, 1`,
+          [this.analyzedEarly],
         )
       ).rows.map((r) => r.name),
     );
@@ -394,13 +537,15 @@ class ParallelLoad {
       }),
     );
     await Promise.all(this.workers.map((w) => w.close()));
-    return tables.length;
+    return this.analyzedEarly.length + tables.length;
   }
 
   /** Ends every session now: psql is killed (its input never ends), the workers' backends are terminated. */
-  async abort(): Promise<void> {
+  async abort(reason: unknown = new Error('the parallel load stopped')): Promise<void> {
     if (this.aborted) return;
     this.aborted = true;
+    this.pool?.fail(reason);
+    for (const spool of this.spools) spool.close();
     for (const psql of this.psqls) psql.kill();
     const pids = this.workers.map((w) => w.pid).filter((pid) => Number.isInteger(pid));
     for (const worker of this.workers) worker.destroy();

@@ -145,3 +145,7 @@ export function planPostData(entries: readonly PostDataEntry[], parents: Readonl
   }
   return { parallel, alone };
 }
+
+export function describeEntry(entry: PostDataEntry): string {
+  return `${entry.header.type} ${entry.header.name}`;
+}

@@ -3,8 +3,10 @@
  * restored over several sessions dumps exactly as one restored by one psql stream; what the splitter does not know
  * is loaded by one stream, said once; a failure in any session ends them all and leaves no database behind.
  */
+import { readdirSync } from 'node:fs';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { type CliResult, cleanEnv, runCli } from '../../support/cli';
+import { tempDir } from '../../support/temp-dir';
 import { comparableDump, pgDumpSql, writeBackupFixture } from '../../support/backup-fixture';
 import { useHarness } from '../backup/fixtures';
 import { AWKWARD_SCHEMA_SQL } from './awkward-schema';
@@ -49,15 +51,50 @@ create materialized view message_counts as select session_id, count(*) as n from
 create unique index message_counts_idx on message_counts (session_id);
 `;
 
+/**
+ * The platform's shape with tables larger than a session's spool holds in memory (4 MiB), so the reader runs ahead
+ * of a busy session through a scratch file; nothing in it runs alone, so every table is analyzed as soon as its own
+ * post-data is done.
+ */
+const PLATFORM_SQL = String.raw`
+create table users (id bigint primary key, email text not null, settings jsonb);
+create table sessions (id bigint primary key, user_id bigint not null references users, token text not null);
+create table messages (id bigint primary key, session_id bigint not null references sessions, body text not null, created_at timestamptz not null);
+create table logs (id bigint primary key, level text not null, data jsonb not null);
+insert into users select g, 'user' || g || '@example.com', jsonb_build_object('n', g) from generate_series(1, 1000) g;
+insert into sessions select g, 1 + g % 1000, md5(g::text) from generate_series(1, 5000) g;
+insert into messages select g, 1 + g % 5000, repeat('the lizard answered ' || g || ' ', 1 + g % 5) || md5(g::text), '2025-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 60000) g;
+insert into logs select g, (array['info', 'warn'])[1 + g % 2], jsonb_build_object('request', md5(g::text), 'ms', g % 1000, 'tags', jsonb_build_array('a' || g % 7)) from generate_series(1, 60000) g;
+create unique index users_email_idx on users (email);
+create index sessions_user_idx on sessions (user_id);
+create index messages_session_idx on messages (session_id);
+create index messages_created_idx on messages (created_at);
+create index logs_data_gin on logs using gin (data);
+`;
+
+/** A large first table (so the reader spills), then an index build that takes seconds: a load to interrupt. */
+const SLOW_SQL = String.raw`
+create table a_big (id bigint primary key, body text not null);
+insert into a_big select g, repeat(md5(g::text), 4) from generate_series(1, 60000) g;
+create function slow_id(i int) returns int language plpgsql immutable as $$ begin perform pg_sleep(0.005); return i; end $$;
+create table t (id int);
+insert into t select generate_series(1, 1000);
+create index t_slow on t (slow_id(id));
+`;
+
 const h = useHarness('parallel-restore', async ({ client, pg }) => {
   await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await pg.query('create database source');
   await pg.query(AWKWARD_SCHEMA_SQL, 'source');
   await pg.query(DEPENDENT_SCHEMA_SQL, 'source');
+  await pg.query('create database platform');
+  await pg.query(PLATFORM_SQL, 'platform');
+  await pg.query('create database slowdb');
+  await pg.query(SLOW_SQL, 'slowdb');
 });
 
-function env(database: string): NodeJS.ProcessEnv {
-  return cleanEnv({ ...h.s3.env, ...h.pg.env(database), BACKUP_BUCKET: BUCKET });
+function env(database: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return cleanEnv({ ...h.s3.env, ...h.pg.env(database), BACKUP_BUCKET: BUCKET, ...extra });
 }
 
 function json(result: CliResult): Record<string, unknown> {
@@ -65,8 +102,11 @@ function json(result: CliResult): Record<string, unknown> {
   return JSON.parse(result.stdout) as Record<string, unknown>;
 }
 
-function restore(prefix: string, target: string, jobs: number): Promise<CliResult> {
-  return runCli(['restore', 'latest', '--prefix', prefix, '--from-database', 'source', '--target-db', target, '--jobs', String(jobs), '--json'], { env: env('source') });
+function restore(prefix: string, target: string, jobs: number, from = 'source', extra: Record<string, string> = {}, onSpawn?: (pid: number) => void): Promise<CliResult> {
+  return runCli(['restore', 'latest', '--prefix', prefix, '--from-database', from, '--target-db', target, '--jobs', String(jobs), '--json', '--yes'], {
+    env: env(from, extra),
+    ...(onSpawn ? { onSpawn } : {}),
+  });
 }
 
 async function databases(): Promise<string[]> {
@@ -95,6 +135,53 @@ describe('GIVEN a backup of a database with partitions, foreign keys, large obje
     const backup = json(await runCli(['backup', '--prefix', 'tested/', '--json'], { env: env('source') }));
     const result = await runCli(['restore-test', backup.key as string, '--prefix', 'tested/', '--mode', 'scratch', '--jobs', '3', '--json'], { env: env('source') });
     expect(json(result)).toMatchObject({ ok: true });
+  });
+});
+
+describe('GIVEN a backup of a platform-shaped database whose tables are larger than a session holds in memory', () => {
+  test('WHEN it is restored with --jobs 4 THEN tables loaded at once through scratch files that are gone after, every table analyzed, and it dumps as --jobs 1 does', async () => {
+    json(await runCli(['backup', '--prefix', 'platform/', '--json'], { env: env('platform') }));
+    const scratch = tempDir('parallel-scratch-');
+
+    const parallel = await restore('platform/', 'platform_4', 4, 'platform', { TMPDIR: scratch });
+    const single = await restore('platform/', 'platform_1', 1, 'platform');
+
+    expect(json(parallel)).toMatchObject({ jobs: 4, notes: [] });
+    expect(json(single)).toMatchObject({ jobs: 1 });
+    const source = comparableDump(h.pg.env(), 'platform');
+    expect(comparableDump(h.pg.env(), 'platform_1')).toBe(source);
+    expect(comparableDump(h.pg.env(), 'platform_4')).toBe(source);
+    // The reader ran ahead of a busy session, and left nothing in the scratch directory.
+    expect(parallel.stderr).toMatch(/of table data waited in scratch files \(at most [^)]+ at once, in /);
+    expect(readdirSync(scratch)).toEqual([]);
+    // ANALYZE of every table, each as soon as its own post-data was done: its statistics and its row estimate.
+    const tables = await h.pg.query<{ relname: string; analyzed: boolean }>(
+      `select relname, exists (select from pg_stats s where s.tablename = c.relname) and reltuples > 0 as analyzed
+         from pg_class c where relnamespace = 'public'::regnamespace and relkind = 'r' order by 1`,
+      'platform_4',
+    );
+    expect(tables).toEqual(['logs', 'messages', 'sessions', 'users'].map((relname) => ({ relname, analyzed: true })));
+  });
+
+  test('WHEN SIGTERM arrives while a session builds an index THEN the restore stops, no database and no scratch file is left', async () => {
+    json(await runCli(['backup', '--prefix', 'slow/', '--json'], { env: env('slowdb') }));
+    const scratch = tempDir('parallel-scratch-');
+    const before = await databases();
+
+    let pid = 0;
+    const run = restore('slow/', 'slow_4', 4, 'slowdb', { TMPDIR: scratch }, (p) => (pid = p));
+    for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+      const building = await h.pg.query(`select 1 from pg_stat_activity where query like '%CREATE INDEX t_slow%' and application_name like 'meatbackup restore worker%'`);
+      if (building.length > 0) break;
+    }
+    process.kill(pid, 'SIGTERM');
+    const result = await run;
+
+    expect(result.code).toBe(143);
+    expect(result.stderr).toMatch(/interrupted by SIGTERM/);
+    expect(await databases()).toEqual(before);
+    expect(readdirSync(scratch)).toEqual([]);
+    expect(await h.pg.query(`select 1 from pg_stat_activity where application_name like 'meatbackup restore worker%'`)).toEqual([]);
   });
 });
 
