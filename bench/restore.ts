@@ -15,7 +15,7 @@
  *   BENCH_JOBS=4 …                               # sessions of the parallel rows (default 2)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { formatBytes, formatTable } from '../src/core/format';
@@ -31,6 +31,8 @@ export type RestoreBenchRow = Omit<BackupBenchRow, 'storedBytes'>;
 export interface RestoreBenchResult {
   rows: number;
   jobs: number;
+  /** Where the time of the reported --jobs N run went: the parallel load's own line (phases, longest jobs, scratch use). */
+  phases: string;
   storedBytes: number;
   sqlBytes: number;
   loadAverageBefore: number;
@@ -100,15 +102,22 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
         { name: 'psql -f dump.sql (one stream)', script: (db) => `${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} -f ${work}/dump.sql > /dev/null`, creates: false },
         { name: `pg_restore -j ${jobs} (directory dump)`, script: (db) => `${bin}/pg_restore -j ${jobs} -d ${db} ${work}/dir`, creates: false },
         { name: 'meatbackup restore --jobs 1', script: (db) => `${RUN_CLI} restore latest --from-database ${DATABASE} --target-db ${db} --jobs 1 --yes --json > /dev/null`, creates: true },
-        { name: `meatbackup restore --jobs ${jobs}`, script: (db) => `${RUN_CLI} restore latest --from-database ${DATABASE} --target-db ${db} --jobs ${jobs} --yes --json > /dev/null`, creates: true },
+        {
+          name: `meatbackup restore --jobs ${jobs}`,
+          script: (db) => `${RUN_CLI} restore latest --from-database ${DATABASE} --target-db ${db} --jobs ${jobs} --yes --json > /dev/null 2> ${work}/${db}.log`,
+          creates: true,
+        },
       ];
       const runs = new Map<string, RestoreBenchRow[]>();
+      const phases = new Map<RestoreBenchRow, string>();
       for (let round = 0; round < repeat; round++) {
         for (const command of commands) {
           const db = target();
           if (!command.creates) await pg.query(`create database ${db}`);
           log(`${command.name}${repeat > 1 ? ` (run ${round + 1}/${repeat})` : ''}…`);
           const { row } = await measure(command.name, command.script(db), { env, work, server, moto });
+          const logFile = join(work, `${db}.log`);
+          if (existsSync(logFile)) phases.set(row, parallelLoadLine(readFileSync(logFile, 'utf8')));
           await pg.query(`drop database ${db}`);
           // A load of 1 GB leaves the checkpointer gigabytes to write: let it finish here, not inside the next command.
           await pg.query('checkpoint');
@@ -123,6 +132,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
       return {
         rows,
         jobs,
+        phases: phases.get(ours) ?? 'no parallel load line',
         storedBytes: backup.sizeBytes,
         sqlBytes: backup.sqlBytes,
         loadAverageBefore,
@@ -151,8 +161,19 @@ export function formatRestoreBench(r: RestoreBenchResult): string {
   return [
     `Restore: ${r.rows.toLocaleString('en')} messages (platform-shaped: 4 tables, 5 secondary indexes, 2 foreign keys, a GIN index), a ${formatBytes(r.storedBytes)} backup of ${formatBytes(r.sqlBytes)} SQL; S3 = moto_server; load average ${r.loadAverageBefore.toFixed(2)} before, ${r.loadAverageAfter.toFixed(2)} after`,
     table,
+    `restore --jobs ${r.jobs}: ${r.phases}`,
     `targets: restore --jobs ${r.jobs} ≤ 1.0× pg_restore -j ${r.jobs} (${t.vsPgRestore.toFixed(2)}×), ≤ 0.6× psql -f (${t.vsPsql.toFixed(2)}×), peak RSS ≤ 192 MiB (${formatBytes(t.peakRssBytes)}): ${t.ok ? 'met' : 'MISSED'}`,
   ].join('\n');
+}
+
+/** The message of the parallel load's summary line in a restore's JSON log. */
+function parallelLoadLine(log: string): string {
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const message = (JSON.parse(line) as { message?: string }).message;
+    if (message?.startsWith('parallel load: ')) return message.slice('parallel load: '.length);
+  }
+  return 'no parallel load line';
 }
 
 if (require.main === module) {

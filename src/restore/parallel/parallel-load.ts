@@ -161,7 +161,8 @@ class ParallelLoad {
           `analyzed by ${this.phases.analyze}s; longest: ${longest.map((j) => `${j.what} ${j.seconds.toFixed(1)}s`).join(', ') || 'none'}; ` +
           (spilled.bytes > 0
             ? `${formatBytes(spilled.bytes)} of table data waited in scratch files (at most ${formatBytes(spilled.peakBytes)} at once, in ${this.budget.parent})`
-            : 'no table data waited in scratch files'),
+            : 'no table data waited in scratch files') +
+          (this.budget.unavailable !== undefined ? ` (none could be made in ${this.budget.parent}: ${this.budget.unavailable}; the reader waited for its sessions instead)` : ''),
         { phases: this.phases, spilled, longest },
       );
       return { ...(this.fellBack ? { fellBack: this.fellBack } : {}), tables: this.tables.size, analyzed, phases: this.phases, spilled };

@@ -13,6 +13,7 @@
 import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UserError } from '../../core/errors';
 
 /** Bytes a spool keeps in memory before its reader waits or spills. */
 export const MEMORY_BYTES = 4 * 1024 * 1024;
@@ -42,6 +43,7 @@ export class SpillBudget {
   /** Most bytes on disk at once. */
   peak = 0;
   private dir: string | undefined;
+  private files = 0;
 
   constructor(
     /** The directory the scratch files go in (a fresh one is made under it, and removed). */
@@ -77,13 +79,36 @@ export class SpillBudget {
     this.notifier.notify();
   }
 
-  /** A new scratch file, already unlinked: only the returned descriptor holds it. */
-  openFile(): number {
-    this.dir ??= mkdtempSync(join(this.parent, 'meatbackup-restore-'));
-    const path = join(this.dir, `spool-${this.written}`);
-    const fd = openSync(path, 'w+', 0o600);
-    rmSync(path);
-    return fd;
+  /** Why no scratch file could be made, once that happened (from then on nothing spills). */
+  unavailable: string | undefined;
+
+  /** A new scratch file, already unlinked: only the returned descriptor holds it; undefined when none can be made. */
+  openFile(): number | undefined {
+    if (this.unavailable !== undefined) return undefined;
+    try {
+      this.dir ??= mkdtempSync(join(this.parent, 'meatbackup-restore-'));
+      const path = join(this.dir, `spool-${this.files++}`);
+      const fd = openSync(path, 'w+', 0o600);
+      rmSync(path);
+      return fd;
+    } catch (err) {
+      this.unavailable = (err as Error).message;
+      return undefined;
+    }
+  }
+
+  /** Writes to a scratch file; a full disk is said as such. */
+  write(fd: number, chunk: Buffer, position: number): void {
+    try {
+      let at = 0;
+      while (at < chunk.length) at += writeSync(fd, chunk, at, chunk.length - at, position + at);
+    } catch (err) {
+      throw new UserError(
+        `the restore's scratch space in ${this.parent} failed (${(err as Error).message}): free space there, set TMPDIR to a larger disk, or restore with --jobs 1; the fresh database is dropped`,
+        1,
+        { cause: err },
+      );
+    }
   }
 
   /** Removes the (empty) directory the files were made in. */
@@ -142,10 +167,9 @@ export class Spool {
   }
 
   private toFile(chunk: Buffer): boolean {
-    if (!this.budget.take(chunk.length)) return false;
     this.fd ??= this.budget.openFile();
-    let at = 0;
-    while (at < chunk.length) at += writeSync(this.fd, chunk, at, chunk.length - at, this.fileWritten + at);
+    if (this.fd === undefined || !this.budget.take(chunk.length)) return false;
+    this.budget.write(this.fd, chunk, this.fileWritten);
     this.fileWritten += chunk.length;
     this.spilledBytes += chunk.length;
     this.notifier.notify();

@@ -20,9 +20,9 @@ async function readAll(spool: Spool): Promise<Buffer> {
   return Buffer.concat(got);
 }
 
-function world(limit: number, worth: () => boolean) {
+function world(limit: number, worth: () => boolean, parent?: string) {
   const notifier = new Notifier();
-  const dir = tempDir('spool-test-');
+  const dir = parent ?? tempDir('spool-test-');
   const budget = SpillBudget.forLoad(notifier, limit, dir);
   let failure: unknown;
   const spool = new Spool(budget, notifier, worth, () => failure);
@@ -75,6 +75,20 @@ describe('GIVEN a block larger than a spool holds in memory', () => {
     expect(read.equals(whole)).toBe(true);
     expect(budget.peak).toBeLessThanOrEqual(2 * CHUNK);
     expect(budget.written).toBeGreaterThan(0);
+  });
+
+  test('WHEN no scratch file can be made THEN the reader waits for its session instead, and says why', async () => {
+    const { spool, budget } = world(1024 ** 3, () => true, '/nonexistent/scratch');
+    const [read] = await Promise.all([
+      readAll(spool),
+      (async () => {
+        for (const b of blocks) await spool.write(b);
+        spool.end();
+      })(),
+    ]);
+    expect(read.equals(whole)).toBe(true);
+    expect(budget.written).toBe(0);
+    expect(budget.unavailable).toMatch(/ENOENT/);
   });
 
   test('WHEN the load fails elsewhere THEN a waiting reader and its session stop with that failure', async () => {
