@@ -11,8 +11,8 @@ import type { Settings } from '../settings';
 import { createS3Client, resolveBucket } from '../storage/s3';
 import { DiscordApi } from './api';
 import { type InteractionSettings } from './interactions';
-import { type InteractionsListener, startInteractionsListener } from './listener';
-import { LocalBackend } from './local-backend';
+import { type HandlerOptions, type InteractionsHandler, type InteractionsListener, interactionsHandler, startInteractionsListener } from './listener';
+import { LocalBackend, type LocalBackendOptions } from './local-backend';
 import { WebhookNotifier } from './notifications';
 import { discordPublicKey } from './signature';
 
@@ -46,13 +46,24 @@ export interface ComposeInteractionsOptions {
   /** Overrides DISCORD_LISTEN. */
   listen?: { host: string; port: number };
   log?: (record: Record<string, unknown>) => void;
+  /** Runs a /backup (the scheduler's queue) instead of a child process of its own. */
+  runBackup?: LocalBackendOptions['runBackup'];
 }
 
-/** Starts the interactions listener of the Compose deployment. */
+/** Starts the interactions listener of the Compose deployment (`meatbackup discord serve`). */
 export async function startComposeInteractions(settings: Settings, options: ComposeInteractionsOptions): Promise<InteractionsListener> {
-  const checks = interactionSettings(settings);
   const listen = options.listen ?? settings.discord.listen;
   if (!listen) throw usageError(`give ${ENV.discordListen}=HOST:PORT (or --listen) for the interactions listener`);
+  return startInteractionsListener({ host: listen.host, port: listen.port, ...handlerOptions(settings, options) });
+}
+
+/** The interactions endpoint as a request handler, for the scheduler's own listener. */
+export function interactionsHandlerFor(settings: Settings, options: ComposeInteractionsOptions): InteractionsHandler {
+  return interactionsHandler(handlerOptions(settings, options));
+}
+
+function handlerOptions(settings: Settings, options: ComposeInteractionsOptions): HandlerOptions {
+  const checks = interactionSettings(settings);
   const bucket = resolveBucket(undefined, settings.bucket);
   const connection = resolveConnection(undefined, settings.env);
   const backend = new LocalBackend({
@@ -63,14 +74,13 @@ export async function startComposeInteractions(settings: Settings, options: Comp
     cli: options.cli,
     env: settings.env as NodeJS.ProcessEnv,
     now: () => new Date(),
+    ...(options.runBackup ? { runBackup: options.runBackup } : {}),
   });
   const notifier = webhookNotifier(settings);
-  return startInteractionsListener({
-    host: listen.host,
-    port: listen.port,
+  return {
     settings: checks,
     deps: { backend, api: new DiscordApi({ apiUrl: settings.discord.apiUrl }), now: () => new Date(), log: options.log ?? jsonLog, ...(notifier ? { notifier } : {}) },
-  });
+  };
 }
 
 /** How this CLI was started, to start it again for a backup. */

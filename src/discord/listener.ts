@@ -12,12 +12,22 @@ import { ReplayGuard } from './signature';
 /** Interactions are a few KB; anything larger is not one. */
 const MAX_BODY_BYTES = 256 * 1024;
 
-export interface ListenerOptions {
-  host: string;
-  port: number;
+export interface HandlerOptions {
   settings: InteractionSettings;
   deps: FollowUpDeps;
   now?: () => number;
+}
+
+export interface ListenerOptions extends HandlerOptions {
+  host: string;
+  port: number;
+}
+
+/** The endpoint as one request handler, for a listener of its own or a route of the scheduler's. */
+export interface InteractionsHandler {
+  serve(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Waits for the follow-ups in flight. */
+  drain(): Promise<void>;
 }
 
 export interface InteractionsListener {
@@ -45,7 +55,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-export async function startInteractionsListener(options: ListenerOptions): Promise<InteractionsListener> {
+export function interactionsHandler(options: HandlerOptions): InteractionsHandler {
   const replay = new ReplayGuard();
   const now = options.now ?? Date.now;
   const pending = new Set<Promise<void>>();
@@ -77,9 +87,19 @@ export async function startInteractionsListener(options: ListenerOptions): Promi
       .finally(() => pending.delete(work));
     pending.add(work);
   };
+  return {
+    serve,
+    drain: async () => {
+      await Promise.allSettled([...pending]);
+    },
+  };
+}
 
+export async function startInteractionsListener(options: ListenerOptions): Promise<InteractionsListener> {
+  const { log } = options.deps;
+  const handler = interactionsHandler(options);
   const server: Server = createServer((req, res) => {
-    serve(req, res).catch((err: unknown) => {
+    handler.serve(req, res).catch((err: unknown) => {
       log({ message: 'discord listener error', error: err instanceof Error ? err.message : String(err) });
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end('internal error\n');
     });
@@ -94,7 +114,7 @@ export async function startInteractionsListener(options: ListenerOptions): Promi
     url: `http://${host}:${address.port}`,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.allSettled([...pending]);
+      await handler.drain();
     },
   };
 }

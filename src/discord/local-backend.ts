@@ -22,12 +22,28 @@ export interface LocalBackendOptions {
   /** The environment the backup runs with (this process's). */
   env: NodeJS.ProcessEnv;
   now: () => Date;
+  /**
+   * Runs the backup instead of a child process of its own: the scheduler's, which queues it behind the run in progress
+   * so that it never runs beside a scheduled backup or restore test. Throws a UserError when it cannot be queued.
+   */
+  runBackup?: () => Promise<BackupOutcome>;
 }
 
 /** The last `meatbackup: …` line a failed command printed: its one-line reason. */
 function lastErrorLine(stderr: string): string | undefined {
   const lines = stderr.split('\n').filter((l) => l.startsWith('meatbackup: '));
   return lines.at(-1)?.slice('meatbackup: '.length);
+}
+
+/** A successful `meatbackup backup --json` result as the answer reports it (what it lacks is left out). */
+export function backupOutcomeOf(result: unknown): BackupOutcome {
+  const r = (result ?? {}) as { key?: unknown; sizeBytes?: unknown; durationSeconds?: unknown };
+  return {
+    ok: true,
+    ...(typeof r.key === 'string' ? { key: r.key } : {}),
+    ...(typeof r.sizeBytes === 'number' ? { sizeBytes: r.sizeBytes } : {}),
+    ...(typeof r.durationSeconds === 'number' ? { seconds: r.durationSeconds } : {}),
+  };
 }
 
 export class LocalBackend implements DiscordBackend {
@@ -39,6 +55,12 @@ export class LocalBackend implements DiscordBackend {
     const { options } = this;
     if (this.running) {
       throw new UserError(`a backup started from Discord by ${this.running.by} is still running (since ${this.running.since.toISOString().slice(11, 19)} UTC): wait for its result`);
+    }
+    if (options.runBackup) {
+      const queued = options.runBackup();
+      this.running = { since: options.now(), by: requester.name };
+      const finished = queued.finally(() => (this.running = undefined));
+      return { where: 'here', database: options.database, bucket: options.bucket, finished };
     }
     const [node, ...args] = options.cli;
     const child = spawn(node, [...args, 'backup', '--json', '--bucket', options.bucket, '--prefix', options.prefix], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,12 +77,13 @@ export class LocalBackend implements DiscordBackend {
           resolve({ ok: false, error: lastErrorLine(stderr) ?? `the backup ended with ${signal ? `signal ${signal}` : `exit code ${code}`}` });
           return;
         }
+        let result: unknown;
         try {
-          const result = JSON.parse(stdout) as { key?: string; sizeBytes?: number; durationSeconds?: number };
-          resolve({ ok: true, ...(result.key ? { key: result.key } : {}), ...(result.sizeBytes !== undefined ? { sizeBytes: result.sizeBytes } : {}), ...(result.durationSeconds !== undefined ? { seconds: result.durationSeconds } : {}) });
+          result = JSON.parse(stdout);
         } catch {
-          resolve({ ok: true });
+          result = undefined;
         }
+        resolve(backupOutcomeOf(result));
       });
     });
     return { where: 'here', database: options.database, bucket: options.bucket, finished };

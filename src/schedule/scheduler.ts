@@ -38,6 +38,8 @@ export class Scheduler {
   private running: ScheduledJob | undefined;
   private drained: Promise<void> = Promise.resolve();
   private readonly controller = new AbortController();
+  /** Who waits for the outcome of a queued run asked for by {@link runOnce}. */
+  private readonly waiting = new Map<ScheduledJob, (outcome: JobOutcome) => void>();
 
   constructor(private readonly options: SchedulerOptions) {}
 
@@ -59,6 +61,17 @@ export class Scheduler {
     }
     this.queue.push(job);
     if (this.running === undefined) this.drained = this.drain();
+  }
+
+  /**
+   * Runs `job` once more, through the same queue (after whatever runs now, never beside it), and resolves with its
+   * outcome. Undefined when that job is already running or waiting: nothing is queued twice.
+   */
+  runOnce(job: ScheduledJob): Promise<JobOutcome> | undefined {
+    if (this.controller.signal.aborted || this.running?.name === job.name || this.queue.some((q) => q.name === job.name)) return undefined;
+    const outcome = new Promise<JobOutcome>((resolve) => this.waiting.set(job, resolve));
+    this.due(job);
+    return outcome;
   }
 
   /** The job that is running, if any. */
@@ -89,8 +102,13 @@ export class Scheduler {
       if (outcome.ok) this.options.logger.info(line, fields);
       else this.options.logger.warn(line, fields);
       this.options.afterRun?.(job, outcome);
+      this.waiting.get(job)?.(outcome);
+      this.waiting.delete(job);
     }
     this.queue.length = 0;
+    // Stopped with runs still waiting: each is answered, none left hanging.
+    for (const [job, resolve] of this.waiting) resolve({ ok: false, exitCode: 1, summary: `${job.name} did not run: the scheduler is stopping` });
+    this.waiting.clear();
   }
 
   private logWaiting(): void {

@@ -12,10 +12,12 @@ import { ENV } from '../../contract';
 import { UserError, oneLine } from '../../core/errors';
 import { createLogger } from '../../core/log';
 import { CLEANUP_GRACE_MS, setCleanupGrace, shutdownSignal } from '../../core/signals';
+import { thisCli } from '../../discord/compose';
 import { backupHealth, describeHealth, emitHealthMetrics } from '../../ops/backup-health';
 import { type Freshness, cachedFreshness } from '../../schedule/freshness';
 import { type HttpListener, type Routes, sendJson, startHttpListener } from '../../schedule/http-listener';
 import { JOB_NAMES, type JobName, type ScheduledJob, scheduledJobs } from '../../schedule/jobs';
+import { INTERACTIONS_PATH, type ScheduleDiscord, scheduleDiscord } from '../../schedule/discord';
 import { commandRunner } from '../../schedule/run-command';
 import { type JobOutcome, Scheduler } from '../../schedule/scheduler';
 import { DEFAULT_HTTP_LISTEN, type Settings, prefixFrom } from '../../settings';
@@ -63,6 +65,8 @@ export function registerSchedule(program: Command, settings: Settings): void {
         return { ok: true, exitCode: 0, summary: lines.join('; '), result: { newestBackup: db?.newestBackup ?? null, restoreTest: db?.restoreTest ?? null } };
       };
       const runCommand = commandRunner({ commands: COMMANDS, env: settings.env });
+      // Made just below, with the scheduler a /backup is queued on; read only after each run.
+      const later: { discord?: ScheduleDiscord } = {};
       const scheduler = new Scheduler({
         jobs,
         logger,
@@ -70,8 +74,18 @@ export function registerSchedule(program: Command, settings: Settings): void {
           job.name === 'status'
             ? statusJob().catch((err: unknown) => ({ ok: false, exitCode: 1, summary: oneLine((err as Error).message) }))
             : runCommand(job, signal),
-        afterRun: () => freshness.forget(),
+        afterRun: (job, outcome) => {
+          freshness.forget();
+          later.discord?.afterRun(job, outcome);
+        },
       });
+      // A /backup from Discord runs the scheduled backup job (or the same command, when its schedule is off).
+      const backupJob = jobs.find((j) => j.name === 'backup') ?? { name: 'backup', cron: 'off' };
+      const discord = scheduleDiscord(settings, { scheduler, backupJob, database, freshness: () => freshness.get(), logger, cli: thisCli() });
+      later.discord = discord;
+      if (Object.keys(discord.routes).length > 0 && !settings.schedule.listen) {
+        throw new UserError(`${ENV.discordPublicKey} is set but ${ENV.httpListen}=off: the Discord interactions endpoint is served by the scheduler's listener; set ${ENV.httpListen} to HOST:PORT`, 2);
+      }
 
       // The listener's routes: one table, so another endpoint is one more entry.
       const routes: Routes = {
@@ -79,6 +93,7 @@ export function registerSchedule(program: Command, settings: Settings): void {
           const f = await freshness.get();
           sendJson(res, f.healthy ? 200 : 503, { ...f, running: scheduler.current ?? null });
         },
+        ...discord.routes,
       };
       let listener: HttpListener | undefined;
       if (settings.schedule.listen) listener = await startHttpListener(settings.schedule.listen, routes, logger);
@@ -94,6 +109,7 @@ export function registerSchedule(program: Command, settings: Settings): void {
         prefix,
         maxBackupAgeSeconds: maxAgeSeconds,
         health: listener ? `http://${listener.address}/health` : null,
+        discordInteractions: listener && discord.routes[`POST ${INTERACTIONS_PATH}`] ? `http://${listener.address}${INTERACTIONS_PATH}` : null,
       });
       for (const name of flags.now ?? []) scheduler.due(jobs.find((j) => j.name === name) ?? ({ name, cron: 'now' } as ScheduledJob));
 
@@ -105,6 +121,7 @@ export function registerSchedule(program: Command, settings: Settings): void {
       logger.info(`stopping${running ? `: ${running} is running and ends first, cleaning up` : ''}`);
       await scheduler.stop(stopped.reason);
       await listener?.close();
+      await discord.close();
       logger.info(`meatbackup schedule stopped (${(stopped.reason as Error | undefined)?.message ?? 'stopped'}); nothing was left half-done`);
     });
 

@@ -3,36 +3,10 @@
  * the backup's own metric record, `GET /health` and `meatbackup health` (fresh, then stale), and SIGTERM, idle or in
  * the middle of a backup, ending the process cleanly with nothing half-done.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { freePort } from '../../../src/local/processes';
-import { CLI, cleanEnv, runCli } from '../../support/cli';
+import { cleanEnv, runCli } from '../../support/cli';
 import { backupMetric, bucketContents, freshBucket, seedBigTable, stderrLines, useHarness } from '../backup/fixtures';
-
-interface Scheduler {
-  child: ChildProcessWithoutNullStreams;
-  stderr: () => string;
-  /** Resolves with the first JSON log line that matches. */
-  line: (match: (r: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startScheduler(args: string[], env: NodeJS.ProcessEnv): Scheduler {
-  const child = spawn(process.execPath, [CLI, 'schedule', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  const line = async (match: (r: Record<string, unknown>) => boolean, timeoutMs = 60_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = stderrLines(stderr).json.find(match);
-      if (found) return found;
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no such log line; stderr so far:\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  return { child, stderr: () => stderr, line, exited };
-}
+import { startScheduler } from './scheduler-process';
 
 describe('meatbackup schedule: the Compose deployment\'s scheduler', () => {
   const h = useHarness('schedule', async ({ pg }) => {
