@@ -12,6 +12,7 @@ import { formatBytes, formatDuration } from '../../core/format';
 import { shutdownSignal } from '../../core/signals';
 import { type Settings, pgPrograms, prefixFrom } from '../../settings';
 import { findPsql } from '../../restore/psql-load';
+import { restoreNotices } from '../restore-notices';
 import { stoppedServicesFrom } from '../stopped-services';
 import { stallSeconds } from '../../core/watchdog';
 import { stallTimeoutOption } from '../stall-timeout';
@@ -114,6 +115,9 @@ export function registerRestore(program: Command, settings: Settings): void {
       const stopServices = await stoppedServicesFrom(flags, settings);
       const [{ restoreBackup }, { thisProcess }] = await Promise.all([import('../../restore/restore.js'), import('../../restore/restore-lock.js')]);
       const logger = createLogger();
+      const target = flags.targetDb ?? conn.database;
+      const notices = restoreNotices(settings, logger);
+      await notices?.started(ref, target);
       const result = await restoreBackup({
         s3: createS3Client({ ...settings.aws, stallSeconds: stall }),
         bucket,
@@ -133,7 +137,11 @@ export function registerRestore(program: Command, settings: Settings): void {
         stallSeconds: stall,
         ...((flags.spaceAvailable ?? settings.restoreSpaceAvailable) !== undefined ? { spaceAvailable: flags.spaceAvailable ?? settings.restoreSpaceAvailable } : {}),
         jobs: restoreJobs(flags.jobs, settings.restoreJobs),
+      }).catch(async (error: unknown) => {
+        await notices?.finished(target, { error });
+        throw error;
       });
+      await notices?.finished(target, { result });
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : humanResult(result));
     });
 }
