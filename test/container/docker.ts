@@ -68,6 +68,11 @@ export function requireContainerTools(tools: { mmdebstrap?: boolean } = {}): voi
   }
 }
 
+/** Fails with one line naming what to install when Docker Compose (`docker-compose`, or `DOCKER_COMPOSE`) is missing. */
+export function requireComposeTool(compose: string): void {
+  if (!onPath(compose)) throw new Error(`the Compose end-to-end test needs ${compose}: install it with \`apt-get install -y docker-compose\` (or set DOCKER_COMPOSE)`);
+}
+
 function dockerReachable(): boolean {
   return spawnSync(DOCKER, ['version', '--format', '{{.Server.Version}}'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
 }
@@ -109,6 +114,22 @@ export async function ensureEngine(): Promise<Engine> {
       const gone = new Promise<void>((r) => child.once('exit', () => r()));
       child.kill('SIGTERM');
       await Promise.race([gone, new Promise((r) => setTimeout(r, 30_000))]);
+    },
+  };
+}
+
+/** Seconds per named step of a container test, for its closing line: `timed(what, fn)` records one. */
+export function stopwatch(): { timings: Record<string, number>; timed<T>(what: string, fn: () => Promise<T>): Promise<T> } {
+  const timings: Record<string, number> = {};
+  return {
+    timings,
+    async timed(what, fn) {
+      const started = Date.now();
+      try {
+        return await fn();
+      } finally {
+        timings[what] = (Date.now() - started) / 1000;
+      }
     },
   };
 }

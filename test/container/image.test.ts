@@ -24,7 +24,7 @@ import { restoreCommand } from '../../src/ops/actions';
 import { ENV } from '../../src/contract';
 import { parseConfig } from '../../lib/config';
 import { TEST_CONFIG, testApp } from '../lib/fixture';
-import { type Engine, docker, ensureEngine, requireContainerTools, run } from './docker';
+import { type Engine, docker, ensureEngine, requireContainerTools, run, stopwatch } from './docker';
 import { type BuiltImage, buildImages, hostExtraCaCerts } from './images';
 import { type SynthesizedApp, type TaskModel, type TaskRun, readSynthesizedApp, readTasks, runTask } from './tasks';
 
@@ -47,7 +47,7 @@ let testCa: string;
 const containers: string[] = [];
 const volumes: string[] = [];
 const runs: Array<{ what: string; run: TaskRun }> = [];
-const timings: Record<string, number> = {};
+const { timings, timed } = stopwatch();
 
 const config = () =>
   parseConfig(
@@ -72,15 +72,6 @@ function makeCertificates(): { ca: string; certFile: string; keyFile: string } {
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr']);
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt']);
   return { ca: execFileSync('cat', [join(work, 'ca.crt')]).toString(), certFile: join(work, 'server.crt'), keyFile: join(work, 'server.key') };
-}
-
-async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings[what] = (Date.now() - started) / 1000;
-  }
 }
 
 function s3Client(): S3Client {
