@@ -36,6 +36,7 @@ import {
   sidecarKey,
 } from '../contract';
 import { UserError } from '../core/errors';
+import { sayLackedProtections, seenOnObject } from '../storage/bucket-protection';
 import type { Logger } from '../core/log';
 import { listBackupObjects } from '../catalog/catalog';
 import type { Connection } from '../postgres/connection';
@@ -134,6 +135,8 @@ interface Preparation {
   session: SnapshotSession;
   retention: NonNullable<Manifest['retention']>;
   lock: ObjectLock | undefined;
+  /** Whether the bucket has Object Lock; undefined when BACKUP_LOCK_DAYS=0 did not ask. */
+  bucketLocked: boolean | undefined;
 }
 
 /**
@@ -156,7 +159,7 @@ async function prepare(options: BackupOptions, key: string, takenAt: Date, prefi
   const session = await openSnapshot(conn);
   const cls = retentionClass(takenAt, earlier.map((e) => e.takenAt));
   const lock = objectLockFor(takenAt, lockDaysFor(cls, lockDays, options.retentionDays), locked);
-  return { session, lock, retention: { class: cls, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}) } };
+  return { session, lock, bucketLocked: lockDays > 0 ? locked : undefined, retention: { class: cls, ...(lock ? { lockedUntil: lock.retainUntil.toISOString() } : {}) } };
 }
 
 /**
@@ -273,6 +276,7 @@ async function dumpAndStore(options: BackupOptions, run: Run): Promise<BackupRes
     watchdog.stop();
     if (streamed.warnings) options.logger?.warn(`pg_dump: ${streamed.warnings}`);
     const done = await opened.complete();
+    sayLackedProtections(options.logger, bucket, { ...seenOnObject(done.response), objectLock: run.bucketLocked });
     const manifest = buildManifest(options, run, tools, streamed, done, globals);
     const stored: StoredObject = { what: 'the backup object', key, ...(done.versionId ? { versionId: done.versionId } : {}) };
     const manifestKey = await storeSidecars(s3, bucket, { stored, manifest, globals, tagging, lock });

@@ -65,6 +65,8 @@ export interface MultipartOptions {
 
 export interface CompletedUpload {
   versionId?: string;
+  /** What S3 said of the stored object: its version id and encryption, as CompleteMultipartUpload answered. */
+  response: { VersionId?: string; ServerSideEncryption?: string };
   etag?: string;
   parts: number;
   sizeBytes: number;
@@ -217,7 +219,13 @@ export class MultipartUpload {
         }),
       );
       this.state = 'completed';
-      return { ...(res.VersionId ? { versionId: res.VersionId } : {}), ...(res.ETag ? { etag: res.ETag } : {}), parts: parts.length, sizeBytes: this.sent };
+      return {
+        ...(res.VersionId ? { versionId: res.VersionId } : {}),
+        ...(res.ETag ? { etag: res.ETag } : {}),
+        response: { ...(res.VersionId ? { VersionId: res.VersionId } : {}), ...(res.ServerSideEncryption ? { ServerSideEncryption: res.ServerSideEncryption } : {}) },
+        parts: parts.length,
+        sizeBytes: this.sent,
+      };
     } catch (err) {
       this.state = 'open';
       if (isPreconditionFailed(err)) {

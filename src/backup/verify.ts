@@ -21,6 +21,7 @@ import { watchDownload } from '../storage/download-watch';
 import { readRequiredManifest } from '../catalog/catalog';
 import { SOURCE_VERSION_METADATA } from '../promote/identity';
 import { locateBackupVersion } from './locate-version';
+import { sayLackedProtections, seenOnObject } from '../storage/bucket-protection';
 import { writeJsonObject } from '../storage/json-object';
 import type { Compressor } from '../gzip/choice';
 import { gunzipStage, isCorruptGzip } from '../gzip/decompress';
@@ -147,6 +148,7 @@ async function verifyAgainst(options: VerifyOptions, manifest: Manifest, watchdo
   let notes: string[] = [];
   if (versionId === undefined) {
     const located = await stepOf(watchdog, `S3 HeadObject of ${key} in bucket ${bucket}`, () => locateBackupVersion(s3, bucket, key, manifest));
+    sayLackedProtections(logger, bucket, seenOnObject(located.head));
     const pinned = located.head.VersionId;
     if (pinned && pinned !== 'null') versionId = pinned;
     overwrittenBy = located.overwrittenBy;

@@ -21,6 +21,7 @@ import type { Logger } from '../core/log';
 import { DEFAULT_STALL_SECONDS, StallWatchdog, Stalled } from '../core/watchdog';
 import { httpStatus, isNotFound } from '../storage/aws-errors';
 import { customEndpoint } from '../storage/s3';
+import { refuseUnversioned } from '../storage/bucket-protection';
 import { mapBounded } from '../util/pool';
 import { RESERVED_PREFIX, createS3ControlClient, resolveAccountId, resolveRoleArn, submitBatchCopyJob } from './batch-job';
 import { type CopyClients, type CopyOutcome, type CopyTuning, DEFAULT_PART_CONCURRENCY, MAX_SINGLE_COPY_BYTES, copyObject } from './copy-object';
@@ -224,6 +225,7 @@ export async function planPromotion(options: PromotionOptions): Promise<Prepared
   if (!replica.exists) {
     throw new UserError(`the replica bucket ${from} does not exist${options.fromRegion ? ` in ${options.fromRegion}` : ''}: check ${flag.from} and the replica's region`, 1);
   }
+  await refuseUnversioned(clients.source, from, `promote copies the replica that S3 replication keeps in another region, and replication runs only between versioned buckets; a bucket without versioning has no replica to promote: restore from it directly (meatbackup restore)`);
   const target = await inspectBucket(clients.target, to, 'target', flag.to);
   const found =
     engine === 'batch'

@@ -7,7 +7,7 @@
  * has not arrived yet, and whose status is PENDING, is "pending", not a failure (the CLI exits 3 for it, so a
  * scheduler can tell "look again later" from "broken").
  */
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_PREFIX, type Manifest, sidecarKey } from '../contract';
 import { UserError } from '../core/errors';
 import { readManifest } from '../catalog/catalog';
@@ -15,7 +15,12 @@ import { newestBackupName } from '../catalog/resolve';
 import { checksumObject } from '../storage/read-object';
 import { isNotFound } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
+import { unversionedRefusal } from '../storage/bucket-protection';
 import { inspectBucket } from './target-bucket';
+
+/** Why a primary without versioning is refused: there is no replica of it. */
+const REPLICATION_NEEDS_VERSIONING =
+  'replication-check checks the copy S3 replication keeps in another region, and replication runs only between versioned buckets, so a bucket without versioning has no replica to check';
 
 /** RTC's replication-time objective. */
 export const PENDING_WINDOW_SECONDS = 15 * 60;
@@ -99,14 +104,17 @@ export async function checkReplication(options: ReplicationCheckOptions): Promis
     ...(options.databaseHint ? { databaseHint: options.databaseHint } : {}),
   });
   let replicationStatus: string | undefined;
+  let head: HeadObjectCommandOutput;
   let newest: { key: string; takenAt: Date; sizeBytes: number; lastModified?: Date; manifest?: Manifest };
   try {
-    const head = await options.primaryClient.send(new HeadObjectCommand({ Bucket: primary, Key: name.key }));
+    head = await options.primaryClient.send(new HeadObjectCommand({ Bucket: primary, Key: name.key }));
     replicationStatus = head.ReplicationStatus;
     newest = { key: name.key, takenAt: name.takenAt, sizeBytes: head.ContentLength ?? 0, ...(head.LastModified ? { lastModified: head.LastModified } : {}) };
   } catch (err) {
     throw describeS3Error(err, `read the replication status of ${name.key} in bucket ${primary}`, primary);
   }
+  const unversioned = unversionedRefusal(primary, name.key, head, REPLICATION_NEEDS_VERSIONING);
+  if (unversioned) throw unversioned;
   const manifest = await readManifest(options.primaryClient, primary, name.key);
   if (manifest) newest.manifest = manifest;
   const [copy, replicaManifest] = await Promise.all([

@@ -7,7 +7,8 @@ import type { Manifest } from '../contract';
 import type { Logger } from '../core/log';
 import type { StallWatchdog } from '../core/watchdog';
 import { fileNameOf, formatBytes, formatDuration, secondsSince } from '../core/format';
-import { type HashOptions, type PinnedObject, checkBackupObject } from './fetch-verified';
+import { type HashOptions, type PinnedBackup, checkBackupObject } from './fetch-verified';
+import { sayLackedProtections } from '../storage/bucket-protection';
 
 export interface CheckOptions {
   logger: Logger;
@@ -28,10 +29,10 @@ export async function checkBeforeLoad(
   key: string,
   manifest: Manifest,
   options: CheckOptions,
-): Promise<{ pin: PinnedObject; notes: string[]; seconds: number }> {
+): Promise<PinnedBackup & { seconds: number }> {
   const { logger, signal } = options;
   const started = Date.now();
-  let checked: { pin: PinnedObject; notes: string[] };
+  let checked: PinnedBackup;
   try {
     checked = await checkBackupObject(s3, bucket, key, manifest, {
       ...options.hash,
@@ -42,6 +43,7 @@ export async function checkBeforeLoad(
   } finally {
     logger.progressDone();
   }
+  sayLackedProtections(logger, bucket, checked.seen);
   for (const note of checked.notes) logger.warn(note);
   const seconds = secondsSince(started);
   logger.info(`sha256 matches the manifest (${formatBytes(checked.pin.sizeBytes)} in ${formatDuration(seconds)})`, {

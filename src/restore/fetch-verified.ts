@@ -17,6 +17,7 @@ import { UserError } from '../core/errors';
 import { formatBytes } from '../core/format';
 import { isPreconditionFailed } from '../storage/aws-errors';
 import { describeS3Error } from '../storage/s3';
+import { type SeenProtections, seenOnObject } from '../storage/bucket-protection';
 import { watchDownload } from '../storage/download-watch';
 import { type StallWatchdog, stepOf } from '../core/watchdog';
 import { type Digest, DigestStream, checksumObject, digestMismatches, openObject } from '../storage/read-object';
@@ -52,8 +53,15 @@ function refused(key: string, why: string): UserError {
   return new UserError(`backup ${key} does not match its manifest: ${why}; it was altered or truncated after upload, so it is refused and nothing was changed`);
 }
 
+export interface PinnedBackup {
+  pin: PinnedObject;
+  notes: string[];
+  /** What the object's HeadObject showed of the bucket's protections (said once by the command). */
+  seen: SeenProtections;
+}
+
 /** Pins the backup to the version {@link locateBackupVersion} finds, checking its size before anything is read. */
-export async function pinBackupObject(s3: S3Client, bucket: string, key: string, manifest: Manifest): Promise<{ pin: PinnedObject; notes: string[] }> {
+export async function pinBackupObject(s3: S3Client, bucket: string, key: string, manifest: Manifest): Promise<PinnedBackup> {
   const { head: found, notes } = await locateBackupVersion(s3, bucket, key, manifest);
   const size = found.ContentLength ?? -1;
   if (size !== manifest.sizeBytes) {
@@ -61,6 +69,7 @@ export async function pinBackupObject(s3: S3Client, bucket: string, key: string,
   }
   const versionId = found.VersionId && found.VersionId !== 'null' ? found.VersionId : undefined;
   return {
+    seen: seenOnObject(found),
     pin: { bucket, key, ...(versionId ? { versionId } : {}), ...(found.ETag ? { etag: found.ETag } : {}), sizeBytes: size, sha256: manifest.sha256, sqlBytes: manifest.sqlBytes },
     notes,
   };
@@ -139,7 +148,7 @@ export async function checkBackupObject(
   key: string,
   manifest: Manifest,
   options: HashOptions & { watchdog?: StallWatchdog } = {},
-): Promise<{ pin: PinnedObject; notes: string[] }> {
+): Promise<PinnedBackup> {
   const { watchdog, ...hashOptions } = options;
   const pinned = await stepOf(watchdog, `S3 HeadObject of ${key} in bucket ${bucket}`, () => pinBackupObject(s3, bucket, key, manifest));
   const watch = watchDownload(watchdog, key, options.onProgress);

@@ -10,6 +10,7 @@ import { stallTimeoutOption } from '../stall-timeout';
 import { createLogger } from '../../core/log';
 import { formatBytes, formatListedAge, formatTable } from '../../core/format';
 import { zlibFallbackNote } from '../decompressor';
+import { sayLackedProtections, seenInManifest } from '../../storage/bucket-protection';
 import { type Settings, prefixFrom } from '../../settings';
 
 interface ListFlags {
@@ -74,6 +75,8 @@ export function registerList(program: Command, settings: Settings): void {
       const [entries, lifecycle] = await Promise.all([listBackups(s3, bucket, prefix), readLifecycleRules(s3, bucket)]);
       if (lifecycle.unreadable) createLogger().warn(`${lifecycle.unreadable}: expiry dates are unknown`);
       const retention = await describeRetention(s3, bucket, entries, lifecycle);
+      const newest = entries.find((e) => e.manifest)?.manifest;
+      if (newest) sayLackedProtections(createLogger(), bucket, seenInManifest(newest));
       if (flags.json) {
         const backups = entries.map((e, i) => ({
           key: e.key,

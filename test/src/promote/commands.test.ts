@@ -3,7 +3,7 @@
  * promote's confirmation rule and one-line errors, and whether the newest backup is safe in the replica.
  */
 import { createHash } from 'node:crypto';
-import { CreateBucketCommand, HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadBucketCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { type Manifest, sidecarKey } from '../../../src/contract';
 import { checkReplication, judgeReplication } from '../../../src/promote/replication-check';
@@ -45,7 +45,11 @@ describe('the promote and replication-check commands', () => {
     s3 = await startLocalS3();
     client = s3.client();
     await makeReplica(client, 'cli-replica', { small: 30, specials: false });
-    for (const b of ['primary', 'replica-good', 'replica-bad', 'replica-late']) await client.send(new CreateBucketCommand({ Bucket: b }));
+    // Versioned, as S3 replication needs both sides to be (replication-check refuses a primary without versioning).
+    for (const b of ['primary', 'replica-good', 'replica-bad', 'replica-late']) {
+      await client.send(new CreateBucketCommand({ Bucket: b }));
+      await client.send(new PutBucketVersioningCommand({ Bucket: b, VersioningConfiguration: { Status: 'Enabled' } }));
+    }
   });
   afterAll(async () => {
     await s3?.stop();
