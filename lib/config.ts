@@ -23,7 +23,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { DEFAULT_LOCK_DAYS, ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, MAX_LOCK_DAYS, RETENTION_CLASSES, SSL_MODES, RESTORE_TEST_MODES, bucketNameProblem } from '../src/contract';
+import { DEFAULT_LOCK_DAYS, DEFAULT_RETENTION_DAYS, ECS_CLUSTER_ARN_PATTERN, ECS_NAME_PATTERN, MAX_LOCK_DAYS, RETENTION_CLASSES, SSL_MODES, RESTORE_TEST_MODES, bucketNameProblem } from '../src/contract';
 
 /** The context key that holds the configuration (a file path, inline JSON, or an object). */
 export const CONFIG_CONTEXT_KEY = 'config';
@@ -147,11 +147,11 @@ const TRANSITION = z
 const RETENTION = z
   .strictObject({
     /** Days a daily backup (and its sidecars) is kept. @default 14 */
-    dailyDays: DAYS.default(14),
+    dailyDays: DAYS.default(DEFAULT_RETENTION_DAYS.daily),
     /** Days a weekly backup (the first of an ISO week) is kept. @default 56 (8 weeks) */
-    weeklyDays: DAYS.default(56),
+    weeklyDays: DAYS.default(DEFAULT_RETENTION_DAYS.weekly),
     /** Days a monthly backup (the first of a month) is kept; also every untagged backup. @default 365 (12 months) */
-    monthlyDays: DAYS.default(365),
+    monthlyDays: DAYS.default(DEFAULT_RETENTION_DAYS.monthly),
     /**
      * Colder storage for each class. @default daily: none (it expires first);
      * weekly: STANDARD_IA after 30 days; monthly: GLACIER_IR after 30 days

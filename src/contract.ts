@@ -116,6 +116,7 @@ export const ENV = {
   scheduleBackup: 'SCHEDULE_BACKUP',
   scheduleRestoreTest: 'SCHEDULE_RESTORE_TEST',
   scheduleStatus: 'SCHEDULE_STATUS',
+  scheduleRetention: 'SCHEDULE_RETENTION',
   /** How old the newest backup with a manifest may be before the scheduler's health check fails, e.g. `26h`, `90m`, `2d`. */
   backupMaxAge: 'BACKUP_MAX_AGE',
   /** Where the scheduler's HTTP listener (GET /health) listens, HOST:PORT; `off` for none. @default 127.0.0.1:8787 */
@@ -387,6 +388,15 @@ export type CatalogSummary = z.infer<typeof catalogSummarySchema>;
 export const RETENTION_TAG = 'retention';
 export const RETENTION_CLASSES = ['daily', 'weekly', 'monthly'] as const;
 export type RetentionClass = (typeof RETENTION_CLASSES)[number];
+/** Days each class is kept unless configured (config `retention.<class>Days`, BACKUP_RETENTION_DAYS). */
+export const DEFAULT_RETENTION_DAYS: Readonly<Record<RetentionClass, number>> = { daily: 14, weekly: 56, monthly: 365 };
+
+/** ID of the lifecycle rule that expires backups/ objects tagged `retention=<cls>`. */
+export function retentionRuleId(cls: RetentionClass): string {
+  return `backups-${cls}`;
+}
+/** ID of the catch-all rule that expires backups/ objects without a class after the monthly period. */
+export const UNTAGGED_RULE_ID = 'backups-untagged';
 
 /** The gzip implementations a backup may be written with (src/gzip/choice.ts). */
 export const COMPRESSORS = ['isal', 'zlib'] as const;

@@ -107,8 +107,8 @@ export interface Settings {
   };
   /** `meatbackup schedule`: each job's cron expression as given (checked by the command, which knows the jobs). */
   schedule: {
-    /** SCHEDULE_BACKUP, SCHEDULE_RESTORE_TEST, SCHEDULE_STATUS; unset: the job's default. */
-    cron: { backup?: string; 'restore-test'?: string; status?: string };
+    /** SCHEDULE_BACKUP, SCHEDULE_RESTORE_TEST, SCHEDULE_STATUS, SCHEDULE_RETENTION; unset: the job's default. */
+    cron: { backup?: string; 'restore-test'?: string; status?: string; retention?: string };
     /** BACKUP_MAX_AGE in seconds: the health check fails when the newest backup with a manifest is older. */
     maxBackupAgeSeconds?: number;
     /** HTTP_LISTEN: the scheduler's HTTP listener; null for `off`. @default 127.0.0.1:8787 */
@@ -330,6 +330,7 @@ const variables = z.object({
   [ENV.scheduleBackup]: text,
   [ENV.scheduleRestoreTest]: text,
   [ENV.scheduleStatus]: text,
+  [ENV.scheduleRetention]: text,
   [ENV.backupMaxAge]: textThen((v) => v === undefined || parseDuration(v) !== undefined, 'give a duration such as 26h, 90m or 2d', (v) => (v === undefined ? undefined : parseDuration(v))),
   [ENV.httpListen]: z.pipe(text, z.transform(parseHttpListen)),
 });
@@ -425,6 +426,7 @@ export function readSettings(env: Environment): Settings {
         ...(v[ENV.scheduleBackup] ? { backup: v[ENV.scheduleBackup] } : {}),
         ...(v[ENV.scheduleRestoreTest] ? { 'restore-test': v[ENV.scheduleRestoreTest] } : {}),
         ...(v[ENV.scheduleStatus] ? { status: v[ENV.scheduleStatus] } : {}),
+        ...(v[ENV.scheduleRetention] ? { retention: v[ENV.scheduleRetention] } : {}),
       },
       ...(v[ENV.backupMaxAge] !== undefined ? { maxBackupAgeSeconds: v[ENV.backupMaxAge] } : {}),
       listen: v[ENV.httpListen],

@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_PREFIX, RETENTION_CLASSES, RETENTION_TAG, SIDECAR_SUFFIX } from '../../src/contract';
+import { DEFAULT_PREFIX, RETENTION_CLASSES, RETENTION_TAG, SIDECAR_SUFFIX, UNTAGGED_RULE_ID, retentionRuleId } from '../../src/contract';
 import type { RetentionConfig } from '../config';
 import { acknowledgeWildcardResource, defaultPolicyOf } from '../nag';
 import { type BackupKey, KEY_USE, type OtherRegionKey, otherRegionKeyStatement } from './backup-key';
@@ -44,11 +44,6 @@ const STORAGE_CLASS: Record<NonNullable<RetentionConfig['transitions']['daily']>
   GLACIER_IR: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
 };
 
-/** ID of the lifecycle rule that expires backups/ objects tagged `retention=<cls>`. */
-export function retentionRuleId(cls: (typeof RETENTION_CLASSES)[number]): string {
-  return `backups-${cls}`;
-}
-
 /**
  * The lifecycle both buckets share (a lifecycle expiry in the primary is not replicated, so the replica has its own):
  *
@@ -75,7 +70,7 @@ export function backupLifecycleRules(retention: RetentionConfig): s3.LifecycleRu
   return [
     { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
     ...byClass,
-    { id: 'backups-untagged', prefix: DEFAULT_PREFIX, expiration: Duration.days(retention.monthlyDays) },
+    { id: UNTAGGED_RULE_ID, prefix: DEFAULT_PREFIX, expiration: Duration.days(retention.monthlyDays) },
     {
       id: 'noncurrent-versions-expiry',
       noncurrentVersionExpiration: Duration.days(retention.noncurrentVersionDays),

@@ -8,19 +8,24 @@ import { ENV } from '../contract';
 import { UserError } from '../core/errors';
 import type { Settings } from '../settings';
 
-export const JOB_NAMES = ['backup', 'restore-test', 'status'] as const;
+export const JOB_NAMES = ['backup', 'restore-test', 'retention', 'status'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
-/** The stacks' times: backup daily 03:00, restore test Sundays 05:00, status hourly. */
+/**
+ * The stacks' times: backup daily 03:00, restore test Sundays 05:00, status hourly; retention (S3's lifecycle rules on
+ * AWS, which run once a day) daily 04:00, after the backup.
+ */
 export const DEFAULT_CRON: Record<JobName, string> = {
   backup: '0 3 * * *',
   'restore-test': '0 5 * * 0',
+  retention: '0 4 * * *',
   status: '0 * * * *',
 };
 
 const VARIABLE: Record<JobName, string> = {
   backup: ENV.scheduleBackup,
   'restore-test': ENV.scheduleRestoreTest,
+  retention: ENV.scheduleRetention,
   status: ENV.scheduleStatus,
 };
 

@@ -37,10 +37,11 @@ function parseResult(stdout: string): unknown {
   }
 }
 
-/** What a successful run's JSON says in a few words: the key it wrote or checked. */
+/** What a successful run's JSON says in a few words: its own summary, or the key it wrote or checked. */
 function describeResult(result: unknown): string {
   if (result === null || typeof result !== 'object') return 'done';
   const r = result as Record<string, unknown>;
+  if (typeof r.summary === 'string') return r.summary;
   const key = typeof r.key === 'string' ? r.key : typeof r.backupKey === 'string' ? r.backupKey : undefined;
   return key ?? 'done';
 }

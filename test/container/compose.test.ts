@@ -218,7 +218,7 @@ describe('GIVEN the platform\'s compose project with deploy/compose/ layered ove
     );
     expect(first.takenAt.getTime()).toBeGreaterThanOrEqual(nextMinute - 1000);
     const logs = await meatbackupLogs();
-    expect(logs).toMatch(/"message":"meatbackup schedule started: backup \* \* \* \* \*; status \* \* \* \* \*;/);
+    expect(logs).toMatch(/"message":"meatbackup schedule started: backup \* \* \* \* \*; retention 0 4 \* \* \*; status \* \* \* \* \*;/);
     expect(logs).toContain(`"message":"backup: succeeded in `);
     expect(logs).toContain(`"key":"${first.key}"`);
     // AND Compose made no network: every service is on the host's

@@ -12,6 +12,7 @@ import { registerPromoteStatus } from './promote-status';
 import { registerReplicationCheck } from './replication-check';
 import { registerRestore } from './restore';
 import { registerRestoreTest } from './restore-test';
+import { registerRetention } from './retention';
 import { registerSchedule } from './schedule';
 import { registerVerify } from './verify';
 
@@ -23,6 +24,7 @@ export const commands: RegisterCommand[] = [
   registerList,
   registerVerify,
   registerDelete,
+  registerRetention,
   registerRestore,
   registerRestoreTest,
   registerCleanup,

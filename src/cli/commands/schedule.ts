@@ -1,6 +1,6 @@
 /**
  * `meatbackup schedule`: the Compose deployment's long-lived service (docs/compose.md), what the stacks' schedules
- * and hourly status are on AWS: backup, restore test and status check on cron expressions, one run at a time
+ * and hourly status are on AWS, and what their lifecycle rules do: backup, restore test, retention and status check on cron expressions, one run at a time
  * (src/schedule/scheduler.ts), each run a child process of this CLI emitting the same JSON lines and metric records
  * as the Fargate tasks. Its HTTP listener (HTTP_LISTEN) answers `GET /health` from the newest backup's age, which
  * `meatbackup health`, the image's Docker healthcheck, reads.
@@ -31,6 +31,7 @@ export const DEFAULT_MAX_BACKUP_AGE_SECONDS = 26 * 3600;
 const COMMANDS: Partial<Record<JobName, readonly string[]>> = {
   backup: ['backup', '--json'],
   'restore-test': ['restore-test', 'latest', '--json'],
+  retention: ['retention', '--yes', '--json'],
 };
 
 interface ScheduleFlags {
@@ -41,7 +42,7 @@ export function registerSchedule(program: Command, settings: Settings): void {
   program
     .command('schedule')
     .description(
-      `run backup, restore-test and status on their cron expressions (UTC) until SIGTERM, one run at a time: $${ENV.scheduleBackup}, $${ENV.scheduleRestoreTest}, $${ENV.scheduleStatus} (off disables one); GET /health on $${ENV.httpListen} (default ${DEFAULT_HTTP_LISTEN.host}:${DEFAULT_HTTP_LISTEN.port})`,
+      `run backup, restore-test, retention and status on their cron expressions (UTC) until SIGTERM, one run at a time: $${ENV.scheduleBackup}, $${ENV.scheduleRestoreTest}, $${ENV.scheduleRetention}, $${ENV.scheduleStatus} (off disables one); GET /health on $${ENV.httpListen} (default ${DEFAULT_HTTP_LISTEN.host}:${DEFAULT_HTTP_LISTEN.port})`,
     )
     .addOption(new Option('--now <job...>', 'also run these jobs once at start, in this order').choices([...JOB_NAMES]))
     .action(async (flags: ScheduleFlags) => {

@@ -20,12 +20,16 @@ describe('meatbackup schedule: the Compose deployment\'s scheduler', () => {
     const bucket = await freshBucket(h.client, 'sched');
     const port = await freePort();
     const e = env(bucket, { HTTP_LISTEN: `127.0.0.1:${port}`, BACKUP_MAX_AGE: '1h' });
-    const s = startScheduler(['--now', 'backup', 'status'], e);
+    const s = startScheduler(['--now', 'backup', 'retention', 'status'], e);
     try {
       const done = await s.line((r) => r.job === 'backup' && 'exitCode' in r);
       expect(done).toMatchObject({ level: 'info', ok: true, exitCode: 0, message: expect.stringMatching(/^backup: succeeded in [\d.]+s: backups\/meatdb-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.sql\.gz$/) });
       expect((done.result as { key: string }).key).toMatch(/^backups\/meatdb-/);
       expect(backupMetric(s.stderr())).toMatchObject({ BackupSuccess: 1, Database: 'meatdb' });
+      // the retention job runs `retention --yes --json` as the backup runs its command: nothing has expired yet
+      const retention = await s.line((r) => r.job === 'retention' && 'exitCode' in r);
+      expect(retention).toMatchObject({ ok: true, exitCode: 0, result: { rules: 'retention days', backups: 1, expired: [] } });
+      expect(retention.message).toMatch(new RegExp(`^retention: succeeded in [\\d.]+s: 1 backup under s3://${bucket}/backups/ \\(daily 14d, weekly 56d, monthly 365d\\): 0 deleted$`));
       const status = await s.line((r) => r.job === 'status' && 'exitCode' in r);
       expect(status.message).toMatch(/^status: succeeded in [\d.]+s: newest backup backups\/meatdb-.* old\); no restore test of any meatdb backup yet$/);
       expect(stderrLines(s.stderr()).json.some((r) => r.event === 'backup-health' && typeof r.NewestBackupAgeSeconds === 'number')).toBe(true);

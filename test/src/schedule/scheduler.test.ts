@@ -107,12 +107,14 @@ describe('meatbackup schedule: the clock and the queue', () => {
     expect(scheduledJobs(readSettings({}))).toEqual([
       { name: 'backup', cron: '0 3 * * *' },
       { name: 'restore-test', cron: '0 5 * * 0' },
+      { name: 'retention', cron: '0 4 * * *' },
       { name: 'status', cron: '0 * * * *' },
     ]);
-    expect(scheduledJobs(readSettings({ SCHEDULE_BACKUP: '*/15 * * * *', SCHEDULE_RESTORE_TEST: 'off', SCHEDULE_STATUS: 'off' }))).toEqual([{ name: 'backup', cron: '*/15 * * * *' }]);
+    expect(scheduledJobs(readSettings({ SCHEDULE_BACKUP: '*/15 * * * *', SCHEDULE_RESTORE_TEST: 'off', SCHEDULE_RETENTION: 'off', SCHEDULE_STATUS: 'off' }))).toEqual([{ name: 'backup', cron: '*/15 * * * *' }]);
+    expect(scheduledJobs(readSettings({ SCHEDULE_BACKUP: 'off', SCHEDULE_RESTORE_TEST: 'off', SCHEDULE_RETENTION: '30 2 * * *', SCHEDULE_STATUS: 'off' }))).toEqual([{ name: 'retention', cron: '30 2 * * *' }]);
     expect(() => scheduledJobs(readSettings({ SCHEDULE_BACKUP: '0 25 * * *' }))).toThrow(/^SCHEDULE_BACKUP=0 25 \* \* \*: .*give minute hour day-of-month month day-of-week \(UTC\), or off$/);
     expect(() => scheduledJobs(readSettings({ SCHEDULE_STATUS: '0 3 * *' }))).toThrow('SCHEDULE_STATUS=0 3 * *: give 5 fields: minute hour day-of-month month day-of-week (UTC), or off');
-    expect(() => scheduledJobs(readSettings({ SCHEDULE_BACKUP: 'off', SCHEDULE_RESTORE_TEST: 'off', SCHEDULE_STATUS: 'off' }))).toThrow(/^every job is off/);
+    expect(() => scheduledJobs(readSettings({ SCHEDULE_BACKUP: 'off', SCHEDULE_RESTORE_TEST: 'off', SCHEDULE_RETENTION: 'off', SCHEDULE_STATUS: 'off' }))).toThrow(/^every job is off/);
     expect(cronProblem('@daily')).toBeDefined();
     expect(nextRun({ name: 'backup', cron: '0 3 * * *' }, new Date('2025-09-17T10:30:00Z'))?.toISOString()).toBe('2025-09-18T03:00:00.000Z');
   });
