@@ -14,6 +14,7 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import * as z from 'zod/mini';
 import { UserError, oneLine } from '../../src/core/errors';
+import { functionLogger, recordLog } from '../../src/core/log';
 import { DiscordApi } from '../../src/discord/api';
 import { type FollowUpDeps, type HttpReply, type InteractionSettings, followUpJobSchema, handleInteraction, runFollowUp } from '../../src/discord/interactions';
 import { OpsFunctionBackend } from '../../src/discord/ops-function-backend';
@@ -46,9 +47,8 @@ export interface InteractionsContext {
   now: () => number;
 }
 
-function log(record: Record<string, unknown>): void {
-  console.log(JSON.stringify(record));
-}
+/** One line of the function's log, through the project's logger (src/core/log.ts). */
+const log = recordLog(functionLogger());
 
 export function contextFrom(env: Readonly<Record<string, string | undefined>>): InteractionsContext {
   const settings = readSettings(env);

@@ -5,6 +5,7 @@
  * that Lambda retries the asynchronous event (SNS and EventBridge invoke asynchronously).
  */
 import { UserError, oneLine } from '../../src/core/errors';
+import { functionLogger } from '../../src/core/log';
 import { DiscordApi } from '../../src/discord/api';
 import { type AwsNotice, noticeFromSnsMessage, noticeFromTaskEvent } from '../../src/discord/aws-events';
 import { WebhookNotifier } from '../../src/discord/notifications';
@@ -36,13 +37,13 @@ export function noticesOf(event: unknown, database: string): AwsNotice[] {
 export async function notify(event: unknown, ctx: NotifyContext): Promise<{ posted: number }> {
   const notices = noticesOf(event, ctx.database);
   if (notices.length === 0) {
-    console.log(JSON.stringify({ message: 'discord notifier: nothing to post in this event' }));
+    functionLogger().info('discord notifier: nothing to post in this event');
     return { posted: 0 };
   }
   const notifier = await ctx.notifier();
   for (const notice of notices) {
     await notifier.post(notice.notification, notice.links);
-    console.log(JSON.stringify({ message: 'discord notification posted', kind: notice.notification.kind }));
+    functionLogger().info('discord notification posted', { kind: notice.notification.kind });
   }
   return { posted: notices.length };
 }
@@ -74,7 +75,7 @@ export async function handler(event: unknown): Promise<{ posted: number }> {
     return await notify(event, defaultContext);
   } catch (err) {
     // One line, no URL (src/discord/api.ts never puts it in a message); thrown again so Lambda retries.
-    console.error(JSON.stringify({ message: 'discord notification failed', error: oneLine(err instanceof Error ? err.message : String(err)) }));
+    functionLogger().warn('discord notification failed', { error: oneLine(err instanceof Error ? err.message : String(err)) });
     throw err;
   }
 }

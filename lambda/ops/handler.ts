@@ -9,7 +9,7 @@
 import type * as z from 'zod/mini';
 import { OPS_ACTIONS, type OpsAction, opsEventSchema } from '../../src/contract';
 import { UserError, oneLine } from '../../src/core/errors';
-import { type Logger, createLogger } from '../../src/core/log';
+import { type Logger, functionLogger } from '../../src/core/log';
 import { type ChatAnswer, type InvocationContext, type RequestVia, callerOf, chatAnswer, chatCommandNames, chatCommandOf, chatRefusal, expandChatCommand, markStartedFromChat } from '../../src/ops/chat';
 import { createEcsClient } from '../../src/storage/ecs-client';
 import { regionalClients } from '../../src/promote/regional-clients';
@@ -40,12 +40,9 @@ export function describeEventProblem(event: unknown, error: z.core.$ZodError): s
   return `invalid ${action} event: ${problems.join('; ')}`;
 }
 
-/**
- * The function's log: the project's logger (src/core/log.ts), one JSON line each on stdout, which Lambda passes to
- * CloudWatch Logs unchanged, as the CLI and the tasks write theirs.
- */
+/** The function's log: the project's logger for Lambda functions (src/core/log.ts). */
 export function opsLog(): Logger {
-  return createLogger({ tty: false, stderr: process.stdout });
+  return functionLogger();
 }
 
 function dispatch<A extends OpsAction>(table: ActionTable, event: EventOf<A>, ctx: OpsContext): Promise<OpsResult> {

@@ -38,6 +38,19 @@ function record(level: string, message: string, fields: Fields | undefined, at: 
   return out;
 }
 
+/**
+ * A Lambda function's log (the ops, promotion and Discord functions): the same logger, JSON lines on stdout, which
+ * Lambda passes to CloudWatch Logs unchanged, as the CLI, the tasks and the scheduler write theirs on stderr.
+ */
+export function functionLogger(): Logger {
+  return createLogger({ tty: false, stderr: process.stdout });
+}
+
+/** For code that logs whole records (`{ message, ...fields }`, the Discord handlers): each one an info line of `logger`. */
+export function recordLog(logger: Pick<Logger, 'info'>): (record: Record<string, unknown>) => void {
+  return ({ message, ...fields }) => logger.info(typeof message === 'string' ? message : JSON.stringify(message ?? null), fields);
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stderr = options.stderr ?? process.stderr;
   const tty = options.tty ?? Boolean((stderr as NodeJS.WriteStream).isTTY);

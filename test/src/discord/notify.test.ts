@@ -41,8 +41,11 @@ beforeEach(() => {
   secrets.reset();
   secrets.on(GetSecretValueCommand, { SecretId: SECRET }).resolves({ SecretString: discord.webhookUrl });
   output = [];
-  jest.spyOn(console, 'log').mockImplementation((line: string) => void output.push(line));
-  jest.spyOn(console, 'error').mockImplementation((line: string) => void output.push(line));
+  // The function logs through the project's logger, JSON lines on stdout (src/core/log.ts functionLogger).
+  jest.spyOn(process.stdout, 'write').mockImplementation((line: string | Uint8Array) => {
+    output.push(line.toString());
+    return true;
+  });
 });
 afterEach(() => {
   jest.restoreAllMocks();
