@@ -1,6 +1,6 @@
 /**
- * The Docker Compose deployment, end to end on a real Docker engine (docs/compose.md, "What the end-to-end test
- * proves"). Run by `npm run test:image` after the image test.
+ * The Docker Compose deployment, end to end on a real Docker engine, as
+ * docs/compose.md "What the end-to-end test proves" describes it. Run by `npm run test:image`, beside the image test.
  *
  * GIVEN a Compose project made of a stand-in for the platform's docker-compose.yml (test/container/compose/: postgres
  * built here from Debian's PostgreSQL 15 on a free loopback port, and `web` and `worker`, which hold a connection each
