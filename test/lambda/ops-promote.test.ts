@@ -124,7 +124,8 @@ function serveBuckets(): void {
   s3Mock.on(HeadObjectCommand).callsFake(({ Bucket, Key }) => {
     const o = objectsOf(Bucket).get(Key);
     if (!o) throw s3Error('NotFound', 404);
-    return { ContentLength: o.body.length, ETag: `"${o.etag}"`, ContentType: o.contentType, Metadata: o.metadata ?? {}, ReplicationStatus: o.replicationStatus };
+    // Both stacks' buckets are versioned: every object has a version id (promote refuses a bucket without one).
+    return { ContentLength: o.body.length, ETag: `"${o.etag}"`, VersionId: `v-${o.etag}`, ContentType: o.contentType, Metadata: o.metadata ?? {}, ReplicationStatus: o.replicationStatus };
   });
   s3Mock.on(GetObjectCommand).callsFake(({ Bucket, Key }) => {
     const o = objectsOf(Bucket).get(Key);
@@ -235,7 +236,8 @@ describe('promote: the plan (no "confirm")', () => {
       },
     });
     expect(s3Calls().filter((name) => !READS.has(name))).toEqual([]);
-    expect(s3Calls()).toEqual(['HeadBucketCommand', 'HeadBucketCommand', 'ListObjectsV2Command']);
+    // the replica, then one of its objects (is it versioned?), the target, the listing
+    expect(s3Calls()).toEqual(['HeadBucketCommand', 'ListObjectsV2Command', 'HeadObjectCommand', 'HeadBucketCommand', 'ListObjectsV2Command']);
     expect(controlMock.calls()).toHaveLength(0);
     expect(buckets.has(PRIMARY)).toBe(false);
   });
