@@ -208,15 +208,21 @@ afterAll(async () => {
 
 describe('GIVEN the platform\'s compose project with deploy/compose/ layered over it and a backup every minute', () => {
   test('WHEN the minute comes THEN the scheduled backup is in the bucket within it, logged as one line, and the service turns healthy', async () => {
-    // The first run is at the next minute; a backup of this database takes seconds.
-    const nextMinute = Math.ceil(upAt.getTime() / 60_000) * 60_000;
+    // The first run is at the minute the scheduler names when it starts; a backup of this database takes seconds.
+    const scheduled = await waitFor('the scheduler started', 120_000, async () => {
+      const m = /"message":"backup: scheduled \* \* \* \* \* \(UTC\), next at ([^"]+)"/.exec(await meatbackupLogs());
+      return m ? new Date(m[1]) : undefined;
+    });
+    expect(scheduled.getTime()).toBeGreaterThanOrEqual(upAt.getTime());
+    expect(scheduled.getTime() % 60_000).toBe(0);
     const [first] = await timed('first scheduled backup', () =>
-      waitFor('a scheduled backup with its manifest', nextMinute + 60_000 - Date.now(), async () => {
+      waitFor('a scheduled backup with its manifest', Math.max(0, scheduled.getTime() + 60_000 - Date.now()), async () => {
         const found = await backups();
         return found.length > 0 ? found : undefined;
       }),
     );
-    expect(first.takenAt.getTime()).toBeGreaterThanOrEqual(nextMinute - 1000);
+    expect(first.takenAt.getTime()).toBeGreaterThanOrEqual(scheduled.getTime());
+    expect(first.takenAt.getTime()).toBeLessThan(scheduled.getTime() + 60_000);
     const logs = await meatbackupLogs();
     expect(logs).toMatch(/"message":"meatbackup schedule started: backup \* \* \* \* \*; retention 0 4 \* \* \*; status \* \* \* \* \*;/);
     expect(logs).toContain(`"message":"backup: succeeded in `);
