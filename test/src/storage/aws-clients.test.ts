@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { type Server, type Socket, createServer } from 'node:net';
-import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type LocalS3, startLocalS3 } from '../../../src/local/s3-emulator';
 import { runPromotion } from '../../../src/promote/promote';
 import { createEcsClient } from '../../../src/storage/ecs-client';
@@ -63,6 +63,8 @@ describe('the AWS clients', () => {
       emulator = await startLocalS3();
       client = emulator.client();
       await client.send(new CreateBucketCommand({ Bucket: 'meat-replica' }));
+      // Versioned, as a replica is (promote refuses one without versioning).
+      await client.send(new PutBucketVersioningCommand({ Bucket: 'meat-replica', VersioningConfiguration: { Status: 'Enabled' } }));
       await client.send(new PutObjectCommand({ Bucket: 'meat-replica', Key: 'transcripts/room-1.json', Body: '{"messages":[]}' }));
       // Below the SDK's retry step, so every attempt passes here: S3 sheds load on every copy.
       client.middlewareStack.add(
