@@ -3,6 +3,7 @@
  * the backup's own metric record, `GET /health` and `meatbackup health` (fresh, then stale), and SIGTERM, idle or in
  * the middle of a backup, ending the process cleanly with nothing half-done.
  */
+import { Client } from 'pg';
 import { freePort } from '../../../src/local/processes';
 import { cleanEnv, runCli } from '../../support/cli';
 import { backupMetric, bucketContents, freshBucket, seedBigTable, stderrLines, useHarness } from '../backup/fixtures';
@@ -82,19 +83,32 @@ describe('meatbackup schedule: the Compose deployment\'s scheduler', () => {
   }, 120_000);
 
   test('GIVEN a backup in progress WHEN the container is stopped (SIGTERM) THEN the backup is ended and cleaned up first, its line says so, and the scheduler exits 0', async () => {
-    await seedBigTable(h.pg, 'meatdb', 400_000);
+    await seedBigTable(h.pg, 'meatdb', 1_000);
     const bucket = await freshBucket(h.client, 'sched-term');
-    const s = startScheduler(['--now', 'backup'], env(bucket, { HTTP_LISTEN: 'off', SCHEDULE_STATUS: 'off' }));
-    await s.line((r) => r.message === 'backup: starting');
-    // The dump is under way once the upload has its first progress line or pg_dump is copying.
-    await new Promise((r) => setTimeout(r, 1_500));
-    s.child.kill('SIGTERM');
-    expect(await s.exited).toEqual({ code: 0, signal: null });
-    const end = stderrLines(s.stderr()).json.find((r) => r.job === 'backup' && 'exitCode' in r);
-    expect(end).toMatchObject({ level: 'warn', ok: false, exitCode: 143 });
-    // The backup's own line when it had set up its handlers, the scheduler's when the signal came first (a slow start).
-    expect(end?.message).toMatch(/^backup: FAILED \(exit 143\) in [\d.]+s: (interrupted|ended) by SIGTERM/);
-    expect(await bucketContents(h.client, bucket)).toEqual({ versions: [], uploads: [] });
+    // A session holding the table keeps pg_dump waiting for its lock: the backup is in progress for as long as the
+    // test needs, however fast the machine (a fixed delay let a quiet machine finish the backup first).
+    const blocker = new Client({ connectionString: h.pg.url('meatdb') });
+    await blocker.connect();
+    try {
+      await blocker.query('begin; lock table big in access exclusive mode');
+      const s = startScheduler(['--now', 'backup'], env(bucket, { HTTP_LISTEN: 'off', SCHEDULE_STATUS: 'off' }));
+      await s.line((r) => r.message === 'backup: starting');
+      const deadline = Date.now() + 60_000;
+      for (let waiting = 0; waiting === 0; await new Promise((r) => setTimeout(r, 100))) {
+        if (Date.now() > deadline || s.child.exitCode !== null) throw new Error(`pg_dump never waited for the lock; stderr so far:\n${s.stderr()}`);
+        // Asked from another session: the blocker's open transaction sees one snapshot of the activity statistics.
+        const [row] = await h.pg.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where datname = 'meatdb' and wait_event_type = 'Lock'");
+        waiting = row.n;
+      }
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toEqual({ code: 0, signal: null });
+      const end = stderrLines(s.stderr()).json.find((r) => r.job === 'backup' && 'exitCode' in r);
+      expect(end).toMatchObject({ level: 'warn', ok: false, exitCode: 143 });
+      expect(end?.message).toMatch(/^backup: FAILED \(exit 143\) in [\d.]+s: interrupted by SIGTERM/);
+      expect(await bucketContents(h.client, bucket)).toEqual({ versions: [], uploads: [] });
+    } finally {
+      await blocker.end();
+    }
   }, 120_000);
 
   test('GIVEN a wrong cron expression WHEN the scheduler starts THEN exit 2 with one line naming the variable, before anything runs', async () => {
