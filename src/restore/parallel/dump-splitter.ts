@@ -31,6 +31,8 @@ export type DumpItem =
   | { kind: 'raw'; bytes: Buffer };
 
 const NEWLINE = 0x0a;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
 const HEADER = /^-- (Data for )?Name: (.*); Type: ([A-Z][A-Z ]*[A-Z]); Schema: (.*); Owner: (.*?)(?:; Tablespace: .*)?$/;
 // A table without columns has an empty column list: `COPY public.t  FROM stdin;` (two spaces).
 const COPY = /^COPY ((?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)(?:\.(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*))?)(?: \([^\n]*\)| )? FROM stdin;$/;
@@ -71,8 +73,9 @@ export class DumpSplitter {
         if (this.copying) {
           const end = this.endOfData(buf);
           if (end < 0) {
-            // Keep the last two bytes back: they may begin the `\.` line the next chunk ends.
-            const keep = Math.min(buf.length, 2);
+            // Keep back only bytes that may begin the `\.` line the next chunk ends (rarely any: the next chunk is
+            // then not copied onto them).
+            const keep = this.partialEnd(buf);
             const data = buf.subarray(0, buf.length - keep);
             if (data.length > 0) {
               this.atLineStart = data[data.length - 1] === NEWLINE;
@@ -109,6 +112,15 @@ export class DumpSplitter {
       if (this.passThrough || this.copying) yield { kind: 'raw', bytes: last };
       else yield this.lineItem(last);
     }
+  }
+
+  /** How many of the last bytes of `buf` (no `\.` line in it) may be the start of one: `\` or `\.` at a line's start. */
+  private partialEnd(buf: Buffer): number {
+    const startsLine = (at: number): boolean => (at === 0 ? this.atLineStart : buf[at - 1] === NEWLINE);
+    const n = buf.length;
+    if (n >= 1 && buf[n - 1] === BACKSLASH && startsLine(n - 1)) return 1;
+    if (n >= 2 && buf[n - 2] === BACKSLASH && buf[n - 1] === DOT && startsLine(n - 2)) return 2;
+    return 0;
   }
 
   /** Offset of the `\.` line ending the COPY data in `buf`, or -1. */

@@ -290,12 +290,17 @@ class ParallelLoad {
     const family = this.family(table);
     this.dataLeft.set(family, (this.dataLeft.get(family) ?? 0) + 1);
     const what = `data of table ${table}`;
+    const dataBytes = this.dataBytes;
     pool.add({
       what,
       ready: () => true,
       locks: [],
       shares: [],
-      priority: Number.POSITIVE_INFINITY,
+      // Largest first, data and post-data alike (pg_restore's order too): an idle session starts the keys and
+      // indexes of a large table whose data is in before the data of a small one. Among equals the data goes first.
+      get priority() {
+        return (dataBytes.get(family) ?? 0) + 0.5;
+      },
       run: async (worker) => {
         try {
           const copy = await worker.copy(statement, settings, what);

@@ -17,8 +17,8 @@ export interface Job {
   /** Tables it holds a SHARE lock on (CREATE INDEX: beside other index builds of the table). */
   shares: readonly string[];
   /**
-   * Among the ready jobs, the highest goes first (then the first added): the tables' data before anything, then the
-   * work on the largest tables, so that the longest builds do not start last.
+   * Among the ready jobs, the highest goes first (then the first added): the work on the largest tables, data and
+   * post-data alike, so that the longest builds do not start last.
    */
   priority: number;
   run(worker: Worker): Promise<void>;
