@@ -7,6 +7,10 @@
  *   `pg_restore -j N` of a directory dump        PostgreSQL's own parallel restore, from local files
  *   `meatbackup restore --jobs 1`                ours, one psql stream (sha256 check and download included)
  *   `meatbackup restore --jobs N`                ours, the parallel load (N = BENCH_JOBS, default 2)
+ *   the longest chain alone                      logs' data, its key, its GIN index and its ANALYZE, one after the
+ *                                                other on one session (from the directory dump, its tables made
+ *                                                first, untimed): each step waits for the one before, so no
+ *                                                schedule over any number of sessions restores in less
  *
  * Wall time and its ratio to psql -f, CPU of the command, of the server and of the emulator, peak RSS.
  *
@@ -38,7 +42,8 @@ export interface RestoreBenchResult {
   loadAverageBefore: number;
   loadAverageAfter: number;
   results: RestoreBenchRow[];
-  targets: { vsPgRestore: number; vsPsql: number; peakRssBytes: number; ok: boolean };
+  /** `chainVsPsql`: the longest chain alone, against psql -f: the least any schedule can take. */
+  targets: { vsPgRestore: number; vsPsql: number; peakRssBytes: number; chainVsPsql: number; ok: boolean };
 }
 
 export function benchJobs(): number {
@@ -98,7 +103,10 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
 
       let n = 0;
       const target = () => `bench_restore_${++n}`;
-      const commands: { name: string; script: (db: string) => string; creates: boolean }[] = [
+      // The longest chain of the generated database: logs' data, then its key (ALTER TABLE locks out the index build),
+      // its GIN index, its ANALYZE (each waits for the one before), from the directory dump's own entries.
+      execFileSync('bash', ['-c', `${bin}/pg_restore -l ${work}/dir | grep -E ' (TABLE DATA public logs|CONSTRAINT public logs logs_pkey|INDEX public logs_data_gin) ' > ${work}/chain.list`], { env });
+      const commands: { name: string; script: (db: string) => string; creates: boolean; prepare?: (db: string) => string }[] = [
         { name: 'psql -f dump.sql (one stream)', script: (db) => `${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} -f ${work}/dump.sql > /dev/null`, creates: false },
         { name: `pg_restore -j ${jobs} (directory dump)`, script: (db) => `${bin}/pg_restore -j ${jobs} -d ${db} ${work}/dir`, creates: false },
         { name: 'meatbackup restore --jobs 1', script: (db) => `${RUN_CLI} restore latest --from-database ${DATABASE} --target-db ${db} --jobs 1 --yes --json > /dev/null`, creates: true },
@@ -107,6 +115,12 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
           script: (db) => `${RUN_CLI} restore latest --from-database ${DATABASE} --target-db ${db} --jobs ${jobs} --yes --json > /dev/null 2> ${work}/${db}.log`,
           creates: true,
         },
+        {
+          name: 'the longest chain alone (logs)',
+          prepare: (db) => `${bin}/pg_restore --section=pre-data -d ${db} ${work}/dir`,
+          script: (db) => `${bin}/pg_restore -L ${work}/chain.list -d ${db} ${work}/dir && ${psql} -X -q -v ON_ERROR_STOP=1 -d ${db} -c 'analyze public.logs'`,
+          creates: false,
+        },
       ];
       const runs = new Map<string, RestoreBenchRow[]>();
       const phases = new Map<RestoreBenchRow, string>();
@@ -114,6 +128,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
         for (const command of commands) {
           const db = target();
           if (!command.creates) await pg.query(`create database ${db}`);
+          if (command.prepare) execFileSync('bash', ['-c', command.prepare(db)], { env });
           log(`${command.name}${repeat > 1 ? ` (run ${round + 1}/${repeat})` : ''}…`);
           const { row } = await measure(command.name, command.script(db), { env, work, server, moto });
           const logFile = join(work, `${db}.log`);
@@ -126,7 +141,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
       }
       const results = commands.map((c) => medianRun(runs.get(c.name)!));
       for (const r of results) r.ratio = r.wallSeconds / results[0].wallSeconds;
-      const [, pgRestore, , ours] = results;
+      const [, pgRestore, , ours, chain] = results;
       const vsPgRestore = ours.wallSeconds / pgRestore.wallSeconds;
       const peakRssBytes = Math.max(results[2].peakRssBytes, ours.peakRssBytes);
       return {
@@ -138,7 +153,7 @@ export async function benchRestore(): Promise<RestoreBenchResult> {
         loadAverageBefore,
         loadAverageAfter: loadavg()[0],
         results,
-        targets: { vsPgRestore, vsPsql: ours.ratio, peakRssBytes, ok: vsPgRestore <= 1.0 && ours.ratio <= 0.6 && peakRssBytes <= MAX_RSS_BYTES },
+        targets: { vsPgRestore, vsPsql: ours.ratio, peakRssBytes, chainVsPsql: chain.ratio, ok: vsPgRestore <= 1.0 && ours.ratio <= 0.6 && peakRssBytes <= MAX_RSS_BYTES },
       };
     },
     generatePlatform,
@@ -163,6 +178,7 @@ export function formatRestoreBench(r: RestoreBenchResult): string {
     table,
     `restore --jobs ${r.jobs}: ${r.phases}`,
     `targets: restore --jobs ${r.jobs} ≤ 1.0× pg_restore -j ${r.jobs} (${t.vsPgRestore.toFixed(2)}×), ≤ 0.6× psql -f (${t.vsPsql.toFixed(2)}×), peak RSS ≤ 192 MiB (${formatBytes(t.peakRssBytes)}): ${t.ok ? 'met' : 'MISSED'}`,
+    `floor: the longest chain alone takes ${t.chainVsPsql.toFixed(2)}× psql -f; no restore of this database, in any order over any number of sessions, takes less`,
   ].join('\n');
 }
 
