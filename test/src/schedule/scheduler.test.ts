@@ -51,14 +51,20 @@ const tick = () => new Promise((r) => setImmediate(r));
 const backup = { name: 'backup' as const, cron: '* * * * *' };
 const restoreTest = { name: 'restore-test' as const, cron: '* * * * *' };
 
+/** A scheduler of both jobs, both due: the backup started, the restore test waiting behind it. */
+async function backupRunningRestoreTestWaiting() {
+  const logger = recordingLogger();
+  const r = controlledRunner();
+  const scheduler = new Scheduler({ jobs: [backup, restoreTest], run: r.run, logger });
+  scheduler.due(backup);
+  scheduler.due(restoreTest);
+  await tick();
+  return { logger, r, scheduler };
+}
+
 describe('meatbackup schedule: the clock and the queue', () => {
   test('GIVEN a backup running WHEN the restore test comes due THEN it waits its turn, and only one run is ever in progress', async () => {
-    const logger = recordingLogger();
-    const r = controlledRunner();
-    const scheduler = new Scheduler({ jobs: [backup, restoreTest], run: r.run, logger });
-    scheduler.due(backup);
-    scheduler.due(restoreTest);
-    await tick();
+    const { logger, r, scheduler } = await backupRunningRestoreTestWaiting();
     expect(r.started).toEqual(['backup']);
     r.finish();
     await tick();
@@ -88,12 +94,7 @@ describe('meatbackup schedule: the clock and the queue', () => {
   });
 
   test('GIVEN a run in progress and one waiting WHEN the scheduler is stopped THEN the running one ends through its signal, the waiting one never starts, and stop() waits for it', async () => {
-    const logger = recordingLogger();
-    const r = controlledRunner();
-    const scheduler = new Scheduler({ jobs: [backup, restoreTest], run: r.run, logger });
-    scheduler.due(backup);
-    scheduler.due(restoreTest);
-    await tick();
+    const { logger, r, scheduler } = await backupRunningRestoreTestWaiting();
     await scheduler.stop(new Error('interrupted by SIGTERM'));
     expect(r.started).toEqual(['backup']);
     expect(scheduler.current).toBeUndefined();
