@@ -25,7 +25,7 @@ import { formatBytes, secondsSince } from '../../core/format';
 import { withClient } from '../../postgres/client';
 import type { Connection } from '../../postgres/connection';
 import { type DumpItem, DumpSplitter, type EntryHeader, copyTable } from './dump-splitter';
-import { type Planned, type PostDataEntry, describeEntry, partitionOf, planPostData } from './post-data';
+import { type Planned, type PostDataEntry, describeEntry, familyOf, partitionOf, planPostData } from './post-data';
 import { DEADLOCK_DETECTED, EntryFailed, PsqlSegment, type SessionSettings, Worker } from './sessions';
 import { Notifier, SpillBudget, Spool } from './spool';
 import { WorkPool } from './work-pool';
@@ -111,7 +111,8 @@ class ParallelLoad {
   private readonly budget: SpillBudget;
   /** The block being read, and every block not yet loaded (closed, their files with them, if the load stops). */
   private spool: Spool | undefined;
-  private copyingTable: string | undefined;
+  /** The partition family of the table whose COPY data is being read. */
+  private copyingFamily: string | undefined;
   private readonly spools = new Set<Spool>();
   /** Partition family → its tables' COPY blocks not yet loaded. */
   private readonly dataLeft = new Map<string, number>();
@@ -262,11 +263,11 @@ class ParallelLoad {
         const table = copyTable(item.statement);
         this.tables.add(table);
         this.spool = this.loadBlock(table, item.statement, this.snapshot());
-        this.copyingTable = table;
+        this.copyingFamily = this.family(table);
         return;
       }
       case 'copyData': {
-        const family = this.family(this.copyingTable!);
+        const family = this.copyingFamily!;
         this.dataBytes.set(family, (this.dataBytes.get(family) ?? 0) + item.bytes.length);
         return this.spool!.write(item.bytes);
       }
@@ -320,9 +321,7 @@ class ParallelLoad {
   }
 
   private family(table: string): string {
-    let t = table;
-    for (let hops = 0; this.parents.has(t) && hops < 64; hops++) t = this.parents.get(t)!;
-    return t;
+    return familyOf(table, this.parents);
   }
 
   /** Ends the data psql (sequence values, large objects); the tables' blocks go on loading meanwhile. */

@@ -91,13 +91,16 @@ export function partitionOf(bytes: Buffer): [child: string, parent: string] | un
   return m ? [m[2], m[1]] : undefined;
 }
 
+/** The partitioned table at the top of `table`'s partition tree (the table itself when it is no partition). */
+export function familyOf(table: string, parents: ReadonlyMap<string, string>): string {
+  let t = table;
+  for (let hops = 0; parents.has(t) && hops < 64; hops++) t = parents.get(t)!;
+  return t;
+}
+
 /** Splits the post-data entries into those scheduled in parallel (with what they wait for) and those run alone. */
 export function planPostData(entries: readonly PostDataEntry[], parents: ReadonlyMap<string, string>): PostDataPlan {
-  const family = (table: string): string => {
-    let t = table;
-    for (let hops = 0; parents.has(t) && hops < 64; hops++) t = parents.get(t)!;
-    return t;
-  };
+  const family = (table: string): string => familyOf(table, parents);
   const parallel: Planned[] = [];
   const alone: PostDataEntry[] = [];
   /** Index name → the planned entry that creates it, and its table. */
